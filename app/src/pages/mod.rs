@@ -1,0 +1,8 @@
+//! One module per route.
+
+pub mod admin;
+pub mod not_found;
+pub mod reviews;
+pub mod run;
+pub mod session_detail;
+pub mod sessions;

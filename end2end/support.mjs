@@ -1,0 +1,98 @@
+// Shared by the browser tests: start a real Loupe server over a fresh SQLite database, launch
+// Debian's Chromium, and keep screenshots as artifacts. `cargo xtask test` sets the environment:
+// LOUPE_BIN (the server binary), LOUPE_STATIC_DIR (the built client), CHROMIUM_PATH, E2E_ARTIFACTS.
+
+import { spawn } from 'node:child_process';
+import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium } from 'playwright-core';
+
+function required(name) {
+  const value = process.env[name];
+  if (!value) throw new Error(`${name} is not set: run the browser tests with \`cargo xtask test\``);
+  return value;
+}
+
+/** Starts `loupe serve` on a free port with its own data folder; resolves once it listens. */
+export async function startServer(extraEnv = {}) {
+  const dataDir = mkdtempSync(join(tmpdir(), 'loupe-e2e-'));
+  const child = spawn(required('LOUPE_BIN'), ['serve'], {
+    env: {
+      ...process.env,
+      LOUPE_BIND: '127.0.0.1:0',
+      DATABASE_URL: `sqlite://${join(dataDir, 'loupe.db')}`,
+      LOUPE_STATIC_DIR: required('LOUPE_STATIC_DIR'),
+      LOUPE_LOG: 'info',
+      LOUPE_LOG_FORMAT: 'text',
+      ...extraEnv,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let log = '';
+  const url = await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`the server did not start in 30 s:\n${log}`)), 30_000);
+    const onData = (chunk) => {
+      log += chunk;
+      const match = log.match(/listening on (http:\/\/[\d.]+:\d+)/);
+      if (match) {
+        clearTimeout(timer);
+        resolve(match[1]);
+      }
+    };
+    child.stdout.on('data', onData);
+    child.stderr.on('data', onData);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`the server exited with ${code} before listening:\n${log}`));
+    });
+  });
+  return {
+    url,
+    async stop() {
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGTERM');
+      await exited;
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Debian's Chromium in a fresh profile, with the flags this sandboxed machine needs. */
+export async function launchBrowser(options = {}) {
+  const profile = mkdtempSync(join(tmpdir(), 'loupe-chromium-'));
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath: required('CHROMIUM_PATH'),
+    headless: true,
+    viewport: { width: 1280, height: 800 },
+    args: [
+      '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync',
+    ],
+    ...options,
+  });
+  return {
+    context,
+    async close() {
+      await context.close();
+      rmSync(profile, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Saves a full-page screenshot under E2E_ARTIFACTS for people to look at. */
+export async function screenshot(page, name) {
+  const dir = required('E2E_ARTIFACTS');
+  mkdirSync(dir, { recursive: true });
+  await page.screenshot({ path: join(dir, `${name}.png`), fullPage: true });
+}
+
+/** Fails the test on any uncaught error or console error in the page. */
+export function collectPageErrors(page) {
+  const errors = [];
+  page.on('pageerror', (error) => errors.push(`pageerror: ${error.message}`));
+  page.on('console', (message) => {
+    if (message.type() === 'error') errors.push(`console: ${message.text()}`);
+  });
+  return errors;
+}

@@ -1,0 +1,28 @@
+//! What the browser app must know about the server before it draws anything.
+
+use serde::{Deserialize, Serialize};
+
+/// `GET /api/settings`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Settings {
+    /// The server's version, shown in the app's footer.
+    pub version: String,
+    /// `DISABLE_SESSIONS_DOWNLOAD`: when true every download path answers 403 and the app hides
+    /// the download action and says why.
+    pub downloads_disabled: bool,
+    /// How many bytes of a text output the detail page shows before it fetches more.
+    pub preview_bytes: u32,
+    /// How many rows of a result set the detail page shows before it fetches more.
+    pub preview_rows: u32,
+}
+
+/// `GET /healthz`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Health {
+    /// `ok` when the database answered.
+    pub status: String,
+    /// `sqlite` or `postgres`.
+    pub database: String,
+    /// The database round trip, in microseconds.
+    pub database_latency_us: u64,
+}

@@ -1,0 +1,129 @@
+//! Loupe's configuration: one struct, read from flags and the environment, each field saying its
+//! default. `loupe serve --help` prints the same text.
+
+use std::{fmt, net::SocketAddr, path::PathBuf, str::FromStr};
+
+use clap::{Args, ValueEnum, builder::BoolishValueParser};
+
+#[derive(Debug, Clone, Args)]
+pub struct Config {
+    /// Address and port the HTTP server listens on. Default: 127.0.0.1:3000.
+    #[arg(long, env = "LOUPE_BIND", default_value = "127.0.0.1:3000")]
+    pub bind: SocketAddr,
+
+    /// Where Loupe keeps its own data: `sqlite://PATH` (embedded, the default; the file and its
+    /// folder are created) or `postgres://…` for several server nodes sharing one database.
+    /// Default: sqlite://data/loupe.db.
+    #[arg(long, env = "DATABASE_URL", default_value = "sqlite://data/loupe.db")]
+    pub database_url: Secret,
+
+    /// Largest number of pooled connections to the database. Default: 16.
+    #[arg(long, env = "LOUPE_DATABASE_MAX_CONNECTIONS", default_value_t = 16)]
+    pub database_max_connections: u32,
+
+    /// Folder holding the built web client (Trunk's output). Default: dist.
+    #[arg(long, env = "LOUPE_STATIC_DIR", default_value = "dist")]
+    pub static_dir: PathBuf,
+
+    /// When true, every download path answers 403 `downloads_disabled` and the app hides the
+    /// download action. Accepts true/false, yes/no, on/off, 1/0. Default: false.
+    #[arg(long, env = "DISABLE_SESSIONS_DOWNLOAD", default_value = "false",
+          value_parser = BoolishValueParser::new(), action = clap::ArgAction::Set)]
+    pub disable_sessions_download: bool,
+
+    /// Bytes of text output the detail page shows before fetching more. Default: 65536.
+    #[arg(long, env = "LOUPE_PREVIEW_BYTES", default_value_t = 65_536)]
+    pub preview_bytes: u32,
+
+    /// Rows of a result set the detail page shows before fetching more. Default: 200.
+    #[arg(long, env = "LOUPE_PREVIEW_ROWS", default_value_t = 200)]
+    pub preview_rows: u32,
+
+    /// Log filter in tracing's `EnvFilter` syntax, e.g. `info,loupe_server=debug`. Default: info.
+    #[arg(long, env = "LOUPE_LOG", default_value = "info")]
+    pub log: String,
+
+    /// Log line format: `text` for people, `json` for log collectors. Default: text.
+    #[arg(long, env = "LOUPE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+impl Config {
+    /// The configuration a test or an embedding program starts from: every default, with the
+    /// database at `database_url`.
+    pub fn with_database(database_url: impl Into<String>) -> Self {
+        use clap::{CommandFactory, FromArgMatches, Parser};
+
+        #[derive(Parser)]
+        struct Defaults {
+            #[command(flatten)]
+            config: Config,
+        }
+        // Unbinding the environment variables first makes this the documented defaults, whatever
+        // the caller's shell exports, so tests cannot pick up a stray DISABLE_SESSIONS_DOWNLOAD.
+        let matches = Defaults::command()
+            .mut_args(|arg| arg.env(None))
+            .get_matches_from(["loupe"]);
+        let mut config = Defaults::from_arg_matches(&matches)
+            .expect("the defaults parse")
+            .config;
+        config.database_url = Secret::new(database_url.into());
+        config
+    }
+}
+
+/// A string that must never reach a log: database URLs carry passwords. `Debug` and `Display`
+/// print a placeholder; `expose` is the one way to read it, so every use is easy to find.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: String) -> Self {
+        Secret(value)
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(\"***\")")
+    }
+}
+
+impl FromStr for Secret {
+    type Err = std::convert::Infallible;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Secret(s.to_owned()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secret_never_prints_its_value() {
+        let secret = Secret::new("postgres://loupe:hunter2@db/loupe".into());
+        assert!(!format!("{secret:?}").contains("hunter2"));
+        assert_eq!(secret.expose(), "postgres://loupe:hunter2@db/loupe");
+    }
+
+    #[test]
+    fn defaults_are_the_documented_ones() {
+        let config = Config::with_database("sqlite::memory:");
+        assert_eq!(config.bind.to_string(), "127.0.0.1:3000");
+        assert!(!config.disable_sessions_download);
+        assert_eq!(config.static_dir, PathBuf::from("dist"));
+        assert_eq!(config.preview_rows, 200);
+    }
+}

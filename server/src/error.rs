@@ -1,0 +1,96 @@
+//! The one error type handlers return. It always answers with `protocol::ErrorBody`: a stable
+//! code, a message naming the problem, and the request id. Server-side failures are logged here
+//! with their cause; the client only learns that something went wrong and which request it was.
+
+use axum::{
+    Json,
+    http::StatusCode,
+    response::{IntoResponse, Response},
+};
+use loupe_protocol::{ErrorBody, ErrorCode};
+
+use crate::{request_context, store::StoreError};
+
+#[derive(Debug, thiserror::Error)]
+#[error("{code:?}: {message}")]
+pub struct ApiError {
+    code: ErrorCode,
+    message: String,
+    field: Option<String>,
+    /// The underlying cause of a 5xx, for the log only.
+    source: Option<anyhow::Error>,
+}
+
+impl ApiError {
+    fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        ApiError {
+            code,
+            message: message.into(),
+            field: None,
+            source: None,
+        }
+    }
+
+    /// A request value that is missing, malformed or out of range; `field` names it.
+    pub fn bad_request(field: impl Into<String>, message: impl Into<String>) -> Self {
+        ApiError {
+            field: Some(field.into()),
+            ..Self::new(ErrorCode::BadRequest, message)
+        }
+    }
+
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::NotFound, message)
+    }
+
+    pub fn conflict(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::Conflict, message)
+    }
+
+    /// A dependency (the database) is not answering; the request may succeed later.
+    pub fn unavailable(message: impl Into<String>, cause: impl Into<anyhow::Error>) -> Self {
+        ApiError {
+            source: Some(cause.into()),
+            ..Self::new(ErrorCode::Unavailable, message)
+        }
+    }
+
+    pub fn internal(cause: impl Into<anyhow::Error>) -> Self {
+        ApiError {
+            source: Some(cause.into()),
+            ..Self::new(ErrorCode::Internal, "internal error")
+        }
+    }
+
+    pub fn code(&self) -> ErrorCode {
+        self.code
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::NotFound => ApiError::not_found("not found"),
+            StoreError::Conflict(message) => ApiError::conflict(message),
+            other => ApiError::internal(other),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let request_id = request_context::current_request_id();
+        if let Some(cause) = &self.source {
+            tracing::error!(request_id = request_id.as_deref(), code = ?self.code, "{cause:#}");
+        }
+        let status =
+            StatusCode::from_u16(self.code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let body = ErrorBody {
+            code: self.code,
+            message: self.message,
+            field: self.field,
+            request_id,
+        };
+        (status, Json(body)).into_response()
+    }
+}

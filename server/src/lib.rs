@@ -1,0 +1,65 @@
+//! Loupe's server: the HTTP API and the web client behind one router, over one [`Store`].
+//! `main.rs` is a thin shell over [`serve`]; tests call [`serve`] with a listener on port 0.
+
+pub mod config;
+pub mod error;
+pub mod request_context;
+pub mod routes;
+pub mod state;
+pub mod store;
+pub mod telemetry;
+mod web;
+
+use std::{future::Future, sync::Arc};
+
+use axum::{Router, handler::Handler, middleware};
+use tokio::net::TcpListener;
+use tower_http::compression::CompressionLayer;
+
+pub use crate::{config::Config, state::AppState, store::Store};
+
+/// The whole HTTP surface: every endpoint from [`routes::endpoints`], then the web client for
+/// anything else.
+pub fn build_router(state: AppState) -> Router {
+    let api = routes::endpoints()
+        .into_iter()
+        .map(routes::Endpoint::into_route)
+        .fold(Router::new(), |router, (path, handler)| {
+            router.route(path, handler)
+        });
+    api.fallback(web::serve_client.layer(CompressionLayer::new()))
+        .layer(middleware::from_fn(request_context::track_request))
+        .with_state(state)
+}
+
+/// Opens the store, then serves on `listener` until `shutdown` resolves and in-flight requests
+/// have finished.
+pub async fn serve(
+    config: Config,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let store = Store::open(&config.database_url, config.database_max_connections).await?;
+    let instance = store.instance().await?;
+    tracing::info!(
+        instance = %instance.id,
+        database = store.kind().name(),
+        first_start = instance.first_start,
+        "storage ready"
+    );
+    if !config.static_dir.join("index.html").exists() {
+        tracing::warn!(
+            static_dir = %config.static_dir.display(),
+            "no built web client there; the API works, pages answer 503 (`cargo xtask run` builds it)"
+        );
+    }
+    let state = AppState {
+        store: store.clone(),
+        config: Arc::new(config),
+    };
+    axum::serve(listener, build_router(state))
+        .with_graceful_shutdown(shutdown)
+        .await?;
+    store.close().await;
+    Ok(())
+}

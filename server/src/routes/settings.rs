@@ -1,0 +1,17 @@
+//! `GET /api/settings`: what the web app must know before it draws anything.
+
+use std::sync::Arc;
+
+use axum::{Json, extract::State};
+use loupe_protocol::Settings;
+
+use crate::config::Config;
+
+pub async fn get_settings(State(config): State<Arc<Config>>) -> Json<Settings> {
+    Json(Settings {
+        version: env!("CARGO_PKG_VERSION").into(),
+        downloads_disabled: config.disable_sessions_download,
+        preview_bytes: config.preview_bytes,
+        preview_rows: config.preview_rows,
+    })
+}

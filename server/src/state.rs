@@ -1,0 +1,25 @@
+//! The state every handler can reach, cloned per request (everything inside is shared).
+
+use std::sync::Arc;
+
+use axum::extract::FromRef;
+
+use crate::{config::Config, store::Store};
+
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub config: Arc<Config>,
+}
+
+impl FromRef<AppState> for Store {
+    fn from_ref(state: &AppState) -> Store {
+        state.store.clone()
+    }
+}
+
+impl FromRef<AppState> for Arc<Config> {
+    fn from_ref(state: &AppState) -> Arc<Config> {
+        state.config.clone()
+    }
+}

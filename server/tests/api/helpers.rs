@@ -1,0 +1,186 @@
+//! Starting a server for a test, over a database of its own that is removed afterwards.
+
+use std::{path::Path, str::FromStr};
+
+use loupe_server::{Config, config::Secret, store::Store};
+use sqlx::{
+    ConnectOptions, Connection, Executor,
+    postgres::{PgConnectOptions, PgConnection},
+};
+use tempfile::TempDir;
+use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
+
+const DEFAULT_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+
+/// Which backend this run of the suite tests.
+pub fn backend() -> &'static str {
+    match std::env::var("LOUPE_TEST_BACKEND").as_deref() {
+        Ok("postgres") => "postgres",
+        Ok("sqlite") | Err(_) => "sqlite",
+        Ok(other) => panic!("LOUPE_TEST_BACKEND must be sqlite or postgres, not {other:?}"),
+    }
+}
+
+/// A database that exists for one test: a SQLite file in a temporary folder, or a PostgreSQL
+/// database created on `LOUPE_TEST_DATABASE_URL`'s server and dropped when this is dropped.
+pub enum TestDatabase {
+    Sqlite {
+        folder: TempDir,
+    },
+    Postgres {
+        admin: PgConnectOptions,
+        name: String,
+    },
+}
+
+impl TestDatabase {
+    pub async fn create() -> TestDatabase {
+        match backend() {
+            "postgres" => {
+                let url = std::env::var("LOUPE_TEST_DATABASE_URL")
+                    .unwrap_or_else(|_| DEFAULT_POSTGRES_URL.into());
+                let admin =
+                    PgConnectOptions::from_str(&url).expect("LOUPE_TEST_DATABASE_URL parses");
+                let name = format!("loupe_test_{}", uuid::Uuid::new_v4().simple());
+                let mut connection = PgConnection::connect_with(&admin)
+                    .await
+                    .expect("PostgreSQL answers at LOUPE_TEST_DATABASE_URL");
+                connection
+                    .execute(format!("CREATE DATABASE {name}").as_str())
+                    .await
+                    .expect("creating the test database");
+                TestDatabase::Postgres { admin, name }
+            }
+            _ => TestDatabase::Sqlite {
+                folder: tempfile::tempdir().expect("a temporary folder"),
+            },
+        }
+    }
+
+    pub fn url(&self) -> String {
+        match self {
+            TestDatabase::Sqlite { folder } => {
+                format!("sqlite://{}", folder.path().join("loupe.db").display())
+            }
+            TestDatabase::Postgres { admin, name } => {
+                admin.clone().database(name).to_url_lossy().to_string()
+            }
+        }
+    }
+
+    pub async fn open_store(&self) -> Store {
+        Store::open(&Secret::new(self.url()), 4)
+            .await
+            .expect("the store opens")
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let TestDatabase::Postgres { admin, name } = self else {
+            return;
+        };
+        let (admin, name) = (admin.clone(), name.clone());
+        // Drop runs inside the test's runtime, which cannot block on itself: use a thread.
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            runtime.block_on(async {
+                let mut connection = PgConnection::connect_with(&admin).await?;
+                connection
+                    .execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str())
+                    .await?;
+                Ok::<_, sqlx::Error>(())
+            })?;
+            Ok::<_, anyhow::Error>(())
+        })
+        .join();
+        if !matches!(dropped, Ok(Ok(()))) {
+            eprintln!("warning: could not drop test database {}", self.url());
+        }
+    }
+}
+
+/// A running server, its database, and a client pointed at it.
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    shutdown: Option<oneshot::Sender<()>>,
+    server: Option<JoinHandle<anyhow::Result<()>>>,
+    _static_dir: TempDir,
+    // Declared last so it is dropped after the server stopped using it.
+    _database: TestDatabase,
+}
+
+impl TestApp {
+    pub async fn spawn() -> TestApp {
+        Self::spawn_with(|_| {}).await
+    }
+
+    /// Starts a server whose configuration `configure` may change first. Its static folder holds
+    /// a stand-in web client: an `index.html`, one hashed asset and one plain file.
+    pub async fn spawn_with(configure: impl FnOnce(&mut Config)) -> TestApp {
+        let database = TestDatabase::create().await;
+        let static_dir = tempfile::tempdir().expect("a temporary folder");
+        write_client_files(static_dir.path());
+
+        let mut config = Config::with_database(database.url());
+        config.static_dir = static_dir.path().to_path_buf();
+        configure(&mut config);
+
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("a free port");
+        let address = format!("http://{}", listener.local_addr().expect("an address"));
+        let (stop, stopped) = oneshot::channel::<()>();
+        let server = tokio::spawn(loupe_server::serve(config, listener, async {
+            let _ = stopped.await;
+        }));
+        TestApp {
+            address,
+            client: reqwest::Client::new(),
+            shutdown: Some(stop),
+            server: Some(server),
+            _static_dir: static_dir,
+            _database: database,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("the server answers")
+    }
+
+    /// Asks the server to shut down gracefully and waits until it has.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        if let Some(stop) = self.shutdown.take() {
+            let _ = stop.send(());
+        }
+        match self.server.take() {
+            Some(server) => server.await?,
+            None => Ok(()),
+        }
+    }
+}
+
+pub const INDEX_MARKER: &str = "<title>Loupe test client</title>";
+
+fn write_client_files(dir: &Path) {
+    std::fs::write(
+        dir.join("index.html"),
+        format!("<!doctype html>{INDEX_MARKER}"),
+    )
+    .unwrap();
+    std::fs::write(dir.join("app-0123456789abcdef.js"), "export default 1;").unwrap();
+    std::fs::write(
+        dir.join("favicon.svg"),
+        "<svg xmlns='http://www.w3.org/2000/svg'/>",
+    )
+    .unwrap();
+}

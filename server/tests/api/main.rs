@@ -1,0 +1,12 @@
+//! Loupe's API tests, in one binary. Each test starts a real server on port 0 over a fresh
+//! database and asserts on what a client sees. The backend comes from `LOUPE_TEST_BACKEND`
+//! (`sqlite`, the default, or `postgres`); `cargo xtask test` runs this binary once for each.
+
+mod helpers;
+
+mod health;
+mod openapi;
+mod routes;
+mod settings;
+mod store;
+mod web;

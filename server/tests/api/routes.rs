@@ -1,0 +1,21 @@
+//! Walks the endpoint table: every route in it must be reachable through the router.
+
+use axum::http::Method;
+use loupe_server::routes::endpoints;
+
+use crate::helpers::TestApp;
+
+#[tokio::test]
+async fn every_parameterless_get_route_in_the_table_is_served() {
+    let app = TestApp::spawn().await;
+    let routes: Vec<_> = endpoints()
+        .into_iter()
+        .filter(|endpoint| endpoint.method == Method::GET && !endpoint.path.contains('{'))
+        .collect();
+    assert!(!routes.is_empty());
+
+    for endpoint in routes {
+        let status = app.get(endpoint.path).await.status();
+        assert_eq!(status, 200, "GET {} answered {status}", endpoint.path);
+    }
+}

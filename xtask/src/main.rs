@@ -1,0 +1,35 @@
+//! `cargo xtask`: the commands behind the README.
+//!
+//! - `cargo xtask run`: builds the web client and the server, then starts Loupe on
+//!   http://127.0.0.1:3000 with its data in `./data/loupe.db`.
+//! - `cargo xtask test`: every check (format, lints, Rust tests on SQLite and PostgreSQL, the
+//!   client build, browser tests), ending with one `N passed, N failed` line.
+
+mod client;
+mod postgres;
+mod process;
+mod run;
+mod test;
+mod tools;
+mod workspace;
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let outcome = match args.first().map(String::as_str) {
+        Some("run") => run::run(&args[1..]),
+        Some("test") => test::test(&args[1..]),
+        _ => {
+            eprintln!("usage: cargo xtask run [-- SERVER FLAGS…] | cargo xtask test");
+            return ExitCode::from(2);
+        }
+    };
+    match outcome {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("xtask: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
