@@ -43,13 +43,13 @@ pub async fn track_request(request: Request, next: Next) -> Response {
         response.headers_mut().insert(REQUEST_ID_HEADER, value);
     }
     let status = response.status().as_u16();
-    let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let elapsed_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
     // API calls are worth a line each; the app's static files would only drown them.
     span.in_scope(|| {
         if path.starts_with("/api/") {
-            tracing::info!(status, elapsed_ms, "served");
+            tracing::info!(status, elapsed_us, "served");
         } else {
-            tracing::debug!(status, elapsed_ms, "served");
+            tracing::debug!(status, elapsed_us, "served");
         }
     });
     response

@@ -26,15 +26,15 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(5));
-        if let Some(folder) = options.get_filename().parent() {
-            if !folder.as_os_str().is_empty() {
-                std::fs::create_dir_all(folder).map_err(|error| {
-                    StoreError::Config(format!(
-                        "cannot create the data folder {}: {error}",
-                        folder.display()
-                    ))
-                })?;
-            }
+        if let Some(folder) = options.get_filename().parent()
+            && !folder.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(folder).map_err(|error| {
+                StoreError::Config(format!(
+                    "cannot create the data folder {}: {error}",
+                    folder.display()
+                ))
+            })?;
         }
         let pool = SqlitePoolOptions::new()
             .max_connections(max_connections)
