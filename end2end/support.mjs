@@ -8,6 +8,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 
+/** The password of `admin`, the administrator every test server starts with. */
+export const ADMIN_PASSWORD = 'admin-password-e2e';
+
 function required(name) {
   const value = process.env[name];
   if (!value) throw new Error(`${name} is not set: run the browser tests with \`cargo xtask test\``);
@@ -23,6 +26,7 @@ export async function startServer(extraEnv = {}) {
       LOUPE_BIND: '127.0.0.1:0',
       DATABASE_URL: `sqlite://${join(dataDir, 'loupe.db')}`,
       LOUPE_STATIC_DIR: required('LOUPE_STATIC_DIR'),
+      LOUPE_ADMIN_PASSWORD: ADMIN_PASSWORD,
       LOUPE_LOG: 'info',
       LOUPE_LOG_FORMAT: 'text',
       ...extraEnv,
@@ -95,4 +99,21 @@ export function collectPageErrors(page) {
     if (message.type() === 'error') errors.push(`console: ${message.text()}`);
   });
   return errors;
+}
+
+/** Logs the browser context in through the API; its pages then carry the login cookie. */
+export async function logInAs(context, url, username = 'admin', password = ADMIN_PASSWORD) {
+  const response = await context.request.post(`${url}/api/auth/login`, { data: { username, password } });
+  if (!response.ok()) throw new Error(`login as ${username} failed: ${response.status()} ${await response.text()}`);
+}
+
+/** Calls the API as the logged-in context (same-origin, as the app does) and returns the JSON. */
+export async function api(context, url, method, path, data) {
+  const response = await context.request.fetch(`${url}${path}`, {
+    method,
+    data,
+    headers: { origin: url },
+  });
+  if (!response.ok()) throw new Error(`${method} ${path}: ${response.status()} ${await response.text()}`);
+  return response.status() === 204 ? null : response.json();
 }

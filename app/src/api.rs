@@ -1,10 +1,14 @@
 //! The HTTP client for Loupe's API: typed requests in, typed responses or an [`ApiFailure`] out.
+//! The browser sends the login cookie itself; nothing here handles credentials.
 
 use std::fmt;
 
-use gloo_net::http::{Request, Response};
-use loupe_protocol::{ErrorBody, Settings};
-use serde::de::DeserializeOwned;
+use gloo_net::http::{Request, RequestBuilder, Response};
+use loupe_protocol::{
+    ApiToken, AuditEvent, AuditQuery, CreatedToken, ErrorBody, Group, LoginRequest, NewGroup,
+    NewToken, NewUser, Page, Settings, User, UserChanges,
+};
+use serde::{Serialize, de::DeserializeOwned};
 
 /// Why an API call did not produce what was asked for, worded for the person looking at the page.
 #[derive(Debug, Clone, PartialEq)]
@@ -13,6 +17,13 @@ pub enum ApiFailure {
     Server { status: u16, body: ErrorBody },
     /// The server could not be reached, or answered something that is not Loupe's API.
     Network(String),
+}
+
+impl ApiFailure {
+    /// The login is missing or expired: the app sends the person to the login page.
+    pub fn is_unauthenticated(&self) -> bool {
+        matches!(self, ApiFailure::Server { status: 401, .. })
+    }
 }
 
 impl fmt::Display for ApiFailure {
@@ -24,31 +35,143 @@ impl fmt::Display for ApiFailure {
     }
 }
 
-pub async fn settings() -> Result<Settings, ApiFailure> {
+pub type ApiResult<T> = Result<T, ApiFailure>;
+
+pub async fn settings() -> ApiResult<Settings> {
     get_json("/api/settings").await
 }
 
-async fn get_json<T: DeserializeOwned>(url: &str) -> Result<T, ApiFailure> {
-    let response = Request::get(url)
-        .send()
-        .await
-        .map_err(|error| ApiFailure::Network(error.to_string()))?;
+// ---- identity ---------------------------------------------------------------------------
+
+pub async fn me() -> ApiResult<User> {
+    get_json("/api/me").await
+}
+
+pub async fn log_in(request: &LoginRequest) -> ApiResult<User> {
+    send_json(Request::post("/api/auth/login"), request).await
+}
+
+pub async fn log_out() -> ApiResult<()> {
+    send_empty(Request::post("/api/auth/logout")).await
+}
+
+pub async fn users() -> ApiResult<Vec<User>> {
+    get_json("/api/users").await
+}
+
+pub async fn create_user(new: &NewUser) -> ApiResult<User> {
+    send_json(Request::post("/api/users"), new).await
+}
+
+pub async fn update_user(id: &str, changes: &UserChanges) -> ApiResult<User> {
+    send_json(Request::patch(&format!("/api/users/{id}")), changes).await
+}
+
+pub async fn groups() -> ApiResult<Vec<Group>> {
+    get_json("/api/groups").await
+}
+
+pub async fn create_group(new: &NewGroup) -> ApiResult<Group> {
+    send_json(Request::post("/api/groups"), new).await
+}
+
+pub async fn delete_group(id: &str) -> ApiResult<()> {
+    send_empty(Request::delete(&format!("/api/groups/{id}"))).await
+}
+
+pub async fn add_member(group_id: &str, user_id: &str) -> ApiResult<()> {
+    send_empty(Request::put(&format!(
+        "/api/groups/{group_id}/members/{user_id}"
+    )))
+    .await
+}
+
+pub async fn remove_member(group_id: &str, user_id: &str) -> ApiResult<()> {
+    send_empty(Request::delete(&format!(
+        "/api/groups/{group_id}/members/{user_id}"
+    )))
+    .await
+}
+
+pub async fn tokens() -> ApiResult<Vec<ApiToken>> {
+    get_json("/api/tokens").await
+}
+
+pub async fn create_token(new: &NewToken) -> ApiResult<CreatedToken> {
+    send_json(Request::post("/api/tokens"), new).await
+}
+
+pub async fn revoke_token(id: &str) -> ApiResult<()> {
+    send_empty(Request::delete(&format!("/api/tokens/{id}"))).await
+}
+
+pub async fn audit(query: &AuditQuery) -> ApiResult<Page<AuditEvent>> {
+    get_json(&format!("/api/audit?{}", query_string(query))).await
+}
+
+// ---- plumbing ---------------------------------------------------------------------------
+
+/// `key=value&…` for the fields that are set, percent-encoded.
+pub fn query_string<T: Serialize>(query: &T) -> String {
+    let Ok(serde_json::Value::Object(fields)) = serde_json::to_value(query) else {
+        return String::new();
+    };
+    fields
+        .into_iter()
+        .filter_map(|(key, value)| {
+            let text = match value {
+                serde_json::Value::Null => return None,
+                serde_json::Value::String(text) => text,
+                other => other.to_string(),
+            };
+            Some(format!("{key}={}", js_sys::encode_uri_component(&text)))
+        })
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+async fn get_json<T: DeserializeOwned>(url: &str) -> ApiResult<T> {
+    let response = Request::get(url).send().await.map_err(network)?;
     read_json(response).await
 }
 
-async fn read_json<T: DeserializeOwned>(response: Response) -> Result<T, ApiFailure> {
+async fn send_json<B: Serialize, T: DeserializeOwned>(
+    request: RequestBuilder,
+    body: &B,
+) -> ApiResult<T> {
+    let response = request
+        .json(body)
+        .map_err(network)?
+        .send()
+        .await
+        .map_err(network)?;
+    read_json(response).await
+}
+
+async fn send_empty(request: RequestBuilder) -> ApiResult<()> {
+    let response = request.send().await.map_err(network)?;
     if response.ok() {
-        return response
-            .json()
-            .await
-            .map_err(|error| ApiFailure::Network(error.to_string()));
+        return Ok(());
     }
+    Err(failure(response).await)
+}
+
+fn network(error: gloo_net::Error) -> ApiFailure {
+    ApiFailure::Network(error.to_string())
+}
+
+async fn read_json<T: DeserializeOwned>(response: Response) -> ApiResult<T> {
+    if response.ok() {
+        return response.json().await.map_err(network);
+    }
+    Err(failure(response).await)
+}
+
+async fn failure(response: Response) -> ApiFailure {
     let status = response.status();
+    let status_text = response.status_text();
     match response.json::<ErrorBody>().await {
-        Ok(body) => Err(ApiFailure::Server { status, body }),
-        Err(_) => Err(ApiFailure::Network(format!(
-            "HTTP {status} {}",
-            response.status_text()
-        ))),
+        Ok(body) => ApiFailure::Server { status, body },
+        Err(_) => ApiFailure::Network(format!("HTTP {status} {status_text}")),
     }
 }

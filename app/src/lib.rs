@@ -1,25 +1,38 @@
-//! Loupe's web client: the shell (header, navigation, footer) and one page per route.
+//! Loupe's web client: the shell (header, navigation, footer) and one page per route. Every page
+//! but the login page sits under [`auth::Protected`], which sends visitors without a login to it.
 
 mod api;
+mod auth;
 mod components;
+mod format;
 mod pages;
 
 use leptos::prelude::*;
 use leptos_router::{
-    components::{Redirect, Route, Router, Routes},
+    components::{ParentRoute, Redirect, Route, Router, Routes},
     path,
 };
 
 use crate::{
+    auth::{Auth, Protected},
     components::shell::{Footer, Header},
     pages::{
-        admin::AdminPage, not_found::NotFound, reviews::ReviewsPage, run::RunPage,
-        session_detail::SessionDetailPage, sessions::SessionsPage,
+        admin::{AdminLayout, AuditPage, GroupsPage, UsersPage},
+        login::LoginPage,
+        not_found::NotFound,
+        reviews::ReviewsPage,
+        run::RunPage,
+        session_detail::SessionDetailPage,
+        sessions::SessionsPage,
+        tokens::TokensPage,
     },
 };
 
 #[component]
 pub fn App() -> impl IntoView {
+    provide_context(Auth {
+        user: RwSignal::new(None),
+    });
     view! {
         <Router>
             <a class="skip-link" href="#main">"Skip to content"</a>
@@ -27,12 +40,21 @@ pub fn App() -> impl IntoView {
                 <Header/>
                 <main class="page" id="main" tabindex="-1">
                     <Routes fallback=NotFound>
-                        <Route path=path!("/") view=|| view! { <Redirect path="/sessions"/> }/>
-                        <Route path=path!("/sessions") view=SessionsPage/>
-                        <Route path=path!("/sessions/:id") view=SessionDetailPage/>
-                        <Route path=path!("/reviews") view=ReviewsPage/>
-                        <Route path=path!("/run") view=RunPage/>
-                        <Route path=path!("/admin") view=AdminPage/>
+                        <Route path=path!("/login") view=LoginPage/>
+                        <ParentRoute path=path!("") view=Protected>
+                            <Route path=path!("/") view=|| view! { <Redirect path="/sessions"/> }/>
+                            <Route path=path!("/sessions") view=SessionsPage/>
+                            <Route path=path!("/sessions/:id") view=SessionDetailPage/>
+                            <Route path=path!("/reviews") view=ReviewsPage/>
+                            <Route path=path!("/run") view=RunPage/>
+                            <Route path=path!("/tokens") view=TokensPage/>
+                            <ParentRoute path=path!("/admin") view=AdminLayout>
+                                <Route path=path!("") view=|| view! { <Redirect path="/admin/users"/> }/>
+                                <Route path=path!("/users") view=UsersPage/>
+                                <Route path=path!("/groups") view=GroupsPage/>
+                                <Route path=path!("/audit") view=AuditPage/>
+                            </ParentRoute>
+                        </ParentRoute>
                     </Routes>
                 </main>
                 <Footer/>

@@ -3,7 +3,7 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, launchBrowser, screenshot, collectPageErrors } from '../support.mjs';
+import { startServer, launchBrowser, screenshot, collectPageErrors, logInAs } from '../support.mjs';
 
 let server;
 let browser;
@@ -11,6 +11,7 @@ let browser;
 before(async () => {
   server = await startServer();
   browser = await launchBrowser();
+  await logInAs(browser.context, server.url);
 });
 
 after(async () => {
@@ -25,7 +26,7 @@ test('the root renders the shell from WASM and lands on the sessions page', asyn
   await page.goto(server.url + '/');
 
   await page.locator('[data-test=app-shell]').waitFor();
-  assert.equal(new URL(page.url()).pathname, '/sessions');
+  await page.waitForURL('**/sessions');
   assert.equal(await page.locator('[data-test=page-title]').textContent(), 'Sessions');
   for (const item of ['sessions', 'reviews', 'run', 'admin']) {
     assert.ok(await page.locator(`[data-test=nav-${item}]`).isVisible(), `nav-${item}`);
@@ -78,7 +79,7 @@ test('an unknown address shows a not-found page inside the shell', async () => {
   await page.goto(server.url + '/no/such/page');
 
   await page.locator('[data-test=not-found]').waitFor();
-  assert.ok(await page.locator('[data-test=nav-sessions]').isVisible());
+  assert.ok(await page.locator('[data-test=brand]').isVisible());
   await page.close();
 });
 

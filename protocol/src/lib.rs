@@ -2,8 +2,20 @@
 //! browser app and the CLI is defined here once, with serde only, so all three agree by
 //! construction.
 
+mod audit;
+mod auth;
 mod error;
+mod page;
 mod settings;
+mod time;
+mod users;
 
+pub use audit::{AuditEvent, AuditQuery};
+pub use auth::{ApiToken, CreatedToken, LoginRequest, NewToken};
 pub use error::{ErrorBody, ErrorCode};
+pub use page::Page;
 pub use settings::{Health, Settings};
+pub use time::{Timestamp, TimestampError};
+pub use users::{
+    Group, GroupChanges, GroupRef, NewGroup, NewUser, Role, User, UserChanges, UserRef,
+};

@@ -5,6 +5,9 @@ use std::{fmt, net::SocketAddr, path::PathBuf, str::FromStr};
 
 use clap::{Args, ValueEnum, builder::BoolishValueParser};
 
+/// Where Loupe keeps its data unless told otherwise.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/loupe.db";
+
 #[derive(Debug, Clone, Args)]
 pub struct Config {
     /// Address and port the HTTP server listens on. Default: 127.0.0.1:3000.
@@ -14,7 +17,7 @@ pub struct Config {
     /// Where Loupe keeps its own data: `sqlite://PATH` (embedded, the default; the file and its
     /// folder are created) or `postgres://…` for several server nodes sharing one database.
     /// Default: sqlite://data/loupe.db.
-    #[arg(long, env = "DATABASE_URL", default_value = "sqlite://data/loupe.db")]
+    #[arg(long, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL)]
     pub database_url: Secret,
 
     /// Largest number of pooled connections to the database. Default: 16.
@@ -38,6 +41,17 @@ pub struct Config {
     /// Rows of a result set the detail page shows before fetching more. Default: 200.
     #[arg(long, env = "LOUPE_PREVIEW_ROWS", default_value_t = 200)]
     pub preview_rows: u32,
+
+    /// Password for the `admin` user created on the first start with an empty database. When
+    /// unset, a password is generated and printed once. Default: unset.
+    #[arg(long, env = "LOUPE_ADMIN_PASSWORD", hide_env_values = true)]
+    pub admin_password: Option<Secret>,
+
+    /// Mark the login cookie `Secure` (browsers then send it over HTTPS only). Turn on when Loupe
+    /// is served over HTTPS, e.g. behind a TLS proxy. Default: false.
+    #[arg(long, env = "LOUPE_SECURE_COOKIES", default_value = "false",
+          value_parser = BoolishValueParser::new(), action = clap::ArgAction::Set)]
+    pub secure_cookies: bool,
 
     /// Log filter in tracing's `EnvFilter` syntax, e.g. `info,loupe_server=debug`. Default: info.
     #[arg(long, env = "LOUPE_LOG", default_value = "info")]

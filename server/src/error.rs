@@ -4,7 +4,7 @@
 
 use axum::{
     Json,
-    http::StatusCode,
+    http::{HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
 use loupe_protocol::{ErrorBody, ErrorCode};
@@ -17,6 +17,8 @@ pub struct ApiError {
     code: ErrorCode,
     message: String,
     field: Option<String>,
+    /// Seconds a client should wait before trying again (sent as `Retry-After`).
+    retry_after: Option<u64>,
     /// The underlying cause of a 5xx, for the log only.
     source: Option<anyhow::Error>,
 }
@@ -27,6 +29,7 @@ impl ApiError {
             code,
             message: message.into(),
             field: None,
+            retry_after: None,
             source: None,
         }
     }
@@ -36,6 +39,38 @@ impl ApiError {
         ApiError {
             field: Some(field.into()),
             ..Self::new(ErrorCode::BadRequest, message)
+        }
+    }
+
+    /// A body that is larger than the route accepts.
+    pub fn payload_too_large(field: impl Into<String>, message: impl Into<String>) -> Self {
+        ApiError {
+            field: Some(field.into()),
+            ..Self::new(ErrorCode::PayloadTooLarge, message)
+        }
+    }
+
+    pub fn unsupported_media_type(message: impl Into<String>) -> Self {
+        ApiError {
+            field: Some("content-type".into()),
+            ..Self::new(ErrorCode::UnsupportedMediaType, message)
+        }
+    }
+
+    /// No credentials, or credentials that no longer work.
+    pub fn unauthenticated(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::Unauthenticated, message)
+    }
+
+    /// Known caller, not allowed; the message says what would be needed.
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::Forbidden, message)
+    }
+
+    pub fn too_many_requests(message: impl Into<String>, retry_after_seconds: u64) -> Self {
+        ApiError {
+            retry_after: Some(retry_after_seconds),
+            ..Self::new(ErrorCode::TooManyRequests, message)
         }
     }
 
@@ -65,6 +100,11 @@ impl ApiError {
     pub fn code(&self) -> ErrorCode {
         self.code
     }
+
+    /// What a person reads: the CLI prints this.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
 }
 
 impl From<StoreError> for ApiError {
@@ -85,12 +125,19 @@ impl IntoResponse for ApiError {
         }
         let status =
             StatusCode::from_u16(self.code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let retry_after = self.retry_after;
         let body = ErrorBody {
             code: self.code,
             message: self.message,
             field: self.field,
             request_id,
         };
-        (status, Json(body)).into_response()
+        let mut response = (status, Json(body)).into_response();
+        if let Some(seconds) = retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        response
     }
 }

@@ -1,8 +1,13 @@
 //! Loupe's server: the HTTP API and the web client behind one router, over one [`Store`].
 //! `main.rs` is a thin shell over [`serve`]; tests call [`serve`] with a listener on port 0.
 
+pub mod auth;
+pub mod cli;
 pub mod config;
 pub mod error;
+pub mod extract;
+pub mod identity;
+pub mod policy;
 pub mod request_context;
 pub mod routes;
 pub mod state;
@@ -10,9 +15,9 @@ pub mod store;
 pub mod telemetry;
 mod web;
 
-use std::{future::Future, sync::Arc};
+use std::{future::Future, net::SocketAddr, sync::Arc};
 
-use axum::{Router, handler::Handler, middleware};
+use axum::{Router, extract::DefaultBodyLimit, handler::Handler, middleware};
 use tokio::net::TcpListener;
 use tower_http::compression::CompressionLayer;
 
@@ -28,6 +33,7 @@ pub fn build_router(state: AppState) -> Router {
             router.route(path, handler)
         });
     api.fallback(web::serve_client.layer(CompressionLayer::new()))
+        .layer(DefaultBodyLimit::max(extract::MAX_JSON_BODY))
         .layer(middleware::from_fn(request_context::track_request))
         .with_state(state)
 }
@@ -47,6 +53,16 @@ pub async fn serve(
         first_start = instance.first_start,
         "storage ready"
     );
+    if let Some(password) =
+        identity::ensure_initial_admin(&store, config.admin_password.as_ref()).await?
+    {
+        // Printed, not logged: it is shown once, to the person who started the server.
+        println!(
+            "\n  First start: created the administrator `admin` with password\n\n      {password}\n\n  \
+             Log in at http://{} and change it (Admin → Users). It is not shown again.\n",
+            listener.local_addr()?
+        );
+    }
     if !config.static_dir.join("index.html").exists() {
         tracing::warn!(
             static_dir = %config.static_dir.display(),
@@ -56,8 +72,10 @@ pub async fn serve(
     let state = AppState {
         store: store.clone(),
         config: Arc::new(config),
+        throttle: Arc::default(),
     };
-    axum::serve(listener, build_router(state))
+    let app = build_router(state).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await?;
     store.close().await;

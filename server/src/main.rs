@@ -1,8 +1,13 @@
-//! The `loupe` binary: `loupe serve` runs the server. Everything else lives in the library.
+//! The `loupe` binary: `loupe serve` runs the server; `loupe user|group|token` administer
+//! accounts in its database. Everything else lives in the library.
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use loupe_server::{Config, telemetry};
+use loupe_server::{
+    Config,
+    cli::{self, DatabaseArgs, GroupCommand, TokenCommand, UserCommand},
+    telemetry,
+};
 use tokio::net::TcpListener;
 
 #[derive(Parser)]
@@ -20,12 +25,36 @@ struct Cli {
 enum Command {
     /// Run the server: the API, the live hub and the web client.
     Serve(Config),
+    /// Manage users: add, list, set-role, disable, enable, reset-password.
+    User {
+        #[command(flatten)]
+        database: DatabaseArgs,
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+    /// Manage groups: add, list, rename, delete, add-member, remove-member.
+    Group {
+        #[command(flatten)]
+        database: DatabaseArgs,
+        #[command(subcommand)]
+        command: GroupCommand,
+    },
+    /// Manage API tokens: create, list, revoke.
+    Token {
+        #[command(flatten)]
+        database: DatabaseArgs,
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Serve(config) => serve(config).await,
+        Command::User { database, command } => cli::run_user(&database, command).await,
+        Command::Group { database, command } => cli::run_group(&database, command).await,
+        Command::Token { database, command } => cli::run_token(&database, command).await,
     }
 }
 

@@ -4,12 +4,13 @@ use std::sync::Arc;
 
 use axum::extract::FromRef;
 
-use crate::{config::Config, store::Store};
+use crate::{config::Config, identity::throttle::LoginThrottle, store::Store};
 
 #[derive(Clone)]
 pub struct AppState {
     pub store: Store,
     pub config: Arc<Config>,
+    pub throttle: Arc<LoginThrottle>,
 }
 
 impl FromRef<AppState> for Store {

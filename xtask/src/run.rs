@@ -32,6 +32,8 @@ pub fn run(server_args: &[String]) -> Result<ExitCode> {
     println!();
     println!("  Loupe is starting on http://{bind}");
     println!("  Data: ./data/loupe.db (SQLite). Stop with Ctrl-C.");
+    println!("  Log in as `admin`: on the first start its password is printed below, once");
+    println!("  (set LOUPE_ADMIN_PASSWORD before the first start to choose it).");
     println!();
 
     let mut server = Command::new(workspace.loupe_binary("release"));

@@ -1,26 +1,76 @@
-//! The frame around every page: the header with the product name and navigation, and the footer
-//! with the server's version.
+//! The frame around every page: the header with the product name, navigation and the user's
+//! menu, and the footer with the server's version.
 
-use leptos::prelude::*;
-use leptos_router::components::A;
+use leptos::{prelude::*, task::spawn_local};
+use leptos_router::{NavigateOptions, components::A, hooks::use_navigate};
 
-use crate::api;
+use crate::{api, auth::Auth};
 
 #[component]
 pub fn Header() -> impl IntoView {
+    let auth = expect_context::<Auth>();
     view! {
         <header class="header">
             <A href="/sessions" attr:class="brand" attr:data-test="brand">
                 <span class="brand-mark" aria-hidden="true"></span>
                 "Loupe"
             </A>
-            <nav class="nav" aria-label="Main">
-                <A href="/sessions" attr:data-test="nav-sessions">"Sessions"</A>
-                <A href="/reviews" attr:data-test="nav-reviews">"Reviews"</A>
-                <A href="/run" attr:data-test="nav-run">"Run"</A>
-                <A href="/admin" attr:data-test="nav-admin">"Admin"</A>
-            </nav>
+            <Show when=move || auth.user.with(Option::is_some)>
+                <nav class="nav" aria-label="Main">
+                    <A href="/sessions" attr:data-test="nav-sessions">"Sessions"</A>
+                    <A href="/reviews" attr:data-test="nav-reviews">"Reviews"</A>
+                    <A href="/run" attr:data-test="nav-run">"Run"</A>
+                    <Show when=move || auth.sees_admin()>
+                        <A href="/admin" attr:data-test="nav-admin">"Admin"</A>
+                    </Show>
+                </nav>
+                <UserMenu/>
+            </Show>
         </header>
+    }
+}
+
+#[component]
+fn UserMenu() -> impl IntoView {
+    let auth = expect_context::<Auth>();
+    let open = RwSignal::new(false);
+    let navigate = use_navigate();
+    let log_out = move |_| {
+        let navigate = navigate.clone();
+        spawn_local(async move {
+            // Even if the server is unreachable, forget the user here; the cookie expires anyway.
+            let _ = api::log_out().await;
+            auth.user.set(None);
+            navigate("/login", NavigateOptions::default());
+        });
+    };
+    let name = move || {
+        auth.user.with(|user| {
+            user.as_ref()
+                .map(|user| user.display_name.clone())
+                .unwrap_or_default()
+        })
+    };
+    let role = move || auth.role().map(|role| role.as_str()).unwrap_or_default();
+    view! {
+        <div class="user-menu">
+            <button
+                class="user-button"
+                aria-haspopup="menu"
+                aria-expanded=move || open.get().to_string()
+                data-test="user-menu"
+                on:click=move |_| open.update(|open| *open = !*open)
+            >
+                <span data-test="user-name">{name}</span>
+                <span class="badge role">{role}</span>
+            </button>
+            <Show when=move || open.get()>
+                <div class="menu" role="menu" on:click=move |_| open.set(false)>
+                    <A href="/tokens" attr:role="menuitem" attr:data-test="menu-tokens">"API tokens"</A>
+                    <button role="menuitem" data-test="logout" on:click=log_out.clone()>"Log out"</button>
+                </div>
+            </Show>
+        </div>
     }
 }
 

@@ -2,9 +2,14 @@
 //! tests that walk every route are all built from [`endpoints`], so a route cannot exist without
 //! being described.
 
+mod audit;
+mod auth;
+mod groups;
 mod health;
 mod openapi;
 mod settings;
+mod tokens;
+mod users;
 
 use axum::{
     handler::Handler,
@@ -46,6 +51,38 @@ impl Endpoint {
         Self::new(Method::GET, path, summary, handler)
     }
 
+    fn post<H, T>(path: &'static str, summary: &'static str, handler: H) -> Self
+    where
+        H: Handler<T, AppState>,
+        T: 'static,
+    {
+        Self::new(Method::POST, path, summary, handler)
+    }
+
+    fn put<H, T>(path: &'static str, summary: &'static str, handler: H) -> Self
+    where
+        H: Handler<T, AppState>,
+        T: 'static,
+    {
+        Self::new(Method::PUT, path, summary, handler)
+    }
+
+    fn patch<H, T>(path: &'static str, summary: &'static str, handler: H) -> Self
+    where
+        H: Handler<T, AppState>,
+        T: 'static,
+    {
+        Self::new(Method::PATCH, path, summary, handler)
+    }
+
+    fn delete<H, T>(path: &'static str, summary: &'static str, handler: H) -> Self
+    where
+        H: Handler<T, AppState>,
+        T: 'static,
+    {
+        Self::new(Method::DELETE, path, summary, handler)
+    }
+
     pub(crate) fn into_route(self) -> (&'static str, MethodRouter<AppState>) {
         (self.path, self.handler)
     }
@@ -67,6 +104,81 @@ pub fn endpoints() -> Vec<Endpoint> {
             "/api/openapi.json",
             "This API's OpenAPI 3.1 description",
             openapi::get_openapi,
+        ),
+        // Identity
+        Endpoint::post(
+            "/api/auth/login",
+            "Log in with username and password; sets the login cookie",
+            auth::log_in,
+        ),
+        Endpoint::post(
+            "/api/auth/logout",
+            "End this browser's login",
+            auth::log_out,
+        ),
+        Endpoint::get("/api/me", "The user behind this request", auth::get_me),
+        Endpoint::get(
+            "/api/users",
+            "Every user, with their groups",
+            users::list_users,
+        ),
+        Endpoint::post("/api/users", "Create a user (admin)", users::create_user),
+        Endpoint::get("/api/users/{id}", "One user", users::get_user),
+        Endpoint::patch(
+            "/api/users/{id}",
+            "Change a user's name, role, password or disabled flag (admin)",
+            users::update_user,
+        ),
+        Endpoint::get(
+            "/api/groups",
+            "Every group, with its members",
+            groups::list_groups,
+        ),
+        Endpoint::post(
+            "/api/groups",
+            "Create a group (admin)",
+            groups::create_group,
+        ),
+        Endpoint::get("/api/groups/{id}", "One group", groups::get_group),
+        Endpoint::patch(
+            "/api/groups/{id}",
+            "Rename a group or change its description (admin)",
+            groups::update_group,
+        ),
+        Endpoint::delete(
+            "/api/groups/{id}",
+            "Delete a group (admin)",
+            groups::delete_group,
+        ),
+        Endpoint::put(
+            "/api/groups/{id}/members/{user_id}",
+            "Add a user to a group (admin)",
+            groups::add_group_member,
+        ),
+        Endpoint::delete(
+            "/api/groups/{id}/members/{user_id}",
+            "Remove a user from a group (admin)",
+            groups::remove_group_member,
+        ),
+        Endpoint::get(
+            "/api/tokens",
+            "The caller's API tokens",
+            tokens::list_tokens,
+        ),
+        Endpoint::post(
+            "/api/tokens",
+            "Create an API token; its secret is shown once",
+            tokens::create_token,
+        ),
+        Endpoint::delete(
+            "/api/tokens/{id}",
+            "Revoke an API token",
+            tokens::revoke_token,
+        ),
+        Endpoint::get(
+            "/api/audit",
+            "The audit trail, newest first (admin, auditor)",
+            audit::list_audit,
         ),
     ]
 }

@@ -1,12 +1,14 @@
 //! Loupe's storage: one interface with two implementations, SQLite (embedded, the default) and
 //! PostgreSQL (for several server nodes). Handlers hold a [`Store`] and never see which one.
 //!
-//! Each backend implements the crate-private [`Backend`] trait, so the compiler holds both to the
-//! same signatures; [`Store`] dispatches to whichever one was opened. Timestamps are stored as
-//! microseconds since the Unix epoch (UTC) in a BIGINT on both backends: exact, indexable and
-//! identical across them.
+//! The SQL the backends share is written once (`queries.rs`) and compiled for each; [`Store`]
+//! forwards to whichever backend was opened, which also makes the compiler hold both to the same
+//! signatures. Timestamps are BIGINT microseconds since the Unix epoch (UTC) on both backends:
+//! exact, indexable and identical across them.
 
 mod postgres;
+mod queries;
+pub mod records;
 mod sqlite;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -14,13 +16,14 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use crate::config::Secret;
 
 pub use postgres::PostgresStore;
+pub use records::*;
 pub use sqlite::SqliteStore;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("not found")]
     NotFound,
-    #[error("conflict: {0}")]
+    #[error("{0}")]
     Conflict(String),
     #[error(transparent)]
     Database(#[from] sqlx::Error),
@@ -31,6 +34,25 @@ pub enum StoreError {
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
+
+/// A unique-constraint violation becomes a [`StoreError::Conflict`] saying what collided.
+fn on_unique(error: sqlx::Error, what: &str) -> StoreError {
+    match &error {
+        sqlx::Error::Database(database) if database.is_unique_violation() => {
+            StoreError::Conflict(what.to_owned())
+        }
+        _ => StoreError::Database(error),
+    }
+}
+
+/// Column lists shared by the queries that read whole records.
+const USER_COLUMNS: &str =
+    "id, username, display_name, role, disabled, password_hash, created_at_us";
+const USER_COLUMNS_OF_U: &str =
+    "u.id, u.username, u.display_name, u.role, u.disabled, u.password_hash, u.created_at_us";
+const GROUP_COLUMNS: &str = "id, name, description, created_at_us";
+const TOKEN_COLUMNS: &str =
+    "id, user_id, name, prefix, created_at_us, expires_at_us, last_used_at_us, revoked_at_us";
 
 /// Which database a [`Store`] talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,18 +79,8 @@ pub struct Instance {
     pub first_start: bool,
 }
 
-/// The operations every backend provides, with the same meaning and the same results; the
-/// conformance suite in `tests/api/store.rs` runs each case against both.
-pub(crate) trait Backend {
-    /// One round trip to the database.
-    async fn ping(&self) -> StoreResult<()>;
-    /// The installation record, created on first call. Safe when several nodes start at once.
-    async fn instance(&self) -> StoreResult<Instance>;
-    async fn close(&self);
-}
-
 #[derive(Clone)]
-enum Inner {
+enum Backend {
     Sqlite(SqliteStore),
     Postgres(PostgresStore),
 }
@@ -76,17 +88,64 @@ enum Inner {
 /// A handle to the database, cheap to clone (it wraps a pool).
 #[derive(Clone)]
 pub struct Store {
-    inner: Inner,
+    backend: Backend,
 }
 
-/// Runs `$body` with `$backend` bound to whichever implementation this store holds.
-macro_rules! dispatch {
-    ($self:ident, $backend:ident => $body:expr) => {
-        match &$self.inner {
-            Inner::Sqlite($backend) => $body,
-            Inner::Postgres($backend) => $body,
+/// Defines `Store` methods that forward to the same method of whichever backend is open.
+macro_rules! forward {
+    ($( $(#[$doc:meta])* pub async fn $name:ident(&self $(, $arg:ident: $ty:ty)*) -> $ret:ty; )*) => {
+        impl Store {
+            $(
+                $(#[$doc])*
+                pub async fn $name(&self $(, $arg: $ty)*) -> $ret {
+                    match &self.backend {
+                        Backend::Sqlite(store) => store.$name($($arg),*).await,
+                        Backend::Postgres(store) => store.$name($($arg),*).await,
+                    }
+                }
+            )*
         }
     };
+}
+
+forward! {
+    /// The installation record, created on first call. Safe when several nodes start at once.
+    pub async fn instance(&self) -> StoreResult<Instance>;
+    /// Waits for in-flight queries and closes every pooled connection.
+    pub async fn close(&self) -> ();
+
+    pub async fn create_user(&self, user: &UserRecord) -> StoreResult<()>;
+    pub async fn user_by_id(&self, id: &str) -> StoreResult<UserRecord>;
+    pub async fn user_by_username(&self, username: &str) -> StoreResult<Option<UserRecord>>;
+    pub async fn list_users(&self) -> StoreResult<Vec<UserRecord>>;
+    pub async fn count_users(&self) -> StoreResult<i64>;
+    pub async fn update_user(&self, id: &str, update: &UserUpdate) -> StoreResult<()>;
+
+    pub async fn create_group(&self, group: &GroupRecord) -> StoreResult<()>;
+    pub async fn group_by_id(&self, id: &str) -> StoreResult<GroupRecord>;
+    pub async fn group_by_name(&self, name: &str) -> StoreResult<Option<GroupRecord>>;
+    pub async fn list_groups(&self) -> StoreResult<Vec<GroupRecord>>;
+    pub async fn update_group(&self, id: &str, name: Option<&str>, description: Option<&str>) -> StoreResult<()>;
+    pub async fn delete_group(&self, id: &str) -> StoreResult<()>;
+    pub async fn add_group_member(&self, group_id: &str, user_id: &str) -> StoreResult<bool>;
+    pub async fn remove_group_member(&self, group_id: &str, user_id: &str) -> StoreResult<bool>;
+    pub async fn memberships(&self, group_id: Option<&str>, user_id: Option<&str>) -> StoreResult<Vec<MembershipRecord>>;
+
+    pub async fn create_login_session(&self, token_hash: &str, user_id: &str, expires_at_us: i64) -> StoreResult<()>;
+    pub async fn login_session_user(&self, token_hash: &str) -> StoreResult<Option<UserRecord>>;
+    pub async fn delete_login_session(&self, token_hash: &str) -> StoreResult<()>;
+    pub async fn delete_login_sessions_of(&self, user_id: &str) -> StoreResult<()>;
+    pub async fn purge_expired_logins(&self) -> StoreResult<()>;
+
+    pub async fn create_token(&self, token: &TokenRecord, token_hash: &str) -> StoreResult<()>;
+    pub async fn list_tokens(&self, user_id: &str) -> StoreResult<Vec<TokenRecord>>;
+    pub async fn token_by_id(&self, id: &str) -> StoreResult<TokenRecord>;
+    pub async fn token_user(&self, token_hash: &str) -> StoreResult<Option<(TokenRecord, UserRecord)>>;
+    pub async fn touch_token(&self, id: &str) -> StoreResult<()>;
+    pub async fn revoke_token(&self, id: &str) -> StoreResult<bool>;
+
+    pub async fn record_audit(&self, event: &NewAuditEvent) -> StoreResult<()>;
+    pub async fn list_audit(&self, filter: &AuditFilter) -> StoreResult<Vec<AuditRecord>>;
 }
 
 impl Store {
@@ -94,44 +153,38 @@ impl Store {
     /// up to date.
     pub async fn open(url: &Secret, max_connections: u32) -> StoreResult<Store> {
         let url = url.expose();
-        let inner = if url.starts_with("sqlite:") {
-            Inner::Sqlite(SqliteStore::open(url, max_connections).await?)
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite(SqliteStore::open(url, max_connections).await?)
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
-            Inner::Postgres(PostgresStore::open(url, max_connections).await?)
+            Backend::Postgres(PostgresStore::open(url, max_connections).await?)
         } else {
             return Err(StoreError::Config(
                 "DATABASE_URL must start with sqlite:// or postgres://".into(),
             ));
         };
-        Ok(Store { inner })
+        Ok(Store { backend })
     }
 
     pub fn kind(&self) -> BackendKind {
-        match self.inner {
-            Inner::Sqlite(_) => BackendKind::Sqlite,
-            Inner::Postgres(_) => BackendKind::Postgres,
+        match self.backend {
+            Backend::Sqlite(_) => BackendKind::Sqlite,
+            Backend::Postgres(_) => BackendKind::Postgres,
         }
     }
 
     /// One round trip to the database, returning how long it took.
     pub async fn ping(&self) -> StoreResult<Duration> {
         let started = std::time::Instant::now();
-        dispatch!(self, backend => backend.ping().await)?;
+        match &self.backend {
+            Backend::Sqlite(store) => store.ping().await?,
+            Backend::Postgres(store) => store.ping().await?,
+        }
         Ok(started.elapsed())
-    }
-
-    pub async fn instance(&self) -> StoreResult<Instance> {
-        dispatch!(self, backend => backend.instance().await)
-    }
-
-    /// Waits for in-flight queries and closes every pooled connection.
-    pub async fn close(&self) {
-        dispatch!(self, backend => backend.close().await)
     }
 }
 
 /// Now, in the storage's time unit.
-pub(crate) fn now_us() -> i64 {
+pub fn now_us() -> i64 {
     let since_epoch = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .expect("the clock is after 1970");

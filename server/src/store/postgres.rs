@@ -2,12 +2,13 @@
 
 use std::{str::FromStr, time::Duration};
 
-use sqlx::{
-    Row,
-    postgres::{PgConnectOptions, PgPool, PgPoolOptions},
-};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
-use super::{Backend, Instance, StoreError, StoreResult, now_us};
+use super::{
+    AuditFilter, AuditRecord, GROUP_COLUMNS, GroupRecord, Instance, MembershipRecord,
+    NewAuditEvent, StoreError, StoreResult, TOKEN_COLUMNS, TokenRecord, USER_COLUMNS,
+    USER_COLUMNS_OF_U, UserRecord, UserUpdate, now_us, on_unique, queries::shared_queries,
+};
 
 #[derive(Clone)]
 pub struct PostgresStore {
@@ -37,33 +38,4 @@ impl PostgresStore {
     }
 }
 
-impl Backend for PostgresStore {
-    async fn ping(&self) -> StoreResult<()> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
-        Ok(())
-    }
-
-    async fn instance(&self) -> StoreResult<Instance> {
-        let inserted = sqlx::query(
-            "INSERT INTO loupe_instance (singleton, instance_id, created_at_us) VALUES (1, $1, $2)
-             ON CONFLICT (singleton) DO NOTHING",
-        )
-        .bind(uuid::Uuid::now_v7().to_string())
-        .bind(now_us())
-        .execute(&self.pool)
-        .await?
-        .rows_affected();
-        let row = sqlx::query("SELECT instance_id, created_at_us FROM loupe_instance")
-            .fetch_one(&self.pool)
-            .await?;
-        Ok(Instance {
-            id: row.try_get("instance_id")?,
-            created_at_us: row.try_get("created_at_us")?,
-            first_start: inserted == 1,
-        })
-    }
-
-    async fn close(&self) {
-        self.pool.close().await;
-    }
-}
+shared_queries!(PostgresStore);

@@ -2,7 +2,8 @@
 
 use std::{path::Path, str::FromStr};
 
-use loupe_server::{Config, config::Secret, store::Store};
+use loupe_protocol::{NewToken, NewUser, Role};
+use loupe_server::{Config, auth::Actor, config::Secret, identity, store::Store};
 use sqlx::{
     ConnectOptions, Connection, Executor,
     postgres::{PgConnectOptions, PgConnection},
@@ -28,7 +29,7 @@ pub enum TestDatabase {
         folder: TempDir,
     },
     Postgres {
-        admin: PgConnectOptions,
+        admin: Box<PgConnectOptions>,
         name: String,
     },
 }
@@ -49,7 +50,10 @@ impl TestDatabase {
                     .execute(format!("CREATE DATABASE {name}").as_str())
                     .await
                     .expect("creating the test database");
-                TestDatabase::Postgres { admin, name }
+                TestDatabase::Postgres {
+                    admin: Box::new(admin),
+                    name,
+                }
             }
             _ => TestDatabase::Sqlite {
                 folder: tempfile::tempdir().expect("a temporary folder"),
@@ -80,7 +84,7 @@ impl Drop for TestDatabase {
         let TestDatabase::Postgres { admin, name } = self else {
             return;
         };
-        let (admin, name) = (admin.clone(), name.clone());
+        let (admin, name) = (admin.as_ref().clone(), name.clone());
         // Drop runs inside the test's runtime, which cannot block on itself: use a thread.
         let dropped = std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_current_thread()
@@ -102,10 +106,24 @@ impl Drop for TestDatabase {
     }
 }
 
+/// The administrator every test server starts with.
+pub const ADMIN_PASSWORD: &str = "admin-password-for-tests";
+
+/// A user made for a test, with an API token to act as them.
+#[derive(Debug, Clone)]
+pub struct TestUser {
+    pub id: String,
+    pub username: String,
+    pub password: String,
+    pub token: String,
+}
+
 /// A running server, its database, and a client pointed at it.
 pub struct TestApp {
     pub address: String,
     pub client: reqwest::Client,
+    /// A second handle on the server's database, for arranging what a test needs.
+    pub store: Store,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<anyhow::Result<()>>>,
     _static_dir: TempDir,
@@ -127,7 +145,14 @@ impl TestApp {
 
         let mut config = Config::with_database(database.url());
         config.static_dir = static_dir.path().to_path_buf();
+        config.admin_password = Some(Secret::new(ADMIN_PASSWORD.into()));
         configure(&mut config);
+        // Migrate and create the administrator before the server starts, so the test's own
+        // store handle and the server never race to do it.
+        let store = database.open_store().await;
+        identity::ensure_initial_admin(&store, config.admin_password.as_ref())
+            .await
+            .expect("the administrator is created");
 
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("a free port");
         let address = format!("http://{}", listener.local_addr().expect("an address"));
@@ -138,6 +163,7 @@ impl TestApp {
         TestApp {
             address,
             client: reqwest::Client::new(),
+            store,
             shutdown: Some(stop),
             server: Some(server),
             _static_dir: static_dir,
@@ -157,6 +183,75 @@ impl TestApp {
             .expect("the server answers")
     }
 
+    /// A request as `who` (by API token), with an optional JSON body.
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        who: Option<&TestUser>,
+        body: Option<serde_json::Value>,
+    ) -> reqwest::Response {
+        let mut request = self.client.request(method, self.url(path));
+        if let Some(user) = who {
+            request = request.bearer_auth(&user.token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        request.send().await.expect("the server answers")
+    }
+
+    /// Creates a user with `role` and an API token for them.
+    pub async fn user(&self, username: &str, role: Role) -> TestUser {
+        let actor = Actor::command_line();
+        let password = format!("{username}-password");
+        let new = NewUser {
+            username: username.into(),
+            display_name: None,
+            role,
+            password: password.clone(),
+        };
+        let user = identity::create_user(&self.store, &actor, &new)
+            .await
+            .expect("user created");
+        let record = self.store.user_by_id(&user.id).await.unwrap();
+        let token = NewToken {
+            name: "tests".into(),
+            expires_in_days: None,
+        };
+        let created = identity::create_token(&self.store, &actor, &record, &token)
+            .await
+            .unwrap();
+        TestUser {
+            id: user.id,
+            username: user.username,
+            password,
+            token: created.secret,
+        }
+    }
+
+    /// The administrator created at start, with a token.
+    pub async fn admin(&self) -> TestUser {
+        let record = self
+            .store
+            .user_by_username("admin")
+            .await
+            .unwrap()
+            .expect("admin exists");
+        let token = NewToken {
+            name: "tests".into(),
+            expires_in_days: None,
+        };
+        let created = identity::create_token(&self.store, &Actor::command_line(), &record, &token)
+            .await
+            .unwrap();
+        TestUser {
+            id: record.id,
+            username: record.username,
+            password: ADMIN_PASSWORD.into(),
+            token: created.secret,
+        }
+    }
     /// Asks the server to shut down gracefully and waits until it has.
     pub async fn stop(mut self) -> anyhow::Result<()> {
         if let Some(stop) = self.shutdown.take() {

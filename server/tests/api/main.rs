@@ -4,7 +4,9 @@
 
 mod helpers;
 
+mod access;
 mod health;
+mod identity;
 mod openapi;
 mod routes;
 mod settings;

@@ -1,0 +1,27 @@
+//! `/admin/…`: users, groups and the audit trail. Administrators change things; auditors read.
+
+mod audit;
+mod groups;
+mod users;
+
+pub use audit::AuditPage;
+pub use groups::GroupsPage;
+pub use users::UsersPage;
+
+use leptos::prelude::*;
+use leptos_router::components::{A, Outlet};
+
+#[component]
+pub fn AdminLayout() -> impl IntoView {
+    view! {
+        <section class="page-head">
+            <h1 data-test="page-title">"Admin"</h1>
+        </section>
+        <nav class="tabs" aria-label="Administration">
+            <A href="/admin/users" attr:data-test="tab-users">"Users"</A>
+            <A href="/admin/groups" attr:data-test="tab-groups">"Groups"</A>
+            <A href="/admin/audit" attr:data-test="tab-audit">"Audit trail"</A>
+        </nav>
+        <Outlet/>
+    }
+}

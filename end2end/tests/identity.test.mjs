@@ -1,0 +1,112 @@
+// Logging in and out, being sent to the login page from a deep link and back again, and the
+// administration pages: users, groups, API tokens.
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startServer, launchBrowser, screenshot, collectPageErrors, logInAs, ADMIN_PASSWORD } from '../support.mjs';
+
+let server;
+
+before(async () => {
+  server = await startServer();
+});
+
+after(async () => {
+  await server?.stop();
+});
+
+test('a deep link without a login goes to the login page, then on to the page', async () => {
+  const browser = await launchBrowser();
+  try {
+    const page = await browser.context.newPage();
+    const errors = collectPageErrors(page);
+    const id = '0192f1a2-7c3e-7d4b-9a1f-3b2c1d0e9f8a';
+
+    await page.goto(`${server.url}/sessions/${id}`);
+    await page.waitForURL('**/login?next=*');
+    assert.equal(new URL(page.url()).searchParams.get('next'), `/sessions/${id}`);
+    assert.equal(await page.locator('[data-test=nav-sessions]').count(), 0, 'no navigation before login');
+    await screenshot(page, 'login');
+
+    await page.fill('[data-test=login-username]', 'admin');
+    await page.fill('[data-test=login-password]', 'wrong password');
+    await page.click('[data-test=login-submit]');
+    const error = page.locator('[data-test=login-error]');
+    await error.waitFor();
+    assert.equal(await error.textContent(), 'wrong username or password');
+
+    await page.fill('[data-test=login-password]', ADMIN_PASSWORD);
+    await page.click('[data-test=login-submit]');
+    await page.waitForURL(`**/sessions/${id}`);
+    assert.equal(await page.locator('[data-test=session-id]').textContent(), id);
+    assert.equal(await page.locator('[data-test=user-name]').textContent(), 'Administrator');
+
+    await page.click('[data-test=user-menu]');
+    await page.click('[data-test=logout]');
+    await page.waitForURL('**/login');
+
+    await page.goto(`${server.url}/admin/users`);
+    await page.waitForURL('**/login?next=*');
+    assert.equal(new URL(page.url()).searchParams.get('next'), '/admin/users');
+    // The 401 from /api/me before logging in is expected; nothing else may fail.
+    assert.deepEqual(errors.filter((line) => !line.includes('401')), []);
+  } finally {
+    await browser.close();
+  }
+});
+
+test('an administrator adds a user and a group, and the user logs in with a token page', async () => {
+  const admin = await launchBrowser();
+  const alice = await launchBrowser();
+  try {
+    await logInAs(admin.context, server.url);
+    const page = await admin.context.newPage();
+    await page.goto(`${server.url}/admin/users`);
+
+    await page.fill('[data-test=new-username]', 'alice');
+    await page.fill('[data-test=new-display-name]', 'Alice Liddell');
+    await page.fill('[data-test=new-password]', 'alice-password');
+    await page.click('[data-test=create-user]');
+    const row = page.locator('[data-test=user-row][data-username=alice]');
+    await row.waitFor();
+    assert.match(await row.textContent(), /Alice Liddell/);
+    await screenshot(page, 'admin-users');
+
+    await page.click('[data-test=tab-groups]');
+    await page.fill('[data-test=new-group-name]', 'dba');
+    await page.fill('[data-test=new-group-description]', 'Database reviewers');
+    await page.click('[data-test=create-group]');
+    const card = page.locator('[data-test=group-card][data-group=dba]');
+    await card.waitFor();
+    await card.locator('[data-test=member-choice]').selectOption({ label: 'alice (Alice Liddell)' });
+    await card.locator('[data-test=add-member]').click();
+    await card.locator('[data-test=member]', { hasText: 'alice' }).waitFor();
+    await screenshot(page, 'admin-groups');
+
+    await page.click('[data-test=tab-audit]');
+    await page.locator('[data-test=audit-row]', { hasText: 'group.member_added' }).waitFor();
+    await screenshot(page, 'admin-audit');
+
+    // Alice logs in in her own browser: no Admin link for her, and she makes a token.
+    await logInAs(alice.context, server.url, 'alice', 'alice-password');
+    const herPage = await alice.context.newPage();
+    await herPage.goto(`${server.url}/tokens`);
+    await herPage.locator('[data-test=token-form]').waitFor();
+    assert.equal(await herPage.locator('[data-test=nav-admin]').count(), 0);
+    await herPage.fill('[data-test=token-name]', 'laptop');
+    await herPage.click('[data-test=token-create]');
+    const secret = herPage.locator('[data-test=token-secret] code');
+    await secret.waitFor();
+    assert.match(await secret.textContent(), /^loupe_[0-9a-f]{64}$/);
+    await herPage.locator('[data-test=token-row]').waitFor();
+    await screenshot(herPage, 'tokens');
+
+    // The token works against the API on its own.
+    const me = await fetch(`${server.url}/api/me`, { headers: { authorization: `Bearer ${await secret.textContent()}` } });
+    assert.equal(me.status, 200);
+    assert.equal((await me.json()).groups[0].name, 'dba');
+  } finally {
+    await admin.close();
+    await alice.close();
+  }
+});

@@ -1,0 +1,263 @@
+//! Who is calling: the [`Actor`] extractor. A request authenticates with an API token
+//! (`Authorization: Bearer …`) or with the browser's login cookie; anything else is a 401.
+//! Cookie-authenticated requests that change something must come from Loupe's own pages: their
+//! `Origin` must match the server's host, so another site cannot make a logged-in browser act.
+
+use std::net::SocketAddr;
+
+use axum::{
+    extract::{ConnectInfo, FromRequestParts},
+    http::{HeaderMap, header, request::Parts},
+};
+use loupe_protocol::Role;
+
+use crate::{
+    error::ApiError,
+    identity::secrets,
+    state::AppState,
+    store::{NewAuditEvent, UserRecord, now_us},
+};
+
+/// The browser login cookie. HttpOnly and SameSite=Strict; see [`login_cookie`].
+pub const SESSION_COOKIE: &str = "loupe_session";
+
+/// How often an API token's last-used time is written: more often would turn every request into
+/// a database write.
+const TOKEN_TOUCH_INTERVAL_US: i64 = 60 * 1_000_000;
+
+/// The authenticated caller of a request, or the server's own command line.
+#[derive(Debug, Clone)]
+pub struct Actor {
+    /// None for the command line, which acts with an administrator's rights.
+    pub user_id: Option<String>,
+    pub username: String,
+    pub role: Role,
+    pub address: Option<String>,
+    pub credential: Credential,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Credential {
+    /// The digest of the login cookie's secret.
+    Cookie(String),
+    /// An API token's id.
+    Token(String),
+    /// `loupe user …` and friends, run on the server with access to its database.
+    CommandLine,
+}
+
+impl Actor {
+    pub fn command_line() -> Actor {
+        Actor {
+            user_id: None,
+            username: "cli".into(),
+            role: Role::Admin,
+            address: None,
+            credential: Credential::CommandLine,
+        }
+    }
+
+    fn from_user(user: &UserRecord, address: Option<String>, credential: Credential) -> Actor {
+        Actor {
+            user_id: Some(user.id.clone()),
+            username: user.username.clone(),
+            role: user.role(),
+            address,
+            credential,
+        }
+    }
+
+    pub fn is(&self, user_id: &str) -> bool {
+        self.user_id.as_deref() == Some(user_id)
+    }
+
+    /// An audit event with this actor as its author.
+    pub fn audit(&self, action: &'static str, target: impl Into<String>) -> NewAuditEvent {
+        NewAuditEvent {
+            actor_id: self.user_id.clone(),
+            actor_name: Some(self.username.clone()),
+            action,
+            target: Some(target.into()),
+            detail: None,
+            address: self.address.clone(),
+        }
+    }
+}
+
+/// The caller's network address, as the server saw it (none when the server was built without
+/// connection info, as in some tests).
+pub struct ClientAddress(pub Option<String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddress {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Ok(ClientAddress(client_address(parts)))
+    }
+}
+
+fn client_address(parts: &Parts) -> Option<String> {
+    parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|info| info.0.ip().to_string())
+}
+
+impl FromRequestParts<AppState> for Actor {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Actor, ApiError> {
+        let address = client_address(parts);
+        if let Some(value) = parts.headers.get(header::AUTHORIZATION) {
+            let secret = value
+                .to_str()
+                .ok()
+                .and_then(|value| value.strip_prefix("Bearer "))
+                .map(str::trim)
+                .ok_or_else(|| {
+                    ApiError::unauthenticated("the Authorization header must be `Bearer <token>`")
+                })?;
+            let (token, user) = state
+                .store
+                .token_user(&secrets::digest(secret))
+                .await?
+                .ok_or_else(|| {
+                    ApiError::unauthenticated("this API token is invalid, expired or revoked")
+                })?;
+            if token
+                .last_used_at_us
+                .is_none_or(|last| now_us() - last > TOKEN_TOUCH_INTERVAL_US)
+            {
+                state.store.touch_token(&token.id).await?;
+            }
+            return Ok(Actor::from_user(
+                &user,
+                address,
+                Credential::Token(token.id),
+            ));
+        }
+        if let Some(secret) = cookie(&parts.headers, SESSION_COOKIE) {
+            let digest = secrets::digest(secret);
+            let user = state
+                .store
+                .login_session_user(&digest)
+                .await?
+                .ok_or_else(|| ApiError::unauthenticated("your login has expired; log in again"))?;
+            if !parts.method.is_safe() {
+                require_same_origin(&parts.headers)?;
+            }
+            return Ok(Actor::from_user(&user, address, Credential::Cookie(digest)));
+        }
+        Err(ApiError::unauthenticated(
+            "log in first, or send an API token as `Authorization: Bearer …`",
+        ))
+    }
+}
+
+/// Refuses a request whose `Origin` names another site. Browsers send `Origin` with every
+/// `fetch` that is not a GET; a request without one must say it is same-origin some other way.
+pub fn require_same_origin(headers: &HeaderMap) -> Result<(), ApiError> {
+    let host = headers
+        .get(header::HOST)
+        .and_then(|value| value.to_str().ok());
+    match headers
+        .get(header::ORIGIN)
+        .map(|value| value.to_str().unwrap_or(""))
+    {
+        Some(origin) => {
+            let authority = origin
+                .strip_prefix("https://")
+                .or_else(|| origin.strip_prefix("http://"))
+                .unwrap_or("");
+            if host.is_some_and(|host| host.eq_ignore_ascii_case(authority)) {
+                Ok(())
+            } else {
+                Err(ApiError::forbidden(format!(
+                    "cross-site request refused: Origin {origin} is not this server"
+                )))
+            }
+        }
+        None if headers
+            .get("sec-fetch-site")
+            .is_some_and(|value| value == "same-origin") =>
+        {
+            Ok(())
+        }
+        None => Err(ApiError::forbidden(
+            "requests made with the login cookie must carry an Origin header",
+        )),
+    }
+}
+
+/// The value of cookie `name`, if the request carries it.
+pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find_map(|(key, value)| (key == name).then_some(value))
+}
+
+/// The `Set-Cookie` value that logs a browser in for `max_age_seconds`.
+pub fn login_cookie(secret: &str, max_age_seconds: u64, secure: bool) -> String {
+    let secure = if secure { "; Secure" } else { "" };
+    format!(
+        "{SESSION_COOKIE}={secret}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age_seconds}{secure}"
+    )
+}
+
+/// The `Set-Cookie` value that logs a browser out.
+pub fn logout_cookie(secure: bool) -> String {
+    login_cookie("", 0, secure)
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::http::HeaderValue;
+
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.append(*name, HeaderValue::from_static(value));
+        }
+        map
+    }
+
+    #[test]
+    fn finds_a_cookie_among_others() {
+        let map = headers(&[("cookie", "theme=dark; loupe_session=abc123; x=y")]);
+        assert_eq!(cookie(&map, SESSION_COOKIE), Some("abc123"));
+        assert_eq!(cookie(&map, "missing"), None);
+    }
+
+    #[test]
+    fn accepts_same_origin_and_refuses_other_sites() {
+        let same = headers(&[
+            ("host", "127.0.0.1:3000"),
+            ("origin", "http://127.0.0.1:3000"),
+        ]);
+        let other = headers(&[
+            ("host", "127.0.0.1:3000"),
+            ("origin", "https://evil.example"),
+        ]);
+        let fetch_metadata = headers(&[("host", "loupe"), ("sec-fetch-site", "same-origin")]);
+        let nothing = headers(&[("host", "loupe")]);
+        assert!(require_same_origin(&same).is_ok());
+        assert!(require_same_origin(&other).is_err());
+        assert!(require_same_origin(&fetch_metadata).is_ok());
+        assert!(require_same_origin(&nothing).is_err());
+    }
+
+    #[test]
+    fn login_cookie_is_http_only_and_strict() {
+        let value = login_cookie("s3cret", 3600, true);
+        assert!(value.contains("HttpOnly"));
+        assert!(value.contains("SameSite=Strict"));
+        assert!(value.contains("Secure"));
+        assert!(value.starts_with("loupe_session=s3cret;"));
+    }
+}

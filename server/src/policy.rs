@@ -1,0 +1,76 @@
+//! Every access decision Loupe makes, in one place. Handlers and the command line ask these
+//! functions and never decide on their own; `tests/api/access.rs` checks every route against
+//! every kind of caller.
+//!
+//! The rules: administrators run Loupe and may do anything; auditors read everything and change
+//! nothing; users act on their own things. Anyone logged in may read the directory of users and
+//! groups (they pick from it when sharing a session).
+
+use loupe_protocol::Role;
+
+use crate::{auth::Actor, error::ApiError};
+
+/// Turns a decision into the 403 that explains it.
+pub fn ensure(allowed: bool, why_not: &str) -> Result<(), ApiError> {
+    if allowed {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden(why_not))
+    }
+}
+
+pub fn may_manage_accounts(actor: &Actor) -> bool {
+    actor.role == Role::Admin
+}
+
+pub fn may_read_directory(_actor: &Actor) -> bool {
+    true
+}
+
+pub fn may_read_audit(actor: &Actor) -> bool {
+    matches!(actor.role, Role::Admin | Role::Auditor)
+}
+
+/// Tokens are personal credentials: their owner manages them, and an administrator may revoke
+/// anyone's.
+pub fn may_manage_token(actor: &Actor, owner_id: &str) -> bool {
+    actor.is(owner_id) || actor.role == Role::Admin
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::Credential;
+
+    fn actor(role: Role, id: &str) -> Actor {
+        Actor {
+            user_id: Some(id.into()),
+            username: id.into(),
+            role,
+            address: None,
+            credential: Credential::Token("t".into()),
+        }
+    }
+
+    #[test]
+    fn only_admins_manage_accounts() {
+        assert!(may_manage_accounts(&actor(Role::Admin, "a")));
+        assert!(!may_manage_accounts(&actor(Role::Auditor, "b")));
+        assert!(!may_manage_accounts(&actor(Role::User, "c")));
+    }
+
+    #[test]
+    fn admins_and_auditors_read_the_audit_trail() {
+        assert!(may_read_audit(&actor(Role::Admin, "a")));
+        assert!(may_read_audit(&actor(Role::Auditor, "b")));
+        assert!(!may_read_audit(&actor(Role::User, "c")));
+    }
+
+    #[test]
+    fn tokens_belong_to_their_owner() {
+        assert!(may_manage_token(&actor(Role::User, "c"), "c"));
+        assert!(!may_manage_token(&actor(Role::User, "c"), "d"));
+        assert!(!may_manage_token(&actor(Role::Auditor, "b"), "d"));
+        assert!(may_manage_token(&actor(Role::Admin, "a"), "d"));
+    }
+}

@@ -1,0 +1,71 @@
+//! `GET /api/audit`: the security trail, newest first, for administrators and auditors.
+
+use axum::{Json, extract::State};
+use loupe_protocol::{AuditEvent, AuditQuery, Page, Timestamp};
+
+use crate::{
+    auth::Actor,
+    error::ApiError,
+    extract::ApiQuery,
+    policy::{self, ensure},
+    state::AppState,
+    store::AuditFilter,
+};
+
+const DEFAULT_LIMIT: u32 = 50;
+const MAX_LIMIT: u32 = 200;
+
+pub async fn list_audit(
+    State(state): State<AppState>,
+    actor: Actor,
+    ApiQuery(query): ApiQuery<AuditQuery>,
+) -> Result<Json<Page<AuditEvent>>, ApiError> {
+    ensure(
+        policy::may_read_audit(&actor),
+        "only administrators and auditors read the audit trail",
+    )?;
+    let limit = query.limit.unwrap_or(DEFAULT_LIMIT);
+    if !(1..=MAX_LIMIT).contains(&limit) {
+        return Err(ApiError::bad_request(
+            "limit",
+            format!("limit must be between 1 and {MAX_LIMIT}"),
+        ));
+    }
+    let before_id = query
+        .cursor
+        .as_deref()
+        .map(|cursor| {
+            cursor.parse::<i64>().map_err(|_| {
+                ApiError::bad_request("cursor", "cursor must be a value from next_cursor")
+            })
+        })
+        .transpose()?;
+    let non_empty = |value: Option<String>| value.filter(|text| !text.is_empty());
+    let records = state
+        .store
+        .list_audit(&AuditFilter {
+            actor: non_empty(query.actor),
+            action: non_empty(query.action),
+            from_us: query.from.map(Timestamp::as_micros),
+            to_us: query.to.map(Timestamp::as_micros),
+            before_id,
+            limit,
+        })
+        .await?;
+    let next_cursor = (records.len() == limit as usize)
+        .then(|| records.last().map(|last| last.id.to_string()))
+        .flatten();
+    let items = records
+        .into_iter()
+        .map(|record| AuditEvent {
+            id: record.id,
+            at: Timestamp::from_micros(record.at_us),
+            actor: record.actor_name,
+            action: record.action,
+            target: record.target,
+            detail: record.detail,
+            address: record.address,
+        })
+        .collect();
+    Ok(Json(Page { items, next_cursor }))
+}

@@ -1,0 +1,290 @@
+//! The access matrix: every route in the endpoint table, called by each kind of caller, with the
+//! status each must get. Adding a route without a row here fails
+//! `every_route_has_a_row_in_the_matrix`, so no route escapes review.
+//!
+//! "Owner" owns the thing the path names (their own user record, their own token); "reviewer" is
+//! a user in a reviewers group; "other" is an unrelated user.
+
+use std::collections::BTreeSet;
+
+use loupe_protocol::{NewGroup, NewToken, Role};
+use loupe_server::{auth::Actor, identity, routes::endpoints};
+use reqwest::Method;
+
+use crate::helpers::{TestApp, TestUser};
+
+#[derive(Debug, Clone, Copy)]
+enum Who {
+    Anonymous,
+    Owner,
+    Other,
+    Reviewer,
+    Auditor,
+    Admin,
+}
+
+const EVERYONE: [Who; 6] = [
+    Who::Anonymous,
+    Who::Owner,
+    Who::Other,
+    Who::Reviewer,
+    Who::Auditor,
+    Who::Admin,
+];
+
+struct Row {
+    method: &'static str,
+    path: &'static str,
+    /// A JSON body template; see `fill` for the placeholders.
+    body: Option<&'static str>,
+    /// Expected status for anonymous, owner, other, reviewer, auditor, admin.
+    expect: [u16; 6],
+}
+
+const fn row(
+    method: &'static str,
+    path: &'static str,
+    body: Option<&'static str>,
+    expect: [u16; 6],
+) -> Row {
+    Row {
+        method,
+        path,
+        body,
+        expect,
+    }
+}
+
+const ANYONE: [u16; 6] = [200, 200, 200, 200, 200, 200];
+const LOGGED_IN: [u16; 6] = [401, 200, 200, 200, 200, 200];
+const ADMIN_ONLY: [u16; 6] = [401, 403, 403, 403, 403, 200];
+const ADMIN_CREATES: [u16; 6] = [401, 403, 403, 403, 403, 201];
+const ADMIN_DELETES: [u16; 6] = [401, 403, 403, 403, 403, 204];
+
+const MATRIX: &[Row] = &[
+    row("GET", "/healthz", None, ANYONE),
+    row("GET", "/api/settings", None, ANYONE),
+    row("GET", "/api/openapi.json", None, ANYONE),
+    row(
+        "POST",
+        "/api/auth/login",
+        Some(r#"{"username":"{username}","password":"{password}"}"#),
+        [401, 200, 200, 200, 200, 200],
+    ),
+    row(
+        "POST",
+        "/api/auth/logout",
+        None,
+        [401, 204, 204, 204, 204, 204],
+    ),
+    row("GET", "/api/me", None, LOGGED_IN),
+    row("GET", "/api/users", None, LOGGED_IN),
+    row(
+        "POST",
+        "/api/users",
+        Some(r#"{"username":"u-{unique}","password":"password-{unique}"}"#),
+        ADMIN_CREATES,
+    ),
+    row("GET", "/api/users/{owner_id}", None, LOGGED_IN),
+    row(
+        "PATCH",
+        "/api/users/{owner_id}",
+        Some(r#"{"display_name":"Renamed {unique}"}"#),
+        ADMIN_ONLY,
+    ),
+    row("GET", "/api/groups", None, LOGGED_IN),
+    row(
+        "POST",
+        "/api/groups",
+        Some(r#"{"name":"g-{unique}"}"#),
+        ADMIN_CREATES,
+    ),
+    row("GET", "/api/groups/{group_id}", None, LOGGED_IN),
+    row(
+        "PATCH",
+        "/api/groups/{group_id}",
+        Some(r#"{"description":"changed"}"#),
+        ADMIN_ONLY,
+    ),
+    row("DELETE", "/api/groups/{group_id}", None, ADMIN_DELETES),
+    row(
+        "PUT",
+        "/api/groups/{group_id}/members/{member_id}",
+        None,
+        ADMIN_DELETES,
+    ),
+    row(
+        "DELETE",
+        "/api/groups/{group_id}/members/{member_id}",
+        None,
+        ADMIN_DELETES,
+    ),
+    row("GET", "/api/tokens", None, LOGGED_IN),
+    row(
+        "POST",
+        "/api/tokens",
+        Some(r#"{"name":"t-{unique}"}"#),
+        [401, 201, 201, 201, 201, 201],
+    ),
+    row(
+        "DELETE",
+        "/api/tokens/{token_id}",
+        None,
+        [401, 204, 404, 404, 404, 204],
+    ),
+    row("GET", "/api/audit", None, [401, 403, 403, 403, 200, 200]),
+];
+
+struct Cast {
+    owner: TestUser,
+    other: TestUser,
+    reviewer: TestUser,
+    auditor: TestUser,
+    admin: TestUser,
+}
+
+impl Cast {
+    async fn assemble(app: &TestApp) -> Cast {
+        let cast = Cast {
+            owner: app.user("owner", Role::User).await,
+            other: app.user("other", Role::User).await,
+            reviewer: app.user("reviewer", Role::User).await,
+            auditor: app.user("auditor", Role::Auditor).await,
+            admin: app.admin().await,
+        };
+        let actor = Actor::command_line();
+        let reviewers = NewGroup {
+            name: "reviewers".into(),
+            description: String::new(),
+        };
+        let group = identity::create_group(&app.store, &actor, &reviewers)
+            .await
+            .unwrap();
+        identity::add_member(&app.store, &actor, &group.id, &cast.reviewer.id)
+            .await
+            .unwrap();
+        cast
+    }
+
+    fn caller(&self, who: Who) -> Option<&TestUser> {
+        match who {
+            Who::Anonymous => None,
+            Who::Owner => Some(&self.owner),
+            Who::Other => Some(&self.other),
+            Who::Reviewer => Some(&self.reviewer),
+            Who::Auditor => Some(&self.auditor),
+            Who::Admin => Some(&self.admin),
+        }
+    }
+}
+
+/// Fills a path or body template. Things a call may destroy (a group, a token) are made fresh
+/// for every call, so each row sees the same world whatever ran before it.
+async fn fill(app: &TestApp, cast: &Cast, caller: Option<&TestUser>, template: &str) -> String {
+    let actor = Actor::command_line();
+    let unique = uuid::Uuid::new_v4().simple().to_string()[..12].to_owned();
+    let mut text = template
+        .replace("{owner_id}", &cast.owner.id)
+        .replace("{member_id}", &cast.other.id)
+        .replace("{unique}", &unique)
+        .replace(
+            "{username}",
+            caller.map_or("nobody", |user| user.username.as_str()),
+        )
+        .replace(
+            "{password}",
+            caller.map_or("not-a-password", |user| user.password.as_str()),
+        );
+    if text.contains("{group_id}") {
+        let new = NewGroup {
+            name: format!("fresh-{unique}"),
+            description: String::new(),
+        };
+        let group = identity::create_group(&app.store, &actor, &new)
+            .await
+            .unwrap();
+        text = text.replace("{group_id}", &group.id);
+    }
+    if text.contains("{token_id}") {
+        let owner = app.store.user_by_id(&cast.owner.id).await.unwrap();
+        let new = NewToken {
+            name: format!("fresh-{unique}"),
+            expires_in_days: None,
+        };
+        let token = identity::create_token(&app.store, &actor, &owner, &new)
+            .await
+            .unwrap();
+        text = text.replace("{token_id}", &token.token.id);
+    }
+    text
+}
+
+#[tokio::test]
+async fn every_route_answers_each_caller_as_the_matrix_says() {
+    let app = TestApp::spawn().await;
+    let cast = Cast::assemble(&app).await;
+    let mut wrong = Vec::new();
+
+    for row in MATRIX {
+        for (who, expected) in EVERYONE.into_iter().zip(row.expect) {
+            let caller = cast.caller(who);
+            let path = fill(&app, &cast, caller, row.path).await;
+            let body = match row.body {
+                Some(template) => {
+                    Some(serde_json::from_str(&fill(&app, &cast, caller, template).await).unwrap())
+                }
+                None => None,
+            };
+            let method = Method::from_bytes(row.method.as_bytes()).unwrap();
+            let status = app
+                .call(method, &path, caller, body)
+                .await
+                .status()
+                .as_u16();
+            if status != expected {
+                wrong.push(format!(
+                    "{} {} as {who:?}: expected {expected}, got {status}",
+                    row.method, row.path
+                ));
+            }
+        }
+    }
+
+    assert!(
+        wrong.is_empty(),
+        "access rules broken:\n{}",
+        wrong.join("\n")
+    );
+}
+
+#[test]
+fn every_route_has_a_row_in_the_matrix() {
+    let routes: BTreeSet<String> = endpoints()
+        .iter()
+        .map(|endpoint| format!("{} {}", endpoint.method, endpoint.path))
+        .collect();
+    // The matrix writes placeholders where the table has axum's parameter names.
+    let rows: BTreeSet<String> = MATRIX
+        .iter()
+        .map(|row| {
+            let path = row
+                .path
+                .replace("{owner_id}", "{id}")
+                .replace("{group_id}", "{id}")
+                .replace("{token_id}", "{id}")
+                .replace("{member_id}", "{user_id}");
+            format!("{} {path}", row.method)
+        })
+        .collect();
+
+    let missing: Vec<_> = routes.difference(&rows).collect();
+    let stale: Vec<_> = rows.difference(&routes).collect();
+    assert!(
+        missing.is_empty(),
+        "routes without a row in the access matrix: {missing:?}"
+    );
+    assert!(
+        stale.is_empty(),
+        "matrix rows for routes that do not exist: {stale:?}"
+    );
+}
