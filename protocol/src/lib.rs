@@ -6,6 +6,7 @@ mod audit;
 mod auth;
 mod error;
 mod page;
+mod sessions;
 mod settings;
 mod time;
 mod users;
@@ -14,6 +15,12 @@ pub use audit::{AuditEvent, AuditQuery};
 pub use auth::{ApiToken, CreatedToken, LoginRequest, NewToken};
 pub use error::{ErrorBody, ErrorCode};
 pub use page::Page;
+pub use sessions::{
+    Cell, CloseSession, Column, ConnectionRef, Count, EventKind, EventPage, EventsQuery, IngestAck,
+    IngestBatch, IngestEvent, NewRecordedSession, NewShare, OutputPiece, OutputQuery, OutputWindow,
+    RawOutputQuery, RowsQuery, RowsWindow, Session, SessionCounts, SessionEvent, SessionPage,
+    SessionQuery, SessionStatus, SessionType, Share, Stream, Verb,
+};
 pub use settings::{Health, Settings};
 pub use time::{Timestamp, TimestampError};
 pub use users::{

@@ -42,6 +42,21 @@ pub struct Config {
     #[arg(long, env = "LOUPE_PREVIEW_ROWS", default_value_t = 200)]
     pub preview_rows: u32,
 
+    /// This server's name among several sharing one database; it marks its own running sessions
+    /// interrupted when it starts again after dying, so each node needs a distinct one.
+    /// Default: the machine's hostname.
+    #[arg(long, env = "LOUPE_NODE_ID")]
+    pub node_id: Option<String>,
+
+    /// Most output stored per session, in bytes; past it storing stops and the session is marked
+    /// truncated. Default: 2147483648 (2 GiB).
+    #[arg(long, env = "LOUPE_MAX_OUTPUT_BYTES", default_value_t = 2 * 1024 * 1024 * 1024)]
+    pub max_output_bytes: u64,
+
+    /// Appends waiting for the recorder before producers are slowed down. Default: 4096.
+    #[arg(long, env = "LOUPE_RECORDER_QUEUE", default_value_t = 4096)]
+    pub recorder_queue: usize,
+
     /// Password for the `admin` user created on the first start with an empty database. When
     /// unset, a password is generated and printed once. Default: unset.
     #[arg(long, env = "LOUPE_ADMIN_PASSWORD", hide_env_values = true)]
@@ -60,6 +75,20 @@ pub struct Config {
     /// Log line format: `text` for people, `json` for log collectors. Default: text.
     #[arg(long, env = "LOUPE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+}
+
+impl Config {
+    /// `node_id`, or the hostname when unset.
+    pub fn node_id(&self) -> String {
+        self.node_id.clone().unwrap_or_else(|| {
+            std::fs::read_to_string("/proc/sys/kernel/hostname")
+                .ok()
+                .or_else(|| std::env::var("HOSTNAME").ok())
+                .map(|name| name.trim().to_owned())
+                .filter(|name| !name.is_empty())
+                .unwrap_or_else(|| "loupe".into())
+        })
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

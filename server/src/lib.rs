@@ -8,8 +8,10 @@ pub mod error;
 pub mod extract;
 pub mod identity;
 pub mod policy;
+pub mod recorder;
 pub mod request_context;
 pub mod routes;
+pub mod sessions;
 pub mod state;
 pub mod store;
 pub mod telemetry;
@@ -21,7 +23,7 @@ use axum::{Router, extract::DefaultBodyLimit, handler::Handler, middleware};
 use tokio::net::TcpListener;
 use tower_http::compression::CompressionLayer;
 
-pub use crate::{config::Config, state::AppState, store::Store};
+pub use crate::{config::Config, recorder::Recorder, state::AppState, store::Store};
 
 /// The whole HTTP surface: every endpoint from [`routes::endpoints`], then the web client for
 /// anything else.
@@ -63,16 +65,31 @@ pub async fn serve(
             listener.local_addr()?
         );
     }
+    let interrupted = store
+        .interrupt_running(
+            &config.node_id(),
+            "the server stopped while the session was running",
+        )
+        .await?;
+    if interrupted > 0 {
+        tracing::warn!(interrupted, node = %config.node_id(), "marked sessions left running by a previous run as interrupted");
+    }
     if !config.static_dir.join("index.html").exists() {
         tracing::warn!(
             static_dir = %config.static_dir.display(),
             "no built web client there; the API works, pages answer 503 (`cargo xtask run` builds it)"
         );
     }
+    let recorder = Recorder::start(
+        store.clone(),
+        config.max_output_bytes,
+        config.recorder_queue,
+    );
     let state = AppState {
         store: store.clone(),
         config: Arc::new(config),
         throttle: Arc::default(),
+        recorder,
     };
     let app = build_router(state).into_make_service_with_connect_info::<SocketAddr>();
     axum::serve(listener, app)

@@ -31,6 +31,22 @@ pub fn may_read_audit(actor: &Actor) -> bool {
     matches!(actor.role, Role::Admin | Role::Auditor)
 }
 
+/// Admins and auditors see every session; everyone else sees their own and those shared with
+/// them (checked per session in `sessions::visible_session`).
+pub fn sees_all_sessions(actor: &Actor) -> bool {
+    matches!(actor.role, Role::Admin | Role::Auditor)
+}
+
+/// Recording sessions through the ingest API changes Loupe's data: not for auditors.
+pub fn may_record_sessions(actor: &Actor) -> bool {
+    actor.role != Role::Auditor
+}
+
+/// The owner of a session or an administrator shares it.
+pub fn may_share_session(actor: &Actor, owner_id: &str) -> bool {
+    actor.is(owner_id) || actor.role == Role::Admin
+}
+
 /// Tokens are personal credentials: their owner manages them, and an administrator may revoke
 /// anyone's.
 pub fn may_manage_token(actor: &Actor, owner_id: &str) -> bool {

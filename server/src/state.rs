@@ -4,13 +4,14 @@ use std::sync::Arc;
 
 use axum::extract::FromRef;
 
-use crate::{config::Config, identity::throttle::LoginThrottle, store::Store};
+use crate::{config::Config, identity::throttle::LoginThrottle, recorder::Recorder, store::Store};
 
 #[derive(Clone)]
 pub struct AppState {
     pub store: Store,
     pub config: Arc<Config>,
     pub throttle: Arc<LoginThrottle>,
+    pub recorder: Recorder,
 }
 
 impl FromRef<AppState> for Store {

@@ -6,12 +6,16 @@ mod audit;
 mod auth;
 mod groups;
 mod health;
+mod ingest;
 mod openapi;
+mod sessions;
 mod settings;
+mod shares;
 mod tokens;
 mod users;
 
 use axum::{
+    extract::DefaultBodyLimit,
     handler::Handler,
     http::Method,
     routing::{MethodFilter, MethodRouter, on},
@@ -81,6 +85,12 @@ impl Endpoint {
         T: 'static,
     {
         Self::new(Method::DELETE, path, summary, handler)
+    }
+
+    /// Lets this route accept bodies up to `bytes` instead of the JSON default.
+    fn with_body_limit(mut self, bytes: usize) -> Self {
+        self.handler = self.handler.layer(DefaultBodyLimit::max(bytes));
+        self
     }
 
     pub(crate) fn into_route(self) -> (&'static str, MethodRouter<AppState>) {
@@ -179,6 +189,66 @@ pub fn endpoints() -> Vec<Endpoint> {
             "/api/audit",
             "The audit trail, newest first (admin, auditor)",
             audit::list_audit,
+        ),
+        // Sessions
+        Endpoint::get(
+            "/api/sessions",
+            "Sessions the caller may see, newest first, filtered and keyset-paginated",
+            sessions::list_sessions,
+        ),
+        Endpoint::get("/api/sessions/{id}", "One session", sessions::get_session),
+        Endpoint::get(
+            "/api/sessions/{id}/events",
+            "A session's activity log, page by page",
+            sessions::list_events,
+        ),
+        Endpoint::get(
+            "/api/sessions/{id}/events/{seq}/output",
+            "A window of an output event's bytes (at most 1 MiB)",
+            sessions::get_output,
+        ),
+        Endpoint::get(
+            "/api/sessions/{id}/events/{seq}/rows",
+            "A window of a result set's rows",
+            sessions::get_rows,
+        ),
+        Endpoint::get(
+            "/api/sessions/{id}/shares",
+            "Who a session is shared with",
+            shares::list_shares,
+        ),
+        Endpoint::post(
+            "/api/sessions/{id}/shares",
+            "Share a session with users or groups (owner, admin)",
+            shares::create_share,
+        ),
+        Endpoint::delete(
+            "/api/sessions/{id}/shares/{share}",
+            "Revoke a share (owner, admin)",
+            shares::revoke_share,
+        ),
+        // Ingest
+        Endpoint::post(
+            "/api/ingest/sessions",
+            "Open a session recorded by another gateway or agent",
+            ingest::create_recorded_session,
+        ),
+        Endpoint::post(
+            "/api/ingest/sessions/{id}/events",
+            "Append events; answers once they are committed",
+            ingest::ingest_events,
+        )
+        .with_body_limit(ingest::MAX_INGEST_BODY),
+        Endpoint::post(
+            "/api/ingest/sessions/{id}/output",
+            "Append raw output bytes (the body) to an output event",
+            ingest::ingest_output,
+        )
+        .with_body_limit(ingest::MAX_INGEST_BODY),
+        Endpoint::post(
+            "/api/ingest/sessions/{id}/close",
+            "End a recorded session",
+            ingest::close_recorded_session,
         ),
     ]
 }

@@ -51,6 +51,18 @@ const USER_COLUMNS: &str =
 const USER_COLUMNS_OF_U: &str =
     "u.id, u.username, u.display_name, u.role, u.disabled, u.password_hash, u.created_at_us";
 const GROUP_COLUMNS: &str = "id, name, description, created_at_us";
+const SESSION_COLUMNS: &str = "s.id, s.user_id, s.username, u.display_name, s.connection_id,
+    s.connection_name, s.connection_kind, s.session_type, s.verb, s.status, s.summary,
+    s.started_at_us, s.ended_at_us, s.exit_code, s.event_count, s.input_bytes, s.output_bytes,
+    s.row_count, s.labels, s.rerun_of, s.truncated, s.error";
+const EVENT_COLUMNS: &str =
+    "seq, at_us, kind, summary, body, code, exit_code, columns, bytes, row_count";
+
+/// No output chunk is longer than this, so the chunk holding byte N starts after N - 64 KiB.
+pub const MAX_CHUNK_BYTES: usize = 64 * 1024;
+/// No row page holds more rows than this; see [`MAX_CHUNK_BYTES`].
+pub const MAX_PAGE_ROWS: usize = 1000;
+
 const TOKEN_COLUMNS: &str =
     "id, user_id, name, prefix, created_at_us, expires_at_us, last_used_at_us, revoked_at_us";
 
@@ -146,6 +158,23 @@ forward! {
 
     pub async fn record_audit(&self, event: &NewAuditEvent) -> StoreResult<()>;
     pub async fn list_audit(&self, filter: &AuditFilter) -> StoreResult<Vec<AuditRecord>>;
+
+    pub async fn create_session(&self, session: &NewSessionRecord) -> StoreResult<()>;
+    pub async fn session(&self, id: &str) -> StoreResult<Option<SessionRecord>>;
+    pub async fn list_sessions(&self, filter: &SessionFilter, limit: u32) -> StoreResult<Vec<SessionRecord>>;
+    pub async fn count_sessions(&self, filter: &SessionFilter, cap: u32) -> StoreResult<i64>;
+    pub async fn session_events(&self, session_id: &str, after: i64, limit: u32) -> StoreResult<Vec<EventRecord>>;
+    pub async fn event(&self, session_id: &str, seq: i64) -> StoreResult<Option<EventRecord>>;
+    pub async fn output_chunks(&self, session_id: &str, seq: i64, start: i64, end: i64) -> StoreResult<Vec<ChunkRecord>>;
+    pub async fn row_pages(&self, session_id: &str, seq: i64, start: i64, end: i64) -> StoreResult<Vec<RowPageRecord>>;
+    pub async fn session_write_state(&self, session_id: &str) -> StoreResult<Option<SessionWriteState>>;
+    pub async fn write_batch(&self, ops: &[WriteOp]) -> StoreResult<()>;
+    pub async fn interrupt_running(&self, node_id: &str, reason: &str) -> StoreResult<u64>;
+
+    pub async fn create_shares(&self, shares: &[ShareRecord]) -> StoreResult<()>;
+    pub async fn list_shares(&self, session_id: &str) -> StoreResult<Vec<ShareRecord>>;
+    pub async fn revoke_share(&self, session_id: &str, share_id: &str) -> StoreResult<bool>;
+    pub async fn is_shared_with(&self, session_id: &str, user_id: &str, group_ids: &[String]) -> StoreResult<bool>;
 }
 
 impl Store {

@@ -4,11 +4,7 @@ use std::{str::FromStr, time::Duration};
 
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
-use super::{
-    AuditFilter, AuditRecord, GROUP_COLUMNS, GroupRecord, Instance, MembershipRecord,
-    NewAuditEvent, StoreError, StoreResult, TOKEN_COLUMNS, TokenRecord, USER_COLUMNS,
-    USER_COLUMNS_OF_U, UserRecord, UserUpdate, now_us, on_unique, queries::shared_queries,
-};
+use super::{queries::shared_queries, *};
 
 #[derive(Clone)]
 pub struct PostgresStore {
@@ -38,4 +34,4 @@ impl PostgresStore {
     }
 }
 
-shared_queries!(PostgresStore);
+shared_queries!(PostgresStore, sqlx::Postgres);

@@ -4,7 +4,7 @@
 //! Anything that differs between them lives in that backend's own file instead.
 
 macro_rules! shared_queries {
-    ($store:ty) => {
+    ($store:ty, $db:ty) => {
         impl $store {
             pub async fn ping(&self) -> StoreResult<()> {
                 sqlx::query("SELECT 1").execute(&self.pool).await?;
@@ -403,6 +403,372 @@ macro_rules! shared_queries {
                 query.push(" ORDER BY id DESC LIMIT ").push_bind(i64::from(filter.limit));
                 Ok(query.build_query_as().fetch_all(&self.pool).await?)
             }
+
+            // ---- sessions -------------------------------------------------------------
+
+            pub async fn create_session(&self, session: &NewSessionRecord) -> StoreResult<()> {
+                sqlx::query(
+                    "INSERT INTO sessions (id, user_id, username, connection_id, connection_name,
+                        connection_kind, session_type, verb, status, summary, node_id, started_at_us,
+                        labels, rerun_of)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+                )
+                .bind(&session.id)
+                .bind(&session.user_id)
+                .bind(&session.username)
+                .bind(&session.connection_id)
+                .bind(&session.connection_name)
+                .bind(&session.connection_kind)
+                .bind(&session.session_type)
+                .bind(&session.verb)
+                .bind(&session.status)
+                .bind(&session.summary)
+                .bind(&session.node_id)
+                .bind(session.started_at_us)
+                .bind(&session.labels)
+                .bind(&session.rerun_of)
+                .execute(&self.pool)
+                .await
+                .map_err(|error| on_unique(error, "a session with this id already exists"))?;
+                Ok(())
+            }
+
+            pub async fn session(&self, id: &str) -> StoreResult<Option<SessionRecord>> {
+                Ok(sqlx::query_as(&format!(
+                    "SELECT {SESSION_COLUMNS} FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id = $1"
+                ))
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?)
+            }
+
+            /// One page of the list, newest first.
+            pub async fn list_sessions(&self, filter: &SessionFilter, limit: u32) -> StoreResult<Vec<SessionRecord>> {
+                let now = now_us();
+                let mut query = sqlx::QueryBuilder::<$db>::new(format!(
+                    "SELECT {SESSION_COLUMNS} FROM sessions s JOIN users u ON u.id = s.user_id WHERE 1 = 1"
+                ));
+                push_session_filter(&mut query, filter, now);
+                query.push(" ORDER BY s.started_at_us DESC, s.id DESC LIMIT ").push_bind(i64::from(limit));
+                Ok(query.build_query_as().fetch_all(&self.pool).await?)
+            }
+
+            /// How many sessions match, counting no further than `cap` (an index range scan of at
+            /// most `cap` entries, however many sessions there are).
+            pub async fn count_sessions(&self, filter: &SessionFilter, cap: u32) -> StoreResult<i64> {
+                let now = now_us();
+                let mut query = sqlx::QueryBuilder::<$db>::new(
+                    "SELECT COUNT(*) FROM (SELECT 1 FROM sessions s WHERE 1 = 1",
+                );
+                push_session_filter(&mut query, filter, now);
+                query.push(" LIMIT ").push_bind(i64::from(cap)).push(") capped");
+                Ok(query.build_query_scalar().fetch_one(&self.pool).await?)
+            }
+
+            pub async fn session_events(&self, session_id: &str, after: i64, limit: u32) -> StoreResult<Vec<EventRecord>> {
+                Ok(sqlx::query_as(&format!(
+                    "SELECT {EVENT_COLUMNS} FROM session_events WHERE session_id = $1 AND seq > $2
+                     ORDER BY seq LIMIT $3"
+                ))
+                .bind(session_id)
+                .bind(after)
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await?)
+            }
+
+            pub async fn event(&self, session_id: &str, seq: i64) -> StoreResult<Option<EventRecord>> {
+                Ok(sqlx::query_as(&format!(
+                    "SELECT {EVENT_COLUMNS} FROM session_events WHERE session_id = $1 AND seq = $2"
+                ))
+                .bind(session_id)
+                .bind(seq)
+                .fetch_optional(&self.pool)
+                .await?)
+            }
+
+            /// The chunks overlapping bytes [start, end) of an event's output: one range scan of
+            /// the primary key, since no chunk is longer than MAX_CHUNK_BYTES.
+            pub async fn output_chunks(&self, session_id: &str, seq: i64, start: i64, end: i64) -> StoreResult<Vec<ChunkRecord>> {
+                Ok(sqlx::query_as(
+                    "SELECT byte_offset, at_us, stream, data FROM output_chunks
+                     WHERE session_id = $1 AND seq = $2 AND byte_offset > $3 AND byte_offset < $4
+                     ORDER BY byte_offset",
+                )
+                .bind(session_id)
+                .bind(seq)
+                .bind(start - MAX_CHUNK_BYTES as i64)
+                .bind(end)
+                .fetch_all(&self.pool)
+                .await?)
+            }
+
+            /// The row pages overlapping rows [start, end) of a result set; like `output_chunks`.
+            pub async fn row_pages(&self, session_id: &str, seq: i64, start: i64, end: i64) -> StoreResult<Vec<RowPageRecord>> {
+                Ok(sqlx::query_as(
+                    "SELECT first_row, row_count, data FROM row_pages
+                     WHERE session_id = $1 AND seq = $2 AND first_row > $3 AND first_row < $4
+                     ORDER BY first_row",
+                )
+                .bind(session_id)
+                .bind(seq)
+                .bind(start - MAX_PAGE_ROWS as i64)
+                .bind(end)
+                .fetch_all(&self.pool)
+                .await?)
+            }
+
+            pub async fn session_write_state(&self, session_id: &str) -> StoreResult<Option<SessionWriteState>> {
+                Ok(sqlx::query_as(
+                    "SELECT user_id, status, event_count, output_bytes, truncated FROM sessions WHERE id = $1",
+                )
+                .bind(session_id)
+                .fetch_optional(&self.pool)
+                .await?)
+            }
+
+            /// Applies a recorder batch in one transaction.
+            pub async fn write_batch(&self, ops: &[WriteOp]) -> StoreResult<()> {
+                let mut tx = self.pool.begin().await?;
+                for op in ops {
+                    match op {
+                        WriteOp::Event { session_id, event } => {
+                            sqlx::query(
+                                "INSERT INTO session_events (session_id, seq, at_us, kind, summary, body,
+                                    code, exit_code, columns, bytes, row_count)
+                                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                            )
+                            .bind(session_id)
+                            .bind(event.seq)
+                            .bind(event.at_us)
+                            .bind(&event.kind)
+                            .bind(&event.summary)
+                            .bind(&event.body)
+                            .bind(&event.code)
+                            .bind(event.exit_code)
+                            .bind(&event.columns)
+                            .bind(event.bytes)
+                            .bind(event.row_count)
+                            .execute(&mut *tx)
+                            .await?;
+                        }
+                        WriteOp::Chunk { session_id, seq, chunk } => {
+                            sqlx::query(
+                                "INSERT INTO output_chunks (session_id, seq, byte_offset, at_us, stream, data)
+                                 VALUES ($1, $2, $3, $4, $5, $6)",
+                            )
+                            .bind(session_id)
+                            .bind(*seq)
+                            .bind(chunk.byte_offset)
+                            .bind(chunk.at_us)
+                            .bind(&chunk.stream)
+                            .bind(&chunk.data)
+                            .execute(&mut *tx)
+                            .await?;
+                        }
+                        WriteOp::RowPage { session_id, seq, page } => {
+                            sqlx::query(
+                                "INSERT INTO row_pages (session_id, seq, first_row, row_count, data)
+                                 VALUES ($1, $2, $3, $4, $5)",
+                            )
+                            .bind(session_id)
+                            .bind(*seq)
+                            .bind(page.first_row)
+                            .bind(page.row_count)
+                            .bind(&page.data)
+                            .execute(&mut *tx)
+                            .await?;
+                        }
+                        WriteOp::EventGrowth { session_id, seq, bytes, rows } => {
+                            sqlx::query(
+                                "UPDATE session_events SET bytes = bytes + $3, row_count = row_count + $4
+                                 WHERE session_id = $1 AND seq = $2",
+                            )
+                            .bind(session_id)
+                            .bind(*seq)
+                            .bind(*bytes)
+                            .bind(*rows)
+                            .execute(&mut *tx)
+                            .await?;
+                        }
+                        WriteOp::SessionGrowth { session_id, events, input_bytes, output_bytes, rows } => {
+                            sqlx::query(
+                                "UPDATE sessions SET event_count = event_count + $2,
+                                    input_bytes = input_bytes + $3, output_bytes = output_bytes + $4,
+                                    row_count = row_count + $5
+                                 WHERE id = $1",
+                            )
+                            .bind(session_id)
+                            .bind(*events)
+                            .bind(*input_bytes)
+                            .bind(*output_bytes)
+                            .bind(*rows)
+                            .execute(&mut *tx)
+                            .await?;
+                        }
+                        WriteOp::Truncated { session_id } => {
+                            sqlx::query("UPDATE sessions SET truncated = TRUE WHERE id = $1")
+                                .bind(session_id)
+                                .execute(&mut *tx)
+                                .await?;
+                        }
+                        WriteOp::Finish { session_id, status, ended_at_us, exit_code, error } => {
+                            sqlx::query(
+                                "UPDATE sessions SET status = $2, ended_at_us = $3,
+                                    exit_code = COALESCE($4, exit_code), error = COALESCE($5, error)
+                                 WHERE id = $1 AND status IN ('running', 'pending_review')",
+                            )
+                            .bind(session_id)
+                            .bind(status)
+                            .bind(*ended_at_us)
+                            .bind(*exit_code)
+                            .bind(error)
+                            .execute(&mut *tx)
+                            .await?;
+                        }
+                    }
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            /// Marks this node's running sessions interrupted: after a crash nothing is running
+            /// them any more. Returns how many there were.
+            pub async fn interrupt_running(&self, node_id: &str, reason: &str) -> StoreResult<u64> {
+                Ok(sqlx::query(
+                    "UPDATE sessions SET status = 'interrupted', ended_at_us = $3, error = $2
+                     WHERE node_id = $1 AND status = 'running'",
+                )
+                .bind(node_id)
+                .bind(reason)
+                .bind(now_us())
+                .execute(&self.pool)
+                .await?
+                .rows_affected())
+            }
+
+            // ---- shares ---------------------------------------------------------------
+
+            pub async fn create_shares(&self, shares: &[ShareRecord]) -> StoreResult<()> {
+                let mut tx = self.pool.begin().await?;
+                for share in shares {
+                    sqlx::query(
+                        "INSERT INTO session_shares (id, session_id, user_id, group_id, note, created_by,
+                            created_at_us, expires_at_us)
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                    )
+                    .bind(&share.id)
+                    .bind(&share.session_id)
+                    .bind(&share.user_id)
+                    .bind(&share.group_id)
+                    .bind(&share.note)
+                    .bind(&share.created_by)
+                    .bind(share.created_at_us)
+                    .bind(share.expires_at_us)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            /// The live shares of a session.
+            pub async fn list_shares(&self, session_id: &str) -> StoreResult<Vec<ShareRecord>> {
+                Ok(sqlx::query_as(
+                    "SELECT id, session_id, user_id, group_id, note, created_by, created_at_us, expires_at_us
+                     FROM session_shares WHERE session_id = $1 AND revoked_at_us IS NULL
+                       AND (expires_at_us IS NULL OR expires_at_us > $2)
+                     ORDER BY created_at_us",
+                )
+                .bind(session_id)
+                .bind(now_us())
+                .fetch_all(&self.pool)
+                .await?)
+            }
+
+            /// Revokes a live share of the session; false if there was none.
+            pub async fn revoke_share(&self, session_id: &str, share_id: &str) -> StoreResult<bool> {
+                Ok(sqlx::query(
+                    "UPDATE session_shares SET revoked_at_us = $3
+                     WHERE session_id = $1 AND id = $2 AND revoked_at_us IS NULL",
+                )
+                .bind(session_id)
+                .bind(share_id)
+                .bind(now_us())
+                .execute(&self.pool)
+                .await?
+                .rows_affected()
+                    == 1)
+            }
+
+            /// Whether a live share gives this user (or one of their groups) the session.
+            pub async fn is_shared_with(&self, session_id: &str, user_id: &str, group_ids: &[String]) -> StoreResult<bool> {
+                let mut query = sqlx::QueryBuilder::<$db>::new(
+                    "SELECT COUNT(*) FROM session_shares WHERE session_id = ",
+                );
+                query.push_bind(session_id);
+                push_live_share(&mut query, user_id, group_ids, now_us());
+                let count: i64 = query.build_query_scalar().fetch_one(&self.pool).await?;
+                Ok(count > 0)
+            }
+        }
+
+        /// The WHERE conditions of the session list and its count.
+        fn push_session_filter<'a>(query: &mut sqlx::QueryBuilder<'a, $db>, filter: &'a SessionFilter, now: i64) {
+            if let Some(username) = &filter.username {
+                query.push(" AND s.username = ").push_bind(username.as_str());
+            }
+            if let Some(connection) = &filter.connection {
+                query.push(" AND s.connection_name = ").push_bind(connection.as_str());
+            }
+            if let Some(kind) = &filter.session_type {
+                query.push(" AND s.session_type = ").push_bind(kind.as_str());
+            }
+            if !filter.statuses.is_empty() {
+                query.push(" AND s.status IN (");
+                let mut list = query.separated(", ");
+                for status in &filter.statuses {
+                    list.push_bind(status.as_str());
+                }
+                query.push(")");
+            }
+            if let Some(from) = filter.from_us {
+                query.push(" AND s.started_at_us >= ").push_bind(from);
+            }
+            if let Some(to) = filter.to_us {
+                query.push(" AND s.started_at_us < ").push_bind(to);
+            }
+            if let Some(prefix) = &filter.id_prefix {
+                // Ids are lower-case hex and dashes, all below '~'.
+                query.push(" AND s.id >= ").push_bind(prefix.as_str());
+                query.push(" AND s.id < ").push_bind(format!("{prefix}~"));
+            }
+            if let Some((started, id)) = &filter.before {
+                query.push(" AND (s.started_at_us < ").push_bind(*started);
+                query.push(" OR (s.started_at_us = ").push_bind(*started);
+                query.push(" AND s.id < ").push_bind(id.as_str()).push("))");
+            }
+            if let Visibility::Restricted { user_id, username, group_ids } = &filter.visibility {
+                query.push(" AND (s.username = ").push_bind(username.as_str());
+                query.push(" OR s.id IN (SELECT session_id FROM session_shares WHERE 1 = 1");
+                push_live_share(query, user_id, group_ids, now);
+                query.push("))");
+            }
+        }
+
+        /// `AND <the share is live and names this user or one of their groups>`.
+        fn push_live_share<'a>(query: &mut sqlx::QueryBuilder<'a, $db>, user_id: &'a str, group_ids: &'a [String], now: i64) {
+            query.push(" AND revoked_at_us IS NULL AND (expires_at_us IS NULL OR expires_at_us > ");
+            query.push_bind(now).push(") AND (user_id = ").push_bind(user_id);
+            if !group_ids.is_empty() {
+                query.push(" OR group_id IN (");
+                let mut list = query.separated(", ");
+                for group in group_ids {
+                    list.push_bind(group.as_str());
+                }
+                query.push(")");
+            }
+            query.push(")");
         }
     };
 }

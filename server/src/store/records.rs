@@ -114,3 +114,172 @@ pub struct AuditFilter {
     pub before_id: Option<i64>,
     pub limit: u32,
 }
+
+// ---- sessions -----------------------------------------------------------------------------
+
+#[derive(Debug, Clone, FromRow)]
+pub struct SessionRecord {
+    pub id: String,
+    pub user_id: String,
+    pub username: String,
+    pub display_name: String,
+    pub connection_id: Option<String>,
+    pub connection_name: String,
+    pub connection_kind: String,
+    pub session_type: String,
+    pub verb: String,
+    pub status: String,
+    pub summary: String,
+    pub started_at_us: i64,
+    pub ended_at_us: Option<i64>,
+    pub exit_code: Option<i32>,
+    pub event_count: i64,
+    pub input_bytes: i64,
+    pub output_bytes: i64,
+    pub row_count: i64,
+    pub labels: String,
+    pub rerun_of: Option<String>,
+    pub truncated: bool,
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewSessionRecord {
+    pub id: String,
+    pub user_id: String,
+    pub username: String,
+    pub connection_id: Option<String>,
+    pub connection_name: String,
+    pub connection_kind: String,
+    pub session_type: String,
+    pub verb: String,
+    pub status: String,
+    pub summary: String,
+    pub node_id: String,
+    pub started_at_us: i64,
+    pub labels: String,
+    pub rerun_of: Option<String>,
+}
+
+/// Which sessions a caller may see in a list.
+#[derive(Debug, Clone)]
+pub enum Visibility {
+    All,
+    /// Their own, and those shared with them or with one of their groups.
+    Restricted {
+        user_id: String,
+        username: String,
+        group_ids: Vec<String>,
+    },
+}
+
+/// The list's filters, already validated, and where the page starts.
+#[derive(Debug, Clone)]
+pub struct SessionFilter {
+    pub username: Option<String>,
+    pub connection: Option<String>,
+    pub session_type: Option<String>,
+    pub statuses: Vec<String>,
+    pub from_us: Option<i64>,
+    pub to_us: Option<i64>,
+    pub id_prefix: Option<String>,
+    /// Sessions strictly older than this (started_at_us, id) — the cursor.
+    pub before: Option<(i64, String)>,
+    pub visibility: Visibility,
+}
+
+#[derive(Debug, Clone, FromRow)]
+pub struct EventRecord {
+    pub seq: i64,
+    pub at_us: i64,
+    pub kind: String,
+    pub summary: String,
+    pub body: Option<String>,
+    pub code: Option<String>,
+    pub exit_code: Option<i32>,
+    pub columns: Option<String>,
+    pub bytes: i64,
+    pub row_count: i64,
+}
+
+#[derive(Debug, Clone, FromRow)]
+pub struct ChunkRecord {
+    pub byte_offset: i64,
+    pub at_us: i64,
+    pub stream: String,
+    pub data: Vec<u8>,
+}
+
+#[derive(Debug, Clone, FromRow)]
+pub struct RowPageRecord {
+    pub first_row: i64,
+    pub row_count: i32,
+    pub data: String,
+}
+
+/// What the recorder needs to know to continue a session after a restart of its cache.
+#[derive(Debug, Clone, FromRow)]
+pub struct SessionWriteState {
+    pub user_id: String,
+    pub status: String,
+    pub event_count: i64,
+    pub output_bytes: i64,
+    pub truncated: bool,
+}
+
+/// One write of a recorder batch; a batch commits all of its writes or none.
+#[derive(Debug, Clone)]
+pub enum WriteOp {
+    Event {
+        session_id: String,
+        event: EventRecord,
+    },
+    Chunk {
+        session_id: String,
+        seq: i64,
+        chunk: ChunkRecord,
+    },
+    RowPage {
+        session_id: String,
+        seq: i64,
+        page: RowPageRecord,
+    },
+    /// Adds to an event's sizes.
+    EventGrowth {
+        session_id: String,
+        seq: i64,
+        bytes: i64,
+        rows: i64,
+    },
+    /// Adds to a session's counters.
+    SessionGrowth {
+        session_id: String,
+        events: i64,
+        input_bytes: i64,
+        output_bytes: i64,
+        rows: i64,
+    },
+    Truncated {
+        session_id: String,
+    },
+    /// Ends a session that has not ended yet.
+    Finish {
+        session_id: String,
+        status: String,
+        ended_at_us: i64,
+        exit_code: Option<i32>,
+        error: Option<String>,
+    },
+}
+
+#[derive(Debug, Clone, FromRow)]
+pub struct ShareRecord {
+    pub id: String,
+    pub session_id: String,
+    pub user_id: Option<String>,
+    pub group_id: Option<String>,
+    pub note: Option<String>,
+    pub created_by: String,
+    pub created_at_us: i64,
+    pub expires_at_us: Option<i64>,
+}

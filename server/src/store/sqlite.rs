@@ -6,11 +6,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
-use super::{
-    AuditFilter, AuditRecord, GROUP_COLUMNS, GroupRecord, Instance, MembershipRecord,
-    NewAuditEvent, StoreError, StoreResult, TOKEN_COLUMNS, TokenRecord, USER_COLUMNS,
-    USER_COLUMNS_OF_U, UserRecord, UserUpdate, now_us, on_unique, queries::shared_queries,
-};
+use super::{queries::shared_queries, *};
 
 #[derive(Clone)]
 pub struct SqliteStore {
@@ -46,4 +42,4 @@ impl SqliteStore {
     }
 }
 
-shared_queries!(SqliteStore);
+shared_queries!(SqliteStore, sqlx::Sqlite);

@@ -133,7 +133,76 @@ const MATRIX: &[Row] = &[
         [401, 204, 404, 404, 404, 204],
     ),
     row("GET", "/api/audit", None, [401, 403, 403, 403, 200, 200]),
+    // Sessions: "owner" recorded it, it is shared with the reviewers group, "other" has no
+    // access and gets 404 as if it did not exist.
+    row("GET", "/api/sessions", None, LOGGED_IN),
+    row("GET", "/api/sessions/{session_id}", None, SESSION_READERS),
+    row(
+        "GET",
+        "/api/sessions/{session_id}/events",
+        None,
+        SESSION_READERS,
+    ),
+    row(
+        "GET",
+        "/api/sessions/{session_id}/events/{output_seq}/output",
+        None,
+        SESSION_READERS,
+    ),
+    row(
+        "GET",
+        "/api/sessions/{session_id}/events/{result_seq}/rows",
+        None,
+        SESSION_READERS,
+    ),
+    row(
+        "GET",
+        "/api/sessions/{session_id}/shares",
+        None,
+        SESSION_READERS,
+    ),
+    row(
+        "POST",
+        "/api/sessions/{session_id}/shares",
+        Some(r#"{"users":["{bystander_id}"]}"#),
+        [401, 201, 404, 403, 403, 201],
+    ),
+    row(
+        "DELETE",
+        "/api/sessions/{session_id}/shares/{share_id}",
+        None,
+        [401, 204, 404, 403, 403, 204],
+    ),
+    row(
+        "POST",
+        "/api/ingest/sessions",
+        Some(NEW_RECORDING),
+        [401, 201, 201, 201, 403, 201],
+    ),
+    row(
+        "POST",
+        "/api/ingest/sessions/{session_id}/events",
+        Some(r#"{"events":[{"kind":"note","text":"hi"}]}"#),
+        OWNER_ONLY,
+    ),
+    row(
+        "POST",
+        "/api/ingest/sessions/{session_id}/output?stream=stdout",
+        Some(r#""more output""#),
+        OWNER_ONLY,
+    ),
+    row(
+        "POST",
+        "/api/ingest/sessions/{fresh_session_id}/close",
+        Some(r#"{"status":"done"}"#),
+        OWNER_ONLY,
+    ),
 ];
+
+const SESSION_READERS: [u16; 6] = [401, 200, 404, 200, 200, 200];
+const OWNER_ONLY: [u16; 6] = [401, 200, 404, 404, 404, 404];
+const NEW_RECORDING: &str =
+    r#"{"connection":"pg-prod","connection_kind":"postgres","type":"database","input":"SELECT 1"}"#;
 
 struct Cast {
     owner: TestUser,
@@ -141,16 +210,79 @@ struct Cast {
     reviewer: TestUser,
     auditor: TestUser,
     admin: TestUser,
+    /// Someone sessions get shared with, who plays no part of their own.
+    bystander: TestUser,
+    /// Owner's session: an output event and a result event, shared with the reviewers group.
+    session: Recording,
+}
+
+struct Recording {
+    id: String,
+    output_seq: u64,
+    result_seq: u64,
+}
+
+/// Records a session as `owner` through the ingest API: input, output, a result with a row.
+async fn record_session(app: &TestApp, owner: &TestUser) -> Recording {
+    let created: serde_json::Value = app
+        .call(
+            Method::POST,
+            "/api/ingest/sessions",
+            Some(owner),
+            Some(serde_json::from_str(NEW_RECORDING).unwrap()),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let id = created["id"].as_str().unwrap().to_owned();
+    let events = serde_json::json!({ "events": [
+        { "kind": "output", "stream": "stdout", "data": "hello" },
+        { "kind": "result", "columns": [{ "name": "n", "type_name": "int4" }] },
+    ]});
+    let ack: serde_json::Value = app
+        .call(
+            Method::POST,
+            &format!("/api/ingest/sessions/{id}/events"),
+            Some(owner),
+            Some(events),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let (output_seq, result_seq) = (
+        ack["seqs"][0].as_u64().unwrap(),
+        ack["seqs"][1].as_u64().unwrap(),
+    );
+    let rows =
+        serde_json::json!({ "events": [{ "kind": "rows", "seq": result_seq, "rows": [[1]] }] });
+    app.call(
+        Method::POST,
+        &format!("/api/ingest/sessions/{id}/events"),
+        Some(owner),
+        Some(rows),
+    )
+    .await;
+    Recording {
+        id,
+        output_seq,
+        result_seq,
+    }
 }
 
 impl Cast {
     async fn assemble(app: &TestApp) -> Cast {
+        let owner = app.user("owner", Role::User).await;
+        let session = record_session(app, &owner).await;
         let cast = Cast {
-            owner: app.user("owner", Role::User).await,
+            owner,
             other: app.user("other", Role::User).await,
             reviewer: app.user("reviewer", Role::User).await,
             auditor: app.user("auditor", Role::Auditor).await,
             admin: app.admin().await,
+            bystander: app.user("bystander", Role::User).await,
+            session,
         };
         let actor = Actor::command_line();
         let reviewers = NewGroup {
@@ -163,6 +295,12 @@ impl Cast {
         identity::add_member(&app.store, &actor, &group.id, &cast.reviewer.id)
             .await
             .unwrap();
+        let share = serde_json::json!({ "groups": [group.id] });
+        let path = format!("/api/sessions/{}/shares", cast.session.id);
+        let shared = app
+            .call(Method::POST, &path, Some(&cast.owner), Some(share))
+            .await;
+        assert_eq!(shared.status(), 201);
         cast
     }
 
@@ -185,6 +323,10 @@ async fn fill(app: &TestApp, cast: &Cast, caller: Option<&TestUser>, template: &
     let unique = uuid::Uuid::new_v4().simple().to_string()[..12].to_owned();
     let mut text = template
         .replace("{owner_id}", &cast.owner.id)
+        .replace("{bystander_id}", &cast.bystander.id)
+        .replace("{session_id}", &cast.session.id)
+        .replace("{output_seq}", &cast.session.output_seq.to_string())
+        .replace("{result_seq}", &cast.session.result_seq.to_string())
         .replace("{member_id}", &cast.other.id)
         .replace("{unique}", &unique)
         .replace(
@@ -204,6 +346,21 @@ async fn fill(app: &TestApp, cast: &Cast, caller: Option<&TestUser>, template: &
             .await
             .unwrap();
         text = text.replace("{group_id}", &group.id);
+    }
+    if text.contains("{fresh_session_id}") {
+        let fresh = record_session(app, &cast.owner).await;
+        text = text.replace("{fresh_session_id}", &fresh.id);
+    }
+    if text.contains("{share_id}") {
+        let share = serde_json::json!({ "users": [cast.bystander.id] });
+        let path = format!("/api/sessions/{}/shares", cast.session.id);
+        let created: serde_json::Value = app
+            .call(Method::POST, &path, Some(&cast.owner), Some(share))
+            .await
+            .json()
+            .await
+            .unwrap();
+        text = text.replace("{share_id}", created[0]["id"].as_str().unwrap());
     }
     if text.contains("{token_id}") {
         let owner = app.store.user_by_id(&cast.owner.id).await.unwrap();
@@ -267,9 +424,14 @@ fn every_route_has_a_row_in_the_matrix() {
     let rows: BTreeSet<String> = MATRIX
         .iter()
         .map(|row| {
-            let path = row
-                .path
+            let path = row.path.split('?').next().unwrap_or(row.path);
+            let path = path
                 .replace("{owner_id}", "{id}")
+                .replace("{session_id}", "{id}")
+                .replace("{fresh_session_id}", "{id}")
+                .replace("{output_seq}", "{seq}")
+                .replace("{result_seq}", "{seq}")
+                .replace("{share_id}", "{share}")
                 .replace("{group_id}", "{id}")
                 .replace("{token_id}", "{id}")
                 .replace("{member_id}", "{user_id}");

@@ -5,10 +5,12 @@
 mod helpers;
 
 mod access;
+mod crash;
 mod health;
 mod identity;
 mod openapi;
 mod routes;
+mod sessions;
 mod settings;
 mod store;
 mod web;

@@ -1,0 +1,502 @@
+//! Sessions: every query or command run through Loupe (or recorded into it), with its activity
+//! log and its output.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::{Timestamp, UserRef};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SessionStatus {
+    /// Waiting for a reviewer before it runs.
+    PendingReview,
+    Running,
+    /// Finished; for a command, whatever its exit code.
+    Done,
+    /// Could not run or ended with an error.
+    Failed,
+    /// A reviewer said no.
+    Rejected,
+    /// Stopped by its owner or an administrator.
+    Cancelled,
+    /// The server stopped while it was running; what was recorded until then is kept.
+    Interrupted,
+}
+
+impl SessionStatus {
+    pub const ALL: [SessionStatus; 7] = [
+        SessionStatus::PendingReview,
+        SessionStatus::Running,
+        SessionStatus::Done,
+        SessionStatus::Failed,
+        SessionStatus::Rejected,
+        SessionStatus::Cancelled,
+        SessionStatus::Interrupted,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SessionStatus::PendingReview => "pending_review",
+            SessionStatus::Running => "running",
+            SessionStatus::Done => "done",
+            SessionStatus::Failed => "failed",
+            SessionStatus::Rejected => "rejected",
+            SessionStatus::Cancelled => "cancelled",
+            SessionStatus::Interrupted => "interrupted",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<SessionStatus> {
+        SessionStatus::ALL
+            .into_iter()
+            .find(|status| status.as_str() == text)
+    }
+
+    /// Whether the session has ended: nothing more will be recorded.
+    pub fn is_final(self) -> bool {
+        !matches!(self, SessionStatus::PendingReview | SessionStatus::Running)
+    }
+}
+
+/// What kind of access a session was.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SessionType {
+    Database,
+    Command,
+    Ssh,
+    Application,
+}
+
+impl SessionType {
+    pub const ALL: [SessionType; 4] = [
+        SessionType::Database,
+        SessionType::Command,
+        SessionType::Ssh,
+        SessionType::Application,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SessionType::Database => "database",
+            SessionType::Command => "command",
+            SessionType::Ssh => "ssh",
+            SessionType::Application => "application",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<SessionType> {
+        SessionType::ALL
+            .into_iter()
+            .find(|kind| kind.as_str() == text)
+    }
+}
+
+/// How the session came about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verb {
+    /// One query or command run through Loupe.
+    Exec,
+    /// An interactive connection through Loupe.
+    Connect,
+    /// Recorded by another gateway or agent through the ingest API.
+    Record,
+}
+
+impl Verb {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verb::Exec => "exec",
+            Verb::Connect => "connect",
+            Verb::Record => "record",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Verb> {
+        [Verb::Exec, Verb::Connect, Verb::Record]
+            .into_iter()
+            .find(|verb| verb.as_str() == text)
+    }
+}
+
+/// The connection a session went through, as it was when the session started.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConnectionRef {
+    pub id: Option<String>,
+    pub name: String,
+    /// `postgres`, `mysql`, `sqlite`, `command`, or what an ingesting agent says.
+    pub kind: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionCounts {
+    pub events: u64,
+    pub input_bytes: u64,
+    pub output_bytes: u64,
+    pub rows: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Session {
+    /// A UUIDv7: sorting ids sorts sessions by creation time.
+    pub id: String,
+    pub user: UserRef,
+    pub connection: ConnectionRef,
+    #[serde(rename = "type")]
+    pub session_type: SessionType,
+    pub verb: Verb,
+    pub status: SessionStatus,
+    /// The first line of the input, at most 200 characters; the whole input is in the events.
+    pub summary: String,
+    pub started_at: Timestamp,
+    pub ended_at: Option<Timestamp>,
+    /// Milliseconds from start to end, once ended.
+    pub duration_ms: Option<u64>,
+    pub exit_code: Option<i32>,
+    pub counts: SessionCounts,
+    pub labels: BTreeMap<String, String>,
+    pub rerun_of: Option<String>,
+    /// Storing stopped at the configured limit; the output is incomplete.
+    pub truncated: bool,
+    /// Why the session failed, was rejected or was interrupted.
+    pub error: Option<String>,
+}
+
+/// `GET /api/sessions` filters. Every parameter is validated; an unknown one is refused.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionQuery {
+    /// A username.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    /// A connection name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connection: Option<String>,
+    #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
+    pub session_type: Option<SessionType>,
+    /// One status, or several separated by commas.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    /// Sessions started at or after this instant.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<Timestamp>,
+    /// Sessions started before this instant.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<Timestamp>,
+    /// The start of a session id (as copied from the UI), at least 4 characters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cursor: Option<String>,
+    /// 1 to 200; 50 when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u32>,
+}
+
+/// How many sessions match: exact up to a cap, beyond which it says "at least".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Count {
+    pub value: u64,
+    /// False when counting stopped at the cap: there are at least `value`.
+    pub exact: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionPage {
+    pub items: Vec<Session>,
+    pub next_cursor: Option<String>,
+    /// Present on the first page only (without a cursor).
+    pub total: Option<Count>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    /// A query or command as submitted (one per SQL statement).
+    Input,
+    /// Text output (stdout and stderr interleaved in arrival order).
+    Output,
+    /// A result set: its columns, then its rows.
+    Result,
+    Error,
+    Exit,
+    Note,
+}
+
+impl EventKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::Input => "input",
+            EventKind::Output => "output",
+            EventKind::Result => "result",
+            EventKind::Error => "error",
+            EventKind::Exit => "exit",
+            EventKind::Note => "note",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<EventKind> {
+        [
+            EventKind::Input,
+            EventKind::Output,
+            EventKind::Result,
+            EventKind::Error,
+            EventKind::Exit,
+            EventKind::Note,
+        ]
+        .into_iter()
+        .find(|kind| kind.as_str() == text)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Column {
+    pub name: String,
+    /// The database's name for the type, e.g. `int8`, `VARCHAR`.
+    pub type_name: String,
+}
+
+/// One entry of a session's activity log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionEvent {
+    /// 1, 2, 3… within the session.
+    pub seq: u64,
+    pub at: Timestamp,
+    pub kind: EventKind,
+    /// One line for the log: the statement, "42 rows", the error message…
+    pub summary: String,
+    /// The whole text of an input, error or note.
+    pub text: Option<String>,
+    /// An error's code (e.g. SQLSTATE), where the target gave one.
+    pub code: Option<String>,
+    pub exit_code: Option<i32>,
+    /// A result set's columns.
+    pub columns: Option<Vec<Column>>,
+    /// Output bytes recorded for this event so far.
+    pub bytes: u64,
+    /// Result rows recorded for this event so far.
+    pub rows: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventPage {
+    pub items: Vec<SessionEvent>,
+    /// Pass as `after` for the next page; none when this was the last so far.
+    pub next_after: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stream {
+    Stdout,
+    Stderr,
+}
+
+impl Stream {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stream::Stdout => "stdout",
+            Stream::Stderr => "stderr",
+        }
+    }
+}
+
+/// A piece of an event's output inside a window, with when it arrived and on which stream.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutputPiece {
+    pub offset: u64,
+    pub at: Timestamp,
+    pub stream: Stream,
+    /// The bytes as text; bytes that are not UTF-8 (or a character cut by the window's edge)
+    /// show as U+FFFD. The `txt` download has the exact bytes.
+    pub text: String,
+}
+
+/// `GET /api/sessions/{id}/events/{seq}/output?offset=&length=`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutputWindow {
+    pub offset: u64,
+    /// Bytes in the window (less than asked for at the end of the output).
+    pub length: u64,
+    /// The event's output size when the window was read.
+    pub total: u64,
+    pub pieces: Vec<OutputPiece>,
+}
+
+/// One value of a result row. NULL is `null`, distinct from the text "NULL".
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Cell {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Text(String),
+}
+
+/// `GET /api/sessions/{id}/events/{seq}/rows?offset=&limit=`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RowsWindow {
+    pub offset: u64,
+    /// Rows in the result set when the window was read.
+    pub total: u64,
+    pub columns: Vec<Column>,
+    pub rows: Vec<Vec<Cell>>,
+}
+
+// ---- ingest: other gateways and agents recording into Loupe -----------------------------
+
+/// `POST /api/ingest/sessions`: open a session recorded elsewhere, owned by the token's user.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewRecordedSession {
+    /// The connection's name as the agent knows it.
+    pub connection: String,
+    /// The connection's kind: `postgres`, `ssh`, `kubectl`…
+    pub connection_kind: String,
+    #[serde(rename = "type")]
+    pub session_type: SessionType,
+    /// The query or command line.
+    pub input: String,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    /// When it started; now when absent.
+    #[serde(default)]
+    pub started_at: Option<Timestamp>,
+}
+
+/// One recorded event, as an agent sends it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum IngestEvent {
+    Input {
+        text: String,
+    },
+    /// Text output. With `seq`, appends to that output event; without, starts a new one.
+    Output {
+        #[serde(default)]
+        seq: Option<u64>,
+        stream: Stream,
+        data: String,
+    },
+    /// Starts a result set; rows follow with `rows`.
+    Result {
+        columns: Vec<Column>,
+    },
+    Rows {
+        seq: u64,
+        rows: Vec<Vec<Cell>>,
+    },
+    Error {
+        message: String,
+        #[serde(default)]
+        code: Option<String>,
+    },
+    Exit {
+        code: i32,
+    },
+    Note {
+        text: String,
+    },
+}
+
+/// `POST /api/ingest/sessions/{id}/events`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IngestBatch {
+    pub events: Vec<IngestEvent>,
+}
+
+/// The answer once the batch is committed: the seq each event was recorded as (for `output`
+/// with a `seq` and `rows`, the event appended to).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IngestAck {
+    pub seqs: Vec<u64>,
+}
+
+/// `POST /api/ingest/sessions/{id}/close`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CloseSession {
+    /// `done`, `failed`, `cancelled` or `interrupted`.
+    pub status: SessionStatus,
+    #[serde(default)]
+    pub exit_code: Option<i32>,
+    #[serde(default)]
+    pub error: Option<String>,
+}
+
+// ---- shares -----------------------------------------------------------------------------
+
+/// `POST /api/sessions/{id}/shares`: give users and groups read access to one session.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewShare {
+    #[serde(default)]
+    pub users: Vec<String>,
+    #[serde(default)]
+    pub groups: Vec<String>,
+    #[serde(default)]
+    pub note: Option<String>,
+    #[serde(default)]
+    pub expires_at: Option<Timestamp>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Share {
+    pub id: String,
+    /// Exactly one of `user` and `group` is set.
+    pub user: Option<UserRef>,
+    pub group: Option<crate::GroupRef>,
+    pub note: Option<String>,
+    pub created_by: String,
+    pub created_at: Timestamp,
+    pub expires_at: Option<Timestamp>,
+}
+
+/// `GET /api/sessions/{id}/events` paging.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventsQuery {
+    /// Events after this seq; from the first when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<u64>,
+    /// 1 to 500; 100 when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u32>,
+}
+
+/// `GET /api/sessions/{id}/events/{seq}/output` window.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutputQuery {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offset: Option<u64>,
+    /// 1 byte to 1 MiB; 64 KiB when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub length: Option<u64>,
+}
+
+/// `GET /api/sessions/{id}/events/{seq}/rows` window.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RowsQuery {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offset: Option<u64>,
+    /// 1 to 1000; 100 when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u32>,
+}
+
+/// `POST /api/ingest/sessions/{id}/output?stream=&seq=`: the body is raw output bytes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawOutputQuery {
+    pub stream: Stream,
+    /// The output event to append to; a new one when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seq: Option<u64>,
+}

@@ -1,0 +1,543 @@
+//! The recorder: the one writer of session events, output and rows on this node.
+//!
+//! Producers (the ingest API, the gateway's executors) send appends through a bounded channel;
+//! one task drains whatever is waiting, writes it all in one transaction and only then
+//! acknowledges each request. Many small appends thus cost one commit, and an acknowledged event
+//! is always committed: after a crash, everything acknowledged is there.
+//!
+//! The task assigns sequence numbers and output offsets from its own view of each open session,
+//! loaded from the store on first use, so producers need no coordination.
+
+use std::collections::HashMap;
+
+use loupe_protocol::{Cell, Column, EventKind, SessionStatus, Stream};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::{
+    error::ApiError,
+    store::{
+        ChunkRecord, EventRecord, MAX_CHUNK_BYTES, MAX_PAGE_ROWS, RowPageRecord, Store, StoreError,
+        WriteOp, now_us,
+    },
+};
+
+/// Requests written per transaction at most, and bytes of payload: enough to amortise a commit,
+/// small enough to keep acknowledgements prompt.
+const MAX_BATCH_REQUESTS: usize = 512;
+const MAX_BATCH_BYTES: usize = 16 * 1024 * 1024;
+/// Open sessions whose state the task keeps; past this it forgets them all and reloads.
+const MAX_CACHED_SESSIONS: usize = 10_000;
+
+/// A new entry in a session's activity log.
+#[derive(Debug, Clone)]
+pub struct NewEvent {
+    pub kind: EventKind,
+    pub at_us: i64,
+    pub summary: String,
+    pub text: Option<String>,
+    pub code: Option<String>,
+    pub exit_code: Option<i32>,
+    pub columns: Option<Vec<Column>>,
+}
+
+impl NewEvent {
+    pub fn new(kind: EventKind, summary: impl Into<String>) -> NewEvent {
+        NewEvent {
+            kind,
+            at_us: now_us(),
+            summary: summary.into(),
+            text: None,
+            code: None,
+            exit_code: None,
+            columns: None,
+        }
+    }
+}
+
+/// One thing to record. A request's appends are recorded together or not at all.
+#[derive(Debug, Clone)]
+pub enum Append {
+    Event(NewEvent),
+    /// Output bytes; to the output event `seq`, or to a new output event when `seq` is none.
+    Output {
+        seq: Option<u64>,
+        stream: Stream,
+        at_us: i64,
+        data: Vec<u8>,
+    },
+    /// Rows of the result event `seq`.
+    Rows {
+        seq: u64,
+        rows: Vec<Vec<Cell>>,
+    },
+    /// Ends the session; later appends are refused.
+    Finish {
+        status: SessionStatus,
+        exit_code: Option<i32>,
+        error: Option<String>,
+    },
+}
+
+impl Append {
+    fn payload_bytes(&self) -> usize {
+        match self {
+            Append::Event(event) => event.text.as_ref().map_or(0, String::len),
+            Append::Output { data, .. } => data.len(),
+            Append::Rows { rows, .. } => rows.len() * 64,
+            Append::Finish { .. } => 0,
+        }
+    }
+}
+
+/// What a committed request produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recorded {
+    /// The seq of each append: a new event's own, or the event appended to.
+    pub seqs: Vec<u64>,
+    /// Output was dropped because the session reached its storage limit.
+    pub truncated: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RecordError {
+    #[error("no such session")]
+    NoSession,
+    #[error("the session has ended; nothing more can be recorded")]
+    Ended,
+    #[error("event {0} does not exist")]
+    NoSuchEvent(u64),
+    #[error("event {seq} is not {expected} event")]
+    WrongKind { seq: u64, expected: &'static str },
+    #[error("storage failed: {0}")]
+    Store(String),
+    #[error("the recorder has stopped")]
+    Stopped,
+}
+
+impl From<RecordError> for ApiError {
+    fn from(error: RecordError) -> Self {
+        match error {
+            RecordError::NoSession => ApiError::not_found("no such session"),
+            RecordError::Ended => ApiError::conflict(error.to_string()),
+            RecordError::NoSuchEvent(_) => ApiError::bad_request("seq", error.to_string()),
+            RecordError::WrongKind { .. } => ApiError::bad_request("seq", error.to_string()),
+            RecordError::Store(_) | RecordError::Stopped => ApiError::internal(error),
+        }
+    }
+}
+
+struct Request {
+    session_id: String,
+    appends: Vec<Append>,
+    ack: oneshot::Sender<Result<Recorded, RecordError>>,
+}
+
+/// A handle on the recorder task, cheap to clone.
+#[derive(Clone)]
+pub struct Recorder {
+    requests: mpsc::Sender<Request>,
+}
+
+impl Recorder {
+    /// Starts the task. `max_output_bytes` is the most output stored per session.
+    pub fn start(store: Store, max_output_bytes: u64, queue: usize) -> Recorder {
+        let (requests, receiver) = mpsc::channel(queue);
+        let task = Task {
+            store,
+            max_output_bytes,
+            sessions: HashMap::new(),
+        };
+        tokio::spawn(task.run(receiver));
+        Recorder { requests }
+    }
+
+    /// Records `appends` to the session and returns once they are committed.
+    pub async fn record(
+        &self,
+        session_id: &str,
+        appends: Vec<Append>,
+    ) -> Result<Recorded, RecordError> {
+        let (ack, acked) = oneshot::channel();
+        let request = Request {
+            session_id: session_id.to_owned(),
+            appends,
+            ack,
+        };
+        self.requests
+            .send(request)
+            .await
+            .map_err(|_| RecordError::Stopped)?;
+        acked.await.map_err(|_| RecordError::Stopped)?
+    }
+}
+
+/// What the task knows of one open session.
+#[derive(Debug, Clone)]
+struct SessionState {
+    next_seq: u64,
+    output_bytes: u64,
+    truncated: bool,
+    ended: bool,
+    /// Sizes of the events that can still grow (output and result events), by seq.
+    events: HashMap<u64, EventState>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct EventState {
+    kind: EventKind,
+    bytes: u64,
+    rows: u64,
+}
+
+struct Task {
+    store: Store,
+    max_output_bytes: u64,
+    sessions: HashMap<String, SessionState>,
+}
+
+impl Task {
+    async fn run(mut self, mut receiver: mpsc::Receiver<Request>) {
+        while let Some(first) = receiver.recv().await {
+            let mut bytes = first
+                .appends
+                .iter()
+                .map(Append::payload_bytes)
+                .sum::<usize>();
+            let mut batch = vec![first];
+            while batch.len() < MAX_BATCH_REQUESTS && bytes < MAX_BATCH_BYTES {
+                match receiver.try_recv() {
+                    Ok(request) => {
+                        bytes += request
+                            .appends
+                            .iter()
+                            .map(Append::payload_bytes)
+                            .sum::<usize>();
+                        batch.push(request);
+                    }
+                    Err(_) => break,
+                }
+            }
+            self.write(batch).await;
+        }
+    }
+
+    async fn write(&mut self, batch: Vec<Request>) {
+        let mut writes = Vec::new();
+        let mut outcomes = Vec::with_capacity(batch.len());
+        for request in &batch {
+            outcomes.push(self.plan(request, &mut writes).await);
+        }
+        let committed = if writes.is_empty() {
+            Ok(())
+        } else {
+            self.store.write_batch(&writes).await
+        };
+        match committed {
+            Ok(()) => {
+                for (request, outcome) in batch.into_iter().zip(outcomes) {
+                    // A producer that went away no longer needs its answer.
+                    let _ = request.ack.send(outcome);
+                }
+            }
+            Err(error) => {
+                tracing::error!(%error, requests = batch.len(), "recording a batch failed");
+                // Our view may now be ahead of the database: start again from what it holds.
+                self.sessions.clear();
+                let message = error.to_string();
+                for request in batch {
+                    let _ = request.ack.send(Err(RecordError::Store(message.clone())));
+                }
+            }
+        }
+        if self.sessions.len() > MAX_CACHED_SESSIONS {
+            self.sessions.clear();
+        }
+    }
+
+    /// Turns one request into writes. On any error the request adds nothing and the task's view
+    /// of the session is left as it was.
+    async fn plan(
+        &mut self,
+        request: &Request,
+        writes: &mut Vec<WriteOp>,
+    ) -> Result<Recorded, RecordError> {
+        let session_id = request.session_id.as_str();
+        let mut state = self.session_state(session_id).await?;
+        for append in &request.appends {
+            if let Append::Output { seq: Some(seq), .. } | Append::Rows { seq, .. } = append {
+                self.load_event(session_id, &mut state, *seq).await?;
+            }
+        }
+        let mut planned = Vec::new();
+        let mut recorded = Recorded {
+            seqs: Vec::with_capacity(request.appends.len()),
+            truncated: false,
+        };
+        let mut growth = Growth::default();
+        for append in &request.appends {
+            if state.ended {
+                return Err(RecordError::Ended);
+            }
+            let seq = match append {
+                Append::Event(event) => {
+                    let seq = new_event(session_id, &mut state, event, &mut planned, &mut growth);
+                    if event.kind == EventKind::Input {
+                        growth.input_bytes += event.text.as_ref().map_or(0, String::len) as i64;
+                    }
+                    seq
+                }
+                Append::Output {
+                    seq,
+                    stream,
+                    at_us,
+                    data,
+                } => {
+                    let seq = match seq {
+                        Some(seq) => expect_kind(&state, *seq, EventKind::Output, "an output")?,
+                        None => {
+                            let event = NewEvent {
+                                at_us: *at_us,
+                                ..NewEvent::new(EventKind::Output, stream.as_str())
+                            };
+                            new_event(session_id, &mut state, &event, &mut planned, &mut growth)
+                        }
+                    };
+                    let room = self.max_output_bytes.saturating_sub(state.output_bytes) as usize;
+                    let kept = &data[..data.len().min(room)];
+                    if kept.len() < data.len() {
+                        recorded.truncated = true;
+                        if !state.truncated {
+                            state.truncated = true;
+                            planned.push(WriteOp::Truncated {
+                                session_id: session_id.to_owned(),
+                            });
+                        }
+                    }
+                    let event = state.events.get_mut(&seq).expect("checked above");
+                    for piece in kept.chunks(MAX_CHUNK_BYTES) {
+                        planned.push(WriteOp::Chunk {
+                            session_id: session_id.to_owned(),
+                            seq: seq as i64,
+                            chunk: ChunkRecord {
+                                byte_offset: event.bytes as i64,
+                                at_us: *at_us,
+                                stream: stream.as_str().to_owned(),
+                                data: piece.to_vec(),
+                            },
+                        });
+                        event.bytes += piece.len() as u64;
+                    }
+                    state.output_bytes += kept.len() as u64;
+                    growth.output_bytes += kept.len() as i64;
+                    growth.event(seq).0 += kept.len() as i64;
+                    seq
+                }
+                Append::Rows { seq, rows } => {
+                    let seq = expect_kind(&state, *seq, EventKind::Result, "a result")?;
+                    let event = state.events.get_mut(&seq).expect("checked above");
+                    for page in rows.chunks(MAX_PAGE_ROWS) {
+                        let data = serde_json::to_string(page)
+                            .map_err(|error| RecordError::Store(error.to_string()))?;
+                        planned.push(WriteOp::RowPage {
+                            session_id: session_id.to_owned(),
+                            seq: seq as i64,
+                            page: RowPageRecord {
+                                first_row: event.rows as i64,
+                                row_count: page.len() as i32,
+                                data,
+                            },
+                        });
+                        event.rows += page.len() as u64;
+                    }
+                    growth.rows += rows.len() as i64;
+                    growth.event(seq).1 += rows.len() as i64;
+                    seq
+                }
+                Append::Finish {
+                    status,
+                    exit_code,
+                    error,
+                } => {
+                    state.ended = true;
+                    planned.push(WriteOp::Finish {
+                        session_id: session_id.to_owned(),
+                        status: status.as_str().to_owned(),
+                        ended_at_us: now_us(),
+                        exit_code: *exit_code,
+                        error: error.clone(),
+                    });
+                    0
+                }
+            };
+            recorded.seqs.push(seq);
+        }
+        // Counters go before the end state, so a finished session's counts are complete.
+        let finish = planned
+            .iter()
+            .position(|op| matches!(op, WriteOp::Finish { .. }));
+        let counters = growth.into_writes(session_id);
+        let tail = planned.split_off(finish.unwrap_or(planned.len()));
+        planned.extend(counters);
+        planned.extend(tail);
+        writes.extend(planned);
+        if state.ended {
+            self.sessions.remove(session_id);
+        } else {
+            self.sessions.insert(session_id.to_owned(), state);
+        }
+        Ok(recorded)
+    }
+
+    /// The session's state, from the cache or the store (a copy: the caller puts it back).
+    async fn session_state(&mut self, session_id: &str) -> Result<SessionState, RecordError> {
+        if let Some(state) = self.sessions.get(session_id) {
+            return Ok(state.clone());
+        }
+        let stored = self
+            .store
+            .session_write_state(session_id)
+            .await
+            .map_err(store_error)?
+            .ok_or(RecordError::NoSession)?;
+        let ended = SessionStatus::parse(&stored.status).is_none_or(SessionStatus::is_final);
+        Ok(SessionState {
+            next_seq: stored.event_count as u64 + 1,
+            output_bytes: stored.output_bytes as u64,
+            truncated: stored.truncated,
+            ended,
+            events: HashMap::new(),
+        })
+    }
+
+    async fn load_event(
+        &self,
+        session_id: &str,
+        state: &mut SessionState,
+        seq: u64,
+    ) -> Result<(), RecordError> {
+        if state.events.contains_key(&seq) || seq >= state.next_seq {
+            return Ok(());
+        }
+        let event = self
+            .store
+            .event(session_id, seq as i64)
+            .await
+            .map_err(store_error)?
+            .ok_or(RecordError::NoSuchEvent(seq))?;
+        let kind = EventKind::parse(&event.kind).ok_or(RecordError::NoSuchEvent(seq))?;
+        state.events.insert(
+            seq,
+            EventState {
+                kind,
+                bytes: event.bytes as u64,
+                rows: event.row_count as u64,
+            },
+        );
+        Ok(())
+    }
+}
+
+fn store_error(error: StoreError) -> RecordError {
+    RecordError::Store(error.to_string())
+}
+
+fn expect_kind(
+    state: &SessionState,
+    seq: u64,
+    kind: EventKind,
+    expected: &'static str,
+) -> Result<u64, RecordError> {
+    match state.events.get(&seq) {
+        Some(event) if event.kind == kind => Ok(seq),
+        Some(_) => Err(RecordError::WrongKind { seq, expected }),
+        None => Err(RecordError::NoSuchEvent(seq)),
+    }
+}
+
+fn new_event(
+    session_id: &str,
+    state: &mut SessionState,
+    event: &NewEvent,
+    planned: &mut Vec<WriteOp>,
+    growth: &mut Growth,
+) -> u64 {
+    let seq = state.next_seq;
+    state.next_seq += 1;
+    if matches!(event.kind, EventKind::Output | EventKind::Result) {
+        state.events.insert(
+            seq,
+            EventState {
+                kind: event.kind,
+                bytes: 0,
+                rows: 0,
+            },
+        );
+    }
+    planned.push(WriteOp::Event {
+        session_id: session_id.to_owned(),
+        event: EventRecord {
+            seq: seq as i64,
+            at_us: event.at_us,
+            kind: event.kind.as_str().to_owned(),
+            summary: event.summary.clone(),
+            body: event.text.clone(),
+            code: event.code.clone(),
+            exit_code: event.exit_code,
+            columns: event
+                .columns
+                .as_ref()
+                .map(|columns| serde_json::to_string(columns).expect("columns serialise")),
+            bytes: 0,
+            row_count: 0,
+        },
+    });
+    growth.events += 1;
+    seq
+}
+
+/// Counter increments of one request, written as one update per row touched.
+#[derive(Default)]
+struct Growth {
+    events: i64,
+    input_bytes: i64,
+    output_bytes: i64,
+    rows: i64,
+    /// (bytes, rows) per event.
+    per_event: Vec<(u64, (i64, i64))>,
+}
+
+impl Growth {
+    fn event(&mut self, seq: u64) -> &mut (i64, i64) {
+        let index = match self.per_event.iter().position(|(known, _)| *known == seq) {
+            Some(index) => index,
+            None => {
+                self.per_event.push((seq, (0, 0)));
+                self.per_event.len() - 1
+            }
+        };
+        &mut self.per_event[index].1
+    }
+
+    fn into_writes(self, session_id: &str) -> Vec<WriteOp> {
+        let mut writes: Vec<WriteOp> = self
+            .per_event
+            .into_iter()
+            .map(|(seq, (bytes, rows))| WriteOp::EventGrowth {
+                session_id: session_id.to_owned(),
+                seq: seq as i64,
+                bytes,
+                rows,
+            })
+            .collect();
+        if self.events != 0 || self.input_bytes != 0 || self.output_bytes != 0 || self.rows != 0 {
+            writes.push(WriteOp::SessionGrowth {
+                session_id: session_id.to_owned(),
+                events: self.events,
+                input_bytes: self.input_bytes,
+                output_bytes: self.output_bytes,
+                rows: self.rows,
+            });
+        }
+        writes
+    }
+}

@@ -1,0 +1,218 @@
+//! Reading sessions: the list, one session, its activity log, and windows of its output and
+//! result rows. Every read answers 404 for a session the caller may not see.
+
+use axum::{
+    Json,
+    extract::{Path, State},
+};
+use loupe_protocol::{
+    Cell, Column, Count, EventKind, EventPage, EventsQuery, OutputPiece, OutputQuery, OutputWindow,
+    RowsQuery, RowsWindow, Session, SessionPage, SessionQuery, Stream, Timestamp,
+};
+
+use crate::{
+    auth::Actor,
+    error::ApiError,
+    extract::ApiQuery,
+    sessions::{self, COUNT_CAP},
+    state::AppState,
+    store::{EventRecord, MAX_PAGE_ROWS},
+};
+
+const MAX_EVENTS_PAGE: u32 = 500;
+const DEFAULT_EVENTS_PAGE: u32 = 100;
+const MAX_WINDOW_BYTES: u64 = 1024 * 1024;
+const DEFAULT_WINDOW_BYTES: u64 = 64 * 1024;
+const DEFAULT_WINDOW_ROWS: u32 = 100;
+
+pub async fn list_sessions(
+    State(state): State<AppState>,
+    actor: Actor,
+    ApiQuery(query): ApiQuery<SessionQuery>,
+) -> Result<Json<SessionPage>, ApiError> {
+    let visibility = sessions::visibility(&state.store, &actor).await?;
+    let (filter, limit) = sessions::filter_from(&query, visibility)?;
+    // One more than asked tells whether another page follows.
+    let mut records = state.store.list_sessions(&filter, limit + 1).await?;
+    let more = records.len() > limit as usize;
+    records.truncate(limit as usize);
+    let next_cursor = more
+        .then(|| records.last().map(sessions::cursor_after))
+        .flatten();
+    let total = if filter.before.is_none() {
+        let counted = state.store.count_sessions(&filter, COUNT_CAP + 1).await?;
+        Some(Count {
+            value: counted.min(i64::from(COUNT_CAP)) as u64,
+            exact: counted <= i64::from(COUNT_CAP),
+        })
+    } else {
+        None
+    };
+    Ok(Json(SessionPage {
+        items: records.into_iter().map(sessions::to_session).collect(),
+        next_cursor,
+        total,
+    }))
+}
+
+pub async fn get_session(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(id): Path<String>,
+) -> Result<Json<Session>, ApiError> {
+    let session = sessions::visible_session(&state.store, &actor, &id).await?;
+    Ok(Json(sessions::to_session(session)))
+}
+
+pub async fn list_events(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(id): Path<String>,
+    ApiQuery(query): ApiQuery<EventsQuery>,
+) -> Result<Json<EventPage>, ApiError> {
+    sessions::visible_session(&state.store, &actor, &id).await?;
+    let limit = query.limit.unwrap_or(DEFAULT_EVENTS_PAGE);
+    if !(1..=MAX_EVENTS_PAGE).contains(&limit) {
+        return Err(ApiError::bad_request(
+            "limit",
+            format!("limit must be between 1 and {MAX_EVENTS_PAGE}"),
+        ));
+    }
+    let after = i64::try_from(query.after.unwrap_or(0))
+        .map_err(|_| ApiError::bad_request("after", "after is too large"))?;
+    let records = state.store.session_events(&id, after, limit).await?;
+    let next_after = (records.len() == limit as usize)
+        .then(|| records.last().map(|last| last.seq as u64))
+        .flatten();
+    Ok(Json(EventPage {
+        items: records.into_iter().map(sessions::to_event).collect(),
+        next_after,
+    }))
+}
+
+/// The event `seq` of a visible session, which must be of `kind`.
+async fn event_of_kind(
+    state: &AppState,
+    actor: &Actor,
+    id: &str,
+    seq: u64,
+    kind: EventKind,
+) -> Result<EventRecord, ApiError> {
+    sessions::visible_session(&state.store, actor, id).await?;
+    let seq = i64::try_from(seq).map_err(|_| ApiError::not_found("no such event"))?;
+    let event = state
+        .store
+        .event(id, seq)
+        .await?
+        .ok_or_else(|| ApiError::not_found("no such event"))?;
+    if event.kind != kind.as_str() {
+        return Err(ApiError::bad_request(
+            "seq",
+            format!(
+                "event {seq} is a {} event, not {}",
+                event.kind,
+                kind.as_str()
+            ),
+        ));
+    }
+    Ok(event)
+}
+
+pub async fn get_output(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path((id, seq)): Path<(String, u64)>,
+    ApiQuery(query): ApiQuery<OutputQuery>,
+) -> Result<Json<OutputWindow>, ApiError> {
+    let length = query.length.unwrap_or(DEFAULT_WINDOW_BYTES);
+    if !(1..=MAX_WINDOW_BYTES).contains(&length) {
+        return Err(ApiError::bad_request(
+            "length",
+            format!("length must be between 1 and {MAX_WINDOW_BYTES} bytes"),
+        ));
+    }
+    let event = event_of_kind(&state, &actor, &id, seq, EventKind::Output).await?;
+    let total = event.bytes as u64;
+    let start = query.offset.unwrap_or(0).min(total);
+    let end = start.saturating_add(length).min(total);
+    let chunks = if start < end {
+        state
+            .store
+            .output_chunks(&id, event.seq, start as i64, end as i64)
+            .await?
+    } else {
+        Vec::new()
+    };
+    let pieces = chunks
+        .into_iter()
+        .filter_map(|chunk| {
+            let chunk_start = chunk.byte_offset as u64;
+            let from = start.saturating_sub(chunk_start) as usize;
+            let to = (end - chunk_start).min(chunk.data.len() as u64) as usize;
+            (from < to).then(|| OutputPiece {
+                offset: chunk_start + from as u64,
+                at: Timestamp::from_micros(chunk.at_us),
+                stream: if chunk.stream == "stderr" {
+                    Stream::Stderr
+                } else {
+                    Stream::Stdout
+                },
+                text: String::from_utf8_lossy(&chunk.data[from..to]).into_owned(),
+            })
+        })
+        .collect();
+    Ok(Json(OutputWindow {
+        offset: start,
+        length: end - start,
+        total,
+        pieces,
+    }))
+}
+
+pub async fn get_rows(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path((id, seq)): Path<(String, u64)>,
+    ApiQuery(query): ApiQuery<RowsQuery>,
+) -> Result<Json<RowsWindow>, ApiError> {
+    let limit = query.limit.unwrap_or(DEFAULT_WINDOW_ROWS);
+    if !(1..=MAX_PAGE_ROWS as u32).contains(&limit) {
+        return Err(ApiError::bad_request(
+            "limit",
+            format!("limit must be between 1 and {MAX_PAGE_ROWS}"),
+        ));
+    }
+    let event = event_of_kind(&state, &actor, &id, seq, EventKind::Result).await?;
+    let total = event.row_count as u64;
+    let start = query.offset.unwrap_or(0).min(total);
+    let end = start.saturating_add(u64::from(limit)).min(total);
+    let columns: Vec<Column> = event
+        .columns
+        .as_deref()
+        .and_then(|json| serde_json::from_str(json).ok())
+        .unwrap_or_default();
+    let mut rows = Vec::with_capacity((end - start) as usize);
+    if start < end {
+        for page in state
+            .store
+            .row_pages(&id, event.seq, start as i64, end as i64)
+            .await?
+        {
+            let page_rows: Vec<Vec<Cell>> =
+                serde_json::from_str(&page.data).map_err(ApiError::internal)?;
+            let first = page.first_row as u64;
+            for (index, row) in page_rows.into_iter().enumerate() {
+                let number = first + index as u64;
+                if (start..end).contains(&number) {
+                    rows.push(row);
+                }
+            }
+        }
+    }
+    Ok(Json(RowsWindow {
+        offset: start,
+        total,
+        columns,
+        rows,
+    }))
+}

@@ -1,0 +1,250 @@
+//! Reading sessions: who may see which, the list's filters, and turning stored records into the
+//! wire types. Writing goes through [`crate::recorder`].
+
+use std::collections::BTreeMap;
+
+use loupe_protocol::{
+    Column, ConnectionRef, EventKind, SessionCounts, SessionEvent, SessionQuery, SessionStatus,
+    SessionType, Timestamp, UserRef, Verb,
+};
+
+use crate::{
+    auth::Actor,
+    error::ApiError,
+    policy,
+    store::{EventRecord, SessionFilter, SessionRecord, Store, Visibility},
+};
+
+pub const DEFAULT_PAGE: u32 = 50;
+pub const MAX_PAGE: u32 = 200;
+/// The list counts matching sessions up to this many, then says "at least".
+pub const COUNT_CAP: u32 = 10_000;
+
+/// The session, if the actor may see it. A session they may not see answers exactly like one
+/// that does not exist, so ids cannot be probed.
+pub async fn visible_session(
+    store: &Store,
+    actor: &Actor,
+    id: &str,
+) -> Result<SessionRecord, ApiError> {
+    let not_found = || ApiError::not_found("no such session");
+    let session = store.session(id).await?.ok_or_else(not_found)?;
+    if policy::sees_all_sessions(actor) || actor.is(&session.user_id) {
+        return Ok(session);
+    }
+    let Some(user_id) = actor.user_id.as_deref() else {
+        return Err(not_found());
+    };
+    let groups = group_ids(store, user_id).await?;
+    if store.is_shared_with(id, user_id, &groups).await? {
+        Ok(session)
+    } else {
+        Err(not_found())
+    }
+}
+
+async fn group_ids(store: &Store, user_id: &str) -> Result<Vec<String>, ApiError> {
+    Ok(store
+        .memberships(None, Some(user_id))
+        .await?
+        .into_iter()
+        .map(|membership| membership.group_id)
+        .collect())
+}
+
+/// The actor's view of the session list.
+pub async fn visibility(store: &Store, actor: &Actor) -> Result<Visibility, ApiError> {
+    if policy::sees_all_sessions(actor) {
+        return Ok(Visibility::All);
+    }
+    let user_id = actor
+        .user_id
+        .clone()
+        .ok_or_else(|| ApiError::unauthenticated("no user behind this request"))?;
+    let group_ids = group_ids(store, &user_id).await?;
+    Ok(Visibility::Restricted {
+        user_id,
+        username: actor.username.clone(),
+        group_ids,
+    })
+}
+
+/// Validates the list's query string into a store filter and a page size.
+pub fn filter_from(
+    query: &SessionQuery,
+    visibility: Visibility,
+) -> Result<(SessionFilter, u32), ApiError> {
+    let limit = query.limit.unwrap_or(DEFAULT_PAGE);
+    if !(1..=MAX_PAGE).contains(&limit) {
+        return Err(ApiError::bad_request(
+            "limit",
+            format!("limit must be between 1 and {MAX_PAGE}"),
+        ));
+    }
+    let non_empty = |value: &Option<String>| {
+        value
+            .as_deref()
+            .map(str::trim)
+            .filter(|text| !text.is_empty())
+            .map(str::to_owned)
+    };
+    let statuses = match non_empty(&query.status) {
+        None => Vec::new(),
+        Some(list) => list
+            .split(',')
+            .map(|status| {
+                SessionStatus::parse(status.trim()).map(|status| status.as_str().to_owned()).ok_or_else(|| {
+                    ApiError::bad_request(
+                        "status",
+                        format!("status {status:?} is not one of pending_review, running, done, failed, rejected, cancelled, interrupted"),
+                    )
+                })
+            })
+            .collect::<Result<_, _>>()?,
+    };
+    if let (Some(from), Some(to)) = (query.from, query.to)
+        && from >= to
+    {
+        return Err(ApiError::bad_request("to", "to must be later than from"));
+    }
+    let id_prefix = match non_empty(&query.id) {
+        None => None,
+        Some(prefix) => {
+            let prefix = prefix.to_ascii_lowercase();
+            if prefix.len() < 4
+                || prefix.len() > 36
+                || !prefix.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-')
+            {
+                return Err(ApiError::bad_request(
+                    "id",
+                    "id must be 4 to 36 characters of a session id (hex digits and dashes)",
+                ));
+            }
+            Some(prefix)
+        }
+    };
+    let before = non_empty(&query.cursor)
+        .map(|cursor| parse_cursor(&cursor))
+        .transpose()?;
+    let filter = SessionFilter {
+        username: non_empty(&query.user).map(|user| user.to_ascii_lowercase()),
+        connection: non_empty(&query.connection),
+        session_type: query.session_type.map(|kind| kind.as_str().to_owned()),
+        statuses,
+        from_us: query.from.map(Timestamp::as_micros),
+        to_us: query.to.map(Timestamp::as_micros),
+        id_prefix,
+        before,
+        visibility,
+    };
+    Ok((filter, limit))
+}
+
+/// Cursors are `<started_at_us>_<id>` of the last session of a page; clients treat them as opaque.
+pub fn cursor_after(session: &SessionRecord) -> String {
+    format!("{}_{}", session.started_at_us, session.id)
+}
+
+fn parse_cursor(cursor: &str) -> Result<(i64, String), ApiError> {
+    let invalid = || {
+        ApiError::bad_request(
+            "cursor",
+            "cursor must be a next_cursor value from a previous page",
+        )
+    };
+    let (started, id) = cursor.split_once('_').ok_or_else(invalid)?;
+    let started = started.parse().map_err(|_| invalid())?;
+    if id.is_empty() || id.len() > 36 || !id.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-') {
+        return Err(invalid());
+    }
+    Ok((started, id.to_owned()))
+}
+
+/// The first line of an input, at most 200 characters: what the list shows.
+pub fn summarize(input: &str) -> String {
+    let line = input.trim().lines().next().unwrap_or("");
+    let mut summary: String = line.chars().take(200).collect();
+    if summary.len() < line.len() || input.trim().lines().nth(1).is_some() {
+        summary.push('…');
+    }
+    summary
+}
+
+pub fn to_session(record: SessionRecord) -> loupe_protocol::Session {
+    let labels: BTreeMap<String, String> = serde_json::from_str(&record.labels).unwrap_or_default();
+    let started_at = Timestamp::from_micros(record.started_at_us);
+    let ended_at = record.ended_at_us.map(Timestamp::from_micros);
+    loupe_protocol::Session {
+        duration_ms: record
+            .ended_at_us
+            .map(|ended| u64::try_from((ended - record.started_at_us) / 1000).unwrap_or(0)),
+        user: UserRef {
+            id: record.user_id,
+            username: record.username,
+            display_name: record.display_name,
+        },
+        connection: ConnectionRef {
+            id: record.connection_id,
+            name: record.connection_name,
+            kind: record.connection_kind,
+        },
+        session_type: SessionType::parse(&record.session_type).unwrap_or(SessionType::Application),
+        verb: Verb::parse(&record.verb).unwrap_or(Verb::Record),
+        status: SessionStatus::parse(&record.status).unwrap_or(SessionStatus::Failed),
+        summary: record.summary,
+        started_at,
+        ended_at,
+        exit_code: record.exit_code,
+        counts: SessionCounts {
+            events: record.event_count as u64,
+            input_bytes: record.input_bytes as u64,
+            output_bytes: record.output_bytes as u64,
+            rows: record.row_count as u64,
+        },
+        labels,
+        rerun_of: record.rerun_of,
+        truncated: record.truncated,
+        error: record.error,
+        id: record.id,
+    }
+}
+
+pub fn to_event(record: EventRecord) -> SessionEvent {
+    SessionEvent {
+        seq: record.seq as u64,
+        at: Timestamp::from_micros(record.at_us),
+        kind: EventKind::parse(&record.kind).unwrap_or(EventKind::Note),
+        summary: record.summary,
+        text: record.body,
+        code: record.code,
+        exit_code: record.exit_code,
+        columns: record
+            .columns
+            .and_then(|json| serde_json::from_str::<Vec<Column>>(&json).ok()),
+        bytes: record.bytes as u64,
+        rows: record.row_count as u64,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn summaries_keep_the_first_line_and_mark_what_was_cut() {
+        assert_eq!(summarize("SELECT 1"), "SELECT 1");
+        assert_eq!(summarize("  SELECT 1;\nSELECT 2;"), "SELECT 1;…");
+        assert_eq!(summarize(&"x".repeat(300)).chars().count(), 201);
+    }
+
+    #[test]
+    fn cursors_round_trip_and_refuse_garbage() {
+        assert_eq!(
+            parse_cursor("1795828539123456_0192f1a2-7c3e").unwrap(),
+            (1_795_828_539_123_456, "0192f1a2-7c3e".into())
+        );
+        for bad in ["", "abc", "12_", "x_0192", "12_zz", "12_0192'--"] {
+            assert!(parse_cursor(bad).is_err(), "{bad:?}");
+        }
+    }
+}

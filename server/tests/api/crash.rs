@@ -1,0 +1,194 @@
+//! Durability: a server killed with SIGKILL while output is being appended keeps everything it
+//! acknowledged, byte for byte, and marks the session interrupted when it starts again.
+
+use std::{
+    process::Stdio,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+};
+
+use loupe_protocol::{NewToken, NewUser, OutputWindow, Role, Session, SessionStatus};
+use loupe_server::{auth::Actor, config::Secret, identity};
+use serde_json::{Value, json};
+use tokio::{
+    io::{AsyncBufReadExt, BufReader},
+    process::{Child, Command},
+};
+
+use crate::helpers::TestDatabase;
+
+/// The `loupe` binary serving `database_url` on a free port.
+async fn start_server(database_url: &str) -> (Child, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_loupe"))
+        .arg("serve")
+        .env("LOUPE_BIND", "127.0.0.1:0")
+        .env("DATABASE_URL", database_url)
+        .env("LOUPE_NODE_ID", "crash-test")
+        .env("LOUPE_LOG", "info")
+        .env("LOUPE_STATIC_DIR", "/nonexistent")
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("the loupe binary starts");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let address = loop {
+        let line = lines
+            .next_line()
+            .await
+            .unwrap()
+            .expect("the server prints where it listens");
+        if let Some(rest) = line.split("listening on ").nth(1) {
+            break rest.split_whitespace().next().unwrap().to_owned();
+        }
+    };
+    // Keep draining the log so the server never blocks on a full pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    (child, address)
+}
+
+/// The byte at `offset` of the test's output: easy to check anywhere.
+fn byte_at(offset: u64) -> u8 {
+    b'a' + (offset % 26) as u8
+}
+
+#[tokio::test]
+async fn acknowledged_output_survives_sigkill_and_the_session_shows_interrupted() {
+    let database = TestDatabase::create().await;
+    let store = database.open_store().await;
+    identity::ensure_initial_admin(&store, Some(&Secret::new("admin-password-crash".into())))
+        .await
+        .unwrap();
+    let actor = Actor::command_line();
+    let new = NewUser {
+        username: "agent".into(),
+        display_name: None,
+        role: Role::User,
+        password: "agent-password".into(),
+    };
+    let user = identity::create_user(&store, &actor, &new).await.unwrap();
+    let record = store.user_by_id(&user.id).await.unwrap();
+    let token = identity::create_token(
+        &store,
+        &actor,
+        &record,
+        &NewToken {
+            name: "agent".into(),
+            expires_in_days: None,
+        },
+    )
+    .await
+    .unwrap()
+    .secret;
+    store.close().await;
+
+    let (mut server, address) = start_server(&database.url()).await;
+    let client = reqwest::Client::new();
+    let created: Session = client
+        .post(format!("{address}/api/ingest/sessions"))
+        .bearer_auth(&token)
+        .json(&json!({ "connection": "ops-box", "connection_kind": "command", "type": "command", "input": "cat big.log" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = created.id.clone();
+
+    // Append 256 KiB pieces as fast as acknowledgements come back, counting acknowledged bytes.
+    let acknowledged = Arc::new(AtomicU64::new(0));
+    let appender = {
+        let (client, address, token, id, acknowledged) = (
+            client.clone(),
+            address.clone(),
+            token.clone(),
+            id.clone(),
+            acknowledged.clone(),
+        );
+        tokio::spawn(async move {
+            let mut seq: Option<u64> = None;
+            loop {
+                let offset = acknowledged.load(Ordering::SeqCst);
+                let piece: Vec<u8> = (offset..offset + 256 * 1024).map(byte_at).collect();
+                let mut url = format!("{address}/api/ingest/sessions/{id}/output?stream=stdout");
+                if let Some(seq) = seq {
+                    url.push_str(&format!("&seq={seq}"));
+                }
+                let Ok(response) = client
+                    .post(url)
+                    .bearer_auth(&token)
+                    .body(piece)
+                    .send()
+                    .await
+                else {
+                    return seq;
+                };
+                let Ok(ack) = response.json::<Value>().await else {
+                    return seq;
+                };
+                seq = ack["seqs"][0].as_u64();
+                acknowledged.fetch_add(256 * 1024, Ordering::SeqCst);
+            }
+        })
+    };
+    while acknowledged.load(Ordering::SeqCst) < 8 * 1024 * 1024 {
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    server.start_kill().expect("SIGKILL is sent");
+    server.wait().await.unwrap();
+    let seq = appender
+        .await
+        .unwrap()
+        .expect("some output was acknowledged");
+    let acked = acknowledged.load(Ordering::SeqCst);
+
+    let (_server, address) = start_server(&database.url()).await;
+    let session: Session = client
+        .get(format!("{address}/api/sessions/{id}"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(session.status, SessionStatus::Interrupted);
+    assert!(session.error.as_deref().unwrap_or("").contains("stopped"));
+    assert!(
+        session.counts.output_bytes >= acked,
+        "{} stored < {acked} acknowledged",
+        session.counts.output_bytes
+    );
+
+    let mut offset = 0;
+    while offset < session.counts.output_bytes {
+        let window: OutputWindow = client
+            .get(format!(
+                "{address}/api/sessions/{id}/events/{seq}/output?offset={offset}&length=1048576"
+            ))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert!(window.length > 0);
+        let bytes: Vec<u8> = window
+            .pieces
+            .iter()
+            .flat_map(|piece| piece.text.bytes())
+            .collect();
+        assert_eq!(bytes.len() as u64, window.length);
+        assert!(
+            bytes
+                .iter()
+                .enumerate()
+                .all(|(index, &byte)| byte == byte_at(offset + index as u64)),
+            "bytes differ in the window at {offset}"
+        );
+        offset += window.length;
+    }
+}
