@@ -4,6 +4,7 @@
 
 mod audit;
 mod auth;
+mod connections;
 mod error;
 mod page;
 mod sessions;
@@ -13,6 +14,10 @@ mod users;
 
 pub use audit::{AuditEvent, AuditQuery};
 pub use auth::{ApiToken, CreatedToken, LoginRequest, NewToken};
+pub use connections::{
+    CommandSettings, Connection, ConnectionChanges, ConnectionCheck, ConnectionKind, InputMode,
+    NewConnection, RunRequest,
+};
 pub use error::{ErrorBody, ErrorCode};
 pub use page::Page;
 pub use sessions::{

@@ -57,6 +57,33 @@ pub struct Config {
     #[arg(long, env = "LOUPE_RECORDER_QUEUE", default_value_t = 4096)]
     pub recorder_queue: usize,
 
+    /// Folder for Loupe's own files besides the database: the generated `secret.key` and the
+    /// demo database. Default: data.
+    #[arg(long, env = "LOUPE_DATA_DIR", default_value = "data")]
+    pub data_dir: PathBuf,
+
+    /// 64 hex digits: the key that encrypts connection URLs at rest. When unset, a key is
+    /// generated into `<data dir>/secret.key` on first use. Default: unset.
+    #[arg(long, env = "LOUPE_SECRET_KEY", hide_env_values = true)]
+    pub secret_key: Option<Secret>,
+
+    /// Longest a SQL statement may run, in seconds, unless its connection says otherwise.
+    /// Default: 300.
+    #[arg(long, env = "LOUPE_STATEMENT_TIMEOUT", default_value_t = 300)]
+    pub statement_timeout: u64,
+
+    /// Longest a command may run, in seconds, unless its connection says otherwise.
+    /// Default: 3600.
+    #[arg(long, env = "LOUPE_COMMAND_TIMEOUT", default_value_t = 3600)]
+    pub command_timeout: u64,
+
+    /// On start, offer a `demo` connection to a generated SQLite database with a table of a
+    /// million rows (created once, in the data folder). Default: false; `cargo xtask run` turns
+    /// it on.
+    #[arg(long, env = "LOUPE_DEMO", default_value = "false",
+          value_parser = BoolishValueParser::new(), action = clap::ArgAction::Set)]
+    pub demo: bool,
+
     /// Password for the `admin` user created on the first start with an empty database. When
     /// unset, a password is generated and printed once. Default: unset.
     #[arg(long, env = "LOUPE_ADMIN_PASSWORD", hide_env_values = true)]

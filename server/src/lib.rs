@@ -4,8 +4,10 @@
 pub mod auth;
 pub mod cli;
 pub mod config;
+mod demo;
 pub mod error;
 pub mod extract;
+pub mod gateway;
 pub mod identity;
 pub mod policy;
 pub mod recorder;
@@ -17,11 +19,13 @@ pub mod store;
 pub mod telemetry;
 mod web;
 
-use std::{future::Future, net::SocketAddr, sync::Arc};
+use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
 use axum::{Router, extract::DefaultBodyLimit, handler::Handler, middleware};
 use tokio::net::TcpListener;
 use tower_http::compression::CompressionLayer;
+
+use crate::gateway::{Gateway, Limits, secrets::SecretBox};
 
 pub use crate::{config::Config, recorder::Recorder, state::AppState, store::Store};
 
@@ -80,16 +84,36 @@ pub async fn serve(
             "no built web client there; the API works, pages answer 503 (`cargo xtask run` builds it)"
         );
     }
+    tokio::spawn(refresh_statistics_hourly(store.clone()));
     let recorder = Recorder::start(
         store.clone(),
         config.max_output_bytes,
         config.recorder_queue,
     );
+    let secrets = SecretBox::load(
+        config.secret_key.as_ref().map(|key| key.expose()),
+        &config.data_dir,
+    )?;
+    let limits = Limits {
+        statement_timeout: Duration::from_secs(config.statement_timeout),
+        command_timeout: Duration::from_secs(config.command_timeout),
+    };
+    let gateway = Gateway::new(
+        store.clone(),
+        recorder.clone(),
+        secrets,
+        limits,
+        config.node_id(),
+    );
+    if config.demo {
+        demo::ensure(&store, &gateway, &config.data_dir).await?;
+    }
     let state = AppState {
         store: store.clone(),
         config: Arc::new(config),
         throttle: Arc::default(),
         recorder,
+        gateway,
     };
     let app = build_router(state).into_make_service_with_connect_info::<SocketAddr>();
     axum::serve(listener, app)
@@ -97,4 +121,15 @@ pub async fn serve(
         .await?;
     store.close().await;
     Ok(())
+}
+
+async fn refresh_statistics_hourly(store: Store) {
+    let mut hourly = tokio::time::interval(std::time::Duration::from_secs(3600));
+    hourly.tick().await;
+    loop {
+        hourly.tick().await;
+        if let Err(error) = store.refresh_statistics().await {
+            tracing::warn!(%error, "refreshing the query planner's statistics failed");
+        }
+    }
 }

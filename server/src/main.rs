@@ -1,11 +1,12 @@
 //! The `loupe` binary: `loupe serve` runs the server; `loupe user|group|token` administer
-//! accounts in its database. Everything else lives in the library.
+//! accounts in its database; `loupe exec|connections` use a running server. Everything else
+//! lives in the library.
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use loupe_server::{
     Config,
-    cli::{self, DatabaseArgs, GroupCommand, TokenCommand, UserCommand},
+    cli::{self, DatabaseArgs, GroupCommand, ServerArgs, TokenCommand, UserCommand},
     telemetry,
 };
 use tokio::net::TcpListener;
@@ -46,6 +47,22 @@ enum Command {
         #[command(subcommand)]
         command: TokenCommand,
     },
+    /// Run SQL or a command through a connection on a Loupe server, printing the output as it
+    /// is recorded; exits with the command's status.
+    Exec {
+        #[command(flatten)]
+        server: ServerArgs,
+        /// The connection's name.
+        #[arg(long, short)]
+        connection: String,
+        /// The SQL or the command's input.
+        input: String,
+    },
+    /// List the connections on a Loupe server.
+    Connections {
+        #[command(flatten)]
+        server: ServerArgs,
+    },
 }
 
 #[tokio::main]
@@ -55,6 +72,15 @@ async fn main() -> anyhow::Result<()> {
         Command::User { database, command } => cli::run_user(&database, command).await,
         Command::Group { database, command } => cli::run_group(&database, command).await,
         Command::Token { database, command } => cli::run_token(&database, command).await,
+        Command::Exec {
+            server,
+            connection,
+            input,
+        } => {
+            let code = cli::run_exec(&server, &connection, &input).await?;
+            std::process::exit(code);
+        }
+        Command::Connections { server } => cli::run_connections(&server).await,
     }
 }
 

@@ -37,6 +37,21 @@ pub fn sees_all_sessions(actor: &Actor) -> bool {
     matches!(actor.role, Role::Admin | Role::Auditor)
 }
 
+pub fn may_manage_connections(actor: &Actor) -> bool {
+    actor.role == Role::Admin
+}
+
+/// Running queries and commands changes things: not for auditors. (Which connections a user may
+/// use, and when, is decided by the connection's review rules.)
+pub fn may_run_sessions(actor: &Actor) -> bool {
+    actor.role != Role::Auditor
+}
+
+/// The owner of a session or an administrator stops it or runs it again.
+pub fn may_act_on_session(actor: &Actor, owner_id: &str) -> bool {
+    actor.is(owner_id) || actor.role == Role::Admin
+}
+
 /// Recording sessions through the ingest API changes Loupe's data: not for auditors.
 pub fn may_record_sessions(actor: &Actor) -> bool {
     actor.role != Role::Auditor

@@ -4,7 +4,10 @@ use std::sync::Arc;
 
 use axum::extract::FromRef;
 
-use crate::{config::Config, identity::throttle::LoginThrottle, recorder::Recorder, store::Store};
+use crate::{
+    config::Config, gateway::Gateway, identity::throttle::LoginThrottle, recorder::Recorder,
+    store::Store,
+};
 
 #[derive(Clone)]
 pub struct AppState {
@@ -12,6 +15,7 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub throttle: Arc<LoginThrottle>,
     pub recorder: Recorder,
+    pub gateway: Gateway,
 }
 
 impl FromRef<AppState> for Store {

@@ -4,7 +4,9 @@
 //!   http://127.0.0.1:3000 with its data in `./data/loupe.db`.
 //! - `cargo xtask test`: every check (format, lints, Rust tests on SQLite and PostgreSQL, the
 //!   client build, browser tests), ending with one `N passed, N failed` line.
+//! - `cargo xtask bench list|ingest`: speed figures next to same-run baselines.
 
+mod bench;
 mod client;
 mod postgres;
 mod process;
@@ -20,8 +22,11 @@ fn main() -> ExitCode {
     let outcome = match args.first().map(String::as_str) {
         Some("run") => run::run(&args[1..]),
         Some("test") => test::test(&args[1..]),
+        Some("bench") => bench::bench(&args[1..]),
         _ => {
-            eprintln!("usage: cargo xtask run [-- SERVER FLAGS…] | cargo xtask test");
+            eprintln!(
+                "usage: cargo xtask run [-- SERVER FLAGS…] | cargo xtask test | cargo xtask bench list|ingest"
+            );
             return ExitCode::from(2);
         }
     };

@@ -34,6 +34,7 @@ pub fn run(server_args: &[String]) -> Result<ExitCode> {
     println!("  Data: ./data/loupe.db (SQLite). Stop with Ctrl-C.");
     println!("  Log in as `admin`: on the first start its password is printed below, once");
     println!("  (set LOUPE_ADMIN_PASSWORD before the first start to choose it).");
+    println!("  Try the `demo` connection: SELECT country, count(*) FROM orders GROUP BY 1");
     println!();
 
     let mut server = Command::new(workspace.loupe_binary("release"));
@@ -41,6 +42,8 @@ pub fn run(server_args: &[String]) -> Result<ExitCode> {
         .arg("serve")
         .arg("--static-dir")
         .arg(workspace.dist_dir())
+        // A newcomer gets the `demo` connection: a million-row SQLite table to query at once.
+        .args(["--demo", "true"])
         .args(server_args)
         .current_dir(&workspace.root);
     become_server(server)

@@ -12,6 +12,8 @@ CREATE TABLE sessions (
     verb            TEXT    NOT NULL,
     status          TEXT    NOT NULL,
     summary         TEXT    NOT NULL,
+    -- The whole input as submitted; a re-run runs exactly this. Not read by the list.
+    input           TEXT    NOT NULL,
     -- The server node that runs (or receives) the session; it marks its own running sessions
     -- interrupted when it starts again after dying.
     node_id         TEXT    NOT NULL,
@@ -27,13 +29,21 @@ CREATE TABLE sessions (
     truncated       BOOLEAN NOT NULL DEFAULT FALSE,
     error           TEXT
 );
--- The list is read newest first, keyset-paginated on (started_at_us, id); one index per filter
--- column leads with that column so each filter is a range scan in list order.
-CREATE INDEX sessions_by_start ON sessions (started_at_us, id);
-CREATE INDEX sessions_by_user_start ON sessions (username, started_at_us, id);
-CREATE INDEX sessions_by_connection_start ON sessions (connection_name, started_at_us, id);
-CREATE INDEX sessions_by_type_start ON sessions (session_type, started_at_us, id);
-CREATE INDEX sessions_by_status_start ON sessions (status, started_at_us, id);
+-- The list is read newest first, keyset-paginated on (started_at_us, id). Each index leads
+-- with one filter column, then the list order, then every other filter column: whichever
+-- filters a request combines, the most selective one's index yields candidates in list order
+-- and the others are checked inside the index, so the page and the capped count are index-only
+-- scans that never touch the table (see list_sessions and count_sessions).
+CREATE INDEX sessions_by_start ON sessions
+    (started_at_us, id, username, connection_name, session_type, status);
+CREATE INDEX sessions_by_user_start ON sessions
+    (username, started_at_us, id, connection_name, session_type, status);
+CREATE INDEX sessions_by_connection_start ON sessions
+    (connection_name, started_at_us, id, username, session_type, status);
+CREATE INDEX sessions_by_type_start ON sessions
+    (session_type, started_at_us, id, username, connection_name, status);
+CREATE INDEX sessions_by_status_start ON sessions
+    (status, started_at_us, id, username, connection_name, session_type);
 CREATE INDEX sessions_by_node_status ON sessions (node_id, status);
 
 -- The activity log. Output and rows live in their own tables; these rows carry their sizes.

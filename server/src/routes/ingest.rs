@@ -76,6 +76,7 @@ pub async fn create_recorded_session(
             verb: Verb::Record.as_str().into(),
             status: SessionStatus::Running.as_str().into(),
             summary: sessions::summarize(&new.input),
+            input: new.input.clone(),
             node_id: state.config.node_id(),
             started_at_us,
             labels: serde_json::to_string(&new.labels).map_err(ApiError::internal)?,

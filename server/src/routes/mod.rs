@@ -4,10 +4,12 @@
 
 mod audit;
 mod auth;
+mod connections;
 mod groups;
 mod health;
 mod ingest;
 mod openapi;
+mod runs;
 mod sessions;
 mod settings;
 mod shares;
@@ -226,6 +228,52 @@ pub fn endpoints() -> Vec<Endpoint> {
             "/api/sessions/{id}/shares/{share}",
             "Revoke a share (owner, admin)",
             shares::revoke_share,
+        ),
+        Endpoint::post(
+            "/api/sessions",
+            "Run a query or command through a connection; answers at once with the new session",
+            runs::run_session,
+        ),
+        Endpoint::post(
+            "/api/sessions/{id}/kill",
+            "Stop a running session (owner, admin)",
+            runs::kill_session,
+        ),
+        Endpoint::post(
+            "/api/sessions/{id}/rerun",
+            "Run a session's input again through its connection (owner, admin)",
+            runs::rerun_session,
+        ),
+        // Connections
+        Endpoint::get(
+            "/api/connections",
+            "Every connection (URLs are never shown)",
+            connections::list_connections,
+        ),
+        Endpoint::post(
+            "/api/connections",
+            "Create a connection (admin)",
+            connections::create_connection,
+        ),
+        Endpoint::get(
+            "/api/connections/{id}",
+            "One connection, by id or name",
+            connections::get_connection,
+        ),
+        Endpoint::patch(
+            "/api/connections/{id}",
+            "Change a connection (admin)",
+            connections::update_connection,
+        ),
+        Endpoint::delete(
+            "/api/connections/{id}",
+            "Delete a connection (admin)",
+            connections::delete_connection,
+        ),
+        Endpoint::post(
+            "/api/connections/{id}/test",
+            "Check that the target answers (admin)",
+            connections::test_connection,
         ),
         // Ingest
         Endpoint::post(

@@ -63,6 +63,8 @@ pub const MAX_CHUNK_BYTES: usize = 64 * 1024;
 /// No row page holds more rows than this; see [`MAX_CHUNK_BYTES`].
 pub const MAX_PAGE_ROWS: usize = 1000;
 
+const CONNECTION_COLUMNS: &str =
+    "id, name, kind, session_type, command, secret, timeout_seconds, tags, created_at_us";
 const TOKEN_COLUMNS: &str =
     "id, user_id, name, prefix, created_at_us, expires_at_us, last_used_at_us, revoked_at_us";
 
@@ -161,6 +163,7 @@ forward! {
 
     pub async fn create_session(&self, session: &NewSessionRecord) -> StoreResult<()>;
     pub async fn session(&self, id: &str) -> StoreResult<Option<SessionRecord>>;
+    pub async fn session_input(&self, id: &str) -> StoreResult<Option<String>>;
     pub async fn list_sessions(&self, filter: &SessionFilter, limit: u32) -> StoreResult<Vec<SessionRecord>>;
     pub async fn count_sessions(&self, filter: &SessionFilter, cap: u32) -> StoreResult<i64>;
     pub async fn session_events(&self, session_id: &str, after: i64, limit: u32) -> StoreResult<Vec<EventRecord>>;
@@ -170,6 +173,12 @@ forward! {
     pub async fn session_write_state(&self, session_id: &str) -> StoreResult<Option<SessionWriteState>>;
     pub async fn write_batch(&self, ops: &[WriteOp]) -> StoreResult<()>;
     pub async fn interrupt_running(&self, node_id: &str, reason: &str) -> StoreResult<u64>;
+
+    pub async fn create_connection(&self, connection: &ConnectionRecord) -> StoreResult<()>;
+    pub async fn connection(&self, id_or_name: &str) -> StoreResult<Option<ConnectionRecord>>;
+    pub async fn list_connections(&self) -> StoreResult<Vec<ConnectionRecord>>;
+    pub async fn update_connection(&self, connection: &ConnectionRecord) -> StoreResult<()>;
+    pub async fn delete_connection(&self, id: &str) -> StoreResult<()>;
 
     pub async fn create_shares(&self, shares: &[ShareRecord]) -> StoreResult<()>;
     pub async fn list_shares(&self, session_id: &str) -> StoreResult<Vec<ShareRecord>>;
@@ -198,6 +207,15 @@ impl Store {
         match self.backend {
             Backend::Sqlite(_) => BackendKind::Sqlite,
             Backend::Postgres(_) => BackendKind::Postgres,
+        }
+    }
+
+    /// Keeps the query planner's statistics fresh: SQLite's are refreshed here (and at open);
+    /// PostgreSQL's autovacuum does its own.
+    pub async fn refresh_statistics(&self) -> StoreResult<()> {
+        match &self.backend {
+            Backend::Sqlite(store) => store.refresh_statistics().await,
+            Backend::Postgres(_) => Ok(()),
         }
     }
 

@@ -409,9 +409,9 @@ macro_rules! shared_queries {
             pub async fn create_session(&self, session: &NewSessionRecord) -> StoreResult<()> {
                 sqlx::query(
                     "INSERT INTO sessions (id, user_id, username, connection_id, connection_name,
-                        connection_kind, session_type, verb, status, summary, node_id, started_at_us,
-                        labels, rerun_of)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+                        connection_kind, session_type, verb, status, summary, input, node_id,
+                        started_at_us, labels, rerun_of)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
                 )
                 .bind(&session.id)
                 .bind(&session.user_id)
@@ -423,6 +423,7 @@ macro_rules! shared_queries {
                 .bind(&session.verb)
                 .bind(&session.status)
                 .bind(&session.summary)
+                .bind(&session.input)
                 .bind(&session.node_id)
                 .bind(session.started_at_us)
                 .bind(&session.labels)
@@ -442,14 +443,26 @@ macro_rules! shared_queries {
                 .await?)
             }
 
+            /// The whole input a session was started with.
+            pub async fn session_input(&self, id: &str) -> StoreResult<Option<String>> {
+                Ok(sqlx::query_scalar("SELECT input FROM sessions WHERE id = $1")
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+                    .await?)
+            }
+
             /// One page of the list, newest first.
             pub async fn list_sessions(&self, filter: &SessionFilter, limit: u32) -> StoreResult<Vec<SessionRecord>> {
                 let now = now_us();
+                // The inner query picks the page's ids by an index-only scan; only those rows
+                // are then read from the table.
                 let mut query = sqlx::QueryBuilder::<$db>::new(format!(
-                    "SELECT {SESSION_COLUMNS} FROM sessions s JOIN users u ON u.id = s.user_id WHERE 1 = 1"
+                    "SELECT {SESSION_COLUMNS} FROM sessions s JOIN users u ON u.id = s.user_id
+                     WHERE s.id IN (SELECT s.id FROM sessions s WHERE 1 = 1"
                 ));
                 push_session_filter(&mut query, filter, now);
                 query.push(" ORDER BY s.started_at_us DESC, s.id DESC LIMIT ").push_bind(i64::from(limit));
+                query.push(") ORDER BY s.started_at_us DESC, s.id DESC");
                 Ok(query.build_query_as().fetch_all(&self.pool).await?)
             }
 
@@ -647,6 +660,82 @@ macro_rules! shared_queries {
                 .rows_affected())
             }
 
+            // ---- connections ----------------------------------------------------------
+
+            pub async fn create_connection(&self, connection: &ConnectionRecord) -> StoreResult<()> {
+                sqlx::query(
+                    "INSERT INTO connections (id, name, kind, session_type, command, secret, timeout_seconds,
+                        tags, created_at_us, updated_at_us)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)",
+                )
+                .bind(&connection.id)
+                .bind(&connection.name)
+                .bind(&connection.kind)
+                .bind(&connection.session_type)
+                .bind(&connection.command)
+                .bind(&connection.secret)
+                .bind(connection.timeout_seconds)
+                .bind(&connection.tags)
+                .bind(connection.created_at_us)
+                .execute(&self.pool)
+                .await
+                .map_err(|error| on_unique(error, "a connection with this name already exists"))?;
+                Ok(())
+            }
+
+            /// The connection with this id, or else with this name.
+            pub async fn connection(&self, id_or_name: &str) -> StoreResult<Option<ConnectionRecord>> {
+                Ok(sqlx::query_as(&format!(
+                    "SELECT {CONNECTION_COLUMNS} FROM connections WHERE id = $1
+                     UNION ALL SELECT {CONNECTION_COLUMNS} FROM connections WHERE name = $1 LIMIT 1"
+                ))
+                .bind(id_or_name)
+                .fetch_optional(&self.pool)
+                .await?)
+            }
+
+            pub async fn list_connections(&self) -> StoreResult<Vec<ConnectionRecord>> {
+                Ok(sqlx::query_as(&format!("SELECT {CONNECTION_COLUMNS} FROM connections ORDER BY name"))
+                    .fetch_all(&self.pool)
+                    .await?)
+            }
+
+            /// Replaces a connection's editable fields with `connection`'s.
+            pub async fn update_connection(&self, connection: &ConnectionRecord) -> StoreResult<()> {
+                let changed = sqlx::query(
+                    "UPDATE connections SET name = $2, command = $3, secret = $4, timeout_seconds = $5,
+                        tags = $6, updated_at_us = $7
+                     WHERE id = $1",
+                )
+                .bind(&connection.id)
+                .bind(&connection.name)
+                .bind(&connection.command)
+                .bind(&connection.secret)
+                .bind(connection.timeout_seconds)
+                .bind(&connection.tags)
+                .bind(now_us())
+                .execute(&self.pool)
+                .await
+                .map_err(|error| on_unique(error, "a connection with this name already exists"))?
+                .rows_affected();
+                if changed == 0 {
+                    return Err(StoreError::NotFound);
+                }
+                Ok(())
+            }
+
+            pub async fn delete_connection(&self, id: &str) -> StoreResult<()> {
+                let deleted = sqlx::query("DELETE FROM connections WHERE id = $1")
+                    .bind(id)
+                    .execute(&self.pool)
+                    .await?
+                    .rows_affected();
+                if deleted == 0 {
+                    return Err(StoreError::NotFound);
+                }
+                Ok(())
+            }
+
             // ---- shares ---------------------------------------------------------------
 
             pub async fn create_shares(&self, shares: &[ShareRecord]) -> StoreResult<()> {
@@ -744,9 +833,9 @@ macro_rules! shared_queries {
                 query.push(" AND s.id < ").push_bind(format!("{prefix}~"));
             }
             if let Some((started, id)) = &filter.before {
-                query.push(" AND (s.started_at_us < ").push_bind(*started);
-                query.push(" OR (s.started_at_us = ").push_bind(*started);
-                query.push(" AND s.id < ").push_bind(id.as_str()).push("))");
+                // A row value, so both databases seek straight to the cursor in the index.
+                query.push(" AND (s.started_at_us, s.id) < (").push_bind(*started);
+                query.push(", ").push_bind(id.as_str()).push(")");
             }
             if let Visibility::Restricted { user_id, username, group_ids } = &filter.visibility {
                 query.push(" AND (s.username = ").push_bind(username.as_str());

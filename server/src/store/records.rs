@@ -155,6 +155,7 @@ pub struct NewSessionRecord {
     pub verb: String,
     pub status: String,
     pub summary: String,
+    pub input: String,
     pub node_id: String,
     pub started_at_us: i64,
     pub labels: String,
@@ -282,4 +283,22 @@ pub struct ShareRecord {
     pub created_by: String,
     pub created_at_us: i64,
     pub expires_at_us: Option<i64>,
+}
+
+// ---- connections --------------------------------------------------------------------------
+
+#[derive(Debug, Clone, FromRow)]
+pub struct ConnectionRecord {
+    pub id: String,
+    pub name: String,
+    pub kind: String,
+    pub session_type: String,
+    /// `CommandSettings` as JSON, for command connections.
+    pub command: Option<String>,
+    /// The encrypted URL, for database connections.
+    pub secret: Option<Vec<u8>>,
+    pub timeout_seconds: Option<i32>,
+    /// A JSON array of strings.
+    pub tags: String,
+    pub created_at_us: i64,
 }

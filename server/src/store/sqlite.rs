@@ -38,7 +38,19 @@ impl SqliteStore {
             .connect_with(options)
             .await?;
         sqlx::migrate!("migrations/sqlite").run(&pool).await?;
-        Ok(SqliteStore { pool })
+        let store = SqliteStore { pool };
+        store.refresh_statistics().await?;
+        Ok(store)
+    }
+
+    /// Brings the query planner's statistics up to date where tables changed a lot. The session
+    /// list's index choice depends on them; PostgreSQL's autovacuum does the same on its own.
+    /// 0x10002 also caps the work per table, so it is cheap enough to run at start and hourly.
+    pub async fn refresh_statistics(&self) -> StoreResult<()> {
+        sqlx::query("PRAGMA optimize=0x10002")
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 }
 

@@ -175,6 +175,51 @@ const MATRIX: &[Row] = &[
     ),
     row(
         "POST",
+        "/api/sessions",
+        Some(r#"{"connection":"matrix-sh","input":"true"}"#),
+        [401, 201, 201, 201, 403, 201],
+    ),
+    row(
+        "POST",
+        "/api/sessions/{running_session_id}/kill",
+        None,
+        [401, 200, 404, 404, 403, 200],
+    ),
+    row(
+        "POST",
+        "/api/sessions/{run_id}/rerun",
+        None,
+        [401, 201, 404, 403, 403, 201],
+    ),
+    // Connections: everyone picks from them, administrators manage them.
+    row("GET", "/api/connections", None, LOGGED_IN),
+    row(
+        "POST",
+        "/api/connections",
+        Some(r#"{"name":"c-{unique}","kind":"command","command":{"argv":["true"]}}"#),
+        ADMIN_CREATES,
+    ),
+    row("GET", "/api/connections/{connection_id}", None, LOGGED_IN),
+    row(
+        "PATCH",
+        "/api/connections/{connection_id}",
+        Some(r#"{"tags":["matrix"]}"#),
+        ADMIN_ONLY,
+    ),
+    row(
+        "DELETE",
+        "/api/connections/{fresh_connection_id}",
+        None,
+        ADMIN_DELETES,
+    ),
+    row(
+        "POST",
+        "/api/connections/{connection_id}/test",
+        None,
+        ADMIN_ONLY,
+    ),
+    row(
+        "POST",
         "/api/ingest/sessions",
         Some(NEW_RECORDING),
         [401, 201, 201, 201, 403, 201],
@@ -214,12 +259,28 @@ struct Cast {
     bystander: TestUser,
     /// Owner's session: an output event and a result event, shared with the reviewers group.
     session: Recording,
+    /// A command connection anyone may run through.
+    connection_id: String,
+    /// Owner's session run through that connection, shared with the reviewers group.
+    run_id: String,
 }
 
 struct Recording {
     id: String,
     output_seq: u64,
     result_seq: u64,
+}
+
+/// Runs `input` through the matrix's shell connection as `who`; returns the session id.
+async fn start_run(app: &TestApp, who: &TestUser, input: &str) -> String {
+    let body = serde_json::json!({ "connection": "matrix-sh", "input": input });
+    let started: serde_json::Value = app
+        .call(Method::POST, "/api/sessions", Some(who), Some(body))
+        .await
+        .json()
+        .await
+        .unwrap();
+    started["id"].as_str().unwrap().to_owned()
 }
 
 /// Records a session as `owner` through the ingest API: input, output, a result with a row.
@@ -283,7 +344,24 @@ impl Cast {
             admin: app.admin().await,
             bystander: app.user("bystander", Role::User).await,
             session,
+            connection_id: String::new(),
+            run_id: String::new(),
         };
+        let mut cast = cast;
+        let shell = serde_json::json!({ "name": "matrix-sh", "kind": "command", "command": { "argv": ["sh", "-c"] } });
+        let created: serde_json::Value = app
+            .call(
+                Method::POST,
+                "/api/connections",
+                Some(&cast.admin),
+                Some(shell),
+            )
+            .await
+            .json()
+            .await
+            .unwrap();
+        cast.connection_id = created["id"].as_str().unwrap().to_owned();
+        cast.run_id = start_run(app, &cast.owner, "true").await;
         let actor = Actor::command_line();
         let reviewers = NewGroup {
             name: "reviewers".into(),
@@ -295,12 +373,14 @@ impl Cast {
         identity::add_member(&app.store, &actor, &group.id, &cast.reviewer.id)
             .await
             .unwrap();
-        let share = serde_json::json!({ "groups": [group.id] });
-        let path = format!("/api/sessions/{}/shares", cast.session.id);
-        let shared = app
-            .call(Method::POST, &path, Some(&cast.owner), Some(share))
-            .await;
-        assert_eq!(shared.status(), 201);
+        for session in [&cast.session.id, &cast.run_id] {
+            let share = serde_json::json!({ "groups": [group.id] });
+            let path = format!("/api/sessions/{session}/shares");
+            let shared = app
+                .call(Method::POST, &path, Some(&cast.owner), Some(share))
+                .await;
+            assert_eq!(shared.status(), 201);
+        }
         cast
     }
 
@@ -325,6 +405,8 @@ async fn fill(app: &TestApp, cast: &Cast, caller: Option<&TestUser>, template: &
         .replace("{owner_id}", &cast.owner.id)
         .replace("{bystander_id}", &cast.bystander.id)
         .replace("{session_id}", &cast.session.id)
+        .replace("{run_id}", &cast.run_id)
+        .replace("{connection_id}", &cast.connection_id)
         .replace("{output_seq}", &cast.session.output_seq.to_string())
         .replace("{result_seq}", &cast.session.result_seq.to_string())
         .replace("{member_id}", &cast.other.id)
@@ -350,6 +432,25 @@ async fn fill(app: &TestApp, cast: &Cast, caller: Option<&TestUser>, template: &
     if text.contains("{fresh_session_id}") {
         let fresh = record_session(app, &cast.owner).await;
         text = text.replace("{fresh_session_id}", &fresh.id);
+    }
+    if text.contains("{running_session_id}") {
+        let running = start_run(app, &cast.owner, "sleep 5").await;
+        text = text.replace("{running_session_id}", &running);
+    }
+    if text.contains("{fresh_connection_id}") {
+        let body = serde_json::json!({ "name": format!("fresh-{unique}"), "kind": "command", "command": { "argv": ["true"] } });
+        let created: serde_json::Value = app
+            .call(
+                Method::POST,
+                "/api/connections",
+                Some(&cast.admin),
+                Some(body),
+            )
+            .await
+            .json()
+            .await
+            .unwrap();
+        text = text.replace("{fresh_connection_id}", created["id"].as_str().unwrap());
     }
     if text.contains("{share_id}") {
         let share = serde_json::json!({ "users": [cast.bystander.id] });
@@ -428,6 +529,10 @@ fn every_route_has_a_row_in_the_matrix() {
             let path = path
                 .replace("{owner_id}", "{id}")
                 .replace("{session_id}", "{id}")
+                .replace("{running_session_id}", "{id}")
+                .replace("{run_id}", "{id}")
+                .replace("{connection_id}", "{id}")
+                .replace("{fresh_connection_id}", "{id}")
                 .replace("{fresh_session_id}", "{id}")
                 .replace("{output_seq}", "{seq}")
                 .replace("{result_seq}", "{seq}")

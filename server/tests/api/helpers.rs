@@ -146,6 +146,7 @@ impl TestApp {
         let mut config = Config::with_database(database.url());
         config.static_dir = static_dir.path().to_path_buf();
         config.admin_password = Some(Secret::new(ADMIN_PASSWORD.into()));
+        config.data_dir = static_dir.path().join("data");
         configure(&mut config);
         // Migrate and create the administrator before the server starts, so the test's own
         // store handle and the server never race to do it.

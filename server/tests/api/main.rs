@@ -5,7 +5,9 @@
 mod helpers;
 
 mod access;
+mod cli;
 mod crash;
+mod gateway;
 mod health;
 mod identity;
 mod openapi;

@@ -1,0 +1,140 @@
+//! Connections: the databases and command targets people reach through Loupe.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::{SessionType, Timestamp};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConnectionKind {
+    Postgres,
+    Mysql,
+    Sqlite,
+    /// A program run with the user's input as its last argument or its standard input.
+    Command,
+}
+
+impl ConnectionKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConnectionKind::Postgres => "postgres",
+            ConnectionKind::Mysql => "mysql",
+            ConnectionKind::Sqlite => "sqlite",
+            ConnectionKind::Command => "command",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<ConnectionKind> {
+        [
+            ConnectionKind::Postgres,
+            ConnectionKind::Mysql,
+            ConnectionKind::Sqlite,
+            ConnectionKind::Command,
+        ]
+        .into_iter()
+        .find(|kind| kind.as_str() == text)
+    }
+
+    pub fn is_database(self) -> bool {
+        self != ConnectionKind::Command
+    }
+}
+
+/// Where a command connection puts the user's input.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InputMode {
+    /// Appended to the argv template as its last argument.
+    #[default]
+    Argument,
+    /// Written to the program's standard input, which is then closed.
+    Stdin,
+}
+
+/// How a command connection runs its program.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CommandSettings {
+    /// The program and its fixed arguments, e.g. `["sh", "-c"]` or `["kubectl"]`.
+    pub argv: Vec<String>,
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    #[serde(default)]
+    pub working_dir: Option<String>,
+    #[serde(default)]
+    pub input: InputMode,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Connection {
+    pub id: String,
+    pub name: String,
+    pub kind: ConnectionKind,
+    #[serde(rename = "type")]
+    pub session_type: SessionType,
+    /// For database connections, whether a URL is stored (it is never shown).
+    pub has_url: bool,
+    /// For command connections.
+    pub command: Option<CommandSettings>,
+    /// Longest a statement or command may run, in seconds; none for the server's default.
+    pub timeout_seconds: Option<u32>,
+    pub tags: Vec<String>,
+    pub created_at: Timestamp,
+}
+
+/// `POST /api/connections`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewConnection {
+    pub name: String,
+    pub kind: ConnectionKind,
+    /// Defaults to `database` for database kinds and `command` for commands.
+    #[serde(default, rename = "type")]
+    pub session_type: Option<SessionType>,
+    /// The target's URL with its password, for database kinds. Write-only: kept encrypted and
+    /// never returned.
+    #[serde(default)]
+    pub url: Option<String>,
+    #[serde(default)]
+    pub command: Option<CommandSettings>,
+    #[serde(default)]
+    pub timeout_seconds: Option<u32>,
+    #[serde(default)]
+    pub tags: Vec<String>,
+}
+
+/// `PATCH /api/connections/{id}`: only the fields present change.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConnectionChanges {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<CommandSettings>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_seconds: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tags: Option<Vec<String>>,
+}
+
+/// `POST /api/connections/{id}/test`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConnectionCheck {
+    pub ok: bool,
+    /// What the target said, or why it could not be reached.
+    pub message: String,
+    pub elapsed_ms: u64,
+}
+
+/// `POST /api/sessions`: run a query or command through a connection.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunRequest {
+    /// The connection's name or id.
+    pub connection: String,
+    pub input: String,
+}

@@ -1,0 +1,11 @@
+//! The `loupe` command line besides `serve`: account administration on the server's own
+//! database (`accounts`), and commands that talk to a running server with an API token
+//! (`remote`).
+
+mod accounts;
+mod remote;
+
+pub use accounts::{
+    DatabaseArgs, GroupCommand, TokenCommand, UserCommand, run_group, run_token, run_user,
+};
+pub use remote::{ServerArgs, run_connections, run_exec};

@@ -1,0 +1,246 @@
+//! `loupe exec` and `loupe connections`: using a running Loupe server with an API token.
+//! `exec` prints the output as it is recorded (stdout to stdout, stderr to stderr, result rows
+//! as tab-separated lines) and exits with the command's exit status.
+
+use std::{io::Write, time::Duration};
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use loupe_protocol::{
+    Cell, Connection, ErrorBody, EventKind, EventPage, OutputWindow, RowsWindow, RunRequest,
+    Session, SessionStatus, Stream,
+};
+use serde::de::DeserializeOwned;
+
+use crate::config::Secret;
+
+const POLL: Duration = Duration::from_millis(100);
+
+/// Where the server is and who is asking.
+#[derive(Debug, Clone, Args)]
+pub struct ServerArgs {
+    /// The server's URL. Default: http://127.0.0.1:3000.
+    #[arg(
+        long,
+        env = "LOUPE_SERVER",
+        default_value = "http://127.0.0.1:3000",
+        global = true
+    )]
+    pub server: String,
+    /// An API token (create one on the Tokens page or with `loupe token create`).
+    #[arg(long, env = "LOUPE_TOKEN", hide_env_values = true, global = true)]
+    pub token: Option<Secret>,
+}
+
+struct Client {
+    http: reqwest::Client,
+    base: String,
+    token: String,
+}
+
+impl Client {
+    fn new(args: &ServerArgs) -> Result<Client> {
+        let token = args
+            .token
+            .as_ref()
+            .context("an API token is needed: --token or LOUPE_TOKEN")?;
+        Ok(Client {
+            http: reqwest::Client::new(),
+            base: args.server.trim_end_matches('/').to_owned(),
+            token: token.expose().to_owned(),
+        })
+    }
+
+    async fn send<T: DeserializeOwned>(&self, request: reqwest::RequestBuilder) -> Result<T> {
+        let response = request
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .with_context(|| format!("cannot reach Loupe at {}", self.base))?;
+        let status = response.status();
+        if !status.is_success() {
+            let message = match response.json::<ErrorBody>().await {
+                Ok(body) => body.message,
+                Err(_) => status.to_string(),
+            };
+            bail!("{message}");
+        }
+        Ok(response.json().await?)
+    }
+
+    async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T> {
+        self.send(self.http.get(format!("{}{path}", self.base)))
+            .await
+    }
+}
+
+pub async fn run_connections(args: &ServerArgs) -> Result<()> {
+    let client = Client::new(args)?;
+    let connections: Vec<Connection> = client.get("/api/connections").await?;
+    println!("{:<24} {:<10} {:<12} TAGS", "NAME", "KIND", "TYPE");
+    for connection in connections {
+        println!(
+            "{:<24} {:<10} {:<12} {}",
+            connection.name,
+            connection.kind.as_str(),
+            connection.session_type.as_str(),
+            connection.tags.join(",")
+        );
+    }
+    Ok(())
+}
+
+/// Runs `input` through `connection` and follows the session to its end. Returns the process
+/// exit code: the command's own, 0 for SQL that succeeded, 1 for a failure, 130 when stopped.
+pub async fn run_exec(args: &ServerArgs, connection: &str, input: &str) -> Result<i32> {
+    let client = Client::new(args)?;
+    let request = RunRequest {
+        connection: connection.to_owned(),
+        input: input.to_owned(),
+    };
+    let session: Session = client
+        .send(
+            client
+                .http
+                .post(format!("{}/api/sessions", client.base))
+                .json(&request),
+        )
+        .await?;
+    eprintln!(
+        "loupe: session {} on {}",
+        session.id, session.connection.name
+    );
+    let mut follower = Follower::default();
+    loop {
+        // Read the session's state first: whatever was recorded before it ended is then
+        // certainly among the events read next.
+        let current: Session = client.get(&format!("/api/sessions/{}", session.id)).await?;
+        follower.catch_up(&client, &session.id).await?;
+        if current.status.is_final() {
+            if current.truncated {
+                eprintln!("loupe: output past the server's storage limit was not kept");
+            }
+            return Ok(match current.status {
+                SessionStatus::Done => current.exit_code.unwrap_or(0),
+                SessionStatus::Cancelled => 130,
+                _ => {
+                    if let Some(error) = &current.error {
+                        eprintln!("loupe: {} — {error}", current.status.as_str());
+                    }
+                    current.exit_code.filter(|code| *code != 0).unwrap_or(1)
+                }
+            });
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+/// What has been printed so far.
+#[derive(Default)]
+struct Follower {
+    after: u64,
+    /// Output events and how many of their bytes were printed.
+    outputs: Vec<(u64, u64)>,
+    /// Result events and how many of their rows were printed.
+    results: Vec<(u64, u64)>,
+}
+
+impl Follower {
+    async fn catch_up(&mut self, client: &Client, id: &str) -> Result<()> {
+        loop {
+            let page: EventPage = client
+                .get(&format!(
+                    "/api/sessions/{id}/events?after={}&limit=500",
+                    self.after
+                ))
+                .await?;
+            for event in &page.items {
+                self.after = event.seq;
+                match event.kind {
+                    EventKind::Output => self.outputs.push((event.seq, 0)),
+                    EventKind::Result => {
+                        let names: Vec<_> = event
+                            .columns
+                            .iter()
+                            .flatten()
+                            .map(|column| column.name.as_str())
+                            .collect();
+                        println!("{}", names.join("\t"));
+                        self.results.push((event.seq, 0));
+                    }
+                    EventKind::Error => {
+                        let code = event
+                            .code
+                            .as_deref()
+                            .map(|code| format!(" ({code})"))
+                            .unwrap_or_default();
+                        eprintln!(
+                            "ERROR: {}{code}",
+                            event.text.as_deref().unwrap_or(&event.summary)
+                        );
+                    }
+                    EventKind::Note => eprintln!("-- {}", event.summary),
+                    EventKind::Input | EventKind::Exit => {}
+                }
+                // Events are printed in order: drain this one before the next begins.
+                self.drain(client, id).await?;
+            }
+            if page.next_after.is_none() {
+                return self.drain(client, id).await;
+            }
+        }
+    }
+
+    async fn drain(&mut self, client: &Client, id: &str) -> Result<()> {
+        for (seq, printed) in &mut self.outputs {
+            loop {
+                let window: OutputWindow = client
+                    .get(&format!(
+                        "/api/sessions/{id}/events/{seq}/output?offset={printed}&length=1048576"
+                    ))
+                    .await?;
+                for piece in &window.pieces {
+                    match piece.stream {
+                        Stream::Stdout => std::io::stdout().write_all(piece.text.as_bytes())?,
+                        Stream::Stderr => std::io::stderr().write_all(piece.text.as_bytes())?,
+                    }
+                }
+                *printed += window.length;
+                if window.length == 0 {
+                    break;
+                }
+            }
+        }
+        std::io::stdout().flush()?;
+        for (seq, printed) in &mut self.results {
+            loop {
+                let window: RowsWindow = client
+                    .get(&format!(
+                        "/api/sessions/{id}/events/{seq}/rows?offset={printed}&limit=1000"
+                    ))
+                    .await?;
+                let mut out = std::io::stdout().lock();
+                for row in &window.rows {
+                    let line: Vec<String> = row.iter().map(cell_text).collect();
+                    writeln!(out, "{}", line.join("\t"))?;
+                }
+                *printed += window.rows.len() as u64;
+                if window.rows.is_empty() {
+                    break;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A cell as psql prints it in unaligned mode: NULL as an empty field.
+fn cell_text(cell: &Cell) -> String {
+    match cell {
+        Cell::Null => String::new(),
+        Cell::Bool(value) => value.to_string(),
+        Cell::Int(value) => value.to_string(),
+        Cell::Float(value) => value.to_string(),
+        Cell::Text(text) => text.replace('\t', "\\t").replace('\n', "\\n"),
+    }
+}

@@ -1,0 +1,243 @@
+//! Running commands: the connection's argv template with the user's input as its last argument
+//! or its standard input. stdout and stderr are recorded interleaved in arrival order, with
+//! timestamps and ANSI sequences as the program wrote them, in chunks of up to 64 KiB flushed at
+//! least every 50 ms. The program runs in its own process group, so stopping it stops its
+//! children too.
+
+use std::{process::Stdio, time::Duration};
+
+use loupe_protocol::{CommandSettings, EventKind, InputMode, Stream};
+use tokio::{
+    io::{AsyncReadExt, AsyncWriteExt},
+    process::Command,
+    time::Instant,
+};
+
+use super::{Outcome, Run, sleep_until};
+use crate::{
+    recorder::{Append, NewEvent},
+    sessions::summarize,
+    store::{MAX_CHUNK_BYTES, now_us},
+};
+
+const FLUSH_EVERY: Duration = Duration::from_millis(50);
+
+/// Output read but not yet recorded: consecutive bytes of one stream.
+struct Pending {
+    stream: Stream,
+    at_us: i64,
+    data: Vec<u8>,
+}
+
+pub async fn execute(run: &Run, settings: &CommandSettings) -> Outcome {
+    let Some((program, fixed)) = settings.argv.split_first() else {
+        return run.fail("the connection has no program to run").await;
+    };
+    let command_line = match settings.input {
+        InputMode::Argument => format!("{} {}", settings.argv.join(" "), run.input),
+        InputMode::Stdin => format!("{} < input", settings.argv.join(" ")),
+    };
+    let input = NewEvent {
+        text: Some(run.input.clone()),
+        ..NewEvent::new(EventKind::Input, summarize(&command_line))
+    };
+    if let Err(outcome) = run.record(vec![Append::Event(input)]).await {
+        return outcome;
+    }
+    let mut command = Command::new(program);
+    command
+        .args(fixed)
+        .envs(&settings.env)
+        .stdin(if settings.input == InputMode::Stdin {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .kill_on_drop(true);
+    if settings.input == InputMode::Argument {
+        command.arg(&run.input);
+    }
+    if let Some(folder) = &settings.working_dir {
+        command.current_dir(folder);
+    }
+    let mut child = match command.spawn() {
+        Ok(child) => child,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            return run
+                .fail(format!("the program {program} was not found"))
+                .await;
+        }
+        Err(error) => return run.fail(format!("cannot start {program}: {error}")).await,
+    };
+    let group = child.id();
+    if let Some(mut stdin) = child.stdin.take() {
+        let input = run.input.clone().into_bytes();
+        // A program that exits without reading its input is not an error.
+        tokio::spawn(async move {
+            let _ = stdin.write_all(&input).await;
+        });
+    }
+    let mut stdout = child.stdout.take().expect("piped");
+    let mut stderr = child.stderr.take().expect("piped");
+    let deadline = run.timeout().map(|limit| Instant::now() + limit);
+    let (mut out_buf, mut err_buf) = (vec![0u8; 64 * 1024], vec![0u8; 64 * 1024]);
+    let (mut out_open, mut err_open) = (true, true);
+    let mut pending: Option<Pending> = None;
+    let mut output_seq: Option<u64> = None;
+    let mut tick = tokio::time::interval(FLUSH_EVERY);
+
+    let stopped = loop {
+        if !out_open && !err_open {
+            break None;
+        }
+        let read = tokio::select! {
+            read = stdout.read(&mut out_buf), if out_open => Some((Stream::Stdout, read)),
+            read = stderr.read(&mut err_buf), if err_open => Some((Stream::Stderr, read)),
+            _ = tick.tick() => None,
+            () = run.cancel.cancelled() => break Some(Stop::Cancelled),
+            () = sleep_until(deadline) => break Some(Stop::TimedOut),
+        };
+        match read {
+            Some((stream, Ok(0) | Err(_))) => match stream {
+                Stream::Stdout => out_open = false,
+                Stream::Stderr => err_open = false,
+            },
+            Some((stream, Ok(count))) => {
+                let data = if stream == Stream::Stdout {
+                    &out_buf[..count]
+                } else {
+                    &err_buf[..count]
+                };
+                let full_or_switching = pending.as_ref().is_some_and(|pending| {
+                    pending.stream != stream || pending.data.len() + count > MAX_CHUNK_BYTES
+                });
+                if full_or_switching
+                    && let Err(outcome) = flush(run, &mut pending, &mut output_seq).await
+                {
+                    kill_group(group);
+                    return outcome;
+                }
+                pending
+                    .get_or_insert_with(|| Pending {
+                        stream,
+                        at_us: now_us(),
+                        data: Vec::with_capacity(MAX_CHUNK_BYTES),
+                    })
+                    .data
+                    .extend_from_slice(data);
+            }
+            None => {
+                if let Err(outcome) = flush(run, &mut pending, &mut output_seq).await {
+                    kill_group(group);
+                    return outcome;
+                }
+            }
+        }
+    };
+    if stopped.is_some() {
+        kill_group(group);
+    }
+    if let Err(outcome) = flush(run, &mut pending, &mut output_seq).await {
+        return outcome;
+    }
+    match stopped {
+        Some(Stop::Cancelled) => {
+            let _ = child.wait().await;
+            Outcome::Cancelled
+        }
+        Some(Stop::TimedOut) => {
+            let _ = child.wait().await;
+            let limit = run.timeout().unwrap_or_default().as_secs();
+            run.fail(format!(
+                "the command ran longer than {limit} s and was stopped"
+            ))
+            .await
+        }
+        None => match child.wait().await {
+            Ok(status) => {
+                let code = status.code();
+                let summary = code.map_or_else(
+                    || format!("killed ({status})"),
+                    |code| format!("exit {code}"),
+                );
+                let exit = NewEvent {
+                    exit_code: code,
+                    ..NewEvent::new(EventKind::Exit, summary)
+                };
+                if let Err(outcome) = run.record(vec![Append::Event(exit)]).await {
+                    return outcome;
+                }
+                Outcome::Done { exit_code: code }
+            }
+            Err(error) => {
+                run.fail(format!("lost track of the program: {error}"))
+                    .await
+            }
+        },
+    }
+}
+
+enum Stop {
+    Cancelled,
+    TimedOut,
+}
+
+async fn flush(
+    run: &Run,
+    pending: &mut Option<Pending>,
+    output_seq: &mut Option<u64>,
+) -> Result<(), Outcome> {
+    let Some(piece) = pending.take() else {
+        return Ok(());
+    };
+    let recorded = run
+        .record(vec![Append::Output {
+            seq: *output_seq,
+            stream: piece.stream,
+            at_us: piece.at_us,
+            data: piece.data,
+        }])
+        .await?;
+    *output_seq = Some(recorded.seqs[0]);
+    Ok(())
+}
+
+/// Stops the program and everything it started.
+fn kill_group(group: Option<u32>) {
+    if let Some(group) = group.and_then(|id| i32::try_from(id).ok()) {
+        let _ = nix::sys::signal::killpg(
+            nix::unistd::Pid::from_raw(group),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+    }
+}
+
+/// Whether the connection's program can be found and run.
+pub async fn check(settings: &CommandSettings) -> Result<String, String> {
+    let Some(program) = settings.argv.first() else {
+        return Err("the connection has no program".into());
+    };
+    let candidates: Vec<std::path::PathBuf> = if program.contains('/') {
+        vec![program.into()]
+    } else {
+        std::env::var_os("PATH")
+            .map(|path| {
+                std::env::split_paths(&path)
+                    .map(|folder| folder.join(program))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    for candidate in candidates {
+        if let Ok(metadata) = tokio::fs::metadata(&candidate).await {
+            use std::os::unix::fs::PermissionsExt;
+            if metadata.is_file() && metadata.permissions().mode() & 0o111 != 0 {
+                return Ok(format!("{} is ready to run", candidate.display()));
+            }
+        }
+    }
+    Err(format!("the program {program} was not found"))
+}

@@ -1,0 +1,253 @@
+//! Managing connections: validation, the write-only URL (sealed before it is stored, never
+//! returned), and the wire view. Only administrators create, change or delete connections;
+//! everyone logged in may list them to pick one.
+
+use loupe_protocol::{
+    CommandSettings, Connection, ConnectionChanges, ConnectionKind, NewConnection, SessionType,
+    Timestamp,
+};
+
+use super::{Gateway, default_session_type};
+use crate::{
+    auth::Actor,
+    error::ApiError,
+    identity::validate,
+    policy::{self, ensure},
+    store::{ConnectionRecord, now_us},
+};
+
+const MAX_TIMEOUT_SECONDS: u32 = 7 * 24 * 3600;
+
+pub fn to_connection(record: ConnectionRecord) -> Connection {
+    let kind = ConnectionKind::parse(&record.kind).unwrap_or(ConnectionKind::Command);
+    Connection {
+        session_type: SessionType::parse(&record.session_type)
+            .unwrap_or_else(|| default_session_type(kind)),
+        has_url: record.secret.is_some(),
+        command: record
+            .command
+            .as_deref()
+            .and_then(|json| serde_json::from_str(json).ok()),
+        timeout_seconds: record
+            .timeout_seconds
+            .and_then(|seconds| u32::try_from(seconds).ok()),
+        tags: serde_json::from_str(&record.tags).unwrap_or_default(),
+        created_at: Timestamp::from_micros(record.created_at_us),
+        id: record.id,
+        name: record.name,
+        kind,
+    }
+}
+
+fn check_url(kind: ConnectionKind, url: &str) -> Result<(), ApiError> {
+    let scheme_ok = match kind {
+        ConnectionKind::Postgres => {
+            url.starts_with("postgres://") || url.starts_with("postgresql://")
+        }
+        ConnectionKind::Mysql => url.starts_with("mysql://") || url.starts_with("mariadb://"),
+        ConnectionKind::Sqlite => url.starts_with("sqlite:"),
+        ConnectionKind::Command => false,
+    };
+    if !scheme_ok {
+        return Err(ApiError::bad_request(
+            "url",
+            format!("url must be a {} URL", kind.as_str()),
+        ));
+    }
+    if url.len() > 2048 {
+        return Err(ApiError::bad_request(
+            "url",
+            "url must be at most 2048 bytes",
+        ));
+    }
+    Ok(())
+}
+
+fn check_command(settings: &CommandSettings) -> Result<(), ApiError> {
+    if settings.argv.is_empty() || settings.argv[0].trim().is_empty() {
+        return Err(ApiError::bad_request(
+            "command.argv",
+            "command.argv must name a program, e.g. [\"sh\", \"-c\"]",
+        ));
+    }
+    if settings
+        .argv
+        .iter()
+        .chain(settings.env.keys())
+        .chain(settings.env.values())
+        .any(|part| part.contains('\0'))
+    {
+        return Err(ApiError::bad_request(
+            "command",
+            "command must not contain NUL characters",
+        ));
+    }
+    if settings
+        .env
+        .keys()
+        .any(|key| key.is_empty() || key.contains('='))
+    {
+        return Err(ApiError::bad_request(
+            "command.env",
+            "command.env names must be non-empty and without '='",
+        ));
+    }
+    Ok(())
+}
+
+fn check_timeout(timeout: Option<u32>) -> Result<Option<i32>, ApiError> {
+    match timeout {
+        Some(seconds) if !(1..=MAX_TIMEOUT_SECONDS).contains(&seconds) => {
+            Err(ApiError::bad_request(
+                "timeout_seconds",
+                format!("timeout_seconds must be between 1 and {MAX_TIMEOUT_SECONDS}"),
+            ))
+        }
+        other => Ok(other.map(|seconds| seconds as i32)),
+    }
+}
+
+fn check_tags(tags: &[String]) -> Result<String, ApiError> {
+    if tags.len() > 20 || tags.iter().any(|tag| tag.is_empty() || tag.len() > 64) {
+        return Err(ApiError::bad_request(
+            "tags",
+            "tags: at most 20, each 1 to 64 characters",
+        ));
+    }
+    Ok(serde_json::to_string(tags).expect("strings serialise"))
+}
+
+pub async fn create(
+    gateway: &Gateway,
+    actor: &Actor,
+    new: &NewConnection,
+) -> Result<Connection, ApiError> {
+    ensure(
+        policy::may_manage_connections(actor),
+        "only administrators manage connections",
+    )?;
+    let name = validate::handle("name", &new.name)?;
+    let id = uuid::Uuid::now_v7().to_string();
+    let (command, secret) = match new.kind {
+        ConnectionKind::Command => {
+            let settings = new.command.as_ref().ok_or_else(|| {
+                ApiError::bad_request("command", "a command connection needs command.argv")
+            })?;
+            check_command(settings)?;
+            if new.url.is_some() {
+                return Err(ApiError::bad_request(
+                    "url",
+                    "a command connection has no url",
+                ));
+            }
+            (
+                Some(serde_json::to_string(settings).expect("settings serialise")),
+                None,
+            )
+        }
+        kind => {
+            let url = new.url.as_deref().ok_or_else(|| {
+                ApiError::bad_request("url", format!("a {} connection needs a url", kind.as_str()))
+            })?;
+            check_url(kind, url)?;
+            if new.command.is_some() {
+                return Err(ApiError::bad_request(
+                    "command",
+                    "a database connection has no command",
+                ));
+            }
+            (None, Some(gateway.secrets().seal(&id, url)))
+        }
+    };
+    let now = now_us();
+    let record = ConnectionRecord {
+        id,
+        name,
+        kind: new.kind.as_str().into(),
+        session_type: new
+            .session_type
+            .unwrap_or_else(|| default_session_type(new.kind))
+            .as_str()
+            .into(),
+        command,
+        secret,
+        timeout_seconds: check_timeout(new.timeout_seconds)?,
+        tags: check_tags(&new.tags)?,
+        created_at_us: now,
+    };
+    gateway.store.create_connection(&record).await?;
+    let mut event = actor.audit("connection.created", format!("connection:{}", record.name));
+    event.detail = Some(record.kind.clone());
+    gateway.store.record_audit(&event).await?;
+    Ok(to_connection(record))
+}
+
+pub async fn update(
+    gateway: &Gateway,
+    actor: &Actor,
+    id: &str,
+    changes: &ConnectionChanges,
+) -> Result<Connection, ApiError> {
+    ensure(
+        policy::may_manage_connections(actor),
+        "only administrators manage connections",
+    )?;
+    let mut record = gateway
+        .store
+        .connection(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("no such connection"))?;
+    let kind = ConnectionKind::parse(&record.kind).unwrap_or(ConnectionKind::Command);
+    if let Some(name) = &changes.name {
+        record.name = validate::handle("name", name)?;
+    }
+    if let Some(url) = &changes.url {
+        if kind == ConnectionKind::Command {
+            return Err(ApiError::bad_request(
+                "url",
+                "a command connection has no url",
+            ));
+        }
+        check_url(kind, url)?;
+        record.secret = Some(gateway.secrets().seal(&record.id, url));
+    }
+    if let Some(settings) = &changes.command {
+        if kind != ConnectionKind::Command {
+            return Err(ApiError::bad_request(
+                "command",
+                "a database connection has no command",
+            ));
+        }
+        check_command(settings)?;
+        record.command = Some(serde_json::to_string(settings).expect("settings serialise"));
+    }
+    if changes.timeout_seconds.is_some() {
+        record.timeout_seconds = check_timeout(changes.timeout_seconds)?;
+    }
+    if let Some(tags) = &changes.tags {
+        record.tags = check_tags(tags)?;
+    }
+    gateway.store.update_connection(&record).await?;
+    let mut event = actor.audit("connection.changed", format!("connection:{}", record.name));
+    event.detail = changes.url.as_ref().map(|_| "url replaced".to_owned());
+    gateway.store.record_audit(&event).await?;
+    Ok(to_connection(record))
+}
+
+pub async fn delete(gateway: &Gateway, actor: &Actor, id: &str) -> Result<(), ApiError> {
+    ensure(
+        policy::may_manage_connections(actor),
+        "only administrators manage connections",
+    )?;
+    let record = gateway
+        .store
+        .connection(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("no such connection"))?;
+    gateway.store.delete_connection(&record.id).await?;
+    gateway
+        .store
+        .record_audit(&actor.audit("connection.deleted", format!("connection:{}", record.name)))
+        .await?;
+    Ok(())
+}

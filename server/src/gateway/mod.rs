@@ -1,0 +1,332 @@
+//! The gateway: Loupe as the path through which people run SQL and commands. Starting a run
+//! creates the session and answers at once; the work continues in a task that records every
+//! piece of output as it arrives, and the session ends with what happened. Runs on this node
+//! can be killed.
+
+mod command;
+pub mod connections;
+pub mod secrets;
+mod sql;
+mod statements;
+
+use std::{
+    collections::HashMap,
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
+
+use loupe_protocol::{
+    CommandSettings, ConnectionKind, EventKind, SessionStatus, SessionType, Verb,
+};
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    auth::Actor,
+    error::ApiError,
+    recorder::{Append, NewEvent, Recorded, Recorder},
+    sessions::summarize,
+    store::{ConnectionRecord, NewSessionRecord, SessionRecord, Store, now_us},
+};
+
+use self::secrets::SecretBox;
+
+/// How a run ended.
+#[derive(Debug)]
+pub(crate) enum Outcome {
+    Done {
+        exit_code: Option<i32>,
+    },
+    Failed {
+        reason: String,
+    },
+    Cancelled,
+    /// Recording itself failed; nothing more can be written.
+    Lost {
+        reason: String,
+    },
+}
+
+/// Limits that apply when a connection sets none.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub statement_timeout: Duration,
+    pub command_timeout: Duration,
+}
+
+#[derive(Clone)]
+pub struct Gateway {
+    store: Store,
+    recorder: Recorder,
+    secrets: SecretBox,
+    limits: Limits,
+    node_id: String,
+    running: Arc<Mutex<HashMap<String, CancellationToken>>>,
+}
+
+/// One run in progress: what executors record through.
+pub(crate) struct Run {
+    session_id: String,
+    pub input: String,
+    recorder: Recorder,
+    pub cancel: CancellationToken,
+    timeout: Option<Duration>,
+    told_truncated: AtomicBool,
+}
+
+impl Run {
+    /// Records appends; when recording fails the run cannot go on and `Err` is its outcome.
+    pub async fn record(&self, appends: Vec<Append>) -> Result<Recorded, Outcome> {
+        let recorded = self
+            .recorder
+            .record(&self.session_id, appends)
+            .await
+            .map_err(|error| Outcome::Lost {
+                reason: error.to_string(),
+            })?;
+        if recorded.truncated && !self.told_truncated.swap(true, Ordering::SeqCst) {
+            let note = NewEvent::new(
+                EventKind::Note,
+                "output past the storage limit (LOUPE_MAX_OUTPUT_BYTES) is not kept",
+            );
+            self.recorder
+                .record(&self.session_id, vec![Append::Event(note)])
+                .await
+                .map_err(|error| Outcome::Lost {
+                    reason: error.to_string(),
+                })?;
+        }
+        Ok(recorded)
+    }
+
+    /// Records an error event saying `reason` and returns the failed outcome.
+    pub async fn fail(&self, reason: impl Into<String>) -> Outcome {
+        let reason = reason.into();
+        let event = NewEvent {
+            text: Some(reason.clone()),
+            ..NewEvent::new(EventKind::Error, summarize(&reason))
+        };
+        match self.record(vec![Append::Event(event)]).await {
+            Ok(_) => Outcome::Failed { reason },
+            Err(outcome) => outcome,
+        }
+    }
+
+    /// The failed outcome, when the error event is already recorded.
+    pub async fn finish_failed(&self, reason: String) -> Outcome {
+        Outcome::Failed { reason }
+    }
+
+    pub fn timeout(&self) -> Option<Duration> {
+        self.timeout
+    }
+}
+
+impl Gateway {
+    pub fn new(
+        store: Store,
+        recorder: Recorder,
+        secrets: SecretBox,
+        limits: Limits,
+        node_id: String,
+    ) -> Gateway {
+        Gateway {
+            store,
+            recorder,
+            secrets,
+            limits,
+            node_id,
+            running: Arc::default(),
+        }
+    }
+
+    pub fn secrets(&self) -> &SecretBox {
+        &self.secrets
+    }
+
+    /// Creates the session and starts running `input` through `connection`; answers at once.
+    pub async fn start(
+        &self,
+        actor: &Actor,
+        connection: &ConnectionRecord,
+        input: &str,
+        rerun_of: Option<String>,
+    ) -> Result<SessionRecord, ApiError> {
+        let user_id = actor
+            .user_id
+            .clone()
+            .ok_or_else(|| ApiError::forbidden("runs need a user"))?;
+        let kind = ConnectionKind::parse(&connection.kind)
+            .ok_or_else(|| ApiError::internal(anyhow::anyhow!("unknown connection kind")))?;
+        let id = uuid::Uuid::now_v7().to_string();
+        self.store
+            .create_session(&NewSessionRecord {
+                id: id.clone(),
+                user_id,
+                username: actor.username.clone(),
+                connection_id: Some(connection.id.clone()),
+                connection_name: connection.name.clone(),
+                connection_kind: connection.kind.clone(),
+                session_type: connection.session_type.clone(),
+                verb: Verb::Exec.as_str().into(),
+                status: SessionStatus::Running.as_str().into(),
+                summary: summarize(input),
+                input: input.to_owned(),
+                node_id: self.node_id.clone(),
+                started_at_us: now_us(),
+                labels: "{}".into(),
+                rerun_of,
+            })
+            .await?;
+        let cancel = CancellationToken::new();
+        self.running
+            .lock()
+            .expect("never poisoned")
+            .insert(id.clone(), cancel.clone());
+        let timeout = connection
+            .timeout_seconds
+            .and_then(|seconds| u64::try_from(seconds).ok())
+            .map(Duration::from_secs)
+            .or(Some(if kind.is_database() {
+                self.limits.statement_timeout
+            } else {
+                self.limits.command_timeout
+            }));
+        let run = Run {
+            session_id: id.clone(),
+            input: input.to_owned(),
+            recorder: self.recorder.clone(),
+            cancel,
+            timeout,
+            told_truncated: AtomicBool::new(false),
+        };
+        let work = Work {
+            kind,
+            url: self.url_of(connection)?,
+            command: command_of(connection)?,
+        };
+        let gateway = self.clone();
+        tokio::spawn(async move {
+            let outcome = work.execute(&run).await;
+            gateway.finish(&run, outcome).await;
+        });
+        self.store
+            .session(&id)
+            .await?
+            .ok_or_else(|| ApiError::internal(anyhow::anyhow!("the new session vanished")))
+    }
+
+    /// Stops a run on this node; false when none is running here under that id.
+    pub fn kill(&self, session_id: &str) -> bool {
+        match self.running.lock().expect("never poisoned").get(session_id) {
+            Some(cancel) => {
+                cancel.cancel();
+                true
+            }
+            None => false,
+        }
+    }
+
+    async fn finish(&self, run: &Run, outcome: Outcome) {
+        self.running
+            .lock()
+            .expect("never poisoned")
+            .remove(&run.session_id);
+        let (status, exit_code, error) = match outcome {
+            Outcome::Done { exit_code } => (SessionStatus::Done, exit_code, None),
+            Outcome::Failed { reason } => (SessionStatus::Failed, None, Some(reason)),
+            Outcome::Cancelled => (
+                SessionStatus::Cancelled,
+                None,
+                Some("stopped by a person".to_owned()),
+            ),
+            Outcome::Lost { reason } => {
+                tracing::error!(session = %run.session_id, %reason, "recording a run failed");
+                (
+                    SessionStatus::Failed,
+                    None,
+                    Some(format!("recording failed: {reason}")),
+                )
+            }
+        };
+        let finish = Append::Finish {
+            status,
+            exit_code,
+            error,
+        };
+        if let Err(error) = self.recorder.record(&run.session_id, vec![finish]).await {
+            tracing::error!(session = %run.session_id, %error, "could not record the end of a run");
+        }
+    }
+
+    fn url_of(&self, connection: &ConnectionRecord) -> Result<Option<String>, ApiError> {
+        connection
+            .secret
+            .as_deref()
+            .map(|sealed| self.secrets.open(&connection.id, sealed))
+            .transpose()
+            .map_err(ApiError::internal)
+    }
+
+    /// Whether the target answers; for database connections only.
+    pub async fn check(
+        &self,
+        connection: &ConnectionRecord,
+    ) -> Result<Result<String, String>, ApiError> {
+        let kind = ConnectionKind::parse(&connection.kind).unwrap_or(ConnectionKind::Command);
+        Ok(match (kind, self.url_of(connection)?) {
+            (ConnectionKind::Command, _) => match command_of(connection)? {
+                Some(settings) => command::check(&settings).await,
+                None => Err("the connection has no command".into()),
+            },
+            (kind, Some(url)) => sql::check(kind, &url).await,
+            (_, None) => Err("the connection has no URL".into()),
+        })
+    }
+}
+
+fn command_of(connection: &ConnectionRecord) -> Result<Option<CommandSettings>, ApiError> {
+    connection
+        .command
+        .as_deref()
+        .map(serde_json::from_str)
+        .transpose()
+        .map_err(ApiError::internal)
+}
+
+/// What a run needs to know about its connection.
+struct Work {
+    kind: ConnectionKind,
+    url: Option<String>,
+    command: Option<CommandSettings>,
+}
+
+impl Work {
+    async fn execute(&self, run: &Run) -> Outcome {
+        match (self.kind, &self.url, &self.command) {
+            (ConnectionKind::Command, _, Some(settings)) => command::execute(run, settings).await,
+            (ConnectionKind::Command, _, None) => run.fail("the connection has no command").await,
+            (kind, Some(url), _) => sql::execute(run, kind, url).await,
+            (_, None, _) => run.fail("the connection has no URL").await,
+        }
+    }
+}
+
+/// Resolves at `deadline`, or never without one.
+pub(crate) async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The session type a connection's sessions get when it does not say.
+pub fn default_session_type(kind: ConnectionKind) -> SessionType {
+    if kind.is_database() {
+        SessionType::Database
+    } else {
+        SessionType::Command
+    }
+}

@@ -1,0 +1,104 @@
+//! `/api/connections`: the targets people run queries and commands against. Everyone logged in
+//! lists them (to pick one); administrators manage them. URLs are write-only.
+
+use axum::{
+    Json,
+    extract::{Path, State},
+    http::StatusCode,
+};
+use loupe_protocol::{Connection, ConnectionChanges, ConnectionCheck, NewConnection};
+
+use crate::{
+    auth::Actor,
+    error::ApiError,
+    extract::ApiJson,
+    gateway::connections,
+    policy::{self, ensure},
+    state::AppState,
+};
+
+pub async fn list_connections(
+    State(state): State<AppState>,
+    _actor: Actor,
+) -> Result<Json<Vec<Connection>>, ApiError> {
+    let records = state.store.list_connections().await?;
+    Ok(Json(
+        records
+            .into_iter()
+            .map(connections::to_connection)
+            .collect(),
+    ))
+}
+
+pub async fn create_connection(
+    State(state): State<AppState>,
+    actor: Actor,
+    ApiJson(new): ApiJson<NewConnection>,
+) -> Result<(StatusCode, Json<Connection>), ApiError> {
+    let created = connections::create(&state.gateway, &actor, &new).await?;
+    Ok((StatusCode::CREATED, Json(created)))
+}
+
+pub async fn get_connection(
+    State(state): State<AppState>,
+    _actor: Actor,
+    Path(id): Path<String>,
+) -> Result<Json<Connection>, ApiError> {
+    let record = state
+        .store
+        .connection(&id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("no such connection"))?;
+    Ok(Json(connections::to_connection(record)))
+}
+
+pub async fn update_connection(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(id): Path<String>,
+    ApiJson(changes): ApiJson<ConnectionChanges>,
+) -> Result<Json<Connection>, ApiError> {
+    Ok(Json(
+        connections::update(&state.gateway, &actor, &id, &changes).await?,
+    ))
+}
+
+pub async fn delete_connection(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    connections::delete(&state.gateway, &actor, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn test_connection(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(id): Path<String>,
+) -> Result<Json<ConnectionCheck>, ApiError> {
+    ensure(
+        policy::may_manage_connections(&actor),
+        "only administrators test connections",
+    )?;
+    let record = state
+        .store
+        .connection(&id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("no such connection"))?;
+    let started = std::time::Instant::now();
+    let answer = state.gateway.check(&record).await?;
+    let elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    Ok(Json(match answer {
+        Ok(message) => ConnectionCheck {
+            ok: true,
+            message,
+            elapsed_ms,
+        },
+        Err(message) => ConnectionCheck {
+            ok: false,
+            message,
+            elapsed_ms,
+        },
+    }))
+}

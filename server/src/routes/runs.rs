@@ -1,0 +1,123 @@
+//! Running through Loupe: `POST /api/sessions` starts a query or command and answers at once
+//! with the new session; `kill` stops one; `rerun` runs the same input again, under the rules in
+//! force now.
+
+use axum::{
+    Json,
+    extract::{Path, State},
+    http::StatusCode,
+};
+use loupe_protocol::{RunRequest, Session};
+
+use crate::{
+    auth::Actor,
+    error::ApiError,
+    extract::ApiJson,
+    policy::{self, ensure},
+    sessions,
+    state::AppState,
+};
+
+const MAX_INPUT_BYTES: usize = 1024 * 1024;
+
+async fn start(
+    state: &AppState,
+    actor: &Actor,
+    connection: &str,
+    input: &str,
+    rerun_of: Option<String>,
+) -> Result<Session, ApiError> {
+    ensure(
+        policy::may_run_sessions(actor),
+        "auditors cannot run queries or commands",
+    )?;
+    if input.trim().is_empty() {
+        return Err(ApiError::bad_request("input", "input must not be empty"));
+    }
+    if input.len() > MAX_INPUT_BYTES {
+        return Err(ApiError::bad_request(
+            "input",
+            format!("input must be at most {MAX_INPUT_BYTES} bytes"),
+        ));
+    }
+    let connection = state
+        .store
+        .connection(connection)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no connection named {connection}")))?;
+    let session = state
+        .gateway
+        .start(actor, &connection, input, rerun_of)
+        .await?;
+    Ok(sessions::to_session(session))
+}
+
+pub async fn run_session(
+    State(state): State<AppState>,
+    actor: Actor,
+    ApiJson(request): ApiJson<RunRequest>,
+) -> Result<(StatusCode, Json<Session>), ApiError> {
+    let session = start(&state, &actor, &request.connection, &request.input, None).await?;
+    Ok((StatusCode::CREATED, Json(session)))
+}
+
+pub async fn kill_session(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(id): Path<String>,
+) -> Result<Json<Session>, ApiError> {
+    let session = sessions::visible_session(&state.store, &actor, &id).await?;
+    ensure(
+        policy::may_act_on_session(&actor, &session.user_id),
+        "only the session's owner or an administrator stops it",
+    )?;
+    if !state.gateway.kill(&id) {
+        return Err(ApiError::conflict(
+            "the session is not running on this server",
+        ));
+    }
+    state
+        .store
+        .record_audit(&actor.audit("session.killed", format!("session:{id}")))
+        .await?;
+    // The run records its end itself; give it a moment so the answer usually shows it.
+    for _ in 0..50 {
+        let current = state
+            .store
+            .session(&id)
+            .await?
+            .ok_or_else(|| ApiError::not_found("no such session"))?;
+        if current.status != "running" {
+            return Ok(Json(sessions::to_session(current)));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let current = state
+        .store
+        .session(&id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("no such session"))?;
+    Ok(Json(sessions::to_session(current)))
+}
+
+pub async fn rerun_session(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(id): Path<String>,
+) -> Result<(StatusCode, Json<Session>), ApiError> {
+    let original = sessions::visible_session(&state.store, &actor, &id).await?;
+    ensure(
+        policy::may_act_on_session(&actor, &original.user_id),
+        "only the session's owner or an administrator runs it again",
+    )?;
+    let connection = original.connection_id.clone().ok_or_else(|| {
+        ApiError::conflict("this session was recorded elsewhere and cannot be run again here")
+    })?;
+    let input = state
+        .store
+        .session_input(&id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("no such session"))?;
+    let session = start(&state, &actor, &connection, &input, Some(id.clone())).await?;
+    Ok((StatusCode::CREATED, Json(session)))
+}

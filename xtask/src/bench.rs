@@ -1,0 +1,52 @@
+//! `cargo xtask bench list|ingest [options]`: runs the benchmarks in `server/benches/loupe.rs`
+//! on SQLite and, when it answers, PostgreSQL. They print their own figures and baselines.
+
+use std::process::{Command, ExitCode};
+
+use anyhow::Result;
+
+use crate::{
+    postgres, process,
+    workspace::{Workspace, cargo},
+};
+
+pub fn bench(args: &[String]) -> Result<ExitCode> {
+    if !matches!(args.first().map(String::as_str), Some("list" | "ingest")) {
+        eprintln!(
+            "usage: cargo xtask bench list [--sessions N] | cargo xtask bench ingest [--bytes N]"
+        );
+        return Ok(ExitCode::from(2));
+    }
+    let workspace = Workspace::locate()?;
+    let mut backends = vec!["sqlite"];
+    let url = postgres::test_url();
+    if std::env::var("LOUPE_SKIP_POSTGRES").is_ok_and(|value| value == "1") {
+        eprintln!("xtask: SKIPPED PostgreSQL (LOUPE_SKIP_POSTGRES=1): figures for SQLite only");
+    } else if postgres::answers(&url) {
+        backends.push("postgres");
+    } else {
+        eprintln!(
+            "xtask: no PostgreSQL answers at LOUPE_TEST_DATABASE_URL: figures for SQLite only"
+        );
+    }
+    // Bench databases go to the target directory: a real disk, like ./data, not a RAM tmpfs.
+    let scratch = workspace.target_dir.join("bench");
+    std::fs::create_dir_all(&scratch)?;
+    process::run(
+        Command::new(cargo())
+            .args([
+                "bench",
+                "--locked",
+                "-p",
+                "loupe-server",
+                "--bench",
+                "loupe",
+                "--",
+            ])
+            .args(args)
+            .current_dir(&workspace.root)
+            .env("LOUPE_BENCH_BACKENDS", backends.join(","))
+            .env("LOUPE_BENCH_DIR", &scratch),
+    )?;
+    Ok(ExitCode::SUCCESS)
+}
