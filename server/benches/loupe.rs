@@ -7,6 +7,8 @@
 //! - `ingest`: one session appending output (1 GiB by default) through the raw ingest endpoint.
 //!   Baseline: writing the same bytes to a plain file. Then windows at random offsets, their
 //!   latency, the server's memory before and after, and the window query's plan.
+//! - `download`: the same output downloaded as `txt` over HTTP. Baseline: `cat` of a file of the
+//!   same size. Also the server's peak memory growth while it streams.
 //!
 //! Backends come from `LOUPE_BENCH_BACKENDS` (`sqlite,postgres`); PostgreSQL from
 //! `LOUPE_TEST_DATABASE_URL`.
@@ -51,7 +53,12 @@ fn main() -> Result<()> {
                 runtime.block_on(list::run(backend, number("--sessions", 1_000_000) as usize))?
             }
             Some("ingest") => runtime.block_on(ingest::run(backend, number("--bytes", 1 << 30)))?,
-            _ => anyhow::bail!("usage: bench list [--sessions N] | ingest [--bytes N]"),
+            Some("download") => {
+                runtime.block_on(download::run(backend, number("--bytes", 1 << 30)))?
+            }
+            _ => anyhow::bail!(
+                "usage: bench list [--sessions N] | ingest [--bytes N] | download [--bytes N]"
+            ),
         }
     }
     Ok(())
@@ -461,7 +468,7 @@ mod ingest {
     use super::*;
 
     /// Printable, log-like bytes with little to compress, so no backend gets it for free.
-    fn text(bytes: usize) -> Vec<u8> {
+    pub fn text(bytes: usize) -> Vec<u8> {
         let mut rng = Rng(7);
         (0..bytes)
             .map(|n| {
@@ -481,20 +488,13 @@ mod ingest {
         );
         let database = BenchDatabase::create(backend).await?;
         let pattern = text(64 << 20);
-        let request = 4 << 20;
-        let pieces = || {
-            (0..total / request as u64).map(|n| {
-                let start = (n as usize * 7919 * 4096) % (pattern.len() - request);
-                &pattern[start..start + request]
-            })
-        };
 
         // Baseline: the same bytes, in the same sized writes, to a plain file on the same disk.
         let dir =
             tempfile::tempdir_in(std::env::var("LOUPE_BENCH_DIR").unwrap_or_else(|_| ".".into()))?;
         let started = Instant::now();
         let mut file = std::fs::File::create(dir.path().join("plain"))?;
-        for piece in pieces() {
+        for piece in pieces(&pattern, total, 4 << 20) {
             file.write_all(piece)?;
         }
         file.flush()?;
@@ -503,40 +503,10 @@ mod ingest {
         drop(dir);
 
         let server = BenchServer::start(&database).await?;
-        let created: serde_json::Value = server
-            .client
-            .post(format!("{}/api/ingest/sessions", server.address))
-            .bearer_auth(&server.token)
-            .json(&serde_json::json!({ "connection": "ops-box", "connection_kind": "command", "type": "command", "input": "cat huge.log" }))
-            .send()
-            .await?
-            .json()
-            .await?;
-        let id = created["id"].as_str().context("session id")?.to_owned();
         let rss_before = rss_mib();
         let started = Instant::now();
-        let mut seq: Option<u64> = None;
-        for piece in pieces() {
-            let mut url = format!(
-                "{}/api/ingest/sessions/{id}/output?stream=stdout",
-                server.address
-            );
-            if let Some(seq) = seq {
-                url.push_str(&format!("&seq={seq}"));
-            }
-            let response = server
-                .client
-                .post(url)
-                .bearer_auth(&server.token)
-                .body(piece.to_vec())
-                .send()
-                .await?;
-            anyhow::ensure!(response.status() == 200, "append: {}", response.status());
-            let ack: serde_json::Value = response.json().await?;
-            seq = ack["seqs"][0].as_u64();
-        }
+        let (id, seq) = fill(&server, &pattern, total).await?;
         let loupe_rate = total as f64 / started.elapsed().as_secs_f64() / 1e6;
-        let seq = seq.context("an output event")?;
         println!("plain file write: {file_rate:.0} MB/s");
         println!(
             "loupe ingest (HTTP, 4 MiB appends, acknowledged after commit): {loupe_rate:.0} MB/s = {:.2} × the plain file (target ≥ 0.5)",
@@ -574,6 +544,59 @@ mod ingest {
         database.drop_database().await
     }
 
+    /// One session holding `total` bytes of output, appended through the raw ingest endpoint in
+    /// 4 MiB requests, each acknowledged after commit. Returns the session and its output event.
+    pub async fn fill(server: &BenchServer, pattern: &[u8], total: u64) -> Result<(String, u64)> {
+        let request = 4 << 20;
+        let created: serde_json::Value = server
+            .client
+            .post(format!("{}/api/ingest/sessions", server.address))
+            .bearer_auth(&server.token)
+            .json(&serde_json::json!({ "connection": "ops-box", "connection_kind": "command", "type": "command", "input": "cat huge.log" }))
+            .send()
+            .await?
+            .json()
+            .await?;
+        let id = created["id"].as_str().context("session id")?.to_owned();
+        let mut seq: Option<u64> = None;
+        for piece in pieces(pattern, total, request) {
+            let mut url = format!(
+                "{}/api/ingest/sessions/{id}/output?stream=stdout",
+                server.address
+            );
+            if let Some(seq) = seq {
+                url.push_str(&format!("&seq={seq}"));
+            }
+            let response = server
+                .client
+                .post(url)
+                .bearer_auth(&server.token)
+                .body(piece.to_vec())
+                .send()
+                .await?;
+            anyhow::ensure!(response.status() == 200, "append: {}", response.status());
+            let ack: serde_json::Value = response.json().await?;
+            seq = ack["seqs"][0].as_u64();
+        }
+        let close = serde_json::json!({ "status": "done", "exit_code": 0 });
+        server
+            .client
+            .post(format!("{}/api/ingest/sessions/{id}/close", server.address))
+            .bearer_auth(&server.token)
+            .json(&close)
+            .send()
+            .await?;
+        Ok((id, seq.context("an output event")?))
+    }
+
+    /// `total` bytes of `pattern` in `size` slices starting at scattered offsets.
+    pub fn pieces(pattern: &[u8], total: u64, size: usize) -> impl Iterator<Item = &[u8]> {
+        (0..total / size as u64).map(move |n| {
+            let start = (n as usize * 7919 * 4096) % (pattern.len() - size);
+            &pattern[start..start + size]
+        })
+    }
+
     /// The plan of the window query, for the record: one range scan of the primary key.
     async fn print_window_plan(
         database: &BenchDatabase,
@@ -609,5 +632,85 @@ mod ingest {
             pool.close().await;
         }
         Ok(())
+    }
+}
+
+mod download {
+    use super::*;
+
+    pub async fn run(backend: &str, total: u64) -> Result<()> {
+        println!(
+            "\n== bench download on {backend}: {} MiB of output as txt",
+            total >> 20
+        );
+        let database = BenchDatabase::create(backend).await?;
+        let pattern = ingest::text(64 << 20);
+        let server = BenchServer::start(&database).await?;
+        let (id, _) = ingest::fill(&server, &pattern, total).await?;
+
+        // Baseline: cat of a file holding the same bytes, on the same disk, in the same run.
+        let dir =
+            tempfile::tempdir_in(std::env::var("LOUPE_BENCH_DIR").unwrap_or_else(|_| ".".into()))?;
+        let plain = dir.path().join("plain");
+        let mut file = std::fs::File::create(&plain)?;
+        for piece in ingest::pieces(&pattern, total, 4 << 20) {
+            file.write_all(piece)?;
+        }
+        file.sync_all()?;
+        drop(file);
+        let started = Instant::now();
+        let status = std::process::Command::new("cat")
+            .arg(&plain)
+            .stdout(std::process::Stdio::null())
+            .status()?;
+        anyhow::ensure!(status.success(), "cat failed");
+        let cat_rate = total as f64 / started.elapsed().as_secs_f64() / 1e6;
+
+        let rss_before = rss_mib();
+        let peak = std::sync::Arc::new(std::sync::Mutex::new(rss_before));
+        let sampling = {
+            let peak = peak.clone();
+            tokio::spawn(async move {
+                loop {
+                    let now = rss_mib();
+                    {
+                        let mut highest = peak.lock().expect("never poisoned");
+                        *highest = highest.max(now);
+                    }
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            })
+        };
+        let started = Instant::now();
+        let response = server
+            .client
+            .get(format!(
+                "{}/api/sessions/{id}/download?format=txt",
+                server.address
+            ))
+            .bearer_auth(&server.token)
+            .send()
+            .await?;
+        anyhow::ensure!(response.status() == 200, "download: {}", response.status());
+        let mut received = 0u64;
+        let mut body = response;
+        while let Some(piece) = body.chunk().await? {
+            received += piece.len() as u64;
+        }
+        let rate = received as f64 / started.elapsed().as_secs_f64() / 1e6;
+        sampling.abort();
+        let peak = *peak.lock().expect("never poisoned");
+        anyhow::ensure!(received == total, "received {received} of {total} bytes");
+        println!("cat of a same-size file: {cat_rate:.0} MB/s");
+        println!(
+            "loupe download (HTTP, txt, streamed from storage): {rate:.0} MB/s = {:.2} × cat (target ≥ 0.5)",
+            rate / cat_rate
+        );
+        println!(
+            "memory while streaming: {rss_before:.0} MiB before, peak {peak:.0} MiB: growth {:.0} MiB (target < 64 MiB)",
+            peak - rss_before
+        );
+        server.stop().await?;
+        database.drop_database().await
     }
 }

@@ -74,6 +74,14 @@ impl ApiError {
         }
     }
 
+    /// `DISABLE_SESSIONS_DOWNLOAD` is on.
+    pub fn downloads_disabled() -> Self {
+        Self::new(
+            ErrorCode::DownloadsDisabled,
+            "an administrator disabled session downloads on this server (DISABLE_SESSIONS_DOWNLOAD); sessions can still be viewed in the browser",
+        )
+    }
+
     pub fn not_found(message: impl Into<String>) -> Self {
         Self::new(ErrorCode::NotFound, message)
     }

@@ -5,6 +5,7 @@ pub mod auth;
 pub mod cli;
 pub mod config;
 mod demo;
+pub mod downloads;
 pub mod error;
 pub mod extract;
 pub mod gateway;

@@ -63,6 +63,23 @@ enum Command {
         #[command(flatten)]
         server: ServerArgs,
     },
+    /// Save a session's output (txt), a result set (csv) or its whole log (jsonl) to a file;
+    /// run it again to resume an interrupted download.
+    Download {
+        #[command(flatten)]
+        server: ServerArgs,
+        /// The session's id.
+        session: String,
+        /// txt, csv or jsonl.
+        #[arg(long, default_value = "txt")]
+        format: String,
+        /// For csv: the result set's event seq (the first result set when absent).
+        #[arg(long)]
+        event: Option<u64>,
+        /// The file to write.
+        #[arg(long, short)]
+        output: std::path::PathBuf,
+    },
 }
 
 #[tokio::main]
@@ -81,6 +98,13 @@ async fn main() -> anyhow::Result<()> {
             std::process::exit(code);
         }
         Command::Connections { server } => cli::run_connections(&server).await,
+        Command::Download {
+            server,
+            session,
+            format,
+            event,
+            output,
+        } => cli::run_download(&server, &session, &format, event, &output).await,
     }
 }
 

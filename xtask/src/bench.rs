@@ -1,4 +1,4 @@
-//! `cargo xtask bench list|ingest [options]`: runs the benchmarks in `server/benches/loupe.rs`
+//! `cargo xtask bench list|ingest|download [options]`: runs the benchmarks in `server/benches/loupe.rs`
 //! on SQLite and, when it answers, PostgreSQL. They print their own figures and baselines.
 
 use std::process::{Command, ExitCode};

@@ -244,3 +244,108 @@ fn cell_text(cell: &Cell) -> String {
         Cell::Text(text) => text.replace('\t', "\\t").replace('\n', "\\n"),
     }
 }
+
+/// `loupe download`: saves a session's download to `output`, showing progress. An interrupted
+/// download leaves `<output>.part`; running the same command again resumes it where it stopped.
+pub async fn run_download(
+    args: &ServerArgs,
+    id: &str,
+    format: &str,
+    event: Option<u64>,
+    output: &std::path::Path,
+) -> Result<()> {
+    use std::io::IsTerminal;
+
+    let client = Client::new(args)?;
+    let partial = output.with_file_name(format!(
+        "{}.part",
+        output
+            .file_name()
+            .context("the output needs a file name")?
+            .to_string_lossy()
+    ));
+    let have = std::fs::metadata(&partial)
+        .map(|metadata| metadata.len())
+        .unwrap_or(0);
+    let mut url = format!("{}/api/sessions/{id}/download?format={format}", client.base);
+    if let Some(event) = event {
+        url.push_str(&format!("&event={event}"));
+    }
+    let mut request = client.http.get(url).bearer_auth(&client.token);
+    if have > 0 {
+        request = request.header(reqwest::header::RANGE, format!("bytes={have}-"));
+    }
+    let mut response = request
+        .send()
+        .await
+        .with_context(|| format!("cannot reach Loupe at {}", client.base))?;
+    let status = response.status();
+    if status == reqwest::StatusCode::RANGE_NOT_SATISFIABLE && have > 0 {
+        // The part file already holds everything.
+        std::fs::rename(&partial, output)?;
+        eprintln!("saved {} ({have} bytes)", output.display());
+        return Ok(());
+    }
+    if !status.is_success() {
+        let message = match response.json::<ErrorBody>().await {
+            Ok(body) => body.message,
+            Err(_) => status.to_string(),
+        };
+        bail!("{message}");
+    }
+    let resumed = status == reqwest::StatusCode::PARTIAL_CONTENT;
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .write(true)
+        .append(resumed)
+        .truncate(!resumed)
+        .open(&partial)
+        .with_context(|| format!("cannot write {}", partial.display()))?;
+    let start = if resumed { have } else { 0 };
+    let total = response.content_length().map(|length| length + start);
+    if resumed {
+        eprintln!("resuming at byte {start}");
+    }
+    let interactive = std::io::stderr().is_terminal();
+    let started = std::time::Instant::now();
+    let mut written = start;
+    let mut last_shown = std::time::Instant::now();
+    while let Some(piece) = response
+        .chunk()
+        .await
+        .context("the download was interrupted; run the same command again to resume")?
+    {
+        file.write_all(&piece)?;
+        written += piece.len() as u64;
+        if interactive && last_shown.elapsed() > Duration::from_millis(200) {
+            eprint!("\r{}", progress(written, total, start, started.elapsed()));
+            last_shown = std::time::Instant::now();
+        }
+    }
+    file.sync_all()?;
+    if interactive {
+        eprint!("\r");
+    }
+    eprintln!("{}", progress(written, total, start, started.elapsed()));
+    if let Some(total) = total
+        && written != total
+    {
+        bail!(
+            "the download stopped at {written} of {total} bytes; run the same command again to resume"
+        );
+    }
+    std::fs::rename(&partial, output)?;
+    eprintln!("saved {} ({written} bytes)", output.display());
+    Ok(())
+}
+
+fn progress(written: u64, total: Option<u64>, start: u64, elapsed: Duration) -> String {
+    let rate = (written - start) as f64 / elapsed.as_secs_f64().max(0.001) / 1e6;
+    match total {
+        Some(total) if total > 0 => format!(
+            "{written} / {total} bytes ({:.0}%), {rate:.1} MB/s",
+            written as f64 * 100.0 / total as f64
+        ),
+        _ => format!("{written} bytes, {rate:.1} MB/s"),
+    }
+}

@@ -5,6 +5,7 @@
 mod audit;
 mod auth;
 mod connections;
+mod downloads;
 mod groups;
 mod health;
 mod ingest;
@@ -228,6 +229,11 @@ pub fn endpoints() -> Vec<Endpoint> {
             "/api/sessions/{id}/shares/{share}",
             "Revoke a share (owner, admin)",
             shares::revoke_share,
+        ),
+        Endpoint::get(
+            "/api/sessions/{id}/download",
+            "The full output (txt), one result set (csv) or the whole log (jsonl), streamed; honours Range",
+            downloads::download_session,
         ),
         Endpoint::post(
             "/api/sessions",

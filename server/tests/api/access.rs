@@ -162,6 +162,12 @@ const MATRIX: &[Row] = &[
         SESSION_READERS,
     ),
     row(
+        "GET",
+        "/api/sessions/{session_id}/download?format=jsonl",
+        None,
+        SESSION_READERS,
+    ),
+    row(
         "POST",
         "/api/sessions/{session_id}/shares",
         Some(r#"{"users":["{bystander_id}"]}"#),

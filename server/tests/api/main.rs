@@ -7,6 +7,7 @@ mod helpers;
 mod access;
 mod cli;
 mod crash;
+mod downloads;
 mod gateway;
 mod health;
 mod identity;

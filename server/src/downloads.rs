@@ -1,0 +1,455 @@
+//! Rendering a session for download, streamed from storage a window at a time, so memory stays
+//! flat however large the output is.
+//!
+//! - `txt`: the output as the user saw it. A command session's output events byte for byte; a
+//!   database session's statements (as `-- ` lines), result sets as tab-separated lines with a
+//!   header, notes and errors.
+//! - `csv`: one result set, RFC 4180: a header row, CRLF line ends, fields with a comma, quote,
+//!   CR or LF quoted with quotes doubled. NULL is an empty field; the empty string is `""`.
+//! - `jsonl`: the whole log. One line per event (`"type":"event"`), then, for output events, one
+//!   line per stored chunk (`"type":"output"`, with `text`, or `base64` where the bytes are not
+//!   UTF-8), and for result sets one line per page of rows (`"type":"rows"`).
+
+use std::collections::VecDeque;
+
+use axum::body::Bytes;
+use futures_util::Stream;
+use loupe_protocol::{Cell, Column, EventKind, Timestamp};
+use serde_json::json;
+
+use crate::store::{EventRecord, SessionRecord, Store, StoreError};
+
+/// Bytes of output, or rows, read from storage per step.
+const WINDOW_BYTES: u64 = 4 * 1024 * 1024;
+const WINDOW_ROWS: u64 = 4000;
+const EVENTS_PER_PAGE: u32 = 500;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Txt,
+    Csv,
+    Jsonl,
+}
+
+impl Format {
+    pub fn parse(text: &str) -> Option<Format> {
+        match text {
+            "txt" => Some(Format::Txt),
+            "csv" => Some(Format::Csv),
+            "jsonl" => Some(Format::Jsonl),
+            _ => None,
+        }
+    }
+
+    pub fn extension(self) -> &'static str {
+        match self {
+            Format::Txt => "txt",
+            Format::Csv => "csv",
+            Format::Jsonl => "jsonl",
+        }
+    }
+
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Format::Txt => "text/plain; charset=utf-8",
+            Format::Csv => "text/csv; charset=utf-8",
+            Format::Jsonl => "application/x-ndjson",
+        }
+    }
+}
+
+/// The download's exact length when it is known without rendering it: a command session's
+/// `txt` is its output bytes.
+pub fn known_length(session: &SessionRecord, format: Format) -> Option<u64> {
+    (format == Format::Txt && session.session_type != "database")
+        .then_some(session.output_bytes as u64)
+}
+
+/// `<connection>-<session id>-<date>.<ext>`, with only characters safe in a file name.
+pub fn file_name(session: &SessionRecord, format: Format) -> String {
+    let connection: String = session
+        .connection_name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let date = &Timestamp::from_micros(session.started_at_us).to_string()[..10];
+    format!("{connection}-{}-{date}.{}", session.id, format.extension())
+}
+
+/// The rendered bytes from `skip` on; `only_event` picks the result set of a `csv`.
+pub fn render(
+    store: Store,
+    session: &SessionRecord,
+    format: Format,
+    only_event: Option<i64>,
+    skip: u64,
+) -> impl Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static {
+    let renderer = Renderer {
+        store,
+        session_id: session.id.clone(),
+        format,
+        database: session.session_type == "database",
+        only_event,
+        after_seq: 0,
+        events: VecDeque::new(),
+        exhausted: false,
+        current: None,
+        skip,
+    };
+    futures_util::stream::try_unfold(renderer, |mut renderer| async move {
+        match renderer.next_piece().await.map_err(std::io::Error::other)? {
+            Some(piece) => Ok(Some((piece, renderer))),
+            None => Ok(None),
+        }
+    })
+}
+
+/// How long the rendering is: renders it once, keeping nothing.
+pub async fn measure(
+    store: Store,
+    session: &SessionRecord,
+    format: Format,
+    only_event: Option<i64>,
+) -> Result<u64, std::io::Error> {
+    use futures_util::TryStreamExt;
+    render(store, session, format, only_event, 0)
+        .try_fold(0u64, |total, piece| async move {
+            Ok(total + piece.len() as u64)
+        })
+        .await
+}
+
+enum Current {
+    Output { seq: i64, offset: u64, total: u64 },
+    Rows { seq: i64, offset: u64, total: u64 },
+}
+
+struct Renderer {
+    store: Store,
+    session_id: String,
+    format: Format,
+    database: bool,
+    only_event: Option<i64>,
+    after_seq: i64,
+    events: VecDeque<EventRecord>,
+    exhausted: bool,
+    current: Option<Current>,
+    /// Bytes still to be dropped from the front (a ranged request).
+    skip: u64,
+}
+
+impl Renderer {
+    /// The next non-empty piece, or None at the end.
+    async fn next_piece(&mut self) -> Result<Option<Bytes>, StoreError> {
+        loop {
+            let piece = match self.current.take() {
+                Some(current) => self.continue_current(current).await?,
+                None => match self.next_event().await? {
+                    Some(event) => self.start_event(&event),
+                    None => return Ok(None),
+                },
+            };
+            if let Some(piece) = self.after_skip(piece) {
+                return Ok(Some(piece));
+            }
+        }
+    }
+
+    async fn next_event(&mut self) -> Result<Option<EventRecord>, StoreError> {
+        if self.events.is_empty() && !self.exhausted {
+            let page = self
+                .store
+                .session_events(&self.session_id, self.after_seq, EVENTS_PER_PAGE)
+                .await?;
+            self.exhausted = page.len() < EVENTS_PER_PAGE as usize;
+            self.events.extend(page);
+        }
+        let event = self.events.pop_front();
+        if let Some(event) = &event {
+            self.after_seq = event.seq;
+        }
+        Ok(event)
+    }
+
+    /// What an event contributes by itself; output and rows follow through `current`.
+    fn start_event(&mut self, event: &EventRecord) -> Vec<u8> {
+        let kind = EventKind::parse(&event.kind);
+        let columns: Option<Vec<Column>> = event
+            .columns
+            .as_deref()
+            .and_then(|json| serde_json::from_str(json).ok());
+        match kind {
+            Some(EventKind::Output) if self.format != Format::Csv => {
+                self.current = Some(Current::Output {
+                    seq: event.seq,
+                    offset: 0,
+                    total: event.bytes as u64,
+                });
+            }
+            Some(EventKind::Result)
+                if self.format != Format::Csv || self.only_event == Some(event.seq) =>
+            {
+                self.current = Some(Current::Rows {
+                    seq: event.seq,
+                    offset: 0,
+                    total: event.row_count as u64,
+                });
+            }
+            _ => {}
+        }
+        match self.format {
+            Format::Jsonl => {
+                let line = json!({
+                    "type": "event",
+                    "seq": event.seq,
+                    "at": Timestamp::from_micros(event.at_us),
+                    "kind": event.kind,
+                    "summary": event.summary,
+                    "text": event.body,
+                    "code": event.code,
+                    "exit_code": event.exit_code,
+                    "columns": columns,
+                    "bytes": event.bytes,
+                    "rows": event.row_count,
+                });
+                json_line(&line)
+            }
+            Format::Csv if self.only_event == Some(event.seq) => {
+                let names: Vec<Cell> = columns
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|column| Cell::Text(column.name))
+                    .collect();
+                csv_row(&names)
+            }
+            Format::Csv => Vec::new(),
+            Format::Txt => match kind {
+                Some(EventKind::Input) if self.database => {
+                    let text = event.body.as_deref().unwrap_or(&event.summary);
+                    let commented: Vec<String> =
+                        text.lines().map(|line| format!("-- {line}\n")).collect();
+                    commented.concat().into_bytes()
+                }
+                Some(EventKind::Result) => {
+                    let names: Vec<String> = columns
+                        .unwrap_or_default()
+                        .into_iter()
+                        .map(|column| column.name)
+                        .collect();
+                    format!("{}\n", names.join("\t")).into_bytes()
+                }
+                Some(EventKind::Error) => format!(
+                    "ERROR: {}\n",
+                    event.body.as_deref().unwrap_or(&event.summary)
+                )
+                .into_bytes(),
+                Some(EventKind::Note) => format!("-- {}\n", event.summary).into_bytes(),
+                _ => Vec::new(),
+            },
+        }
+    }
+
+    async fn continue_current(&mut self, current: Current) -> Result<Vec<u8>, StoreError> {
+        match current {
+            Current::Output {
+                seq,
+                mut offset,
+                total,
+            } => {
+                // Whole stretches of output that a ranged request skips are not even read.
+                if self.format == Format::Txt && self.skip > 0 {
+                    let jump = self.skip.min(total - offset);
+                    offset += jump;
+                    self.skip -= jump;
+                }
+                if offset >= total {
+                    return Ok(Vec::new());
+                }
+                let end = (offset + WINDOW_BYTES).min(total);
+                let chunks = self
+                    .store
+                    .output_chunks(&self.session_id, seq, offset as i64, end as i64)
+                    .await?;
+                let mut piece = Vec::with_capacity((end - offset) as usize + 1024);
+                for chunk in chunks {
+                    let start = chunk.byte_offset as u64;
+                    let from = offset.saturating_sub(start) as usize;
+                    let to = ((end - start) as usize).min(chunk.data.len());
+                    if from >= to {
+                        continue;
+                    }
+                    let bytes = &chunk.data[from..to];
+                    match self.format {
+                        Format::Jsonl => {
+                            let mut line = json!({ "type": "output", "seq": seq, "offset": start + from as u64,
+                                "at": Timestamp::from_micros(chunk.at_us), "stream": chunk.stream });
+                            match std::str::from_utf8(bytes) {
+                                Ok(text) => line["text"] = text.into(),
+                                Err(_) => line["base64"] = base64(bytes).into(),
+                            }
+                            piece.extend(json_line(&line));
+                        }
+                        _ => piece.extend_from_slice(bytes),
+                    }
+                }
+                if end < total {
+                    self.current = Some(Current::Output {
+                        seq,
+                        offset: end,
+                        total,
+                    });
+                }
+                Ok(piece)
+            }
+            Current::Rows { seq, offset, total } => {
+                if offset >= total {
+                    return Ok(Vec::new());
+                }
+                let end = (offset + WINDOW_ROWS).min(total);
+                let mut piece = Vec::new();
+                for page in self
+                    .store
+                    .row_pages(&self.session_id, seq, offset as i64, end as i64)
+                    .await?
+                {
+                    let rows: Vec<Vec<Cell>> = serde_json::from_str(&page.data)
+                        .map_err(|error| StoreError::Config(error.to_string()))?;
+                    let first = page.first_row as u64;
+                    let wanted: Vec<&Vec<Cell>> = rows
+                        .iter()
+                        .enumerate()
+                        .filter(|(index, _)| (offset..end).contains(&(first + *index as u64)))
+                        .map(|(_, row)| row)
+                        .collect();
+                    if wanted.is_empty() {
+                        continue;
+                    }
+                    match self.format {
+                        Format::Jsonl => {
+                            let from = first.max(offset);
+                            piece.extend(json_line(&json!({ "type": "rows", "seq": seq, "offset": from, "rows": wanted })));
+                        }
+                        Format::Csv => wanted.iter().for_each(|row| piece.extend(csv_row(row))),
+                        Format::Txt => wanted.iter().for_each(|row| piece.extend(tsv_row(row))),
+                    }
+                }
+                if end < total {
+                    self.current = Some(Current::Rows {
+                        seq,
+                        offset: end,
+                        total,
+                    });
+                }
+                Ok(piece)
+            }
+        }
+    }
+
+    /// Drops what a ranged request skips; None when nothing of `piece` is left.
+    fn after_skip(&mut self, piece: Vec<u8>) -> Option<Bytes> {
+        if piece.is_empty() {
+            return None;
+        }
+        let dropped = self.skip.min(piece.len() as u64) as usize;
+        self.skip -= dropped as u64;
+        (dropped < piece.len()).then(|| Bytes::from(piece).slice(dropped..))
+    }
+}
+
+fn json_line(value: &serde_json::Value) -> Vec<u8> {
+    let mut line = serde_json::to_vec(value).expect("JSON values serialise");
+    line.push(b'\n');
+    line
+}
+
+fn cell_text(cell: &Cell) -> Option<String> {
+    match cell {
+        Cell::Null => None,
+        Cell::Bool(value) => Some(value.to_string()),
+        Cell::Int(value) => Some(value.to_string()),
+        Cell::Float(value) => Some(value.to_string()),
+        Cell::Text(text) => Some(text.clone()),
+    }
+}
+
+/// One RFC 4180 record. NULL is an empty field; the empty string is `""`.
+fn csv_row(row: &[Cell]) -> Vec<u8> {
+    let fields: Vec<String> = row
+        .iter()
+        .map(|cell| match cell_text(cell) {
+            None => String::new(),
+            Some(text) if text.is_empty() || text.contains([',', '"', '\r', '\n']) => {
+                format!("\"{}\"", text.replace('"', "\"\""))
+            }
+            Some(text) => text,
+        })
+        .collect();
+    format!("{}\r\n", fields.join(",")).into_bytes()
+}
+
+/// One tab-separated line, as `loupe exec` prints rows: NULL empty, tabs and newlines escaped.
+fn tsv_row(row: &[Cell]) -> Vec<u8> {
+    let fields: Vec<String> = row
+        .iter()
+        .map(|cell| {
+            cell_text(cell)
+                .unwrap_or_default()
+                .replace('\t', "\\t")
+                .replace('\n', "\\n")
+        })
+        .collect();
+    format!("{}\n", fields.join("\t")).into_bytes()
+}
+
+fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for group in bytes.chunks(3) {
+        let n = (u32::from(group[0]) << 16)
+            | (u32::from(*group.get(1).unwrap_or(&0)) << 8)
+            | u32::from(*group.get(2).unwrap_or(&0));
+        for (index, shift) in [18, 12, 6, 0].into_iter().enumerate() {
+            if index <= group.len() {
+                out.push(ALPHABET[(n >> shift & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quotes_csv_fields_only_when_needed_and_keeps_null_apart_from_empty() {
+        let row = [
+            Cell::Int(1),
+            Cell::Null,
+            Cell::Text(String::new()),
+            Cell::Text("a,b".into()),
+            Cell::Text("say \"hi\"\nbye".into()),
+        ];
+        assert_eq!(
+            String::from_utf8(csv_row(&row)).unwrap(),
+            "1,,\"\",\"a,b\",\"say \"\"hi\"\"\nbye\"\r\n"
+        );
+    }
+
+    #[test]
+    fn encodes_base64_with_padding() {
+        assert_eq!(base64(b""), "");
+        assert_eq!(base64(b"f"), "Zg==");
+        assert_eq!(base64(b"fo"), "Zm8=");
+        assert_eq!(base64(b"foo"), "Zm9v");
+        assert_eq!(base64(&[0xff, 0xfe, 0x00, 0x80]), "//4AgA==");
+    }
+}
