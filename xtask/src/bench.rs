@@ -11,9 +11,12 @@ use crate::{
 };
 
 pub fn bench(args: &[String]) -> Result<ExitCode> {
-    if !matches!(args.first().map(String::as_str), Some("list" | "ingest")) {
+    if !matches!(
+        args.first().map(String::as_str),
+        Some("list" | "ingest" | "download")
+    ) {
         eprintln!(
-            "usage: cargo xtask bench list [--sessions N] | cargo xtask bench ingest [--bytes N]"
+            "usage: cargo xtask bench list [--sessions N] | ingest [--bytes N] | download [--bytes N]"
         );
         return Ok(ExitCode::from(2));
     }

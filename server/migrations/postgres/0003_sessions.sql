@@ -100,7 +100,3 @@ CREATE TABLE session_shares (
 CREATE INDEX session_shares_by_session ON session_shares (session_id);
 CREATE INDEX session_shares_by_user ON session_shares (user_id, session_id);
 CREATE INDEX session_shares_by_group ON session_shares (group_id, session_id);
-
--- Output chunks are stored as they are: compressing every 64 KiB chunk on the way in (TOAST's
--- default) costs more ingest throughput than it saves; chunks stay out of line.
-ALTER TABLE output_chunks ALTER COLUMN data SET STORAGE EXTERNAL;
