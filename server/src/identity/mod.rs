@@ -463,24 +463,7 @@ pub async fn add_member(
     group_id: &str,
     user_id: &str,
 ) -> Result<(), ApiError> {
-    ensure(
-        policy::may_manage_accounts(actor),
-        "only administrators change group membership",
-    )?;
-    let group = store
-        .group_by_id(group_id)
-        .await
-        .map_err(|_| ApiError::not_found("no such group"))?;
-    let user = store
-        .user_by_id(user_id)
-        .await
-        .map_err(|_| ApiError::not_found("no such user"))?;
-    if store.add_group_member(group_id, user_id).await? {
-        let mut event = actor.audit("group.member_added", format!("group:{}", group.name));
-        event.detail = Some(format!("user:{}", user.username));
-        store.record_audit(&event).await?;
-    }
-    Ok(())
+    change_membership(store, actor, group_id, user_id, Membership::Add).await
 }
 
 pub async fn remove_member(
@@ -488,6 +471,22 @@ pub async fn remove_member(
     actor: &Actor,
     group_id: &str,
     user_id: &str,
+) -> Result<(), ApiError> {
+    change_membership(store, actor, group_id, user_id, Membership::Remove).await
+}
+
+enum Membership {
+    Add,
+    Remove,
+}
+
+/// Adds or removes a member; audited only when it changed something.
+async fn change_membership(
+    store: &Store,
+    actor: &Actor,
+    group_id: &str,
+    user_id: &str,
+    change: Membership,
 ) -> Result<(), ApiError> {
     ensure(
         policy::may_manage_accounts(actor),
@@ -501,8 +500,18 @@ pub async fn remove_member(
         .user_by_id(user_id)
         .await
         .map_err(|_| ApiError::not_found("no such user"))?;
-    if store.remove_group_member(group_id, user_id).await? {
-        let mut event = actor.audit("group.member_removed", format!("group:{}", group.name));
+    let (changed, action) = match change {
+        Membership::Add => (
+            store.add_group_member(group_id, user_id).await?,
+            "group.member_added",
+        ),
+        Membership::Remove => (
+            store.remove_group_member(group_id, user_id).await?,
+            "group.member_removed",
+        ),
+    };
+    if changed {
+        let mut event = actor.audit(action, format!("group:{}", group.name));
         event.detail = Some(format!("user:{}", user.username));
         store.record_audit(&event).await?;
     }
