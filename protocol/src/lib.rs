@@ -6,6 +6,7 @@ mod audit;
 mod auth;
 mod connections;
 mod error;
+mod live;
 mod page;
 mod sessions;
 mod settings;
@@ -19,6 +20,7 @@ pub use connections::{
     NewConnection, RunRequest,
 };
 pub use error::{ErrorBody, ErrorCode};
+pub use live::{ClientMessage, ServerMessage};
 pub use page::Page;
 pub use sessions::{
     Cell, CloseSession, Column, ConnectionRef, Count, EventKind, EventPage, EventsQuery, IngestAck,

@@ -84,6 +84,10 @@ pub struct Config {
           value_parser = BoolishValueParser::new(), action = clap::ArgAction::Set)]
     pub demo: bool,
 
+    /// Changes a live connection may fall behind before it is told to resync. Default: 1024.
+    #[arg(long, env = "LOUPE_LIVE_QUEUE", default_value_t = 1024)]
+    pub live_queue: usize,
+
     /// Password for the `admin` user created on the first start with an empty database. When
     /// unset, a password is generated and printed once. Default: unset.
     #[arg(long, env = "LOUPE_ADMIN_PASSWORD", hide_env_values = true)]

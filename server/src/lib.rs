@@ -10,6 +10,7 @@ pub mod error;
 pub mod extract;
 pub mod gateway;
 pub mod identity;
+pub mod live;
 pub mod policy;
 pub mod recorder;
 pub mod request_context;
@@ -26,7 +27,10 @@ use axum::{Router, extract::DefaultBodyLimit, handler::Handler, middleware};
 use tokio::net::TcpListener;
 use tower_http::compression::CompressionLayer;
 
-use crate::gateway::{Gateway, Limits, secrets::SecretBox};
+use crate::{
+    gateway::{Gateway, Limits, secrets::SecretBox},
+    live::Hub,
+};
 
 pub use crate::{config::Config, recorder::Recorder, state::AppState, store::Store};
 
@@ -86,10 +90,13 @@ pub async fn serve(
         );
     }
     tokio::spawn(refresh_statistics_hourly(store.clone()));
+    let hub = Hub::new(config.live_queue, config.node_id());
+    hub.relay_from_other_nodes(store.clone());
     let recorder = Recorder::start(
         store.clone(),
         config.max_output_bytes,
         config.recorder_queue,
+        hub.clone(),
     );
     let secrets = SecretBox::load(
         config.secret_key.as_ref().map(|key| key.expose()),
@@ -115,6 +122,7 @@ pub async fn serve(
         throttle: Arc::default(),
         recorder,
         gateway,
+        hub,
     };
     let app = build_router(state).into_make_service_with_connect_info::<SocketAddr>();
     axum::serve(listener, app)

@@ -58,6 +58,13 @@ enum Command {
         /// The SQL or the command's input.
         input: String,
     },
+    /// Follow a session live until it ends, printing its output; exits with its status.
+    Watch {
+        #[command(flatten)]
+        server: ServerArgs,
+        /// The session's id.
+        session: String,
+    },
     /// List the connections on a Loupe server.
     Connections {
         #[command(flatten)]
@@ -98,6 +105,10 @@ async fn main() -> anyhow::Result<()> {
             std::process::exit(code);
         }
         Command::Connections { server } => cli::run_connections(&server).await,
+        Command::Watch { server, session } => {
+            let code = cli::run_watch(&server, &session).await?;
+            std::process::exit(code);
+        }
         Command::Download {
             server,
             session,

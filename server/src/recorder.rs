@@ -8,18 +8,27 @@
 //! The task assigns sequence numbers and output offsets from its own view of each open session,
 //! loaded from the store on first use, so producers need no coordination.
 
-use std::collections::HashMap;
+use std::{
+    collections::HashMap,
+    ops::Range,
+    time::{Duration, Instant},
+};
 
-use loupe_protocol::{Cell, Column, EventKind, SessionStatus, Stream};
+use loupe_protocol::{Cell, Column, EventKind, OutputPiece, SessionStatus, Stream, Timestamp};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::{
     error::ApiError,
+    live::{Hub, Notice},
+    sessions,
     store::{
         ChunkRecord, EventRecord, MAX_CHUNK_BYTES, MAX_PAGE_ROWS, RowPageRecord, Store, StoreError,
         WriteOp, now_us,
     },
 };
+
+/// How often a running session's counters are published to the sessions list at most.
+const SNAPSHOT_EVERY: Duration = Duration::from_millis(500);
 
 /// Requests written per transaction at most, and bytes of payload: enough to amortise a commit,
 /// small enough to keep acknowledgements prompt.
@@ -140,12 +149,14 @@ pub struct Recorder {
 
 impl Recorder {
     /// Starts the task. `max_output_bytes` is the most output stored per session.
-    pub fn start(store: Store, max_output_bytes: u64, queue: usize) -> Recorder {
+    pub fn start(store: Store, max_output_bytes: u64, queue: usize, hub: Hub) -> Recorder {
         let (requests, receiver) = mpsc::channel(queue);
         let task = Task {
             store,
             max_output_bytes,
             sessions: HashMap::new(),
+            hub,
+            snapshots: HashMap::new(),
         };
         tokio::spawn(task.run(receiver));
         Recorder { requests }
@@ -193,6 +204,9 @@ struct Task {
     store: Store,
     max_output_bytes: u64,
     sessions: HashMap<String, SessionState>,
+    hub: Hub,
+    /// When each running session's snapshot was last published.
+    snapshots: HashMap<String, Instant>,
 }
 
 impl Task {
@@ -224,8 +238,11 @@ impl Task {
     async fn write(&mut self, batch: Vec<Request>) {
         let mut writes = Vec::new();
         let mut outcomes = Vec::with_capacity(batch.len());
+        let mut planned = Vec::with_capacity(batch.len());
         for request in &batch {
+            let start = writes.len();
             outcomes.push(self.plan(request, &mut writes).await);
+            planned.push((request.session_id.clone(), start..writes.len()));
         }
         let committed = if writes.is_empty() {
             Ok(())
@@ -237,6 +254,10 @@ impl Task {
                 for (request, outcome) in batch.into_iter().zip(outcomes) {
                     // A producer that went away no longer needs its answer.
                     let _ = request.ack.send(outcome);
+                }
+                // Only what is committed is published, in commit order.
+                for (session_id, range) in planned {
+                    self.publish(session_id, &writes, range).await;
                 }
             }
             Err(error) => {
@@ -386,6 +407,83 @@ impl Task {
             self.sessions.insert(session_id.to_owned(), state);
         }
         Ok(recorded)
+    }
+
+    /// Tells watchers what one committed request wrote.
+    async fn publish(&mut self, session_id: String, writes: &[WriteOp], range: Range<usize>) {
+        if range.is_empty() {
+            return;
+        }
+        // Output text is only made for watchers on this node; other nodes read it themselves.
+        let local_watchers = self.hub.has_local_watchers();
+        let mut notice = Notice {
+            session_id,
+            ..Notice::default()
+        };
+        let mut snapshot = false;
+        for op in &writes[range] {
+            match op {
+                WriteOp::Event { event, .. } => {
+                    snapshot |= event.seq == 1;
+                    notice.events.push(sessions::to_event(event.clone()));
+                }
+                WriteOp::Chunk { seq, chunk, .. } => notice.output.push((
+                    *seq as u64,
+                    OutputPiece {
+                        offset: chunk.byte_offset as u64,
+                        at: Timestamp::from_micros(chunk.at_us),
+                        stream: if chunk.stream == "stderr" {
+                            Stream::Stderr
+                        } else {
+                            Stream::Stdout
+                        },
+                        text: if local_watchers {
+                            String::from_utf8_lossy(&chunk.data).into_owned()
+                        } else {
+                            String::new()
+                        },
+                    },
+                    chunk.data.len() as u64,
+                )),
+                WriteOp::RowPage { seq, page, .. } => {
+                    let total = (page.first_row + i64::from(page.row_count)) as u64;
+                    match notice
+                        .rows
+                        .iter_mut()
+                        .find(|(known, _)| *known == *seq as u64)
+                    {
+                        Some(entry) => entry.1 = total,
+                        None => notice.rows.push((*seq as u64, total)),
+                    }
+                }
+                WriteOp::Finish { .. } | WriteOp::Truncated { .. } => snapshot = true,
+                WriteOp::EventGrowth { .. } | WriteOp::SessionGrowth { .. } => {}
+            }
+        }
+        let now = Instant::now();
+        let due = self
+            .snapshots
+            .get(&notice.session_id)
+            .is_none_or(|last| now.duration_since(*last) >= SNAPSHOT_EVERY);
+        if snapshot || due {
+            match self.store.session(&notice.session_id).await {
+                Ok(Some(record)) => {
+                    let session = sessions::to_session(record);
+                    if session.status.is_final() {
+                        self.snapshots.remove(&notice.session_id);
+                    } else {
+                        self.snapshots.insert(notice.session_id.clone(), now);
+                    }
+                    notice.session = Some(session);
+                }
+                Ok(None) => {}
+                Err(error) => tracing::warn!(%error, "could not read a session to publish it"),
+            }
+        }
+        self.hub.publish(&self.store, notice).await;
+        if self.snapshots.len() > MAX_CACHED_SESSIONS {
+            self.snapshots.clear();
+        }
     }
 
     /// The session's state, from the cache or the store (a copy: the caller puts it back).

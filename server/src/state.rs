@@ -5,8 +5,8 @@ use std::sync::Arc;
 use axum::extract::FromRef;
 
 use crate::{
-    config::Config, gateway::Gateway, identity::throttle::LoginThrottle, recorder::Recorder,
-    store::Store,
+    config::Config, gateway::Gateway, identity::throttle::LoginThrottle, live::Hub,
+    recorder::Recorder, store::Store,
 };
 
 #[derive(Clone)]
@@ -16,6 +16,7 @@ pub struct AppState {
     pub throttle: Arc<LoginThrottle>,
     pub recorder: Recorder,
     pub gateway: Gateway,
+    pub hub: Hub,
 }
 
 impl FromRef<AppState> for Store {

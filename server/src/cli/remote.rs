@@ -349,3 +349,110 @@ fn progress(written: u64, total: Option<u64>, start: u64, elapsed: Duration) -> 
         _ => format!("{written} bytes, {rate:.1} MB/s"),
     }
 }
+
+/// `loupe watch`: follows a session live over the WebSocket until it ends; exits like `exec`.
+pub async fn run_watch(args: &ServerArgs, id: &str) -> Result<i32> {
+    use futures_util::{SinkExt, StreamExt};
+    use loupe_protocol::ServerMessage;
+    use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest};
+
+    let client = Client::new(args)?;
+    let url = match client.base.strip_prefix("https://") {
+        Some(rest) => format!("wss://{rest}/api/live"),
+        None => format!(
+            "ws://{}/api/live",
+            client.base.trim_start_matches("http://")
+        ),
+    };
+    let mut request = url.as_str().into_client_request()?;
+    request
+        .headers_mut()
+        .insert("authorization", format!("Bearer {}", client.token).parse()?);
+    let (mut socket, _) = tokio_tungstenite::connect_async(request)
+        .await
+        .with_context(|| format!("cannot open the live connection to {}", client.base))?;
+    let watch =
+        serde_json::json!({ "type": "watch_session", "id": "watch", "session": id, "after": 0 });
+    socket.send(Message::text(watch.to_string())).await?;
+
+    // Output and rows already stored when the watch began are fetched by window; what comes
+    // after arrives on the socket.
+    let mut follower = Follower::default();
+    while let Some(message) = socket.next().await {
+        let Message::Text(text) = message? else {
+            continue;
+        };
+        match serde_json::from_str::<ServerMessage>(text.as_str())? {
+            ServerMessage::Event { event, .. } => {
+                match event.kind {
+                    EventKind::Output => follower.outputs.push((event.seq, 0)),
+                    EventKind::Result => {
+                        let names: Vec<_> = event
+                            .columns
+                            .iter()
+                            .flatten()
+                            .map(|column| column.name.as_str())
+                            .collect();
+                        println!("{}", names.join("\t"));
+                        follower.results.push((event.seq, 0));
+                    }
+                    EventKind::Error => {
+                        eprintln!("ERROR: {}", event.text.as_deref().unwrap_or(&event.summary))
+                    }
+                    EventKind::Note => eprintln!("-- {}", event.summary),
+                    EventKind::Input | EventKind::Exit => {}
+                }
+                if event.bytes > 0 || event.rows > 0 {
+                    follower.drain(&client, id).await?;
+                }
+            }
+            ServerMessage::Output { seq, piece, .. } => {
+                if let Some((_, printed)) =
+                    follower.outputs.iter_mut().find(|(known, _)| *known == seq)
+                    && piece.offset + piece.text.len() as u64 > *printed
+                {
+                    let skip = printed.saturating_sub(piece.offset) as usize;
+                    let text = piece.text.get(skip..).unwrap_or(&piece.text);
+                    match piece.stream {
+                        Stream::Stdout => std::io::stdout().write_all(text.as_bytes())?,
+                        Stream::Stderr => std::io::stderr().write_all(text.as_bytes())?,
+                    }
+                    std::io::stdout().flush()?;
+                    *printed = piece.offset + piece.text.len() as u64;
+                }
+            }
+            ServerMessage::Rows { .. } => follower.drain(&client, id).await?,
+            ServerMessage::Session { session, .. } if session.status.is_final() => {
+                follower.drain(&client, id).await?;
+                return Ok(match session.status {
+                    SessionStatus::Done => session.exit_code.unwrap_or(0),
+                    SessionStatus::Cancelled => 130,
+                    _ => {
+                        if let Some(error) = &session.error {
+                            eprintln!("loupe: {} — {error}", session.status.as_str());
+                        }
+                        session.exit_code.filter(|code| *code != 0).unwrap_or(1)
+                    }
+                });
+            }
+            ServerMessage::Resync { .. } => {
+                // Fell behind: what is stored is complete, so read the rest from there.
+                follower.catch_up(&client, id).await?;
+                let again = serde_json::json!({ "type": "watch_session", "id": "watch", "session": id, "after": follower.after });
+                socket.send(Message::text(again.to_string())).await?;
+            }
+            ServerMessage::Error { message, .. } => bail!("{message}"),
+            _ => {}
+        }
+        if let Some(last) = follower
+            .outputs
+            .iter()
+            .chain(&follower.results)
+            .map(|(seq, _)| *seq)
+            .max()
+        {
+            follower.after = follower.after.max(last);
+        }
+    }
+    bail!("the live connection closed before the session ended")
+}

@@ -9,6 +9,7 @@ mod downloads;
 mod groups;
 mod health;
 mod ingest;
+mod live;
 mod openapi;
 mod runs;
 mod sessions;
@@ -234,6 +235,11 @@ pub fn endpoints() -> Vec<Endpoint> {
             "/api/sessions/{id}/download",
             "The full output (txt), one result set (csv) or the whole log (jsonl), streamed; honours Range",
             downloads::download_session,
+        ),
+        Endpoint::get(
+            "/api/live",
+            "The WebSocket: watch sessions and the sessions list live",
+            live::open_live,
         ),
         Endpoint::post(
             "/api/sessions",

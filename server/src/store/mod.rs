@@ -219,6 +219,29 @@ impl Store {
         }
     }
 
+    /// Whether several nodes may share this database, so live changes must be relayed.
+    pub fn relays_live(&self) -> bool {
+        self.kind() == BackendKind::Postgres
+    }
+
+    /// Tells the other nodes about a change (PostgreSQL `NOTIFY`; nothing on SQLite).
+    pub async fn notify_live(&self, payload: &str) -> StoreResult<()> {
+        match &self.backend {
+            Backend::Sqlite(_) => Ok(()),
+            Backend::Postgres(store) => store.notify_live(payload).await,
+        }
+    }
+
+    /// Hears the other nodes' changes (PostgreSQL only).
+    pub async fn listen_live(&self) -> StoreResult<sqlx::postgres::PgListener> {
+        match &self.backend {
+            Backend::Sqlite(_) => Err(StoreError::Config(
+                "SQLite has a single node; nothing to listen to".into(),
+            )),
+            Backend::Postgres(store) => store.listen_live().await,
+        }
+    }
+
     /// One round trip to the database, returning how long it took.
     pub async fn ping(&self) -> StoreResult<Duration> {
         let started = std::time::Instant::now();

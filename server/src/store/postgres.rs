@@ -34,4 +34,21 @@ impl PostgresStore {
     }
 }
 
+impl PostgresStore {
+    pub async fn notify_live(&self, payload: &str) -> StoreResult<()> {
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(crate::live::CHANNEL)
+            .bind(payload)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn listen_live(&self) -> StoreResult<sqlx::postgres::PgListener> {
+        let mut listener = sqlx::postgres::PgListener::connect_with(&self.pool).await?;
+        listener.listen(crate::live::CHANNEL).await?;
+        Ok(listener)
+    }
+}
+
 shared_queries!(PostgresStore, sqlx::Postgres);

@@ -198,6 +198,8 @@ const MATRIX: &[Row] = &[
         [401, 201, 404, 403, 403, 201],
     ),
     // Connections: everyone picks from them, administrators manage them.
+    // A plain GET is not a WebSocket handshake: past authentication it is a bad request.
+    row("GET", "/api/live", None, NOT_A_WEBSOCKET),
     row("GET", "/api/connections", None, LOGGED_IN),
     row(
         "POST",
@@ -250,6 +252,7 @@ const MATRIX: &[Row] = &[
     ),
 ];
 
+const NOT_A_WEBSOCKET: [u16; 6] = [401, 400, 400, 400, 400, 400];
 const SESSION_READERS: [u16; 6] = [401, 200, 404, 200, 200, 200];
 const OWNER_ONLY: [u16; 6] = [401, 200, 404, 404, 404, 404];
 const NEW_RECORDING: &str =

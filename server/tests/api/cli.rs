@@ -3,7 +3,7 @@
 
 use loupe_protocol::Role;
 use reqwest::Method;
-use serde_json::json;
+use serde_json::{Value, json};
 use tokio::process::Command;
 
 use crate::helpers::{TestApp, TestUser};
@@ -160,4 +160,31 @@ async fn account_commands_work_on_the_servers_database() {
         .unwrap();
     assert!(!refused.status.success());
     assert!(String::from_utf8_lossy(&refused.stderr).contains("not a role"));
+}
+
+#[tokio::test]
+async fn watch_follows_a_running_session_live_until_it_ends() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin().await;
+    let alice = app.user("alice", Role::User).await;
+    let shell = json!({ "name": "sh", "kind": "command", "command": { "argv": ["sh", "-c"] } });
+    assert_eq!(
+        app.call(Method::POST, "/api/connections", Some(&admin), Some(shell))
+            .await
+            .status(),
+        201
+    );
+    let started: Value = app
+        .call(Method::POST, "/api/sessions", Some(&alice), Some(json!({ "connection": "sh", "input": "echo one; sleep 0.5; echo two >&2; sleep 0.5; echo three; exit 4" })))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let id = started["id"].as_str().unwrap().to_owned();
+
+    let (code, stdout, stderr) = loupe(&app, &alice, &["watch", &id]).await;
+
+    assert_eq!(code, 4);
+    assert_eq!(stdout, "one\nthree\n");
+    assert!(stderr.contains("two\n"), "{stderr}");
 }

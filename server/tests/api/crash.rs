@@ -21,11 +21,21 @@ use crate::helpers::TestDatabase;
 
 /// The `loupe` binary serving `database_url` on a free port.
 async fn start_server(database_url: &str) -> (Child, String) {
+    start_node(database_url, "crash-test").await
+}
+
+/// The `loupe` binary serving `database_url` on a free port as node `node_id`.
+pub async fn start_node(database_url: &str, node_id: &str) -> (Child, String) {
+    let folder = std::env::temp_dir().join(format!(
+        "loupe-node-{node_id}-{}",
+        uuid::Uuid::new_v4().simple()
+    ));
     let mut child = Command::new(env!("CARGO_BIN_EXE_loupe"))
         .arg("serve")
         .env("LOUPE_BIND", "127.0.0.1:0")
         .env("DATABASE_URL", database_url)
-        .env("LOUPE_NODE_ID", "crash-test")
+        .env("LOUPE_NODE_ID", node_id)
+        .env("LOUPE_DATA_DIR", &folder)
         .env("LOUPE_LOG", "info")
         .env("LOUPE_STATIC_DIR", "/nonexistent")
         .stdout(Stdio::piped())

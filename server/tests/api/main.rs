@@ -11,6 +11,7 @@ mod downloads;
 mod gateway;
 mod health;
 mod identity;
+mod live;
 mod openapi;
 mod routes;
 mod sessions;

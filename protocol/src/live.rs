@@ -1,0 +1,83 @@
+//! The live channel, `GET /api/live`: one WebSocket per browser tab (or `loupe watch`), JSON
+//! text messages, each one of these enums tagged by `type`.
+
+use serde::{Deserialize, Serialize};
+
+use crate::{ErrorCode, OutputPiece, Session, SessionEvent, SessionQuery};
+
+/// What a client asks. `id` names the subscription in the answers; the client chooses it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ClientMessage {
+    /// One session's events with a seq above `after` (0 for all): the stored ones first, then
+    /// live ones as they are committed, with no gap and no repeat between the two.
+    WatchSession {
+        id: String,
+        session: String,
+        after: u64,
+    },
+    /// Sessions the caller may see that match the list's filters (cursor and limit are
+    /// ignored): each one as it starts, changes and ends.
+    WatchSessions {
+        id: String,
+        #[serde(default)]
+        filter: SessionQuery,
+    },
+    Unwatch {
+        id: String,
+    },
+    Ping {
+        nonce: u64,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerMessage {
+    /// The subscription is in place (for a session: the stored events follow first).
+    Watching {
+        id: String,
+    },
+    /// A new event of a watched session.
+    Event {
+        id: String,
+        session: String,
+        event: SessionEvent,
+    },
+    /// Output appended to an output event.
+    Output {
+        id: String,
+        session: String,
+        seq: u64,
+        piece: OutputPiece,
+    },
+    /// Rows appended to a result event; `total` is its row count now. Fetch them by window.
+    Rows {
+        id: String,
+        session: String,
+        seq: u64,
+        total: u64,
+    },
+    /// A session started, changed (status, counters) or ended.
+    Session {
+        id: String,
+        session: Session,
+    },
+    /// The client fell behind and messages were dropped for this subscription: read from the
+    /// API again and watch again from the last seq it has.
+    Resync {
+        id: String,
+        reason: String,
+    },
+    /// A request could not be served; with an `id`, that subscription is not in place.
+    Error {
+        id: Option<String>,
+        code: ErrorCode,
+        message: String,
+    },
+    Pong {
+        nonce: u64,
+    },
+    /// Sent every 20 seconds so idle connections stay open through proxies.
+    Heartbeat,
+}

@@ -1,0 +1,210 @@
+//! The live hub: what the recorder commits is published here, and every WebSocket of this node
+//! (see `socket.rs`) takes what its subscriptions need. With PostgreSQL, nodes also tell each
+//! other through `LISTEN/NOTIFY` (small payloads; the events themselves are read from the
+//! store), so a watcher on one node sees sessions run through another.
+
+pub mod socket;
+
+use std::sync::Arc;
+
+use loupe_protocol::{OutputPiece, Session, SessionEvent, Stream, Timestamp};
+use serde::{Deserialize, Serialize};
+use tokio::sync::broadcast;
+
+use crate::{sessions, store::Store};
+
+/// The channel nodes notify each other on.
+pub const CHANNEL: &str = "loupe_live";
+
+/// What one committed request changed in one session.
+#[derive(Debug, Clone, Default)]
+pub struct Notice {
+    pub session_id: String,
+    /// New events, in seq order.
+    pub events: Vec<SessionEvent>,
+    /// Output appended, as (event seq, piece, its length in bytes). The piece's text is only
+    /// filled when this node has watchers.
+    pub output: Vec<(u64, OutputPiece, u64)>,
+    /// Result events that grew, as (event seq, rows now).
+    pub rows: Vec<(u64, u64)>,
+    /// The session as it is now, when it started, ended, or its counters moved on.
+    pub session: Option<Session>,
+}
+
+impl Notice {
+    pub fn is_empty(&self) -> bool {
+        self.events.is_empty()
+            && self.output.is_empty()
+            && self.rows.is_empty()
+            && self.session.is_none()
+    }
+}
+
+/// This node's fan-out. Bounded: a socket that falls more than `capacity` notices behind is
+/// told to resync rather than being waited for.
+#[derive(Clone)]
+pub struct Hub {
+    sender: broadcast::Sender<Arc<Notice>>,
+    node_id: String,
+}
+
+impl Hub {
+    pub fn new(capacity: usize, node_id: String) -> Hub {
+        let (sender, _) = broadcast::channel(capacity.max(1));
+        Hub { sender, node_id }
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Notice>> {
+        self.sender.subscribe()
+    }
+
+    /// Whether any socket on this node is listening.
+    pub fn has_local_watchers(&self) -> bool {
+        self.sender.receiver_count() > 0
+    }
+
+    /// Publishes on this node, and (PostgreSQL) tells the other nodes.
+    pub async fn publish(&self, store: &Store, notice: Notice) {
+        if notice.is_empty() {
+            return;
+        }
+        if store.relays_live() {
+            let relay = Relay {
+                node: self.node_id.clone(),
+                session: notice.session_id.clone(),
+                events: notice.events.iter().map(|event| event.seq).collect(),
+                output: notice
+                    .output
+                    .iter()
+                    .map(|(seq, piece, length)| (*seq, piece.offset, piece.offset + length))
+                    .collect(),
+                rows: notice.rows.clone(),
+                session_changed: notice.session.is_some(),
+            };
+            match serde_json::to_string(&relay) {
+                Ok(payload) if payload.len() < 7000 => {
+                    if let Err(error) = store.notify_live(&payload).await {
+                        tracing::warn!(%error, "could not tell other nodes about a change");
+                    }
+                }
+                // Too much for one NOTIFY: send what lets the others catch up from the store.
+                _ => {
+                    let small = Relay {
+                        events: relay.events.first().copied().into_iter().collect(),
+                        output: Vec::new(),
+                        ..relay
+                    };
+                    let _ = store
+                        .notify_live(&serde_json::to_string(&small).unwrap_or_default())
+                        .await;
+                }
+            }
+        }
+        // No receivers is fine: nobody is watching.
+        let _ = self.sender.send(Arc::new(notice));
+    }
+
+    /// Publishes what another node notified, rebuilt from the store.
+    async fn republish(&self, store: &Store, relay: Relay) {
+        if relay.node == self.node_id {
+            return;
+        }
+        let mut notice = Notice {
+            session_id: relay.session.clone(),
+            rows: relay.rows,
+            ..Notice::default()
+        };
+        if let (Some(first), Some(last)) = (relay.events.first(), relay.events.iter().max()) {
+            match store
+                .session_events(
+                    &relay.session,
+                    first.saturating_sub(1) as i64,
+                    (last - first + 1).min(500) as u32,
+                )
+                .await
+            {
+                Ok(events) => notice.events = events.into_iter().map(sessions::to_event).collect(),
+                Err(error) => tracing::warn!(%error, "could not read relayed events"),
+            }
+        }
+        for (seq, from, to) in relay.output {
+            if let Ok(chunks) = store
+                .output_chunks(&relay.session, seq as i64, from as i64, to as i64)
+                .await
+            {
+                for chunk in chunks {
+                    let start = chunk.byte_offset as u64;
+                    let begin = from.saturating_sub(start) as usize;
+                    let end = ((to - start) as usize).min(chunk.data.len());
+                    if begin < end {
+                        notice.output.push((
+                            seq,
+                            OutputPiece {
+                                offset: start + begin as u64,
+                                at: Timestamp::from_micros(chunk.at_us),
+                                stream: if chunk.stream == "stderr" {
+                                    Stream::Stderr
+                                } else {
+                                    Stream::Stdout
+                                },
+                                text: String::from_utf8_lossy(&chunk.data[begin..end]).into_owned(),
+                            },
+                            (end - begin) as u64,
+                        ));
+                    }
+                }
+            }
+        }
+        if relay.session_changed {
+            notice.session = store
+                .session(&relay.session)
+                .await
+                .ok()
+                .flatten()
+                .map(sessions::to_session);
+        }
+        let _ = self.sender.send(Arc::new(notice));
+    }
+
+    /// Listens to the other nodes for as long as the server runs (PostgreSQL only).
+    pub fn relay_from_other_nodes(&self, store: Store) {
+        if !store.relays_live() {
+            return;
+        }
+        let hub = self.clone();
+        tokio::spawn(async move {
+            loop {
+                match store.listen_live().await {
+                    Ok(mut listener) => loop {
+                        match listener.recv().await {
+                            Ok(notification) => {
+                                if let Ok(relay) =
+                                    serde_json::from_str::<Relay>(notification.payload())
+                                {
+                                    hub.republish(&store, relay).await;
+                                }
+                            }
+                            Err(error) => {
+                                tracing::warn!(%error, "lost the live relay; listening again");
+                                break;
+                            }
+                        }
+                    },
+                    Err(error) => tracing::warn!(%error, "cannot listen for other nodes' changes"),
+                }
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            }
+        });
+    }
+}
+
+/// What one node tells the others: which session, which seqs, which byte ranges.
+#[derive(Debug, Serialize, Deserialize)]
+struct Relay {
+    node: String,
+    session: String,
+    events: Vec<u64>,
+    output: Vec<(u64, u64, u64)>,
+    rows: Vec<(u64, u64)>,
+    session_changed: bool,
+}

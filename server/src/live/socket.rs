@@ -1,0 +1,392 @@
+//! One live connection. It subscribes to the hub before it reads anything from the store, so a
+//! session watched from seq N gets the stored events after N and then every live one, with
+//! nothing falling between the two and repeats dropped by seq (and by byte offset for output).
+//! A connection that falls behind the hub's bound is sent `resync` for each subscription; a
+//! malformed message gets an `error` and the connection stays up. Written over any
+//! `Sink`/`Stream` of WebSocket messages.
+
+use std::{collections::HashMap, sync::Arc, time::Duration};
+
+use axum::extract::ws::Message;
+use futures_util::{Sink, SinkExt, Stream, StreamExt};
+use loupe_protocol::{ClientMessage, EventKind, ServerMessage, Session, SessionStatus};
+use tokio::sync::broadcast::{self, error::RecvError};
+
+use super::Notice;
+use crate::{
+    auth::Actor,
+    error::ApiError,
+    sessions,
+    state::AppState,
+    store::{SessionFilter, Visibility},
+};
+
+const HEARTBEAT: Duration = Duration::from_secs(20);
+const CATCH_UP_PAGE: u32 = 500;
+
+enum Watch {
+    Session {
+        session: String,
+        last_seq: u64,
+        /// Bytes of each output event the client has, and rows of each result.
+        output_seen: HashMap<u64, u64>,
+        rows_seen: HashMap<u64, u64>,
+    },
+    List {
+        filter: SessionFilter,
+    },
+}
+
+pub async fn run<S, R, E>(
+    state: AppState,
+    actor: Actor,
+    sink: S,
+    mut incoming: R,
+    mut notices: broadcast::Receiver<Arc<Notice>>,
+) where
+    S: Sink<Message> + Unpin,
+    R: Stream<Item = Result<Message, E>> + Unpin,
+{
+    let mut connection = Connection {
+        state,
+        actor,
+        sink,
+        watches: HashMap::new(),
+        shared: HashMap::new(),
+    };
+    let mut heartbeat = tokio::time::interval(HEARTBEAT);
+    heartbeat.tick().await;
+    loop {
+        let open = tokio::select! {
+            message = incoming.next() => match message {
+                Some(Ok(Message::Text(text))) => connection.handle(text.as_str()).await,
+                Some(Ok(Message::Binary(_))) => connection.error(None, ApiError::bad_request("message", "send JSON text messages")).await,
+                Some(Ok(Message::Ping(_) | Message::Pong(_))) => true,
+                Some(Ok(Message::Close(_)) | Err(_)) | None => false,
+            },
+            notice = notices.recv() => match notice {
+                Ok(notice) => connection.deliver(&notice).await,
+                Err(RecvError::Lagged(missed)) => connection.resync(missed).await,
+                Err(RecvError::Closed) => false,
+            },
+            _ = heartbeat.tick() => connection.send(&ServerMessage::Heartbeat).await,
+        };
+        if !open {
+            break;
+        }
+    }
+}
+
+struct Connection<S> {
+    state: AppState,
+    actor: Actor,
+    sink: S,
+    watches: HashMap<String, Watch>,
+    /// Whether a session is shared with this user, as last checked.
+    shared: HashMap<String, bool>,
+}
+
+impl<S: Sink<Message> + Unpin> Connection<S> {
+    /// Sends one message; false when the client is gone.
+    async fn send(&mut self, message: &ServerMessage) -> bool {
+        match serde_json::to_string(message) {
+            Ok(text) => self.sink.send(Message::Text(text.into())).await.is_ok(),
+            Err(_) => true,
+        }
+    }
+
+    async fn error(&mut self, id: Option<String>, error: ApiError) -> bool {
+        let message = ServerMessage::Error {
+            id,
+            code: error.code(),
+            message: error.message().to_owned(),
+        };
+        self.send(&message).await
+    }
+
+    async fn handle(&mut self, text: &str) -> bool {
+        let request: ClientMessage = match serde_json::from_str(text) {
+            Ok(request) => request,
+            Err(error) => {
+                return self
+                    .error(
+                        None,
+                        ApiError::bad_request(
+                            "message",
+                            format!("not a message Loupe understands: {error}"),
+                        ),
+                    )
+                    .await;
+            }
+        };
+        match request {
+            ClientMessage::Ping { nonce } => self.send(&ServerMessage::Pong { nonce }).await,
+            ClientMessage::Unwatch { id } => {
+                self.watches.remove(&id);
+                true
+            }
+            ClientMessage::WatchSessions { id, filter } => {
+                let visibility = match sessions::visibility(&self.state.store, &self.actor).await {
+                    Ok(visibility) => visibility,
+                    Err(error) => return self.error(Some(id), error).await,
+                };
+                match sessions::filter_from(&filter, visibility) {
+                    Ok((filter, _)) => {
+                        self.watches.insert(id.clone(), Watch::List { filter });
+                        self.send(&ServerMessage::Watching { id }).await
+                    }
+                    Err(error) => self.error(Some(id), error).await,
+                }
+            }
+            ClientMessage::WatchSession { id, session, after } => {
+                self.watch_session(id, session, after).await
+            }
+        }
+    }
+
+    async fn watch_session(&mut self, id: String, session_id: String, after: u64) -> bool {
+        let record =
+            match sessions::visible_session(&self.state.store, &self.actor, &session_id).await {
+                Ok(record) => record,
+                Err(error) => return self.error(Some(id), error).await,
+            };
+        if !self.send(&ServerMessage::Watching { id: id.clone() }).await {
+            return false;
+        }
+        let (mut last_seq, mut output_seen, mut rows_seen) =
+            (after, HashMap::new(), HashMap::new());
+        loop {
+            let page = match self
+                .state
+                .store
+                .session_events(&session_id, last_seq as i64, CATCH_UP_PAGE)
+                .await
+            {
+                Ok(page) => page,
+                Err(error) => return self.error(Some(id), error.into()).await,
+            };
+            let full = page.len() == CATCH_UP_PAGE as usize;
+            for event in page.into_iter().map(sessions::to_event) {
+                last_seq = event.seq;
+                match event.kind {
+                    EventKind::Output => drop(output_seen.insert(event.seq, event.bytes)),
+                    EventKind::Result => drop(rows_seen.insert(event.seq, event.rows)),
+                    _ => {}
+                }
+                let message = ServerMessage::Event {
+                    id: id.clone(),
+                    session: session_id.clone(),
+                    event,
+                };
+                if !self.send(&message).await {
+                    return false;
+                }
+            }
+            if !full {
+                break;
+            }
+        }
+        if SessionStatus::parse(&record.status).is_some_and(SessionStatus::is_final) {
+            // Everything is stored and nothing more will come.
+            let session = sessions::to_session(record);
+            return self.send(&ServerMessage::Session { id, session }).await;
+        }
+        self.watches.insert(
+            id,
+            Watch::Session {
+                session: session_id,
+                last_seq,
+                output_seen,
+                rows_seen,
+            },
+        );
+        true
+    }
+
+    async fn deliver(&mut self, notice: &Notice) -> bool {
+        let mut messages = Vec::new();
+        let mut ended = Vec::new();
+        let mut list_candidates = Vec::new();
+        for (id, watch) in &mut self.watches {
+            match watch {
+                Watch::Session {
+                    session,
+                    last_seq,
+                    output_seen,
+                    rows_seen,
+                } if *session == notice.session_id => {
+                    for event in &notice.events {
+                        if event.seq <= *last_seq {
+                            continue;
+                        }
+                        *last_seq = event.seq;
+                        match event.kind {
+                            EventKind::Output => drop(output_seen.insert(event.seq, 0)),
+                            EventKind::Result => drop(rows_seen.insert(event.seq, 0)),
+                            _ => {}
+                        }
+                        messages.push(ServerMessage::Event {
+                            id: id.clone(),
+                            session: session.clone(),
+                            event: event.clone(),
+                        });
+                    }
+                    for (seq, piece, length) in &notice.output {
+                        let Some(seen) = output_seen.get_mut(seq) else {
+                            continue;
+                        };
+                        let end = piece.offset + length;
+                        if end <= *seen {
+                            continue;
+                        }
+                        let mut piece = piece.clone();
+                        if piece.offset < *seen {
+                            // Part of it came with the catch-up; send the rest where the text allows.
+                            if let Some(rest) = piece.text.get((*seen - piece.offset) as usize..) {
+                                piece.text = rest.to_owned();
+                                piece.offset = *seen;
+                            }
+                        }
+                        *seen = end;
+                        messages.push(ServerMessage::Output {
+                            id: id.clone(),
+                            session: session.clone(),
+                            seq: *seq,
+                            piece,
+                        });
+                    }
+                    for (seq, total) in &notice.rows {
+                        if let Some(seen) = rows_seen.get_mut(seq)
+                            && *total > *seen
+                        {
+                            *seen = *total;
+                            messages.push(ServerMessage::Rows {
+                                id: id.clone(),
+                                session: session.clone(),
+                                seq: *seq,
+                                total: *total,
+                            });
+                        }
+                    }
+                    if let Some(snapshot) = &notice.session {
+                        messages.push(ServerMessage::Session {
+                            id: id.clone(),
+                            session: snapshot.clone(),
+                        });
+                        if snapshot.status.is_final() {
+                            ended.push(id.clone());
+                        }
+                    }
+                }
+                Watch::List { .. } => {
+                    if let Some(snapshot) = &notice.session {
+                        list_candidates.push((id.clone(), snapshot.clone()));
+                    }
+                }
+                Watch::Session { .. } => {}
+            }
+        }
+        for id in ended {
+            self.watches.remove(&id);
+        }
+        for (id, snapshot) in list_candidates {
+            if self.list_shows(&id, &snapshot).await {
+                messages.push(ServerMessage::Session {
+                    id,
+                    session: snapshot,
+                });
+            }
+        }
+        for message in &messages {
+            if !self.send(message).await {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// Whether list subscription `id` shows `session`: its filters, and who may see it.
+    async fn list_shows(&mut self, id: &str, session: &Session) -> bool {
+        let Some(Watch::List { filter }) = self.watches.get(id) else {
+            return false;
+        };
+        if !matches(filter, session) {
+            return false;
+        }
+        let Visibility::Restricted {
+            user_id,
+            username,
+            group_ids,
+        } = &filter.visibility
+        else {
+            return true;
+        };
+        if session.user.username == *username {
+            return true;
+        }
+        if let Some(known) = self.shared.get(&session.id) {
+            return *known;
+        }
+        let shared = self
+            .state
+            .store
+            .is_shared_with(&session.id, user_id, group_ids)
+            .await
+            .unwrap_or(false);
+        if self.shared.len() > 10_000 {
+            self.shared.clear();
+        }
+        self.shared.insert(session.id.clone(), shared);
+        shared
+    }
+
+    async fn resync(&mut self, missed: u64) -> bool {
+        let reason = format!(
+            "{missed} changes were dropped because this connection fell behind; read again and watch again"
+        );
+        let ids: Vec<String> = self.watches.keys().cloned().collect();
+        // A session watch cannot go on with a gap: the client watches again from its last seq.
+        self.watches
+            .retain(|_, watch| matches!(watch, Watch::List { .. }));
+        for id in ids {
+            if !self
+                .send(&ServerMessage::Resync {
+                    id,
+                    reason: reason.clone(),
+                })
+                .await
+            {
+                return false;
+            }
+        }
+        true
+    }
+}
+
+/// The list's filters, applied to one session (visibility is checked separately).
+fn matches(filter: &SessionFilter, session: &Session) -> bool {
+    let started = session.started_at.as_micros();
+    filter
+        .username
+        .as_ref()
+        .is_none_or(|username| *username == session.user.username)
+        && filter
+            .connection
+            .as_ref()
+            .is_none_or(|connection| *connection == session.connection.name)
+        && filter
+            .session_type
+            .as_ref()
+            .is_none_or(|kind| kind == session.session_type.as_str())
+        && (filter.statuses.is_empty()
+            || filter
+                .statuses
+                .iter()
+                .any(|status| status == session.status.as_str()))
+        && filter.from_us.is_none_or(|from| started >= from)
+        && filter.to_us.is_none_or(|to| started < to)
+        && filter
+            .id_prefix
+            .as_ref()
+            .is_none_or(|prefix| session.id.starts_with(prefix.as_str()))
+}

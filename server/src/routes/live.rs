@@ -1,0 +1,45 @@
+//! `GET /api/live`: the WebSocket. Authenticated like every route (login cookie or token); a
+//! browser's handshake must come from Loupe's own pages, so another site cannot open one with
+//! the user's cookie.
+
+use axum::{
+    extract::{State, WebSocketUpgrade, ws::rejection::WebSocketUpgradeRejection},
+    http::{HeaderMap, header},
+    response::Response,
+};
+use futures_util::StreamExt;
+
+use crate::{
+    auth::{self, Actor, Credential},
+    error::ApiError,
+    live::socket,
+    state::AppState,
+};
+
+/// Largest message a client may send.
+const MAX_CLIENT_MESSAGE: usize = 64 * 1024;
+
+pub async fn open_live(
+    State(state): State<AppState>,
+    actor: Actor,
+    headers: HeaderMap,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Result<Response, ApiError> {
+    let upgrade = upgrade.map_err(|rejection| {
+        ApiError::bad_request(
+            "upgrade",
+            format!("open /api/live as a WebSocket ({})", rejection.body_text()),
+        )
+    })?;
+    if matches!(actor.credential, Credential::Cookie(_)) && headers.contains_key(header::ORIGIN) {
+        auth::require_same_origin(&headers)?;
+    }
+    // Subscribe before the upgrade completes, so nothing committed from now on is missed.
+    let notices = state.hub.subscribe();
+    Ok(upgrade
+        .max_message_size(MAX_CLIENT_MESSAGE)
+        .on_upgrade(move |websocket| async move {
+            let (sink, stream) = websocket.split();
+            socket::run(state, actor, sink, stream, notices).await;
+        }))
+}
