@@ -5,8 +5,9 @@ use std::fmt;
 
 use gloo_net::http::{Request, RequestBuilder, Response};
 use loupe_protocol::{
-    ApiToken, AuditEvent, AuditQuery, CreatedToken, ErrorBody, Group, LoginRequest, NewGroup,
-    NewToken, NewUser, Page, Settings, User, UserChanges,
+    ApiToken, AuditEvent, AuditQuery, Connection, CreatedToken, ErrorBody, EventPage, Group,
+    LoginRequest, NewGroup, NewShare, NewToken, NewUser, OutputWindow, Page, RowsWindow,
+    RunRequest, Session, SessionPage, SessionQuery, Settings, Share, User, UserChanges,
 };
 use serde::{Serialize, de::DeserializeOwned};
 
@@ -107,6 +108,57 @@ pub async fn revoke_token(id: &str) -> ApiResult<()> {
 
 pub async fn audit(query: &AuditQuery) -> ApiResult<Page<AuditEvent>> {
     get_json(&format!("/api/audit?{}", query_string(query))).await
+}
+
+// ---- sessions ---------------------------------------------------------------------------
+
+pub async fn sessions(query: &SessionQuery) -> ApiResult<SessionPage> {
+    get_json(&format!("/api/sessions?{}", query_string(query))).await
+}
+
+pub async fn session(id: &str) -> ApiResult<Session> {
+    get_json(&format!("/api/sessions/{id}")).await
+}
+
+pub async fn events(id: &str, after: u64) -> ApiResult<EventPage> {
+    get_json(&format!(
+        "/api/sessions/{id}/events?after={after}&limit=500"
+    ))
+    .await
+}
+
+pub async fn output(id: &str, seq: u64, offset: u64, length: u64) -> ApiResult<OutputWindow> {
+    get_json(&format!(
+        "/api/sessions/{id}/events/{seq}/output?offset={offset}&length={length}"
+    ))
+    .await
+}
+
+pub async fn rows(id: &str, seq: u64, offset: u64, limit: u32) -> ApiResult<RowsWindow> {
+    get_json(&format!(
+        "/api/sessions/{id}/events/{seq}/rows?offset={offset}&limit={limit}"
+    ))
+    .await
+}
+
+pub async fn rerun(id: &str) -> ApiResult<Session> {
+    send_json(
+        Request::post(&format!("/api/sessions/{id}/rerun")),
+        &serde_json::json!({}),
+    )
+    .await
+}
+
+pub async fn share(id: &str, share: &NewShare) -> ApiResult<Vec<Share>> {
+    send_json(Request::post(&format!("/api/sessions/{id}/shares")), share).await
+}
+
+pub async fn run(request: &RunRequest) -> ApiResult<Session> {
+    send_json(Request::post("/api/sessions"), request).await
+}
+
+pub async fn connections() -> ApiResult<Vec<Connection>> {
+    get_json("/api/connections").await
 }
 
 // ---- plumbing ---------------------------------------------------------------------------

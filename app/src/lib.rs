@@ -5,6 +5,7 @@ mod api;
 mod auth;
 mod components;
 mod format;
+mod live;
 mod pages;
 
 use leptos::prelude::*;

@@ -3,7 +3,7 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, launchBrowser, screenshot, collectPageErrors, logInAs, ADMIN_PASSWORD } from '../support.mjs';
+import { startServer, launchBrowser, screenshot, collectPageErrors, logInAs, api, ADMIN_PASSWORD } from '../support.mjs';
 
 let server;
 
@@ -16,11 +16,15 @@ after(async () => {
 });
 
 test('a deep link without a login goes to the login page, then on to the page', async () => {
+  const setup = await launchBrowser();
+  await logInAs(setup.context, server.url);
+  const recorded = await api(setup.context, server.url, 'POST', '/api/ingest/sessions', { connection: 'ops', connection_kind: 'ssh', type: 'ssh', input: 'uptime' });
+  await setup.close();
   const browser = await launchBrowser();
   try {
     const page = await browser.context.newPage();
     const errors = collectPageErrors(page);
-    const id = '0192f1a2-7c3e-7d4b-9a1f-3b2c1d0e9f8a';
+    const id = recorded.id;
 
     await page.goto(`${server.url}/sessions/${id}`);
     await page.waitForURL('**/login?next=*');

@@ -3,7 +3,7 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, launchBrowser, screenshot, collectPageErrors, logInAs } from '../support.mjs';
+import { startServer, launchBrowser, screenshot, collectPageErrors, logInAs, api } from '../support.mjs';
 
 let server;
 let browser;
@@ -44,12 +44,14 @@ test('the root renders the shell from WASM and lands on the sessions page', asyn
 test('a deep link to a session loads that page', async () => {
   const page = await browser.context.newPage();
   const errors = collectPageErrors(page);
-  const id = '0192f1a2-7c3e-7d4b-9a1f-3b2c1d0e9f8a';
+  const recorded = await api(browser.context, server.url, 'POST', '/api/ingest/sessions', { connection: 'ops', connection_kind: 'ssh', type: 'ssh', input: 'uptime' });
+  const id = recorded.id;
 
   await page.goto(`${server.url}/sessions/${id}`);
 
   await page.locator('[data-test=app-shell]').waitFor();
-  assert.equal(await page.locator('[data-test=page-title]').textContent(), 'Session');
+  await page.locator('[data-test=session-id]').waitFor();
+  assert.match(await page.locator('[data-test=page-title]').textContent(), /ops/);
   assert.equal(await page.locator('[data-test=session-id]').textContent(), id);
   await screenshot(page, 'shell-deep-link');
   assert.deepEqual(errors, []);

@@ -13,10 +13,10 @@ use crate::{
 pub fn bench(args: &[String]) -> Result<ExitCode> {
     if !matches!(
         args.first().map(String::as_str),
-        Some("list" | "ingest" | "download")
+        Some("list" | "ingest" | "download" | "live")
     ) {
         eprintln!(
-            "usage: cargo xtask bench list [--sessions N] | ingest [--bytes N] | download [--bytes N]"
+            "usage: cargo xtask bench list [--sessions N] | ingest|download [--bytes N] | live [--watchers N --rate N --seconds N]"
         );
         return Ok(ExitCode::from(2));
     }

@@ -1,4 +1,7 @@
 //! Pieces shared by several pages.
 
 pub mod feedback;
+pub mod output_view;
+pub mod rows_view;
+pub mod session_bits;
 pub mod shell;

@@ -1,20 +1,367 @@
-//! `/sessions/{id}`: one session's details, activity log and output.
+//! `/sessions/{id}`: one session: who, where, when, how it ended; its actions (re-run, copy id,
+//! download, share); and its activity log, with output and result sets paged as you scroll
+//! and, while it runs, arriving live.
 
-use leptos::prelude::*;
-use leptos_router::hooks::use_params_map;
+use leptos::{prelude::*, task::spawn_local};
+use leptos_router::{
+    NavigateOptions,
+    components::A,
+    hooks::{use_navigate, use_params_map},
+};
+use loupe_protocol::{
+    ClientMessage, EventKind, NewShare, OutputPiece, ServerMessage, Session, SessionEvent, Settings,
+};
+
+use crate::{
+    api,
+    components::{
+        feedback::{ErrorLine, ErrorPanel},
+        output_view::OutputView,
+        rows_view::RowsView,
+        session_bits::{Duration as DurationCell, StatusBadge, TypeIcon, human_bytes},
+    },
+    format::local_time,
+    live::Live,
+};
+
+/// An event in the timeline, with the signals live updates write to.
+#[derive(Clone)]
+struct Entry {
+    event: SessionEvent,
+    bytes: RwSignal<u64>,
+    rows: RwSignal<u64>,
+    tail: RwSignal<Vec<OutputPiece>>,
+}
+
+impl Entry {
+    fn new(event: SessionEvent) -> Entry {
+        Entry {
+            bytes: RwSignal::new(event.bytes),
+            rows: RwSignal::new(event.rows),
+            tail: RwSignal::new(Vec::new()),
+            event,
+        }
+    }
+}
 
 #[component]
 pub fn SessionDetailPage() -> impl IntoView {
     let params = use_params_map();
     let id = move || params.read().get("id").unwrap_or_default();
     view! {
-        <section class="page-head">
-            <h1 data-test="page-title">"Session"</h1>
-            <p class="mono muted" data-test="session-id">{id}</p>
-        </section>
-        <div class="empty-state" data-test="coming">
-            <h2>"Session details are on their way"</h2>
-            <p>"This page will show the session's activity log and its output, paged as you scroll."</p>
-        </div>
+        {move || {
+            let id = id();
+            view! { <SessionDetail id=id/> }
+        }}
     }
+}
+
+#[component]
+fn SessionDetail(id: String) -> impl IntoView {
+    let session = RwSignal::new(None::<Session>);
+    let entries = RwSignal::new(Vec::<Entry>::new());
+    let error = RwSignal::new(None::<String>);
+    let settings = LocalResource::new(api::settings);
+    let now = RwSignal::new(js_sys::Date::now());
+    if let Ok(handle) = set_interval_with_handle(
+        move || now.set(js_sys::Date::now()),
+        std::time::Duration::from_secs(1),
+    ) {
+        on_cleanup(move || handle.clear());
+    }
+
+    // Stored events first, then the live tail from the last one read.
+    let live = StoredValue::new_local(None::<Live>);
+    let on_message = move |message: ServerMessage| match message {
+        ServerMessage::Event { event, .. } => entries.update(|entries| {
+            if entries.last().is_none_or(|last| last.event.seq < event.seq) {
+                entries.push(Entry::new(event));
+            }
+        }),
+        ServerMessage::Output { seq, piece, .. } => entries.with_untracked(|entries| {
+            if let Some(entry) = entries.iter().find(|entry| entry.event.seq == seq) {
+                entry.tail.update(|tail| tail.push(piece));
+            }
+        }),
+        ServerMessage::Rows { seq, total, .. } => entries.with_untracked(|entries| {
+            if let Some(entry) = entries.iter().find(|entry| entry.event.seq == seq) {
+                entry.rows.set(total);
+            }
+        }),
+        ServerMessage::Session {
+            session: snapshot, ..
+        } => session.set(Some(snapshot)),
+        ServerMessage::Resync { .. } => error.set(Some(
+            "Fell behind the live session; reload the page to catch up.".into(),
+        )),
+        _ => {}
+    };
+    let load = {
+        let id = id.clone();
+        move || {
+            let id = id.clone();
+            spawn_local(async move {
+                match api::session(&id).await {
+                    Ok(found) => session.set(Some(found)),
+                    Err(failure) => return error.set(Some(failure.to_string())),
+                }
+                let mut after = 0;
+                loop {
+                    match api::events(&id, after).await {
+                        Ok(page) => {
+                            after = page.items.last().map_or(after, |event| event.seq);
+                            entries.update(|entries| {
+                                entries.extend(page.items.into_iter().map(Entry::new))
+                            });
+                            if page.next_after.is_none() {
+                                break;
+                            }
+                        }
+                        Err(failure) => return error.set(Some(failure.to_string())),
+                    }
+                }
+                let running = session.with_untracked(|session| {
+                    session
+                        .as_ref()
+                        .is_some_and(|session| !session.status.is_final())
+                });
+                if running && let Ok(connection) = Live::connect(on_message) {
+                    connection.send(ClientMessage::WatchSession {
+                        id: "detail".into(),
+                        session: id.clone(),
+                        after,
+                    });
+                    live.set_value(Some(connection));
+                }
+            });
+        }
+    };
+    load();
+    on_cleanup(move || live.set_value(None));
+
+    view! {
+        {move || error.get().map(|message| view! { <ErrorPanel message=message retry=Callback::new(move |()| error.set(None))/> })}
+        {move || session.get().map(|current| {
+            let downloads_disabled = settings.get().and_then(Result::ok).is_some_and(|settings: Settings| settings.downloads_disabled);
+            view! {
+                <SessionHeader session=current.clone() now=now downloads_disabled=downloads_disabled/>
+            }
+        })}
+        <section class="timeline" aria-label="Activity log" data-test="timeline">
+            <For each=move || entries.get() key=|entry| entry.event.seq let:entry>
+                <EventView session_id=id.clone() entry=entry/>
+            </For>
+        </section>
+    }
+}
+
+#[component]
+fn SessionHeader(session: Session, now: RwSignal<f64>, downloads_disabled: bool) -> impl IntoView {
+    let navigate = use_navigate();
+    let copied = RwSignal::new(false);
+    let action_error = RwSignal::new(None::<String>);
+    let sharing = RwSignal::new(false);
+    let id = session.id.clone();
+    let copy = {
+        let id = id.clone();
+        move |_| {
+            if let Some(window) = web_sys::window() {
+                let _ = window.navigator().clipboard().write_text(&id);
+                copied.set(true);
+                set_timeout(move || copied.set(false), std::time::Duration::from_secs(2));
+            }
+        }
+    };
+    let rerun = {
+        let id = id.clone();
+        move |_| {
+            let confirmed = window()
+                .confirm_with_message("Run this session's input again through its connection?")
+                .unwrap_or(false);
+            if !confirmed {
+                return;
+            }
+            let (id, navigate) = (id.clone(), navigate.clone());
+            spawn_local(async move {
+                match api::rerun(&id).await {
+                    Ok(new) => {
+                        navigate(&format!("/sessions/{}", new.id), NavigateOptions::default())
+                    }
+                    Err(failure) => action_error.set(Some(failure.to_string())),
+                }
+            });
+        }
+    };
+    let downloads = ["txt", "csv", "jsonl"].map(|format| {
+        view! { <a class="menu-item" href=format!("/api/sessions/{id}/download?format={format}") download="" data-test=format!("download-{format}")>{format}</a> }
+    });
+    view! {
+        <section class="page-head session-head">
+            <h1 data-test="page-title"><TypeIcon kind=session.session_type/>" "{session.connection.name.clone()}</h1>
+            <p class="mono muted" data-test="session-id">{session.id.clone()}</p>
+        </section>
+        <div class="card facts" data-test="session-facts">
+            <div><span class="muted">"User"</span>{session.user.display_name.clone()}</div>
+            <div><span class="muted">"Connection"</span>{format!("{} ({})", session.connection.name, session.connection.kind)}</div>
+            <div><span class="muted">"Started"</span>{local_time(session.started_at)}</div>
+            <div><span class="muted">"Ended"</span>{session.ended_at.map(local_time).unwrap_or_else(|| "—".into())}</div>
+            <div><span class="muted">"Duration"</span><DurationCell session=session.clone() now=now/></div>
+            <div><span class="muted">"Status"</span><StatusBadge status=session.status/></div>
+            <div><span class="muted">"Exit code"</span><span data-test="exit-code">{session.exit_code.map(|code| code.to_string()).unwrap_or_else(|| "—".into())}</span></div>
+            <div><span class="muted">"Output"</span>{human_bytes(session.counts.output_bytes)}{session.truncated.then_some(" (truncated)")}</div>
+            <div><span class="muted">"Rows"</span><span data-test="row-count">{session.counts.rows}</span></div>
+            {session.rerun_of.clone().map(|original| {
+                let (href, short) = (format!("/sessions/{original}"), original[..13].to_owned());
+                view! { <div><span class="muted">"Re-run of"</span><A href=href attr:data-test="rerun-of">{short}</A></div> }
+            })}
+            {session.error.clone().map(|reason| view! { <div class="wide"><span class="muted">"Reason"</span><span class="error-text">{reason}</span></div> })}
+        </div>
+        <div class="actions">
+            <button class="button" data-test="rerun" on:click=rerun>"Re-run"</button>
+            <button class="button" data-test="copy-id" on:click=copy>{move || if copied.get() { "Copied ✓" } else { "Copy session ID" }}</button>
+            {if downloads_disabled {
+                view! { <span class="muted" data-test="downloads-disabled">"Downloads are disabled by an administrator."</span> }.into_any()
+            } else {
+                view! {
+                    <details class="dropdown" data-test="download-menu">
+                        <summary class="button">"Download"</summary>
+                        <div class="menu">{downloads}</div>
+                    </details>
+                }.into_any()
+            }}
+            <button class="button" data-test="share" on:click=move |_| sharing.update(|open| *open = !*open)>"Share"</button>
+        </div>
+        <ErrorLine error=action_error/>
+        <Show when=move || sharing.get()>
+            <ShareForm session_id=id.clone() done=Callback::new(move |()| sharing.set(false))/>
+        </Show>
+    }
+}
+
+#[component]
+fn ShareForm(session_id: String, done: Callback<()>) -> impl IntoView {
+    let directory = LocalResource::new(|| async {
+        Ok::<_, api::ApiFailure>((api::users().await?, api::groups().await?))
+    });
+    let chosen = RwSignal::new(String::new());
+    let note = RwSignal::new(String::new());
+    let error = RwSignal::new(None::<String>);
+    let shared_with = RwSignal::new(None::<String>);
+    let submit = move |event: leptos::ev::SubmitEvent| {
+        event.prevent_default();
+        let value = chosen.get();
+        let Some((kind, target)) = value.split_once(':') else {
+            return error.set(Some("Pick a user or a group".into()));
+        };
+        let mut share = NewShare {
+            note: Some(note.get()).filter(|note| !note.trim().is_empty()),
+            ..NewShare::default()
+        };
+        if kind == "user" {
+            share.users.push(target.to_owned())
+        } else {
+            share.groups.push(target.to_owned())
+        }
+        let session_id = session_id.clone();
+        spawn_local(async move {
+            match api::share(&session_id, &share).await {
+                Ok(shares) => {
+                    let names: Vec<String> = shares
+                        .iter()
+                        .map(|share| {
+                            share
+                                .user
+                                .as_ref()
+                                .map(|user| user.username.clone())
+                                .or_else(|| share.group.as_ref().map(|group| group.name.clone()))
+                                .unwrap_or_default()
+                        })
+                        .collect();
+                    shared_with.set(Some(names.join(", ")));
+                    error.set(None);
+                    set_timeout(move || done.run(()), std::time::Duration::from_millis(1500));
+                }
+                Err(failure) => error.set(Some(failure.to_string())),
+            }
+        });
+    };
+    view! {
+        <form class="card form-row" on:submit=submit data-test="share-form">
+            <label>"Share with"
+                <select data-test="share-target" on:change=move |event| chosen.set(event_target_value(&event))>
+                    <option value="">"Pick a user or a group…"</option>
+                    {move || directory.get().and_then(Result::ok).map(|(users, groups)| view! {
+                        <optgroup label="Users">{users.into_iter().map(|user| view! { <option value=format!("user:{}", user.id)>{format!("{} ({})", user.username, user.display_name)}</option> }).collect_view()}</optgroup>
+                        <optgroup label="Groups">{groups.into_iter().map(|group| view! { <option value=format!("group:{}", group.id)>{group.name.clone()}</option> }).collect_view()}</optgroup>
+                    })}
+                </select>
+            </label>
+            <label class="grow">"Note" <input data-test="share-note" bind:value=note placeholder="why they should look"/></label>
+            <button class="button primary" type="submit" data-test="share-submit">"Share"</button>
+        </form>
+        <ErrorLine error=error/>
+        {move || shared_with.get().map(|names| view! { <p class="ok-text" data-test="share-done">"Shared with "{names}</p> })}
+    }
+}
+
+#[component]
+fn EventView(session_id: String, entry: Entry) -> impl IntoView {
+    let event = entry.event.clone();
+    let time = local_time(event.at);
+    let body = match event.kind {
+        EventKind::Input => view! { <pre class="sql" data-test="input">{highlight_sql(event.text.as_deref().unwrap_or(&event.summary))}</pre> }.into_any(),
+        EventKind::Output => view! { <OutputView session=session_id seq=event.seq total=entry.bytes tail=entry.tail/> }.into_any(),
+        EventKind::Result => view! { <RowsView session=session_id seq=event.seq columns=event.columns.clone().unwrap_or_default() total=entry.rows/> }.into_any(),
+        EventKind::Error => {
+            let code = event.code.clone().map(|code| format!(" ({code})")).unwrap_or_default();
+            view! { <p class="error-text" data-test="error">{event.text.clone().unwrap_or(event.summary.clone())}{code}</p> }.into_any()
+        }
+        EventKind::Exit => view! { <p data-test="exit">{event.summary.clone()}</p> }.into_any(),
+        EventKind::Note => view! { <p class="muted">{event.summary.clone()}</p> }.into_any(),
+    };
+    view! {
+        <article class="event" data-test="event" data-kind=event.kind.as_str() data-seq=event.seq>
+            <header><span class="badge">{event.kind.as_str()}</span><time class="muted">{time}</time></header>
+            {body}
+        </article>
+    }
+}
+
+/// SQL with its keywords marked, for reading, not parsing.
+fn highlight_sql(text: &str) -> Vec<AnyView> {
+    const KEYWORDS: [&str; 30] = [
+        "SELECT", "FROM", "WHERE", "AND", "OR", "NOT", "INSERT", "INTO", "VALUES", "UPDATE", "SET",
+        "DELETE", "JOIN", "LEFT", "RIGHT", "INNER", "ON", "GROUP", "BY", "ORDER", "LIMIT", "AS",
+        "CREATE", "TABLE", "DROP", "ALTER", "WITH", "NULL", "IS", "DESC",
+    ];
+    let mut views = Vec::new();
+    let mut word = String::new();
+    let mut plain = String::new();
+    let flush = |word: &mut String, plain: &mut String, views: &mut Vec<AnyView>| {
+        if word.is_empty() {
+            return;
+        }
+        let text = std::mem::take(word);
+        if KEYWORDS.contains(&text.to_ascii_uppercase().as_str()) {
+            if !plain.is_empty() {
+                views.push(view! { <span>{std::mem::take(plain)}</span> }.into_any());
+            }
+            views.push(view! { <span class="kw">{text}</span> }.into_any());
+        } else {
+            plain.push_str(&text);
+        }
+    };
+    for c in text.chars() {
+        if c.is_alphanumeric() || c == '_' {
+            word.push(c);
+        } else {
+            flush(&mut word, &mut plain, &mut views);
+            plain.push(c);
+        }
+    }
+    flush(&mut word, &mut plain, &mut views);
+    if !plain.is_empty() {
+        views.push(view! { <span>{plain}</span> }.into_any());
+    }
+    views
 }

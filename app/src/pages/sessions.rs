@@ -1,17 +1,277 @@
-//! `/sessions`: every session the user may see, newest first.
+//! `/sessions`: every session the user may see, newest first. Filters live in the URL (shareable,
+//! Back works); pages load with "Load more"; new and changed sessions arrive live.
 
-use leptos::prelude::*;
+use std::collections::HashSet;
+
+use leptos::{prelude::*, task::spawn_local};
+use leptos_router::{
+    NavigateOptions,
+    components::A,
+    hooks::{use_navigate, use_query_map},
+};
+use loupe_protocol::{
+    ClientMessage, Count, ServerMessage, Session, SessionQuery, SessionStatus, SessionType,
+    Timestamp,
+};
+
+use crate::{
+    api,
+    components::{
+        feedback::ErrorPanel,
+        session_bits::{Duration as DurationCell, StatusBadge, TypeIcon, human_bytes},
+    },
+    format::{local_time, relative_time},
+    live::Live,
+};
+
+const PERIODS: [(&str, &str, i64); 4] = [
+    ("1h", "Last hour", 3600),
+    ("24h", "Last 24 hours", 86_400),
+    ("7d", "Last 7 days", 7 * 86_400),
+    ("30d", "Last 30 days", 30 * 86_400),
+];
+
+/// The list's query, read from the URL.
+fn query_from_url(params: &leptos_router::params::ParamsMap) -> SessionQuery {
+    let text = |key: &str| params.get(key).filter(|value| !value.is_empty());
+    let now_us = (js_sys::Date::now() * 1000.0) as i64;
+    let from = match text("period").as_deref() {
+        Some("custom") => text("from").and_then(|value| value.parse().ok()),
+        Some(period) => PERIODS
+            .iter()
+            .find(|(key, ..)| *key == period)
+            .map(|(_, _, seconds)| Timestamp::from_micros(now_us - seconds * 1_000_000)),
+        None => None,
+    };
+    SessionQuery {
+        user: text("user"),
+        connection: text("connection"),
+        session_type: text("type").and_then(|value| SessionType::parse(&value)),
+        status: text("status"),
+        from,
+        to: if text("period").as_deref() == Some("custom") {
+            text("to").and_then(|value| value.parse().ok())
+        } else {
+            None
+        },
+        id: text("id"),
+        cursor: None,
+        limit: Some(50),
+    }
+}
 
 #[component]
 pub fn SessionsPage() -> impl IntoView {
+    let params = use_query_map();
+    let navigate = use_navigate();
+    let sessions = RwSignal::new(Vec::<Session>::new());
+    let cursor = RwSignal::new(None::<String>);
+    let total = RwSignal::new(None::<Count>);
+    let loading = RwSignal::new(true);
+    let error = RwSignal::new(None::<String>);
+    let fresh = RwSignal::new(HashSet::<String>::new());
+    let users = LocalResource::new(api::users);
+    let connections = LocalResource::new(api::connections);
+    // Ticks once a second so running durations and relative times move.
+    let now = RwSignal::new(js_sys::Date::now());
+    if let Ok(handle) = set_interval_with_handle(
+        move || now.set(js_sys::Date::now()),
+        std::time::Duration::from_secs(1),
+    ) {
+        on_cleanup(move || handle.clear());
+    }
+
+    let load = move |append: bool| {
+        let mut query = query_from_url(&params.read_untracked());
+        if append {
+            query.cursor = cursor.get_untracked();
+        }
+        loading.set(true);
+        spawn_local(async move {
+            match api::sessions(&query).await {
+                Ok(page) => {
+                    error.set(None);
+                    cursor.set(page.next_cursor);
+                    if append {
+                        sessions.update(|list| list.extend(page.items));
+                    } else {
+                        total.set(page.total);
+                        sessions.set(page.items);
+                    }
+                }
+                Err(failure) => error.set(Some(failure.to_string())),
+            }
+            loading.set(false);
+        });
+    };
+
+    // Live: the server filters by the same query and by who may see what.
+    let live = StoredValue::new_local(None::<Live>);
+    let on_message = move |message: ServerMessage| {
+        if let ServerMessage::Session { session, .. } = message {
+            sessions.update(
+                |list| match list.iter_mut().find(|known| known.id == session.id) {
+                    Some(known) => *known = session,
+                    None => {
+                        fresh.update(|ids| {
+                            ids.insert(session.id.clone());
+                        });
+                        let id = session.id.clone();
+                        set_timeout(
+                            move || {
+                                fresh.update(|ids| {
+                                    ids.remove(&id);
+                                })
+                            },
+                            std::time::Duration::from_secs(3),
+                        );
+                        list.insert(0, session);
+                    }
+                },
+            );
+        }
+    };
+    match Live::connect(on_message) {
+        Ok(connection) => live.set_value(Some(connection)),
+        Err(failure) => error.set(Some(format!("Live updates are off: {failure}"))),
+    }
+    on_cleanup(move || live.set_value(None));
+
+    Effect::new(move |_| {
+        let query = query_from_url(&params.read());
+        load(false);
+        live.with_value(|live| {
+            if let Some(live) = live {
+                live.send(ClientMessage::Unwatch { id: "list".into() });
+                live.send(ClientMessage::WatchSessions {
+                    id: "list".into(),
+                    filter: SessionQuery {
+                        cursor: None,
+                        limit: None,
+                        ..query
+                    },
+                });
+            }
+        });
+    });
+
+    // Filters write the URL; the effect above reloads from it.
+    let set_param = move |key: &'static str, value: String| {
+        let mut pairs: Vec<(String, String)> = params
+            .read_untracked()
+            .clone()
+            .into_iter()
+            .filter(|(name, _)| {
+                name != key && !(key == "period" && (name == "from" || name == "to"))
+            })
+            .map(|(name, value)| (name.to_string(), value))
+            .collect();
+        if !value.is_empty() {
+            pairs.push((key.to_owned(), value));
+        }
+        let search: Vec<String> = pairs
+            .iter()
+            .map(|(name, value)| format!("{name}={}", js_sys::encode_uri_component(value)))
+            .collect();
+        let url = if search.is_empty() {
+            "/sessions".to_owned()
+        } else {
+            format!("/sessions?{}", search.join("&"))
+        };
+        navigate(&url, NavigateOptions::default());
+    };
+    let current = move |key: &'static str| params.read().get(key).unwrap_or_default();
+
     view! {
         <section class="page-head">
             <h1 data-test="page-title">"Sessions"</h1>
             <p class="muted">"Every query and command run through Loupe, recorded event by event."</p>
         </section>
-        <div class="empty-state" data-test="coming">
-            <h2>"Nothing recorded yet"</h2>
-            <p>"Recorded sessions will be listed here, newest first, updating live."</p>
-        </div>
+        <form class="card filters" aria-label="Filters" on:submit=|event| event.prevent_default()>
+            <label>"User"
+                <select data-test="filter-user" prop:value=move || current("user") on:change={let set_param = set_param.clone(); move |event| set_param("user", event_target_value(&event))}>
+                    <option value="">"Anyone"</option>
+                    {move || users.get().and_then(Result::ok).unwrap_or_default().into_iter().map(|user| view! {
+                        <option value=user.username.clone() selected=current("user") == user.username>{user.username.clone()}</option>
+                    }).collect_view()}
+                </select>
+            </label>
+            <label>"Connection"
+                <select data-test="filter-connection" prop:value=move || current("connection") on:change={let set_param = set_param.clone(); move |event| set_param("connection", event_target_value(&event))}>
+                    <option value="">"Any"</option>
+                    {move || connections.get().and_then(Result::ok).unwrap_or_default().into_iter().map(|connection| view! {
+                        <option value=connection.name.clone() selected=current("connection") == connection.name>{connection.name.clone()}</option>
+                    }).collect_view()}
+                </select>
+            </label>
+            <label>"Type"
+                <select data-test="filter-type" prop:value=move || current("type") on:change={let set_param = set_param.clone(); move |event| set_param("type", event_target_value(&event))}>
+                    <option value="">"Any"</option>
+                    {SessionType::ALL.map(|kind| view! { <option value=kind.as_str() selected=move || current("type") == kind.as_str()>{kind.as_str()}</option> })}
+                </select>
+            </label>
+            <label>"Status"
+                <select data-test="filter-status" prop:value=move || current("status") on:change={let set_param = set_param.clone(); move |event| set_param("status", event_target_value(&event))}>
+                    <option value="">"Any"</option>
+                    {SessionStatus::ALL.map(|status| view! { <option value=status.as_str() selected=move || current("status") == status.as_str()>{status.as_str().replace('_', " ")}</option> })}
+                </select>
+            </label>
+            <label>"Period"
+                <select data-test="filter-period" prop:value=move || current("period") on:change={let set_param = set_param.clone(); move |event| set_param("period", event_target_value(&event))}>
+                    <option value="">"Any time"</option>
+                    {PERIODS.map(|(key, label, _)| view! { <option value=key selected=move || current("period") == key>{label}</option> })}
+                    <option value="custom" selected=move || current("period") == "custom">"Custom range…"</option>
+                </select>
+            </label>
+            <Show when=move || current("period") == "custom">
+                <label>"From (RFC 3339)" <input data-test="filter-from" placeholder="2026-11-01T00:00:00Z" prop:value=move || current("from")
+                    on:change={let set_param = set_param.clone(); move |event| set_param("from", event_target_value(&event))}/></label>
+                <label>"To" <input data-test="filter-to" placeholder="2026-11-28T00:00:00Z" prop:value=move || current("to")
+                    on:change={let set_param = set_param.clone(); move |event| set_param("to", event_target_value(&event))}/></label>
+            </Show>
+        </form>
+        <p class="muted count" data-test="session-count">
+            {move || total.get().map(|count| if count.exact { format!("{} sessions", count.value) } else { format!("more than {} sessions", count.value) })}
+        </p>
+        {move || error.get().map(|message| view! { <ErrorPanel message=message retry=Callback::new(move |()| load(false))/> })}
+        <Show when=move || !loading.get() && sessions.with(Vec::is_empty) && error.with(Option::is_none)>
+            <div class="empty-state" data-test="empty">
+                <h2>"No sessions match"</h2>
+                <p>"Run a query from the Run page, or widen the filters."</p>
+            </div>
+        </Show>
+        <Show when=move || sessions.with(|list| !list.is_empty())>
+            <div class="table-wrap">
+                <table class="table sessions" data-test="sessions-table">
+                    <thead><tr><th>"User"</th><th>"Connection"</th><th>"Session"</th><th>"Started"</th><th>"Duration"</th><th>"Status"</th><th class="num">"Output"</th></tr></thead>
+                    <tbody>
+                        <For each=move || sessions.get() key=|session| (session.id.clone(), session.status, session.counts.output_bytes, session.ended_at) children=move |session| {
+                            let row_id = session.id.clone();
+                            let is_fresh = move || fresh.with(|ids| ids.contains(&row_id));
+                            let started = session.started_at;
+                            // A UUIDv7 starts with its timestamp: 13 characters tell sessions apart to the
+                            // millisecond and still work as an id filter.
+                            let (href, short) = (format!("/sessions/{}", session.id), session.id[..13].to_owned());
+                            view! {
+                                <tr data-test="session-row" data-id=session.id.clone() class:fresh=is_fresh>
+                                    <td>{session.user.username.clone()}</td>
+                                    <td><TypeIcon kind=session.session_type/>" "{session.connection.name.clone()}</td>
+                                    <td class="mono"><A href=href attr:data-test="session-link">{short}</A>
+                                        <div class="muted summary">{session.summary.clone()}</div></td>
+                                    <td title=local_time(started)>{move || { now.track(); relative_time(started) }}</td>
+                                    <td><DurationCell session=session.clone() now=now/></td>
+                                    <td><StatusBadge status=session.status/></td>
+                                    <td class="num">{human_bytes(session.counts.output_bytes)}</td>
+                                </tr>
+                            }
+                        }/>
+                    </tbody>
+                </table>
+            </div>
+        </Show>
+        <Show when=move || cursor.with(Option::is_some)>
+            <button class="button" data-test="load-more" disabled=move || loading.get() on:click=move |_| load(true)>"Load more"</button>
+        </Show>
+        <Show when=move || loading.get()><p class="muted">"Loading…"</p></Show>
     }
 }

@@ -71,7 +71,8 @@ pub async fn run<S, R, E>(
             },
             _ = heartbeat.tick() => connection.send(&ServerMessage::Heartbeat).await,
         };
-        if !open {
+        // Everything a step produced goes out in one write.
+        if !open || !connection.flush().await {
             break;
         }
     }
@@ -87,12 +88,16 @@ struct Connection<S> {
 }
 
 impl<S: Sink<Message> + Unpin> Connection<S> {
-    /// Sends one message; false when the client is gone.
+    /// Queues one message (sent at the next flush); false when the client is gone.
     async fn send(&mut self, message: &ServerMessage) -> bool {
         match serde_json::to_string(message) {
-            Ok(text) => self.sink.send(Message::Text(text.into())).await.is_ok(),
+            Ok(text) => self.sink.feed(Message::Text(text.into())).await.is_ok(),
             Err(_) => true,
         }
+    }
+
+    async fn flush(&mut self) -> bool {
+        self.sink.flush().await.is_ok()
     }
 
     async fn error(&mut self, id: Option<String>, error: ApiError) -> bool {

@@ -11,7 +11,12 @@ async fn every_parameterless_get_route_in_the_table_is_served() {
     let admin = app.admin().await;
     let routes: Vec<_> = endpoints()
         .into_iter()
-        .filter(|endpoint| endpoint.method == Method::GET && !endpoint.path.contains('{'))
+        // /api/live is a WebSocket; its own tests open it properly.
+        .filter(|endpoint| {
+            endpoint.method == Method::GET
+                && !endpoint.path.contains('{')
+                && endpoint.path != "/api/live"
+        })
         .collect();
     assert!(routes.len() > 3);
 

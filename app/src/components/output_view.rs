@@ -1,0 +1,210 @@
+//! A command's output, however large: a bounded window of 64 KiB pages in the DOM, fetched as the
+//! reader scrolls either way; "Jump to end"; and, while the session runs, a live tail that
+//! follows the end until the reader scrolls up. ANSI colours are shown; stderr is marked.
+
+use std::collections::VecDeque;
+
+use leptos::{html, prelude::*, task::spawn_local};
+use loupe_protocol::{OutputPiece, Stream};
+
+use crate::api;
+
+const PAGE: u64 = 64 * 1024;
+/// Pages kept in the DOM at most: a quarter of a MiB of text, a few thousand lines.
+const MAX_PAGES: usize = 4;
+
+#[derive(Clone)]
+struct Page {
+    offset: u64,
+    length: u64,
+    pieces: Vec<OutputPiece>,
+}
+
+#[component]
+pub fn OutputView(
+    session: String,
+    seq: u64,
+    total: RwSignal<u64>,
+    tail: RwSignal<Vec<OutputPiece>>,
+) -> impl IntoView {
+    let pages = RwSignal::new(VecDeque::<Page>::new());
+    let busy = RwSignal::new(false);
+    let following = RwSignal::new(false);
+    let container = NodeRef::<html::Div>::new();
+    let start = move || pages.with(|pages| pages.front().map_or(0, |page| page.offset));
+    let end = move || pages.with(|pages| pages.back().map_or(0, |page| page.offset + page.length));
+
+    let fetch = {
+        let session = session.clone();
+        move |offset: u64, at_front: bool, replace: bool| {
+            if busy.get_untracked() {
+                return;
+            }
+            busy.set(true);
+            let session = session.clone();
+            spawn_local(async move {
+                if let Ok(window) = api::output(&session, seq, offset, PAGE).await {
+                    let page = Page {
+                        offset: window.offset,
+                        length: window.length,
+                        pieces: window.pieces,
+                    };
+                    pages.update(|pages| {
+                        if replace {
+                            pages.clear();
+                        }
+                        if at_front {
+                            pages.push_front(page);
+                            if pages.len() > MAX_PAGES {
+                                pages.pop_back();
+                            }
+                        } else {
+                            pages.push_back(page);
+                            if pages.len() > MAX_PAGES {
+                                pages.pop_front();
+                            }
+                        }
+                    });
+                }
+                busy.set(false);
+                if following.get_untracked()
+                    && let Some(element) = container.get_untracked()
+                {
+                    element.set_scroll_top(element.scroll_height());
+                }
+            });
+        }
+    };
+    fetch(0, false, true);
+
+    // Live pieces extend the last page when the window reaches the end.
+    Effect::new(move |_| {
+        let pieces = tail.get();
+        if pieces.is_empty() {
+            return;
+        }
+        tail.update_untracked(Vec::clear);
+        let at_end = pages.with_untracked(|pages| {
+            pages
+                .back()
+                .is_none_or(|page| page.offset + page.length >= total.get_untracked())
+        });
+        for piece in pieces {
+            let piece_end = piece.offset + piece.text.len() as u64;
+            total.update(|total| *total = (*total).max(piece_end));
+            if at_end {
+                pages.update(|pages| match pages.back_mut() {
+                    Some(page)
+                        if page.offset + page.length == piece.offset && page.length < PAGE * 2 =>
+                    {
+                        page.length += piece.text.len() as u64;
+                        page.pieces.push(piece);
+                    }
+                    _ => {
+                        pages.push_back(Page {
+                            offset: piece.offset,
+                            length: piece.text.len() as u64,
+                            pieces: vec![piece],
+                        });
+                        if pages.len() > MAX_PAGES {
+                            pages.pop_front();
+                        }
+                    }
+                });
+            }
+        }
+        if following.get_untracked()
+            && let Some(element) = container.get_untracked()
+        {
+            element.set_scroll_top(element.scroll_height());
+        }
+    });
+
+    let on_scroll = {
+        let fetch = fetch.clone();
+        move |_| {
+            let Some(element) = container.get_untracked() else {
+                return;
+            };
+            let (top, height, visible) = (
+                element.scroll_top(),
+                element.scroll_height(),
+                element.client_height(),
+            );
+            let near_bottom = top + visible >= height - 200;
+            following.set(top + visible >= height - 40 && end() >= total.get_untracked());
+            if near_bottom && end() < total.get_untracked() {
+                fetch(end(), false, false);
+            } else if top < 200 && start() > 0 {
+                fetch(start().saturating_sub(PAGE), true, false);
+            }
+        }
+    };
+    let jump_to_end = {
+        let fetch = fetch.clone();
+        move |_| {
+            following.set(true);
+            fetch(total.get_untracked().saturating_sub(PAGE), false, true);
+        }
+    };
+
+    view! {
+        <div class="output-bar">
+            <span class="muted" data-test="output-window">
+                {move || format!("bytes {}–{} of {}", start(), end(), total.get())}
+            </span>
+            <button class="button small" data-test="jump-to-end" on:click=jump_to_end>"Jump to end"</button>
+            <Show when=move || following.get()><span class="badge running">"following"</span></Show>
+        </div>
+        <div class="output" node_ref=container on:scroll=on_scroll data-test="output" tabindex="0" aria-label="Output">
+            <For each=move || pages.get() key=|page| (page.offset, page.length) let:page>
+                <pre class="output-page" data-offset=page.offset>
+                    {page.pieces.iter().flat_map(|piece| ansi_spans(&piece.text, piece.stream == Stream::Stderr)).collect_view()}
+                </pre>
+            </For>
+        </div>
+    }
+}
+
+/// Text with ANSI colour sequences (SGR) as spans; other escape sequences are dropped.
+fn ansi_spans(text: &str, stderr: bool) -> Vec<AnyView> {
+    let mut spans = Vec::new();
+    let mut classes: Vec<String> = Vec::new();
+    let mut rest = text;
+    let base = if stderr { "stderr" } else { "" };
+    while let Some(start) = rest.find('\u{1b}') {
+        if start > 0 {
+            let class = format!("{base} {}", classes.join(" "));
+            spans.push(view! { <span class=class>{rest[..start].to_owned()}</span> }.into_any());
+        }
+        let after = &rest[start + 1..];
+        if let Some(body) = after.strip_prefix('[') {
+            let end = body
+                .find(|c: char| c.is_ascii_alphabetic())
+                .unwrap_or(body.len().saturating_sub(1));
+            if body.as_bytes().get(end) == Some(&b'm') {
+                for code in body[..end].split(';') {
+                    match code {
+                        "" | "0" => classes.clear(),
+                        "1" => classes.push("ansi-bold".into()),
+                        code if code.len() == 2
+                            && (code.starts_with('3') || code.starts_with('9')) =>
+                        {
+                            classes.retain(|class| !class.starts_with("ansi-fg"));
+                            classes.push(format!("ansi-fg-{code}"));
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            rest = body.get(end + 1..).unwrap_or("");
+        } else {
+            rest = after;
+        }
+    }
+    if !rest.is_empty() {
+        let class = format!("{base} {}", classes.join(" "));
+        spans.push(view! { <span class=class>{rest.to_owned()}</span> }.into_any());
+    }
+    spans
+}

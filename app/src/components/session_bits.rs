@@ -1,0 +1,73 @@
+//! Small pieces that show a session: its status, its type, its duration, sizes.
+
+use leptos::prelude::*;
+use loupe_protocol::{Session, SessionStatus, SessionType};
+
+#[component]
+pub fn StatusBadge(status: SessionStatus) -> impl IntoView {
+    let class = match status {
+        SessionStatus::Running | SessionStatus::PendingReview => "badge status running",
+        SessionStatus::Done => "badge status done",
+        SessionStatus::Failed | SessionStatus::Rejected => "badge status failed",
+        SessionStatus::Cancelled | SessionStatus::Interrupted => "badge status stopped",
+    };
+    view! { <span class=class data-test="status">{status.as_str().replace('_', " ")}</span> }
+}
+
+#[component]
+pub fn TypeIcon(kind: SessionType) -> impl IntoView {
+    let (glyph, label) = match kind {
+        SessionType::Database => ("▦", "database"),
+        SessionType::Command => ("›_", "command"),
+        SessionType::Ssh => ("⇄", "ssh"),
+        SessionType::Application => ("◈", "application"),
+    };
+    view! { <span class="type-icon" title=label aria-label=label>{glyph}</span> }
+}
+
+/// The session's duration; ticks with `now` while it runs.
+#[component]
+pub fn Duration(session: Session, now: RwSignal<f64>) -> impl IntoView {
+    move || {
+        let millis = match session.duration_ms {
+            Some(millis) => millis as f64,
+            None if session.status == SessionStatus::Running => {
+                (now.get() - session.started_at.as_millis_f64()).max(0.0)
+            }
+            None => return "—".to_owned(),
+        };
+        human_duration(millis)
+    }
+}
+
+pub fn human_duration(millis: f64) -> String {
+    let seconds = millis / 1000.0;
+    if seconds < 1.0 {
+        format!("{millis:.0} ms")
+    } else if seconds < 60.0 {
+        format!("{seconds:.1} s")
+    } else if seconds < 3600.0 {
+        format!("{}m {:02}s", (seconds / 60.0) as u64, seconds as u64 % 60)
+    } else {
+        format!(
+            "{}h {:02}m",
+            (seconds / 3600.0) as u64,
+            (seconds as u64 % 3600) / 60
+        )
+    }
+}
+
+pub fn human_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}

@@ -1,0 +1,55 @@
+//! The live connection to `/api/live`. A page opens one with [`Live::connect`], sends
+//! subscriptions with [`Live::send`], and gets every server message through its callback.
+//! Dropping the handle closes the socket.
+
+use futures_channel::mpsc;
+use futures_util::{SinkExt, StreamExt};
+use gloo_net::websocket::{Message, futures::WebSocket};
+use leptos::task::spawn_local;
+use loupe_protocol::{ClientMessage, ServerMessage};
+
+pub struct Live {
+    outgoing: mpsc::UnboundedSender<ClientMessage>,
+}
+
+impl Live {
+    pub fn connect(on_message: impl Fn(ServerMessage) + 'static) -> Result<Live, String> {
+        let location = web_sys::window().ok_or("no window")?.location();
+        let scheme = if location.protocol().map_err(|_| "no location")? == "https:" {
+            "wss"
+        } else {
+            "ws"
+        };
+        let host = location.host().map_err(|_| "no host")?;
+        let socket = WebSocket::open(&format!("{scheme}://{host}/api/live"))
+            .map_err(|error| error.to_string())?;
+        let (mut write, mut read) = socket.split();
+        let (outgoing, mut queue) = mpsc::unbounded::<ClientMessage>();
+        spawn_local(async move {
+            while let Some(message) = queue.next().await {
+                let Ok(text) = serde_json::to_string(&message) else {
+                    continue;
+                };
+                if write.send(Message::Text(text)).await.is_err() {
+                    break;
+                }
+            }
+            // The page let go of the handle: close the socket, which ends the reader too.
+            let _ = write.close().await;
+        });
+        spawn_local(async move {
+            while let Some(Ok(message)) = read.next().await {
+                if let Message::Text(text) = message
+                    && let Ok(message) = serde_json::from_str::<ServerMessage>(&text)
+                {
+                    on_message(message);
+                }
+            }
+        });
+        Ok(Live { outgoing })
+    }
+
+    pub fn send(&self, message: ClientMessage) {
+        let _ = self.outgoing.unbounded_send(message);
+    }
+}

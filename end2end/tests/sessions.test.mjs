@@ -1,0 +1,166 @@
+// The sessions list and a session's details, as people use them: filters in the URL and Back,
+// a session started elsewhere appearing live, coloured command output, a large result set
+// scrolled far down, copy id, re-run, share, the run page, and the downloads-disabled state.
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startServer, launchBrowser, screenshot, collectPageErrors, logInAs, api } from '../support.mjs';
+
+let server;
+let browser;
+
+async function runAndWait(connection, input, timeoutMs = 30_000) {
+  const started = await api(browser.context, server.url, 'POST', '/api/sessions', { connection, input });
+  for (let i = 0; i < timeoutMs / 50; i++) {
+    const session = await api(browser.context, server.url, 'GET', `/api/sessions/${started.id}`);
+    if (!['running', 'pending_review'].includes(session.status)) return session;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error(`session ${started.id} did not end`);
+}
+
+before(async () => {
+  server = await startServer({ LOUPE_DEMO: 'true' });
+  browser = await launchBrowser();
+  await logInAs(browser.context, server.url);
+  await api(browser.context, server.url, 'POST', '/api/connections', { name: 'sh', kind: 'command', command: { argv: ['sh', '-c'] } });
+  await api(browser.context, server.url, 'POST', '/api/users', { username: 'bob', password: 'bob-password' });
+});
+
+after(async () => {
+  await browser?.close();
+  await server?.stop();
+});
+
+test('the list filters through the URL, Back undoes a filter, and new sessions arrive live', async () => {
+  await runAndWait('sh', 'echo done');
+  await runAndWait('sh', 'exit 3');
+  const page = await browser.context.newPage();
+  const errors = collectPageErrors(page);
+  await page.goto(`${server.url}/sessions`);
+  await page.locator('[data-test=session-row]').first().waitFor();
+  assert.equal(await page.locator('[data-test=session-row]').count(), 2);
+
+  await page.selectOption('[data-test=filter-connection]', 'sh');
+  await page.waitForURL('**/sessions?connection=sh');
+  await page.selectOption('[data-test=filter-period]', '24h');
+  await page.waitForURL(/period=24h/);
+  assert.equal(await page.locator('[data-test=session-row]').count(), 2);
+  await page.goBack();
+  await page.waitForURL('**/sessions?connection=sh');
+  assert.equal(await page.locator('[data-test=filter-period]').inputValue(), '');
+
+  const live = await api(browser.context, server.url, 'POST', '/api/sessions', { connection: 'sh', input: 'sleep 1; echo late' });
+  const row = page.locator(`[data-test=session-row][data-id="${live.id}"]`);
+  await row.waitFor({ timeout: 5000 });
+  assert.match(await row.getAttribute('class'), /fresh/);
+  await page.locator(`[data-test=session-row][data-id="${live.id}"] [data-test=status]`, { hasText: 'done' }).waitFor({ timeout: 10_000 });
+  await screenshot(page, 'sessions-list');
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
+test('a command session shows its coloured output; copy id and re-run work', async () => {
+  const session = await runAndWait('sh', "printf 'plain \\033[31mred\\033[0m\\n'; echo oops >&2; exit 2");
+  const page = await browser.context.newPage();
+  await page.goto(`${server.url}/sessions/${session.id}`);
+  await page.locator('[data-test=output] .ansi-fg-31', { hasText: 'red' }).waitFor();
+  assert.equal(await page.locator('[data-test=output] .stderr', { hasText: 'oops' }).count(), 1);
+  assert.equal(await page.locator('[data-test=exit-code]').textContent(), '2');
+
+  await browser.context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: server.url });
+  await page.click('[data-test=copy-id]');
+  await page.locator('[data-test=copy-id]', { hasText: 'Copied' }).waitFor();
+  assert.equal(await page.evaluate(() => navigator.clipboard.readText()), session.id);
+  await screenshot(page, 'session-command');
+
+  page.once('dialog', (dialog) => dialog.accept());
+  await page.click('[data-test=rerun]');
+  await page.waitForURL((url) => !url.pathname.endsWith(session.id) && url.pathname.startsWith('/sessions/'));
+  await page.locator('[data-test=rerun-of]').waitFor();
+  assert.equal(await page.locator('[data-test=rerun-of]').textContent(), session.id.slice(0, 13));
+  await page.close();
+});
+
+test('a ten-million-row result scrolls to row 5,000,000 without loading it all', { timeout: 300_000 }, async () => {
+  const query = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 10000000) SELECT i AS n, 'row ' || i AS label FROM n";
+  const session = await runAndWait('demo', query, 240_000);
+  assert.equal(session.counts.rows, 10_000_000);
+  const page = await browser.context.newPage();
+  await page.goto(`${server.url}/sessions/${session.id}`);
+  const rows = page.locator('[data-test=rows]');
+  await page.locator('[data-test=row][data-row="0"] td', { hasText: 'row 1' }).first().waitFor();
+  assert.match(await page.locator('[data-test=rows-total]').textContent(), /10000000 rows/);
+
+  // Scroll so that row 5,000,000 is just below the top of the view (the area is scaled past
+  // what a browser can make tall, so the fraction scrolled is the fraction of rows; one pixel
+  // is more than a row here, so aim a few rows above it).
+  await rows.evaluate((element) => {
+    const span = element.scrollHeight - element.clientHeight;
+    element.scrollTop = span * (4_999_995 / (10_000_000 - 16));
+    element.dispatchEvent(new Event('scroll'));
+  });
+  const target = page.locator('[data-test=row][data-row="5000000"]');
+  await target.waitFor();
+  await page.waitForFunction(() => !document.querySelector('[data-test=row][data-row="5000000"]').textContent.includes('…'));
+  assert.ok(await target.isVisible(), 'row 5,000,000 is on screen');
+  assert.equal(await target.textContent(), '50000015000001row 5000001');
+  assert.ok(await page.locator('[data-test=row]').count() < 100, 'only the rows in view are in the DOM');
+  await screenshot(page, 'session-result');
+  await page.close();
+});
+
+test('a session is shared with another user from its page', async () => {
+  const session = await runAndWait('sh', 'echo for bob');
+  const page = await browser.context.newPage();
+  await page.goto(`${server.url}/sessions/${session.id}`);
+  await page.click('[data-test=share]');
+  const bob = (await api(browser.context, server.url, 'GET', '/api/users')).find((user) => user.username === 'bob');
+  await page.selectOption('[data-test=share-target]', `user:${bob.id}`);
+  await page.fill('[data-test=share-note]', 'have a look');
+  await page.click('[data-test=share-submit]');
+  await page.locator('[data-test=share-done]', { hasText: 'bob' }).waitFor();
+  const shares = await api(browser.context, server.url, 'GET', `/api/sessions/${session.id}/shares`);
+  assert.equal(shares[0].user.username, 'bob');
+  assert.equal(shares[0].note, 'have a look');
+  await page.close();
+});
+
+test('the run page streams a command and links to its session', async () => {
+  const page = await browser.context.newPage();
+  await page.goto(`${server.url}/run`);
+  await page.locator('[data-test=run-connection] option[value=sh]').waitFor({ state: 'attached' });
+  await page.selectOption('[data-test=run-connection]', 'sh');
+  await page.fill('[data-test=run-input]', 'for i in 1 2 3; do echo tick $i; sleep 0.3; done');
+  await page.press('[data-test=run-input]', 'Control+Enter');
+  await page.locator('[data-test=run-output]', { hasText: 'tick 3' }).waitFor();
+  await page.locator('[data-test=run-status] [data-test=status]', { hasText: 'done' }).waitFor();
+  await screenshot(page, 'run');
+  await page.click('[data-test=run-session-link]');
+  await page.waitForURL(/\/sessions\/[0-9a-f-]{36}$/);
+  await page.locator('[data-test=output]', { hasText: 'tick 3' }).waitFor();
+  await page.close();
+});
+
+test('with downloads disabled the page says so instead of offering them', async () => {
+  const locked = await startServer({ DISABLE_SESSIONS_DOWNLOAD: 'true' });
+  const other = await launchBrowser();
+  try {
+    await logInAs(other.context, locked.url);
+    await api(other.context, locked.url, 'POST', '/api/connections', { name: 'sh', kind: 'command', command: { argv: ['sh', '-c'] } });
+    const started = await api(other.context, locked.url, 'POST', '/api/sessions', { connection: 'sh', input: 'echo hi' });
+    const page = await other.context.newPage();
+    await page.goto(`${locked.url}/sessions/${started.id}`);
+    await page.locator('[data-test=downloads-disabled]').waitFor();
+    assert.equal(await page.locator('[data-test=download-menu]').count(), 0);
+  } finally {
+    await other.close();
+    await locked.stop();
+  }
+  const page = await browser.context.newPage();
+  const session = await runAndWait('sh', 'echo downloadable');
+  await page.goto(`${server.url}/sessions/${session.id}`);
+  await page.locator('[data-test=download-menu]').waitFor();
+  assert.equal(await page.locator('[data-test=downloads-disabled]').count(), 0);
+  await page.close();
+});
