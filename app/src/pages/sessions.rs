@@ -231,7 +231,11 @@ pub fn SessionsPage() -> impl IntoView {
             </Show>
         </form>
         <p class="muted count" data-test="session-count">
-            {move || total.get().map(|count| if count.exact { format!("{} sessions", count.value) } else { format!("more than {} sessions", count.value) })}
+            {move || total.get().map(|count| match (count.exact, count.value) {
+                (true, 1) => "1 session".to_owned(),
+                (true, value) => format!("{value} sessions"),
+                (false, value) => format!("more than {value} sessions"),
+            })}
         </p>
         {move || error.get().map(|message| view! { <ErrorPanel message=message retry=Callback::new(move |()| load(false))/> })}
         <Show when=move || !loading.get() && sessions.with(Vec::is_empty) && error.with(Option::is_none)>
