@@ -120,18 +120,24 @@ pub async fn run_exec(args: &ServerArgs, connection: &str, input: &str) -> Resul
             if current.truncated {
                 eprintln!("loupe: output past the server's storage limit was not kept");
             }
-            return Ok(match current.status {
-                SessionStatus::Done => current.exit_code.unwrap_or(0),
-                SessionStatus::Cancelled => 130,
-                _ => {
-                    if let Some(error) = &current.error {
-                        eprintln!("loupe: {} — {error}", current.status.as_str());
-                    }
-                    current.exit_code.filter(|code| *code != 0).unwrap_or(1)
-                }
-            });
+            return Ok(exit_status(&current));
         }
         tokio::time::sleep(POLL).await;
+    }
+}
+
+/// The process exit code for an ended session: the command's own, 0 for SQL that succeeded,
+/// 130 when stopped, otherwise 1 (saying why).
+fn exit_status(session: &Session) -> i32 {
+    match session.status {
+        SessionStatus::Done => session.exit_code.unwrap_or(0),
+        SessionStatus::Cancelled => 130,
+        _ => {
+            if let Some(error) = &session.error {
+                eprintln!("loupe: {} — {error}", session.status.as_str());
+            }
+            session.exit_code.filter(|code| *code != 0).unwrap_or(1)
+        }
     }
 }
 
@@ -156,38 +162,43 @@ impl Follower {
                 .await?;
             for event in &page.items {
                 self.after = event.seq;
-                match event.kind {
-                    EventKind::Output => self.outputs.push((event.seq, 0)),
-                    EventKind::Result => {
-                        let names: Vec<_> = event
-                            .columns
-                            .iter()
-                            .flatten()
-                            .map(|column| column.name.as_str())
-                            .collect();
-                        println!("{}", names.join("\t"));
-                        self.results.push((event.seq, 0));
-                    }
-                    EventKind::Error => {
-                        let code = event
-                            .code
-                            .as_deref()
-                            .map(|code| format!(" ({code})"))
-                            .unwrap_or_default();
-                        eprintln!(
-                            "ERROR: {}{code}",
-                            event.text.as_deref().unwrap_or(&event.summary)
-                        );
-                    }
-                    EventKind::Note => eprintln!("-- {}", event.summary),
-                    EventKind::Input | EventKind::Exit => {}
-                }
+                self.begin(event);
                 // Events are printed in order: drain this one before the next begins.
                 self.drain(client, id).await?;
             }
             if page.next_after.is_none() {
                 return self.drain(client, id).await;
             }
+        }
+    }
+
+    /// Prints what an event says by itself and notes the output or rows that follow it.
+    fn begin(&mut self, event: &loupe_protocol::SessionEvent) {
+        match event.kind {
+            EventKind::Output => self.outputs.push((event.seq, 0)),
+            EventKind::Result => {
+                let names: Vec<_> = event
+                    .columns
+                    .iter()
+                    .flatten()
+                    .map(|column| column.name.as_str())
+                    .collect();
+                println!("{}", names.join("\t"));
+                self.results.push((event.seq, 0));
+            }
+            EventKind::Error => {
+                let code = event
+                    .code
+                    .as_deref()
+                    .map(|code| format!(" ({code})"))
+                    .unwrap_or_default();
+                eprintln!(
+                    "ERROR: {}{code}",
+                    event.text.as_deref().unwrap_or(&event.summary)
+                );
+            }
+            EventKind::Note => eprintln!("-- {}", event.summary),
+            EventKind::Input | EventKind::Exit => {}
         }
     }
 
@@ -384,24 +395,7 @@ pub async fn run_watch(args: &ServerArgs, id: &str) -> Result<i32> {
         };
         match serde_json::from_str::<ServerMessage>(text.as_str())? {
             ServerMessage::Event { event, .. } => {
-                match event.kind {
-                    EventKind::Output => follower.outputs.push((event.seq, 0)),
-                    EventKind::Result => {
-                        let names: Vec<_> = event
-                            .columns
-                            .iter()
-                            .flatten()
-                            .map(|column| column.name.as_str())
-                            .collect();
-                        println!("{}", names.join("\t"));
-                        follower.results.push((event.seq, 0));
-                    }
-                    EventKind::Error => {
-                        eprintln!("ERROR: {}", event.text.as_deref().unwrap_or(&event.summary))
-                    }
-                    EventKind::Note => eprintln!("-- {}", event.summary),
-                    EventKind::Input | EventKind::Exit => {}
-                }
+                follower.begin(&event);
                 if event.bytes > 0 || event.rows > 0 {
                     follower.drain(&client, id).await?;
                 }
@@ -424,16 +418,7 @@ pub async fn run_watch(args: &ServerArgs, id: &str) -> Result<i32> {
             ServerMessage::Rows { .. } => follower.drain(&client, id).await?,
             ServerMessage::Session { session, .. } if session.status.is_final() => {
                 follower.drain(&client, id).await?;
-                return Ok(match session.status {
-                    SessionStatus::Done => session.exit_code.unwrap_or(0),
-                    SessionStatus::Cancelled => 130,
-                    _ => {
-                        if let Some(error) = &session.error {
-                            eprintln!("loupe: {} — {error}", session.status.as_str());
-                        }
-                        session.exit_code.filter(|code| *code != 0).unwrap_or(1)
-                    }
-                });
+                return Ok(exit_status(&session));
             }
             ServerMessage::Resync { .. } => {
                 // Fell behind: what is stored is complete, so read the rest from there.

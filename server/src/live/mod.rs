@@ -5,9 +5,9 @@
 
 pub mod socket;
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
-use loupe_protocol::{OutputPiece, Session, SessionEvent, Stream, Timestamp};
+use loupe_protocol::{OutputPiece, Session, SessionEvent};
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 
@@ -17,7 +17,7 @@ use crate::{sessions, store::Store};
 pub const CHANNEL: &str = "loupe_live";
 
 /// What one committed request changed in one session.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Default)]
 pub struct Notice {
     pub session_id: String,
     /// New events, in seq order.
@@ -29,9 +29,31 @@ pub struct Notice {
     pub rows: Vec<(u64, u64)>,
     /// The session as it is now, when it started, ended, or its counters moved on.
     pub session: Option<Session>,
+    /// The parts above as JSON, made once for all the sockets that deliver this notice.
+    pub(crate) json: OnceLock<NoticeJson>,
+}
+
+/// A notice's events, output pieces and session, each serialized once.
+#[derive(Debug)]
+pub struct NoticeJson {
+    pub events: Vec<String>,
+    pub output: Vec<String>,
+    pub session: Option<String>,
 }
 
 impl Notice {
+    pub fn json(&self) -> &NoticeJson {
+        self.json.get_or_init(|| NoticeJson {
+            events: self.events.iter().map(to_json).collect(),
+            output: self
+                .output
+                .iter()
+                .map(|(_, piece, _)| to_json(piece))
+                .collect(),
+            session: self.session.as_ref().map(to_json),
+        })
+    }
+
     pub fn is_empty(&self) -> bool {
         self.events.is_empty()
             && self.output.is_empty()
@@ -132,27 +154,12 @@ impl Hub {
                 .output_chunks(&relay.session, seq as i64, from as i64, to as i64)
                 .await
             {
-                for chunk in chunks {
-                    let start = chunk.byte_offset as u64;
-                    let begin = from.saturating_sub(start) as usize;
-                    let end = ((to - start) as usize).min(chunk.data.len());
-                    if begin < end {
-                        notice.output.push((
-                            seq,
-                            OutputPiece {
-                                offset: start + begin as u64,
-                                at: Timestamp::from_micros(chunk.at_us),
-                                stream: if chunk.stream == "stderr" {
-                                    Stream::Stderr
-                                } else {
-                                    Stream::Stdout
-                                },
-                                text: String::from_utf8_lossy(&chunk.data[begin..end]).into_owned(),
-                            },
-                            (end - begin) as u64,
-                        ));
-                    }
-                }
+                let clipped = chunks
+                    .iter()
+                    .filter_map(|chunk| sessions::clip_chunk(chunk, from, to));
+                notice
+                    .output
+                    .extend(clipped.map(|(piece, length)| (seq, piece, length)));
             }
         }
         if relay.session_changed {
@@ -196,6 +203,10 @@ impl Hub {
             }
         });
     }
+}
+
+fn to_json(value: &impl Serialize) -> String {
+    serde_json::to_string(value).expect("wire types serialize")
 }
 
 /// What one node tells the others: which session, which seqs, which byte ranges.

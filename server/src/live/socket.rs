@@ -209,7 +209,7 @@ impl<S: Sink<Message> + Unpin> Connection<S> {
     }
 
     async fn deliver(&mut self, notice: &Notice) -> bool {
-        let mut messages = Vec::new();
+        let mut texts = Vec::new();
         let mut ended = Vec::new();
         let mut list_candidates = Vec::new();
         for (id, watch) in &mut self.watches {
@@ -220,7 +220,8 @@ impl<S: Sink<Message> + Unpin> Connection<S> {
                     output_seen,
                     rows_seen,
                 } if *session == notice.session_id => {
-                    for event in &notice.events {
+                    let json = notice.json();
+                    for (event, text) in notice.events.iter().zip(&json.events) {
                         if event.seq <= *last_seq {
                             continue;
                         }
@@ -230,13 +231,9 @@ impl<S: Sink<Message> + Unpin> Connection<S> {
                             EventKind::Result => drop(rows_seen.insert(event.seq, 0)),
                             _ => {}
                         }
-                        messages.push(ServerMessage::Event {
-                            id: id.clone(),
-                            session: session.clone(),
-                            event: event.clone(),
-                        });
+                        texts.push(event_text(id, session, text));
                     }
-                    for (seq, piece, length) in &notice.output {
+                    for ((seq, piece, length), text) in notice.output.iter().zip(&json.output) {
                         let Some(seen) = output_seen.get_mut(seq) else {
                             continue;
                         };
@@ -244,40 +241,45 @@ impl<S: Sink<Message> + Unpin> Connection<S> {
                         if end <= *seen {
                             continue;
                         }
-                        let mut piece = piece.clone();
                         if piece.offset < *seen {
                             // Part of it came with the catch-up; send the rest where the text allows.
-                            if let Some(rest) = piece.text.get((*seen - piece.offset) as usize..) {
-                                piece.text = rest.to_owned();
-                                piece.offset = *seen;
+                            let mut rest = piece.clone();
+                            if let Some(tail) = piece.text.get((*seen - piece.offset) as usize..) {
+                                rest.text = tail.to_owned();
+                                rest.offset = *seen;
                             }
+                            let message = ServerMessage::Output {
+                                id: id.clone(),
+                                session: session.clone(),
+                                seq: *seq,
+                                piece: rest,
+                            };
+                            texts.push(
+                                serde_json::to_string(&message).expect("wire types serialize"),
+                            );
+                        } else {
+                            texts.push(output_text(id, session, *seq, text));
                         }
                         *seen = end;
-                        messages.push(ServerMessage::Output {
-                            id: id.clone(),
-                            session: session.clone(),
-                            seq: *seq,
-                            piece,
-                        });
                     }
                     for (seq, total) in &notice.rows {
                         if let Some(seen) = rows_seen.get_mut(seq)
                             && *total > *seen
                         {
                             *seen = *total;
-                            messages.push(ServerMessage::Rows {
+                            let message = ServerMessage::Rows {
                                 id: id.clone(),
                                 session: session.clone(),
                                 seq: *seq,
                                 total: *total,
-                            });
+                            };
+                            texts.push(
+                                serde_json::to_string(&message).expect("wire types serialize"),
+                            );
                         }
                     }
-                    if let Some(snapshot) = &notice.session {
-                        messages.push(ServerMessage::Session {
-                            id: id.clone(),
-                            session: snapshot.clone(),
-                        });
+                    if let (Some(snapshot), Some(text)) = (&notice.session, &json.session) {
+                        texts.push(session_text(id, text));
                         if snapshot.status.is_final() {
                             ended.push(id.clone());
                         }
@@ -285,7 +287,7 @@ impl<S: Sink<Message> + Unpin> Connection<S> {
                 }
                 Watch::List { .. } => {
                     if let Some(snapshot) = &notice.session {
-                        list_candidates.push((id.clone(), snapshot.clone()));
+                        list_candidates.push((id.clone(), snapshot));
                     }
                 }
                 Watch::Session { .. } => {}
@@ -295,15 +297,14 @@ impl<S: Sink<Message> + Unpin> Connection<S> {
             self.watches.remove(&id);
         }
         for (id, snapshot) in list_candidates {
-            if self.list_shows(&id, &snapshot).await {
-                messages.push(ServerMessage::Session {
-                    id,
-                    session: snapshot,
-                });
+            if self.list_shows(&id, snapshot).await
+                && let Some(text) = &notice.json().session
+            {
+                texts.push(session_text(&id, text));
             }
         }
-        for message in &messages {
-            if !self.send(message).await {
+        for text in texts {
+            if self.sink.feed(Message::Text(text.into())).await.is_err() {
                 return false;
             }
         }
@@ -368,6 +369,35 @@ impl<S: Sink<Message> + Unpin> Connection<S> {
     }
 }
 
+/// `{"type":…,"id":…,"session":…,<rest>}` around parts serialized once per notice; the same
+/// text serde writes for the matching `ServerMessage` (see the test below).
+fn event_text(id: &str, session: &str, event: &str) -> String {
+    format!(
+        r#"{{"type":"event","id":{},"session":{},"event":{event}}}"#,
+        quote(id),
+        quote(session)
+    )
+}
+
+fn output_text(id: &str, session: &str, seq: u64, piece: &str) -> String {
+    format!(
+        r#"{{"type":"output","id":{},"session":{},"seq":{seq},"piece":{piece}}}"#,
+        quote(id),
+        quote(session)
+    )
+}
+
+fn session_text(id: &str, session: &str) -> String {
+    format!(
+        r#"{{"type":"session","id":{},"session":{session}}}"#,
+        quote(id)
+    )
+}
+
+fn quote(text: &str) -> String {
+    serde_json::to_string(text).expect("strings serialize")
+}
+
 /// The list's filters, applied to one session (visibility is checked separately).
 fn matches(filter: &SessionFilter, session: &Session) -> bool {
     let started = session.started_at.as_micros();
@@ -394,4 +424,58 @@ fn matches(filter: &SessionFilter, session: &Session) -> bool {
             .id_prefix
             .as_ref()
             .is_none_or(|prefix| session.id.starts_with(prefix.as_str()))
+}
+
+#[cfg(test)]
+mod tests {
+    use loupe_protocol::{EventKind, OutputPiece, SessionEvent, Stream, Timestamp};
+
+    use super::*;
+
+    #[test]
+    fn spliced_messages_read_back_as_the_messages_they_stand_for() {
+        let event = SessionEvent {
+            seq: 7,
+            at: Timestamp::from_micros(1_795_828_539_000_000),
+            kind: EventKind::Note,
+            summary: "quote \" and newline \n".into(),
+            text: None,
+            code: None,
+            exit_code: None,
+            columns: None,
+            bytes: 0,
+            rows: 0,
+        };
+        let piece = OutputPiece {
+            offset: 3,
+            at: event.at,
+            stream: Stream::Stderr,
+            text: "é\u{1b}[31m".into(),
+        };
+        let id = "sub \"1\"";
+        let event_json = serde_json::to_string(&event).unwrap();
+        let piece_json = serde_json::to_string(&piece).unwrap();
+
+        let spliced: ServerMessage =
+            serde_json::from_str(&event_text(id, "s-1", &event_json)).unwrap();
+        assert_eq!(
+            spliced,
+            ServerMessage::Event {
+                id: id.into(),
+                session: "s-1".into(),
+                event
+            }
+        );
+        let spliced: ServerMessage =
+            serde_json::from_str(&output_text(id, "s-1", 2, &piece_json)).unwrap();
+        assert_eq!(
+            spliced,
+            ServerMessage::Output {
+                id: id.into(),
+                session: "s-1".into(),
+                seq: 2,
+                piece
+            }
+        );
+    }
 }

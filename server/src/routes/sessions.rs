@@ -6,8 +6,8 @@ use axum::{
     extract::{Path, State},
 };
 use loupe_protocol::{
-    Cell, Column, Count, EventKind, EventPage, EventsQuery, OutputPiece, OutputQuery, OutputWindow,
-    RowsQuery, RowsWindow, Session, SessionPage, SessionQuery, Stream, Timestamp,
+    Cell, Column, Count, EventKind, EventPage, EventsQuery, OutputQuery, OutputWindow, RowsQuery,
+    RowsWindow, Session, SessionPage, SessionQuery,
 };
 
 use crate::{
@@ -144,22 +144,8 @@ pub async fn get_output(
         Vec::new()
     };
     let pieces = chunks
-        .into_iter()
-        .filter_map(|chunk| {
-            let chunk_start = chunk.byte_offset as u64;
-            let from = start.saturating_sub(chunk_start) as usize;
-            let to = (end - chunk_start).min(chunk.data.len() as u64) as usize;
-            (from < to).then(|| OutputPiece {
-                offset: chunk_start + from as u64,
-                at: Timestamp::from_micros(chunk.at_us),
-                stream: if chunk.stream == "stderr" {
-                    Stream::Stderr
-                } else {
-                    Stream::Stdout
-                },
-                text: String::from_utf8_lossy(&chunk.data[from..to]).into_owned(),
-            })
-        })
+        .iter()
+        .filter_map(|chunk| sessions::clip_chunk(chunk, start, end).map(|(piece, _)| piece))
         .collect();
     Ok(Json(OutputWindow {
         offset: start,
