@@ -10,9 +10,9 @@ pub struct Settings {
     /// `DISABLE_SESSIONS_DOWNLOAD`: when true every download path answers 403 and the app hides
     /// the download action and says why.
     pub downloads_disabled: bool,
-    /// How many bytes of a text output the detail page shows before it fetches more.
+    /// How many bytes of an output the session page fetches at a time.
     pub preview_bytes: u32,
-    /// How many rows of a result set the detail page shows before it fetches more.
+    /// How many rows of a result set the session page fetches at a time.
     pub preview_rows: u32,
 }
 

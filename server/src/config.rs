@@ -34,11 +34,13 @@ pub struct Config {
           value_parser = BoolishValueParser::new(), action = clap::ArgAction::Set)]
     pub disable_sessions_download: bool,
 
-    /// Bytes of text output the detail page shows before fetching more. Default: 65536.
+    /// Bytes of output the session page fetches at a time (the app keeps it within 4 KiB to
+    /// 1 MiB). Default: 65536.
     #[arg(long, env = "LOUPE_PREVIEW_BYTES", default_value_t = 65_536)]
     pub preview_bytes: u32,
 
-    /// Rows of a result set the detail page shows before fetching more. Default: 200.
+    /// Rows of a result set the session page fetches at a time (the app keeps it within 20 to
+    /// 1000). Default: 200.
     #[arg(long, env = "LOUPE_PREVIEW_ROWS", default_value_t = 200)]
     pub preview_rows: u32,
 

@@ -9,7 +9,9 @@ use loupe_protocol::{OutputPiece, Stream};
 
 use crate::api;
 
-const PAGE: u64 = 64 * 1024;
+/// Page size when the server's `preview_bytes` is out of bounds.
+const MIN_PAGE: u64 = 4 * 1024;
+const MAX_PAGE: u64 = 1024 * 1024;
 /// Pages kept in the DOM at most: a quarter of a MiB of text, a few thousand lines.
 const MAX_PAGES: usize = 4;
 
@@ -26,7 +28,10 @@ pub fn OutputView(
     seq: u64,
     total: RwSignal<u64>,
     tail: RwSignal<Vec<OutputPiece>>,
+    /// Bytes fetched per page: the server's `preview_bytes`.
+    page_bytes: u64,
 ) -> impl IntoView {
+    let page_size = page_bytes.clamp(MIN_PAGE, MAX_PAGE);
     let pages = RwSignal::new(VecDeque::<Page>::new());
     let busy = RwSignal::new(false);
     let following = RwSignal::new(false);
@@ -43,7 +48,7 @@ pub fn OutputView(
             busy.set(true);
             let session = session.clone();
             spawn_local(async move {
-                if let Ok(window) = api::output(&session, seq, offset, PAGE).await {
+                if let Ok(window) = api::output(&session, seq, offset, page_size).await {
                     let page = Page {
                         offset: window.offset,
                         length: window.length,
@@ -95,7 +100,8 @@ pub fn OutputView(
             if at_end {
                 pages.update(|pages| match pages.back_mut() {
                     Some(page)
-                        if page.offset + page.length == piece.offset && page.length < PAGE * 2 =>
+                        if page.offset + page.length == piece.offset
+                            && page.length < page_size * 2 =>
                     {
                         page.length += piece.text.len() as u64;
                         page.pieces.push(piece);
@@ -136,7 +142,7 @@ pub fn OutputView(
             if near_bottom && end() < total.get_untracked() {
                 fetch(end(), false, false);
             } else if top < 200 && start() > 0 {
-                fetch(start().saturating_sub(PAGE), true, false);
+                fetch(start().saturating_sub(page_size), true, false);
             }
         }
     };
@@ -144,7 +150,7 @@ pub fn OutputView(
         let fetch = fetch.clone();
         move |_| {
             following.set(true);
-            fetch(total.get_untracked().saturating_sub(PAGE), false, true);
+            fetch(total.get_untracked().saturating_sub(page_size), false, true);
         }
     };
 

@@ -14,7 +14,9 @@ const VIEW_HEIGHT: f64 = 420.0;
 /// Browsers cap element heights (Chromium near 33 million pixels); beyond this the scroll
 /// position maps to rows proportionally.
 const MAX_SCROLL_HEIGHT: f64 = 8_000_000.0;
-const BLOCK: u64 = 100;
+/// Rows fetched per request when the server's `preview_rows` is out of bounds.
+const MIN_BLOCK: u64 = 20;
+const MAX_BLOCK: u64 = 1000;
 
 #[component]
 pub fn RowsView(
@@ -22,7 +24,10 @@ pub fn RowsView(
     seq: u64,
     columns: Vec<Column>,
     total: RwSignal<u64>,
+    /// Rows fetched per request: the server's `preview_rows`.
+    block_rows: u64,
 ) -> impl IntoView {
+    let block_size = block_rows.clamp(MIN_BLOCK, MAX_BLOCK);
     let first = RwSignal::new(0u64);
     let blocks = RwSignal::new(HashMap::<u64, Vec<Vec<Cell>>>::new());
     let container = NodeRef::<html::Div>::new();
@@ -33,11 +38,11 @@ pub fn RowsView(
     let fill = {
         let session = session.clone();
         move || {
-            let from = first.get_untracked() / BLOCK;
-            let to = (first.get_untracked() + visible) / BLOCK;
+            let from = first.get_untracked() / block_size;
+            let to = (first.get_untracked() + visible) / block_size;
             for block in from..=to {
                 if blocks.with_untracked(|blocks| blocks.contains_key(&block))
-                    || block * BLOCK >= total.get_untracked()
+                    || block * block_size >= total.get_untracked()
                 {
                     continue;
                 }
@@ -47,7 +52,8 @@ pub fn RowsView(
                 });
                 let session = session.clone();
                 spawn_local(async move {
-                    if let Ok(window) = api::rows(&session, seq, block * BLOCK, BLOCK as u32).await
+                    if let Ok(window) =
+                        api::rows(&session, seq, block * block_size, block_size as u32).await
                     {
                         blocks.update(|blocks| drop(blocks.insert(block, window.rows)));
                     }
@@ -98,7 +104,7 @@ pub fn RowsView(
                             let end = (start + visible).min(total.get());
                             (start..end)
                                 .map(|row| {
-                                    let cells = blocks.with(|blocks| blocks.get(&(row / BLOCK)).and_then(|block| block.get((row % BLOCK) as usize).cloned()));
+                                    let cells = blocks.with(|blocks| blocks.get(&(row / block_size)).and_then(|block| block.get((row % block_size) as usize).cloned()));
                                     view! {
                                         <tr data-test="row" data-row=row>
                                             <td class="num muted">{row + 1}</td>

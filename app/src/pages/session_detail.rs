@@ -62,6 +62,18 @@ fn SessionDetail(id: String) -> impl IntoView {
     let entries = RwSignal::new(Vec::<Entry>::new());
     let error = RwSignal::new(None::<String>);
     let settings = LocalResource::new(api::settings);
+    // How much output and how many rows to fetch at a time, as the server says.
+    let preview = Memo::new(move |_| {
+        settings
+            .get()
+            .and_then(Result::ok)
+            .map_or((64 * 1024, 100), |settings| {
+                (
+                    u64::from(settings.preview_bytes),
+                    u64::from(settings.preview_rows),
+                )
+            })
+    });
     let now = RwSignal::new(js_sys::Date::now());
     if let Ok(handle) = set_interval_with_handle(
         move || now.set(js_sys::Date::now()),
@@ -149,7 +161,7 @@ fn SessionDetail(id: String) -> impl IntoView {
         })}
         <section class="timeline" aria-label="Activity log" data-test="timeline">
             <For each=move || entries.get() key=|entry| entry.event.seq let:entry>
-                <EventView session_id=id.clone() entry=entry/>
+                <EventView session_id=id.clone() entry=entry preview=preview.get_untracked()/>
             </For>
         </section>
     }
@@ -305,13 +317,13 @@ fn ShareForm(session_id: String, done: Callback<()>) -> impl IntoView {
 }
 
 #[component]
-fn EventView(session_id: String, entry: Entry) -> impl IntoView {
+fn EventView(session_id: String, entry: Entry, preview: (u64, u64)) -> impl IntoView {
     let event = entry.event.clone();
     let time = local_time(event.at);
     let body = match event.kind {
         EventKind::Input => view! { <pre class="sql" data-test="input">{highlight_sql(event.text.as_deref().unwrap_or(&event.summary))}</pre> }.into_any(),
-        EventKind::Output => view! { <OutputView session=session_id seq=event.seq total=entry.bytes tail=entry.tail/> }.into_any(),
-        EventKind::Result => view! { <RowsView session=session_id seq=event.seq columns=event.columns.clone().unwrap_or_default() total=entry.rows/> }.into_any(),
+        EventKind::Output => view! { <OutputView session=session_id seq=event.seq total=entry.bytes tail=entry.tail page_bytes=preview.0/> }.into_any(),
+        EventKind::Result => view! { <RowsView session=session_id seq=event.seq columns=event.columns.clone().unwrap_or_default() total=entry.rows block_rows=preview.1/> }.into_any(),
         EventKind::Error => {
             let code = event.code.clone().map(|code| format!(" ({code})")).unwrap_or_default();
             view! { <p class="error-text" data-test="error">{event.text.clone().unwrap_or(event.summary.clone())}{code}</p> }.into_any()
