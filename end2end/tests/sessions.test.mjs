@@ -110,6 +110,20 @@ test('a ten-million-row result scrolls to row 5,000,000 without loading it all',
   await page.close();
 });
 
+test('the page of a running session follows its output live and shows when it ends', async () => {
+  const started = await api(browser.context, server.url, 'POST', '/api/sessions', { connection: 'sh', input: 'for i in $(seq 1 12); do echo "line $i"; sleep 0.2; done' });
+  const page = await browser.context.newPage();
+  await page.goto(`${server.url}/sessions/${started.id}`);
+  await page.locator('[data-test=output]', { hasText: 'line 1' }).waitFor();
+  // Later lines arrive over the live socket, without a reload.
+  await page.locator('[data-test=output]', { hasText: 'line 12' }).waitFor({ timeout: 10_000 });
+  await page.locator('[data-test=session-facts] [data-test=status]', { hasText: 'done' }).waitFor({ timeout: 10_000 });
+  const text = await page.locator('[data-test=output]').textContent();
+  const lines = text.split('\n').filter((line) => line.startsWith('line '));
+  assert.deepEqual(lines, Array.from({ length: 12 }, (_, i) => `line ${i + 1}`), 'every line once, in order');
+  await page.close();
+});
+
 test('a session is shared with another user from its page', async () => {
   const session = await runAndWait('sh', 'echo for bob');
   const page = await browser.context.newPage();

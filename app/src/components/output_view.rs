@@ -37,7 +37,7 @@ pub fn OutputView(
     let following = RwSignal::new(false);
     let container = NodeRef::<html::Div>::new();
     let start = move || pages.with(|pages| pages.front().map_or(0, |page| page.offset));
-    let end = move || pages.with(|pages| pages.back().map_or(0, |page| page.offset + page.length));
+    let end = move || pages.with(end_of);
 
     let fetch = {
         let session = session.clone();
@@ -72,6 +72,10 @@ pub fn OutputView(
                     });
                 }
                 busy.set(false);
+                // A first look at an output that ends in view follows it.
+                if replace && offset == 0 {
+                    following.set(pages.with_untracked(end_of) >= total.get_untracked());
+                }
                 if following.get_untracked()
                     && let Some(element) = container.get_untracked()
                 {
@@ -82,31 +86,23 @@ pub fn OutputView(
     };
     fetch(0, false, true);
 
-    // Live pieces extend the last page when the window reaches the end.
+    // Live pieces extend the window when they continue it; anything else (a gap while the page
+    // was catching up) is fetched below while following.
     Effect::new(move |_| {
         let pieces = tail.get();
         if pieces.is_empty() {
             return;
         }
         tail.update_untracked(Vec::clear);
-        let at_end = pages.with_untracked(|pages| {
-            pages
-                .back()
-                .is_none_or(|page| page.offset + page.length >= total.get_untracked())
-        });
         for piece in pieces {
             let piece_end = piece.offset + piece.text.len() as u64;
             total.update(|total| *total = (*total).max(piece_end));
-            if at_end {
-                pages.update(|pages| match pages.back_mut() {
-                    Some(page)
-                        if page.offset + page.length == piece.offset
-                            && page.length < page_size * 2 =>
-                    {
+            pages.update(|pages| match pages.back_mut() {
+                Some(page) if page.offset + page.length == piece.offset => {
+                    if page.length < page_size * 2 {
                         page.length += piece.text.len() as u64;
                         page.pieces.push(piece);
-                    }
-                    _ => {
+                    } else {
                         pages.push_back(Page {
                             offset: piece.offset,
                             length: piece.text.len() as u64,
@@ -116,13 +112,30 @@ pub fn OutputView(
                             pages.pop_front();
                         }
                     }
-                });
-            }
+                }
+                None if piece.offset == 0 => pages.push_back(Page {
+                    offset: 0,
+                    length: piece.text.len() as u64,
+                    pieces: vec![piece],
+                }),
+                _ => {}
+            });
         }
         if following.get_untracked()
             && let Some(element) = container.get_untracked()
         {
             element.set_scroll_top(element.scroll_height());
+        }
+    });
+
+    // While following, the window reaches for the end whenever the output grows past it.
+    Effect::new({
+        let fetch = fetch.clone();
+        move |_| {
+            let (total_now, end_now) = (total.get(), end());
+            if following.get() && end_now < total_now && !busy.get() {
+                fetch(end_now, false, false);
+            }
         }
     });
 
@@ -170,6 +183,10 @@ pub fn OutputView(
             </For>
         </div>
     }
+}
+
+fn end_of(pages: &VecDeque<Page>) -> u64 {
+    pages.back().map_or(0, |page| page.offset + page.length)
 }
 
 /// Text with ANSI colour sequences (SGR) as spans; other escape sequences are dropped.

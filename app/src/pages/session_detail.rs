@@ -85,11 +85,26 @@ fn SessionDetail(id: String) -> impl IntoView {
     // Stored events first, then the live tail from the last one read.
     let live = StoredValue::new_local(None::<Live>);
     let on_message = move |message: ServerMessage| match message {
-        ServerMessage::Event { event, .. } => entries.update(|entries| {
-            if entries.last().is_none_or(|last| last.event.seq < event.seq) {
-                entries.push(Entry::new(event));
+        // The watch starts from the first event: known ones bring their sizes up to date (output
+        // recorded between the page's read and the watch is fetched by the views), new ones
+        // join the timeline.
+        ServerMessage::Event { event, .. } => {
+            let known = entries.with_untracked(|entries| {
+                entries
+                    .iter()
+                    .find(|entry| entry.event.seq == event.seq)
+                    .cloned()
+            });
+            match known {
+                Some(entry) => {
+                    entry
+                        .bytes
+                        .update(|bytes| *bytes = (*bytes).max(event.bytes));
+                    entry.rows.update(|rows| *rows = (*rows).max(event.rows));
+                }
+                None => entries.update(|entries| entries.push(Entry::new(event))),
             }
-        }),
+        }
         ServerMessage::Output { seq, piece, .. } => entries.with_untracked(|entries| {
             if let Some(entry) = entries.iter().find(|entry| entry.event.seq == seq) {
                 entry.tail.update(|tail| tail.push(piece));
@@ -141,7 +156,7 @@ fn SessionDetail(id: String) -> impl IntoView {
                     connection.send(ClientMessage::WatchSession {
                         id: "detail".into(),
                         session: id.clone(),
-                        after,
+                        after: 0,
                     });
                     live.set_value(Some(connection));
                 }
