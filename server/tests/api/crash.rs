@@ -20,22 +20,29 @@ use tokio::{
 use crate::helpers::TestDatabase;
 
 /// The `loupe` binary serving `database_url` on a free port.
-async fn start_server(database_url: &str) -> (Child, String) {
+async fn start_server(database_url: &str) -> Node {
     start_node(database_url, "crash-test").await
 }
 
+/// A running `loupe serve` process and its own data folder (removed when dropped).
+pub struct Node {
+    pub child: Child,
+    pub address: String,
+    _data: tempfile::TempDir,
+}
+
 /// The `loupe` binary serving `database_url` on a free port as node `node_id`.
-pub async fn start_node(database_url: &str, node_id: &str) -> (Child, String) {
-    let folder = std::env::temp_dir().join(format!(
-        "loupe-node-{node_id}-{}",
-        uuid::Uuid::new_v4().simple()
-    ));
+pub async fn start_node(database_url: &str, node_id: &str) -> Node {
+    let data = tempfile::Builder::new()
+        .prefix("loupe-node-")
+        .tempdir()
+        .expect("a data folder");
     let mut child = Command::new(env!("CARGO_BIN_EXE_loupe"))
         .arg("serve")
         .env("LOUPE_BIND", "127.0.0.1:0")
         .env("DATABASE_URL", database_url)
         .env("LOUPE_NODE_ID", node_id)
-        .env("LOUPE_DATA_DIR", &folder)
+        .env("LOUPE_DATA_DIR", data.path())
         .env("LOUPE_LOG", "info")
         .env("LOUPE_STATIC_DIR", "/nonexistent")
         .stdout(Stdio::piped())
@@ -55,7 +62,11 @@ pub async fn start_node(database_url: &str, node_id: &str) -> (Child, String) {
     };
     // Keep draining the log so the server never blocks on a full pipe.
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    (child, address)
+    Node {
+        child,
+        address,
+        _data: data,
+    }
 }
 
 /// The byte at `offset` of the test's output: easy to check anywhere.
@@ -93,7 +104,8 @@ async fn acknowledged_output_survives_sigkill_and_the_session_shows_interrupted(
     .secret;
     store.close().await;
 
-    let (mut server, address) = start_server(&database.url()).await;
+    let mut server = start_server(&database.url()).await;
+    let address = server.address.clone();
     let client = reqwest::Client::new();
     let created: Session = client
         .post(format!("{address}/api/ingest/sessions"))
@@ -146,15 +158,16 @@ async fn acknowledged_output_survives_sigkill_and_the_session_shows_interrupted(
     while acknowledged.load(Ordering::SeqCst) < 8 * 1024 * 1024 {
         tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     }
-    server.start_kill().expect("SIGKILL is sent");
-    server.wait().await.unwrap();
+    server.child.start_kill().expect("SIGKILL is sent");
+    server.child.wait().await.unwrap();
     let seq = appender
         .await
         .unwrap()
         .expect("some output was acknowledged");
     let acked = acknowledged.load(Ordering::SeqCst);
 
-    let (_server, address) = start_server(&database.url()).await;
+    let restarted = start_server(&database.url()).await;
+    let address = restarted.address.clone();
     let session: Session = client
         .get(format!("{address}/api/sessions/{id}"))
         .bearer_auth(&token)

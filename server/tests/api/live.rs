@@ -365,8 +365,9 @@ async fn two_server_processes_on_one_postgres_database_relay_live() {
         token: token.clone(),
     };
 
-    let (_one, first) = crate::crash::start_node(&url, "node-a").await;
-    let (_two, second) = crate::crash::start_node(&url, "node-b").await;
+    let one = crate::crash::start_node(&url, "node-a").await;
+    let two = crate::crash::start_node(&url, "node-b").await;
+    let (first, second) = (one.address.clone(), two.address.clone());
     let client = reqwest::Client::new();
     let mut socket = connect(&second, &token).await;
     send(
