@@ -5,9 +5,10 @@ use std::fmt;
 
 use gloo_net::http::{Request, RequestBuilder, Response};
 use loupe_protocol::{
-    ApiToken, AuditEvent, AuditQuery, Connection, CreatedToken, ErrorBody, EventPage, Group,
-    LoginRequest, NewGroup, NewShare, NewToken, NewUser, OutputWindow, Page, RowsWindow,
-    RunRequest, Session, SessionPage, SessionQuery, Settings, Share, User, UserChanges,
+    ApiToken, AuditEvent, AuditQuery, Connection, ConnectionCheck, CreatedToken, ErrorBody,
+    EventPage, Group, LoginRequest, NewConnection, NewGroup, NewShare, NewToken, NewUser,
+    OutputWindow, Page, RowsWindow, RunRequest, Session, SessionPage, SessionQuery, Settings,
+    Share, User, UserChanges,
 };
 use serde::{Serialize, de::DeserializeOwned};
 
@@ -159,6 +160,22 @@ pub async fn run(request: &RunRequest) -> ApiResult<Session> {
 
 pub async fn connections() -> ApiResult<Vec<Connection>> {
     get_json("/api/connections").await
+}
+
+pub async fn create_connection(new: &NewConnection) -> ApiResult<Connection> {
+    send_json(Request::post("/api/connections"), new).await
+}
+
+pub async fn delete_connection(id: &str) -> ApiResult<()> {
+    send_empty(Request::delete(&format!("/api/connections/{id}"))).await
+}
+
+pub async fn test_connection(id: &str) -> ApiResult<ConnectionCheck> {
+    send_json(
+        Request::post(&format!("/api/connections/{id}/test")),
+        &serde_json::json!({}),
+    )
+    .await
 }
 
 // ---- plumbing ---------------------------------------------------------------------------

@@ -18,7 +18,7 @@ use crate::{
     auth::{Auth, Protected},
     components::shell::{Footer, Header},
     pages::{
-        admin::{AdminLayout, AuditPage, GroupsPage, UsersPage},
+        admin::{AdminLayout, AuditPage, ConnectionsPage, GroupsPage, UsersPage},
         login::LoginPage,
         not_found::NotFound,
         reviews::ReviewsPage,
@@ -53,6 +53,7 @@ pub fn App() -> impl IntoView {
                                 <Route path=path!("") view=|| view! { <Redirect path="/admin/users"/> }/>
                                 <Route path=path!("/users") view=UsersPage/>
                                 <Route path=path!("/groups") view=GroupsPage/>
+                                <Route path=path!("/connections") view=ConnectionsPage/>
                                 <Route path=path!("/audit") view=AuditPage/>
                             </ParentRoute>
                         </ParentRoute>

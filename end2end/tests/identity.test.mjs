@@ -114,3 +114,29 @@ test('an administrator adds a user and a group, and the user logs in with a toke
     await alice.close();
   }
 });
+
+test('an administrator adds a connection whose URL is never shown again, and tests it', async () => {
+  const admin = await launchBrowser();
+  try {
+    await logInAs(admin.context, server.url);
+    const page = await admin.context.newPage();
+    await page.goto(`${server.url}/admin/connections`);
+    await page.fill('[data-test=new-connection-name]', 'lite');
+    await page.selectOption('[data-test=new-connection-kind]', 'sqlite');
+    const secretPath = `/tmp/loupe-e2e-${Date.now()}-hunter2.db`;
+    await page.fill('[data-test=new-connection-url]', `sqlite://${secretPath}?mode=rwc`);
+    assert.equal(await page.locator('[data-test=new-connection-url]').getAttribute('type'), 'password');
+    await page.click('[data-test=create-connection]');
+    const row = page.locator('[data-test=connection-row][data-name=lite]');
+    await row.waitFor();
+    assert.equal(await row.locator('[data-test=connection-target]').textContent(), 'URL stored ••••••');
+    assert.ok(!(await page.content()).includes('hunter2'), 'the URL is not on the page');
+
+    await row.locator('[data-test=test-connection]').click();
+    await row.locator('[data-test=connection-check]', { hasText: 'SQLite' }).waitFor();
+    assert.equal(await row.locator('[data-test=connection-check]').getAttribute('class'), 'ok-text');
+    await screenshot(page, 'admin-connections');
+  } finally {
+    await admin.close();
+  }
+});

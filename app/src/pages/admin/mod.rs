@@ -1,10 +1,12 @@
-//! `/admin/…`: users, groups and the audit trail. Administrators change things; auditors read.
+//! `/admin/…`: users, groups, connections and the audit trail. Administrators change things; auditors read.
 
 mod audit;
+mod connections;
 mod groups;
 mod users;
 
 pub use audit::AuditPage;
+pub use connections::ConnectionsPage;
 pub use groups::GroupsPage;
 pub use users::UsersPage;
 
@@ -20,6 +22,7 @@ pub fn AdminLayout() -> impl IntoView {
         <nav class="tabs" aria-label="Administration">
             <A href="/admin/users" attr:data-test="tab-users">"Users"</A>
             <A href="/admin/groups" attr:data-test="tab-groups">"Groups"</A>
+            <A href="/admin/connections" attr:data-test="tab-connections">"Connections"</A>
             <A href="/admin/audit" attr:data-test="tab-audit">"Audit trail"</A>
         </nav>
         <Outlet/>

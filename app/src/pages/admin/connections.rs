@@ -1,0 +1,183 @@
+//! `/admin/connections`: the databases and commands people run through Loupe. URLs are typed
+//! into a password field, sent once, and never shown again (the server does not return them).
+
+use leptos::{prelude::*, task::spawn_local};
+use loupe_protocol::{CommandSettings, Connection, ConnectionKind, InputMode, NewConnection};
+
+use crate::{
+    api,
+    auth::Auth,
+    components::{
+        feedback::{ErrorLine, ErrorPanel},
+        session_bits::TypeIcon,
+    },
+};
+
+const KINDS: [ConnectionKind; 4] = [
+    ConnectionKind::Postgres,
+    ConnectionKind::Mysql,
+    ConnectionKind::Sqlite,
+    ConnectionKind::Command,
+];
+
+#[component]
+pub fn ConnectionsPage() -> impl IntoView {
+    let auth = expect_context::<Auth>();
+    let connections = LocalResource::new(api::connections);
+    let error = RwSignal::new(None::<String>);
+    let refresh = Callback::new(move |()| connections.refetch());
+    view! {
+        <Show when=move || auth.is_admin()>
+            <NewConnectionForm error=error on_created=refresh/>
+        </Show>
+        <ErrorLine error=error/>
+        <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
+            {move || connections.get().map(|answer| match answer {
+                Ok(list) if list.is_empty() => view! { <div class="empty-state"><p>"No connections yet."</p></div> }.into_any(),
+                Ok(list) => view! { <ConnectionTable connections=list error=error on_change=refresh/> }.into_any(),
+                Err(failure) => view! { <ErrorPanel message=failure.to_string() retry=refresh/> }.into_any(),
+            })}
+        </Transition>
+    }
+}
+
+#[component]
+fn NewConnectionForm(error: RwSignal<Option<String>>, on_created: Callback<()>) -> impl IntoView {
+    let name = RwSignal::new(String::new());
+    let kind = RwSignal::new(ConnectionKind::Postgres);
+    let url = RwSignal::new(String::new());
+    let argv = RwSignal::new(String::new());
+    let stdin = RwSignal::new(false);
+    let timeout = RwSignal::new(String::new());
+    let submit = move |event: leptos::ev::SubmitEvent| {
+        event.prevent_default();
+        let timeout_seconds = match timeout.get().trim() {
+            "" => None,
+            text => match text.parse() {
+                Ok(seconds) => Some(seconds),
+                Err(_) => return error.set(Some("Timeout: a whole number of seconds".into())),
+            },
+        };
+        let command = (kind.get() == ConnectionKind::Command).then(|| CommandSettings {
+            argv: argv.get().split_whitespace().map(str::to_owned).collect(),
+            input: if stdin.get() {
+                InputMode::Stdin
+            } else {
+                InputMode::Argument
+            },
+            ..CommandSettings::default()
+        });
+        let new = NewConnection {
+            name: name.get(),
+            kind: kind.get(),
+            session_type: None,
+            url: (kind.get() != ConnectionKind::Command).then(|| url.get()),
+            command,
+            timeout_seconds,
+            tags: Vec::new(),
+        };
+        spawn_local(async move {
+            match api::create_connection(&new).await {
+                Ok(_) => {
+                    error.set(None);
+                    name.set(String::new());
+                    url.set(String::new());
+                    argv.set(String::new());
+                    on_created.run(());
+                }
+                Err(failure) => error.set(Some(failure.to_string())),
+            }
+        });
+    };
+    view! {
+        <form class="card form-row" on:submit=submit data-test="connection-form">
+            <label>"Name" <input data-test="new-connection-name" required bind:value=name placeholder="pg-prod"/></label>
+            <label>"Kind"
+                <select data-test="new-connection-kind" on:change=move |event| kind.set(ConnectionKind::parse(&event_target_value(&event)).unwrap_or(ConnectionKind::Postgres))>
+                    {KINDS.map(|option| view! { <option value=option.as_str()>{option.as_str()}</option> })}
+                </select>
+            </label>
+            <Show when=move || kind.get() != ConnectionKind::Command
+                fallback=move || view! {
+                    <label class="grow">"Program and fixed arguments" <input data-test="new-connection-argv" required bind:value=argv placeholder="sh -c"/></label>
+                    <label>"Input as"
+                        <select on:change=move |event| stdin.set(event_target_value(&event) == "stdin")>
+                            <option value="argument">"last argument"</option>
+                            <option value="stdin">"standard input"</option>
+                        </select>
+                    </label>
+                }>
+                <label class="grow">"URL (with its password; never shown again)"
+                    <input data-test="new-connection-url" type="password" autocomplete="off" required bind:value=url placeholder="postgres://user:password@host:5432/db"/>
+                </label>
+            </Show>
+            <label>"Timeout (s)" <input inputmode="numeric" bind:value=timeout placeholder="default"/></label>
+            <button class="button primary" type="submit" data-test="create-connection">"Add connection"</button>
+        </form>
+    }
+}
+
+#[component]
+fn ConnectionTable(
+    connections: Vec<Connection>,
+    error: RwSignal<Option<String>>,
+    on_change: Callback<()>,
+) -> impl IntoView {
+    let auth = expect_context::<Auth>();
+    let rows = connections
+        .into_iter()
+        .map(|connection| {
+            let check = RwSignal::new(None::<(bool, String)>);
+            let (test_id, delete_id, name) = (connection.id.clone(), connection.id.clone(), connection.name.clone());
+            let target = match &connection.command {
+                Some(command) => format!("{} ({})", command.argv.join(" "), if command.input == InputMode::Stdin { "stdin" } else { "argument" }),
+                None if connection.has_url => "URL stored ••••••".into(),
+                None => "no URL".into(),
+            };
+            let actions = auth.is_admin().then(|| view! {
+                <button class="button small" data-test="test-connection" on:click=move |_| {
+                    let id = test_id.clone();
+                    check.set(Some((true, "Testing…".into())));
+                    spawn_local(async move {
+                        match api::test_connection(&id).await {
+                            Ok(answer) => check.set(Some((answer.ok, format!("{} ({} ms)", answer.message, answer.elapsed_ms)))),
+                            Err(failure) => check.set(Some((false, failure.to_string()))),
+                        }
+                    });
+                }>"Test"</button>
+                <button class="button small danger" data-test="delete-connection" on:click=move |_| {
+                    if !window().confirm_with_message(&format!("Delete the connection {name}? Its sessions stay.")).unwrap_or(false) {
+                        return;
+                    }
+                    let id = delete_id.clone();
+                    spawn_local(async move {
+                        match api::delete_connection(&id).await {
+                            Ok(()) => on_change.run(()),
+                            Err(failure) => error.set(Some(failure.to_string())),
+                        }
+                    });
+                }>"Delete"</button>
+            });
+            view! {
+                <tr data-test="connection-row" data-name=connection.name.clone()>
+                    <td><TypeIcon kind=connection.session_type/>" "<span class="mono">{connection.name.clone()}</span></td>
+                    <td>{connection.kind.as_str()}</td>
+                    <td class="mono" data-test="connection-target">{target}</td>
+                    <td>{connection.timeout_seconds.map(|seconds| format!("{seconds} s")).unwrap_or_else(|| "default".into())}</td>
+                    <td>
+                        {actions}
+                        {move || check.get().map(|(ok, message)| view! {
+                            <div class=if ok { "ok-text" } else { "error-text" } data-test="connection-check">{message}</div>
+                        })}
+                    </td>
+                </tr>
+            }
+        })
+        .collect_view();
+    view! {
+        <table class="table" data-test="connections-table">
+            <thead><tr><th>"Name"</th><th>"Kind"</th><th>"Target"</th><th>"Timeout"</th><th></th></tr></thead>
+            <tbody>{rows}</tbody>
+        </table>
+    }
+}
