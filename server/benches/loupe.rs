@@ -148,27 +148,29 @@ struct BenchServer {
     task: tokio::task::JoinHandle<Result<()>>,
 }
 
-impl BenchServer {
-    async fn start(database: &BenchDatabase) -> Result<BenchServer> {
-        let store = Store::open(&Secret::new(database.url.clone()), 4).await?;
-        identity::ensure_initial_admin(&store, Some(&Secret::new("bench-admin-password".into())))
-            .await?;
-        let admin = store
-            .user_by_username("admin")
-            .await?
-            .context("admin exists")?;
-        let token = identity::create_token(
-            &store,
-            &Actor::command_line(),
-            &admin,
-            &NewToken {
-                name: "bench".into(),
-                expires_in_days: None,
-            },
-        )
+/// Creates the administrator on the bench database and returns an API token for them.
+async fn admin_token(database: &BenchDatabase) -> Result<String> {
+    let store = Store::open(&Secret::new(database.url.clone()), 2).await?;
+    identity::ensure_initial_admin(&store, Some(&Secret::new("bench-admin-password".into())))
+        .await?;
+    let admin = store
+        .user_by_username("admin")
+        .await?
+        .context("admin exists")?;
+    let new = NewToken {
+        name: "bench".into(),
+        expires_in_days: None,
+    };
+    let token = identity::create_token(&store, &Actor::command_line(), &admin, &new)
         .await?
         .secret;
-        store.close().await;
+    store.close().await;
+    Ok(token)
+}
+
+impl BenchServer {
+    async fn start(database: &BenchDatabase) -> Result<BenchServer> {
+        let token = admin_token(database).await?;
         let mut config = Config::with_database(database.url.clone());
         config.static_dir = "/nonexistent".into();
         config.log = "warn".into();
@@ -788,25 +790,7 @@ mod live {
             "\n== bench live on {backend}: {watchers} watchers, {rate} events/s for {seconds} s"
         );
         let database = BenchDatabase::create(backend).await?;
-        let store = Store::open(&Secret::new(database.url.clone()), 2).await?;
-        identity::ensure_initial_admin(&store, Some(&Secret::new("bench-admin-password".into())))
-            .await?;
-        let admin = store
-            .user_by_username("admin")
-            .await?
-            .context("admin exists")?;
-        let token = identity::create_token(
-            &store,
-            &Actor::command_line(),
-            &admin,
-            &NewToken {
-                name: "bench".into(),
-                expires_in_days: None,
-            },
-        )
-        .await?
-        .secret;
-        store.close().await;
+        let token = admin_token(&database).await?;
 
         // The server in its own process, so its memory is its own.
         let data = tempfile::tempdir()?;
