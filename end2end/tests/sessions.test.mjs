@@ -49,6 +49,9 @@ test('the list filters through the URL, Back undoes a filter, and new sessions a
   await page.goBack();
   await page.waitForURL('**/sessions?connection=sh');
   assert.equal(await page.locator('[data-test=filter-period]').inputValue(), '');
+  // Let the reload that Back started finish: a session created before it ends is simply listed.
+  await page.waitForTimeout(300);
+  await page.waitForFunction(() => !document.body.innerText.includes('Loading…'));
 
   const live = await api(browser.context, server.url, 'POST', '/api/sessions', { connection: 'sh', input: 'sleep 1; echo late' });
   const row = page.locator(`[data-test=session-row][data-id="${live.id}"]`);
