@@ -28,51 +28,11 @@ use crate::{
 const ROWS_PER_APPEND: usize = 1000;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Checks that the target answers: connect and run `SELECT 1`.
+/// Checks that the target answers: connect and ask for its version.
 pub async fn check(kind: ConnectionKind, url: &str) -> Result<String, String> {
     let answer = tokio::time::timeout(CONNECT_TIMEOUT, async {
-        match kind {
-            ConnectionKind::Postgres => {
-                let mut connection = url
-                    .parse::<PgConnectOptions>()
-                    .map_err(describe)?
-                    .connect()
-                    .await
-                    .map_err(describe)?;
-                let version: String = sqlx::query_scalar("SELECT version()")
-                    .fetch_one(&mut connection)
-                    .await
-                    .map_err(describe)?;
-                Ok(version)
-            }
-            ConnectionKind::Mysql => {
-                let mut connection = url
-                    .parse::<MySqlConnectOptions>()
-                    .map_err(describe)?
-                    .connect()
-                    .await
-                    .map_err(describe)?;
-                let version: String = sqlx::query_scalar("SELECT VERSION()")
-                    .fetch_one(&mut connection)
-                    .await
-                    .map_err(describe)?;
-                Ok(format!("MySQL/MariaDB {version}"))
-            }
-            ConnectionKind::Sqlite => {
-                let mut connection = url
-                    .parse::<SqliteConnectOptions>()
-                    .map_err(describe)?
-                    .connect()
-                    .await
-                    .map_err(describe)?;
-                let version: String = sqlx::query_scalar("SELECT sqlite_version()")
-                    .fetch_one(&mut connection)
-                    .await
-                    .map_err(describe)?;
-                Ok(format!("SQLite {version}"))
-            }
-            ConnectionKind::Command => Err("not a database connection".into()),
-        }
+        let (target, _) = connect(kind, url).await?;
+        target.version().await.map_err(describe)
     })
     .await;
     answer.unwrap_or_else(|_| Err(format!("no answer within {} s", CONNECT_TIMEOUT.as_secs())))
@@ -180,6 +140,31 @@ enum Target {
     Postgres(PgConnection),
     Mysql(MySqlConnection),
     Sqlite(SqliteConnection),
+}
+
+impl Target {
+    /// How the server describes itself, shown when a connection is tested.
+    async fn version(self) -> Result<String, sqlx::Error> {
+        Ok(match self {
+            Target::Postgres(mut connection) => {
+                sqlx::query_scalar("SELECT version()")
+                    .fetch_one(&mut connection)
+                    .await?
+            }
+            Target::Mysql(mut connection) => {
+                let version: String = sqlx::query_scalar("SELECT VERSION()")
+                    .fetch_one(&mut connection)
+                    .await?;
+                format!("MySQL/MariaDB {version}")
+            }
+            Target::Sqlite(mut connection) => {
+                let version: String = sqlx::query_scalar("SELECT sqlite_version()")
+                    .fetch_one(&mut connection)
+                    .await?;
+                format!("SQLite {version}")
+            }
+        })
+    }
 }
 
 /// The connection, and the server's id for it where the server can cancel by id.

@@ -3,8 +3,8 @@
 use std::{str::FromStr, time::Duration};
 
 use loupe_protocol::{
-    Cell, Connection, ErrorBody, EventKind, EventPage, OutputWindow, Role, RowsWindow, Session,
-    SessionStatus,
+    Cell, Connection, ConnectionCheck, ErrorBody, EventKind, EventPage, OutputWindow, Role,
+    RowsWindow, Session, SessionStatus,
 };
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -23,6 +23,21 @@ async fn connection(app: &TestApp, admin: &TestUser, body: Value) -> Connection 
         .await;
     assert_eq!(response.status(), 201, "{}", response.text().await.unwrap());
     response.json().await.unwrap()
+}
+
+/// Tests the connection as an administrator would and checks the target named itself.
+async fn answers_as(app: &TestApp, admin: &TestUser, created: &Connection, product: &str) {
+    let response = app
+        .call(
+            Method::POST,
+            &format!("/api/connections/{}/test", created.id),
+            Some(admin),
+            None,
+        )
+        .await;
+    let check: ConnectionCheck = response.json().await.unwrap();
+    assert!(check.ok, "{}", check.message);
+    assert!(check.message.contains(product), "{}", check.message);
 }
 
 async fn run(app: &TestApp, who: &TestUser, connection: &str, input: &str) -> Session {
@@ -208,12 +223,13 @@ async fn runs_sql_on_postgres_and_records_each_statement() {
         .unwrap();
     setup.close().await.unwrap();
     let url = target.to_url_lossy().to_string();
-    connection(
+    let created = connection(
         &app,
         &admin,
         json!({ "name": "pg-target", "kind": "postgres", "url": url }),
     )
     .await;
+    answers_as(&app, &admin, &created, "PostgreSQL").await;
 
     check_script_recording(&app, &alice, "pg-target", "42703").await;
 
@@ -246,12 +262,13 @@ async fn runs_sql_on_mariadb_and_records_each_statement() {
         .await
         .unwrap();
     setup.close().await.unwrap();
-    connection(
+    let created = connection(
         &app,
         &admin,
         json!({ "name": "maria", "kind": "mysql", "url": format!("{MARIADB_URL}/{name}") }),
     )
     .await;
+    answers_as(&app, &admin, &created, "MySQL/MariaDB").await;
 
     check_script_recording(&app, &alice, "maria", "42S22").await;
 
@@ -282,12 +299,13 @@ async fn runs_sql_on_sqlite_and_records_each_statement() {
         .await
         .unwrap();
     setup.close().await.unwrap();
-    connection(
+    let created = connection(
         &app,
         &admin,
         json!({ "name": "lite", "kind": "sqlite", "url": url }),
     )
     .await;
+    answers_as(&app, &admin, &created, "SQLite").await;
 
     check_script_recording(&app, &alice, "lite", "1").await;
 }
