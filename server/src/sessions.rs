@@ -20,6 +20,15 @@ pub const MAX_PAGE: u32 = 200;
 /// The list counts matching sessions up to this many, then says "at least".
 pub const COUNT_CAP: u32 = 10_000;
 
+/// The session with this id, or "no such session". For callers that check access themselves
+/// or have already done so; everyone else wants [`visible_session`].
+pub async fn existing_session(store: &Store, id: &str) -> Result<SessionRecord, ApiError> {
+    store
+        .session(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("no such session"))
+}
+
 /// The session, if the actor may see it. A session they may not see answers exactly like one
 /// that does not exist, so ids cannot be probed.
 pub async fn visible_session(
@@ -28,7 +37,7 @@ pub async fn visible_session(
     id: &str,
 ) -> Result<SessionRecord, ApiError> {
     let not_found = || ApiError::not_found("no such session");
-    let session = store.session(id).await?.ok_or_else(not_found)?;
+    let session = existing_session(store, id).await?;
     if policy::sees_all_sessions(actor) || actor.is(&session.user_id) {
         return Ok(session);
     }

@@ -13,10 +13,18 @@ use crate::{
     error::ApiError,
     identity::validate,
     policy::{self, ensure},
-    store::{ConnectionRecord, now_us},
+    store::{ConnectionRecord, Store, now_us},
 };
 
 const MAX_TIMEOUT_SECONDS: u32 = 7 * 24 * 3600;
+
+/// The stored connection with this id, or "no such connection".
+pub async fn existing(store: &Store, id: &str) -> Result<ConnectionRecord, ApiError> {
+    store
+        .connection(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("no such connection"))
+}
 
 pub fn to_connection(record: ConnectionRecord) -> Connection {
     let kind = ConnectionKind::parse(&record.kind).unwrap_or(ConnectionKind::Command);
@@ -192,11 +200,7 @@ pub async fn update(
         policy::may_manage_connections(actor),
         "only administrators manage connections",
     )?;
-    let mut record = gateway
-        .store
-        .connection(id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("no such connection"))?;
+    let mut record = existing(&gateway.store, id).await?;
     let kind = ConnectionKind::parse(&record.kind).unwrap_or(ConnectionKind::Command);
     if let Some(name) = &changes.name {
         record.name = validate::handle("name", name)?;
@@ -239,11 +243,7 @@ pub async fn delete(gateway: &Gateway, actor: &Actor, id: &str) -> Result<(), Ap
         policy::may_manage_connections(actor),
         "only administrators manage connections",
     )?;
-    let record = gateway
-        .store
-        .connection(id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("no such connection"))?;
+    let record = existing(&gateway.store, id).await?;
     gateway.store.delete_connection(&record.id).await?;
     gateway
         .store

@@ -44,11 +44,7 @@ pub async fn get_connection(
     _actor: Actor,
     Path(id): Path<String>,
 ) -> Result<Json<Connection>, ApiError> {
-    let record = state
-        .store
-        .connection(&id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("no such connection"))?;
+    let record = connections::existing(&state.store, &id).await?;
     Ok(Json(connections::to_connection(record)))
 }
 
@@ -81,11 +77,7 @@ pub async fn test_connection(
         policy::may_manage_connections(&actor),
         "only administrators test connections",
     )?;
-    let record = state
-        .store
-        .connection(&id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("no such connection"))?;
+    let record = connections::existing(&state.store, &id).await?;
     let started = std::time::Instant::now();
     let answer = state.gateway.check(&record).await?;
     let elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);

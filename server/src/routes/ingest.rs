@@ -208,10 +208,6 @@ pub async fn close_recorded_session(
         error: close.error,
     };
     state.recorder.record(&id, vec![finish]).await?;
-    let closed = state
-        .store
-        .session(&id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("no such session"))?;
+    let closed = sessions::existing_session(&state.store, &id).await?;
     Ok(Json(sessions::to_session(closed)))
 }

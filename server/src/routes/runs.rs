@@ -81,22 +81,14 @@ pub async fn kill_session(
         .record_audit(&actor.audit("session.killed", format!("session:{id}")))
         .await?;
     // The run records its end itself; give it a moment so the answer usually shows it.
+    let mut current = sessions::existing_session(&state.store, &id).await?;
     for _ in 0..50 {
-        let current = state
-            .store
-            .session(&id)
-            .await?
-            .ok_or_else(|| ApiError::not_found("no such session"))?;
         if current.status != "running" {
-            return Ok(Json(sessions::to_session(current)));
+            break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        current = sessions::existing_session(&state.store, &id).await?;
     }
-    let current = state
-        .store
-        .session(&id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("no such session"))?;
     Ok(Json(sessions::to_session(current)))
 }
 
