@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{SessionType, Timestamp};
+use crate::{ReviewRules, SessionType, Timestamp};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -81,6 +81,8 @@ pub struct Connection {
     /// Longest a statement or command may run, in seconds; none for the server's default.
     pub timeout_seconds: Option<u32>,
     pub tags: Vec<String>,
+    /// What must be approved before the connection is used.
+    pub review: ReviewRules,
     pub created_at: Timestamp,
 }
 
@@ -103,6 +105,8 @@ pub struct NewConnection {
     pub timeout_seconds: Option<u32>,
     #[serde(default)]
     pub tags: Vec<String>,
+    #[serde(default)]
+    pub review: Option<ReviewRules>,
 }
 
 /// `PATCH /api/connections/{id}`: only the fields present change.
@@ -119,6 +123,8 @@ pub struct ConnectionChanges {
     pub timeout_seconds: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tags: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub review: Option<ReviewRules>,
 }
 
 /// `POST /api/connections/{id}/test`.
@@ -137,4 +143,7 @@ pub struct RunRequest {
     /// The connection's name or id.
     pub connection: String,
     pub input: String,
+    /// Why, for the reviewers of a connection whose commands are reviewed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }

@@ -27,6 +27,8 @@ pub enum ErrorCode {
     UnsupportedMediaType,
     TooManyRequests,
     DownloadsDisabled,
+    /// The connection needs approved just-in-time access first: request it with `POST /api/reviews`.
+    AccessRequired,
     Unavailable,
     Internal,
 }
@@ -37,7 +39,7 @@ impl ErrorCode {
         match self {
             ErrorCode::BadRequest => 400,
             ErrorCode::Unauthenticated => 401,
-            ErrorCode::Forbidden | ErrorCode::DownloadsDisabled => 403,
+            ErrorCode::Forbidden | ErrorCode::DownloadsDisabled | ErrorCode::AccessRequired => 403,
             ErrorCode::NotFound => 404,
             ErrorCode::Conflict => 409,
             ErrorCode::PayloadTooLarge => 413,

@@ -8,6 +8,7 @@ mod connections;
 mod error;
 mod live;
 mod page;
+mod reviews;
 mod sessions;
 mod settings;
 mod time;
@@ -22,6 +23,10 @@ pub use connections::{
 pub use error::{ErrorBody, ErrorCode};
 pub use live::{ClientMessage, ServerMessage};
 pub use page::Page;
+pub use reviews::{
+    AccessRequest, Approvals, Review, ReviewActions, ReviewConnection, ReviewDecision, ReviewKind,
+    ReviewNote, ReviewQuery, ReviewRules, ReviewState, Verdict, Waiting,
+};
 pub use sessions::{
     Cell, CloseSession, Column, ConnectionRef, Count, EventKind, EventPage, EventsQuery, IngestAck,
     IngestBatch, IngestEvent, NewRecordedSession, NewShare, OutputPiece, OutputQuery, OutputWindow,

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{ErrorCode, OutputPiece, Session, SessionEvent, SessionQuery};
+use crate::{ErrorCode, OutputPiece, Review, Session, SessionEvent, SessionQuery};
 
 /// What a client asks. `id` names the subscription in the answers; the client chooses it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -22,6 +22,10 @@ pub enum ClientMessage {
         id: String,
         #[serde(default)]
         filter: SessionQuery,
+    },
+    /// Reviews the caller may see, each time one is requested or changes state.
+    WatchReviews {
+        id: String,
     },
     Unwatch {
         id: String,
@@ -62,6 +66,11 @@ pub enum ServerMessage {
     Session {
         id: String,
         session: Session,
+    },
+    /// A review was requested or changed; `actions` are the caller's.
+    Review {
+        id: String,
+        review: Review,
     },
     /// The client fell behind and messages were dropped for this subscription: read from the
     /// API again and watch again from the last seq it has.

@@ -34,6 +34,7 @@ pub async fn ensure(store: &Store, gateway: &Gateway, data_dir: &Path) -> anyhow
         command: None,
         timeout_seconds: None,
         tags: vec!["demo".into()],
+        review: None,
     };
     connections::create(gateway, &Actor::command_line(), &new)
         .await

@@ -229,6 +229,9 @@ impl Renderer {
                 csv_row(&names)
             }
             Format::Csv => Vec::new(),
+            // A command session's text is its output, byte for byte, so its length is known
+            // up front and ranges resume exactly; notes and errors are in the jsonl log.
+            Format::Txt if !self.database => Vec::new(),
             Format::Txt => match kind {
                 Some(EventKind::Input) if self.database => {
                     let text = event.body.as_deref().unwrap_or(&event.summary);

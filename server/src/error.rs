@@ -82,6 +82,14 @@ impl ApiError {
         )
     }
 
+    /// The connection's rules ask for approved access, and the caller holds none now.
+    pub fn access_required(connection: &str) -> Self {
+        Self::new(
+            ErrorCode::AccessRequired,
+            format!("{connection} needs approved access: request it, and run again once a reviewer approves"),
+        )
+    }
+
     pub fn not_found(message: impl Into<String>) -> Self {
         Self::new(ErrorCode::NotFound, message)
     }

@@ -14,6 +14,7 @@ pub mod live;
 pub mod policy;
 pub mod recorder;
 pub mod request_context;
+pub mod reviews;
 pub mod routes;
 pub mod sessions;
 pub mod state;
@@ -124,6 +125,7 @@ pub async fn serve(
         gateway,
         hub,
     };
+    reviews::expire_forever(state.clone());
     let app = build_router(state).into_make_service_with_connect_info::<SocketAddr>();
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)

@@ -55,6 +55,9 @@ enum Command {
         /// The connection's name.
         #[arg(long, short)]
         connection: String,
+        /// Why, for the reviewers of a connection whose commands are reviewed.
+        #[arg(long)]
+        reason: Option<String>,
         /// The SQL or the command's input.
         input: String,
     },
@@ -99,9 +102,10 @@ async fn main() -> anyhow::Result<()> {
         Command::Exec {
             server,
             connection,
+            reason,
             input,
         } => {
-            let code = cli::run_exec(&server, &connection, &input).await?;
+            let code = cli::run_exec(&server, &connection, &input, reason).await?;
             std::process::exit(code);
         }
         Command::Connections { server } => cli::run_connections(&server).await,

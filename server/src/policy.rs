@@ -62,6 +62,33 @@ pub fn may_share_session(actor: &Actor, owner_id: &str) -> bool {
     actor.is(owner_id) || actor.role == Role::Admin
 }
 
+/// Reviews are seen by their requester, by members of their reviewer groups, and by those who
+/// see everything. `reviews` is whether the actor is in one of the review's reviewer groups.
+pub fn may_see_review(actor: &Actor, requester_id: &str, reviews: bool) -> bool {
+    actor.is(requester_id) || reviews || matches!(actor.role, Role::Admin | Role::Auditor)
+}
+
+/// Deciding on reviews changes things: not for auditors, even in a reviewer group.
+pub fn may_review(actor: &Actor) -> bool {
+    actor.role != Role::Auditor
+}
+
+/// Members of a reviewer group decide, except on their own requests (nobody approves
+/// themselves).
+pub fn may_decide_review(actor: &Actor, requester_id: &str, reviews: bool) -> bool {
+    reviews && !actor.is(requester_id) && may_review(actor)
+}
+
+/// Only the requester withdraws a pending request.
+pub fn may_cancel_review(actor: &Actor, requester_id: &str) -> bool {
+    actor.is(requester_id)
+}
+
+/// Reviewers and administrators end granted access early.
+pub fn may_revoke_access(actor: &Actor, reviews: bool) -> bool {
+    actor.role == Role::Admin || (reviews && may_review(actor))
+}
+
 /// Tokens are personal credentials: their owner manages them, and an administrator may revoke
 /// anyone's.
 pub fn may_manage_token(actor: &Actor, owner_id: &str) -> bool {
@@ -95,6 +122,20 @@ mod tests {
         assert!(may_read_audit(&actor(Role::Admin, "a")));
         assert!(may_read_audit(&actor(Role::Auditor, "b")));
         assert!(!may_read_audit(&actor(Role::User, "c")));
+    }
+
+    #[test]
+    fn nobody_decides_their_own_request_and_auditors_never_decide() {
+        let reviewer = actor(Role::User, "r");
+        assert!(may_decide_review(&reviewer, "u", true));
+        assert!(!may_decide_review(&reviewer, "r", true));
+        assert!(!may_decide_review(&reviewer, "u", false));
+        assert!(!may_decide_review(&actor(Role::Admin, "a"), "u", false));
+        assert!(!may_decide_review(&actor(Role::Auditor, "b"), "u", true));
+        assert!(may_revoke_access(&actor(Role::Admin, "a"), false));
+        assert!(!may_revoke_access(&actor(Role::Auditor, "b"), true));
+        assert!(may_cancel_review(&actor(Role::User, "u"), "u"));
+        assert!(!may_cancel_review(&actor(Role::Admin, "a"), "u"));
     }
 
     #[test]

@@ -52,7 +52,7 @@ pub async fn visible_session(
     }
 }
 
-async fn group_ids(store: &Store, user_id: &str) -> Result<Vec<String>, ApiError> {
+pub async fn group_ids(store: &Store, user_id: &str) -> Result<Vec<String>, ApiError> {
     Ok(store
         .memberships(None, Some(user_id))
         .await?

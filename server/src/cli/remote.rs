@@ -92,11 +92,17 @@ pub async fn run_connections(args: &ServerArgs) -> Result<()> {
 
 /// Runs `input` through `connection` and follows the session to its end. Returns the process
 /// exit code: the command's own, 0 for SQL that succeeded, 1 for a failure, 130 when stopped.
-pub async fn run_exec(args: &ServerArgs, connection: &str, input: &str) -> Result<i32> {
+pub async fn run_exec(
+    args: &ServerArgs,
+    connection: &str,
+    input: &str,
+    reason: Option<String>,
+) -> Result<i32> {
     let client = Client::new(args)?;
     let request = RunRequest {
         connection: connection.to_owned(),
         input: input.to_owned(),
+        reason,
     };
     let session: Session = client
         .send(
@@ -111,10 +117,23 @@ pub async fn run_exec(args: &ServerArgs, connection: &str, input: &str) -> Resul
         session.id, session.connection.name
     );
     let mut follower = Follower::default();
+    let mut waiting = false;
     loop {
         // Read the session's state first: whatever was recorded before it ended is then
         // certainly among the events read next.
         let current: Session = client.get(&format!("/api/sessions/{}", session.id)).await?;
+        let held = current.status == SessionStatus::PendingReview;
+        if held != waiting {
+            waiting = held;
+            eprintln!(
+                "{}",
+                if held {
+                    "loupe: waiting for approval (reviewers see it under Reviews)…"
+                } else {
+                    "loupe: decided"
+                }
+            );
+        }
         follower.catch_up(&client, &session.id).await?;
         if current.status.is_final() {
             if current.truncated {

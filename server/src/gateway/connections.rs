@@ -7,12 +7,15 @@ use loupe_protocol::{
     Timestamp,
 };
 
+use std::collections::HashMap;
+
 use super::{Gateway, default_session_type};
 use crate::{
     auth::Actor,
     error::ApiError,
     identity::validate,
     policy::{self, ensure},
+    reviews::rules,
     store::{ConnectionRecord, Store, now_us},
 };
 
@@ -26,9 +29,11 @@ pub async fn existing(store: &Store, id: &str) -> Result<ConnectionRecord, ApiEr
         .ok_or_else(|| ApiError::not_found("no such connection"))
 }
 
-pub fn to_connection(record: ConnectionRecord) -> Connection {
+/// The wire view; `group_names` (see [`reviews::rules::group_names`]) names the reviewer groups.
+pub fn to_connection(record: ConnectionRecord, group_names: &HashMap<String, String>) -> Connection {
     let kind = ConnectionKind::parse(&record.kind).unwrap_or(ConnectionKind::Command);
     Connection {
+        review: rules::named(rules::of(&record), group_names),
         session_type: SessionType::parse(&record.session_type)
             .unwrap_or_else(|| default_session_type(kind)),
         has_url: record.secret.is_some(),
@@ -181,13 +186,17 @@ pub async fn create(
         secret,
         timeout_seconds: check_timeout(new.timeout_seconds)?,
         tags: check_tags(&new.tags)?,
+        review: match &new.review {
+            Some(review) => rules::validate(&gateway.store, review).await?,
+            None => None,
+        },
         created_at_us: now,
     };
     gateway.store.create_connection(&record).await?;
     let mut event = actor.audit("connection.created", format!("connection:{}", record.name));
     event.detail = Some(record.kind.clone());
     gateway.store.record_audit(&event).await?;
-    Ok(to_connection(record))
+    Ok(to_connection(record, &rules::group_names(&gateway.store).await?))
 }
 
 pub async fn update(
@@ -231,11 +240,18 @@ pub async fn update(
     if let Some(tags) = &changes.tags {
         record.tags = check_tags(tags)?;
     }
+    if let Some(review) = &changes.review {
+        record.review = rules::validate(&gateway.store, review).await?;
+    }
     gateway.store.update_connection(&record).await?;
     let mut event = actor.audit("connection.changed", format!("connection:{}", record.name));
-    event.detail = changes.url.as_ref().map(|_| "url replaced".to_owned());
+    event.detail = match (&changes.url, &changes.review) {
+        (Some(_), _) => Some("url replaced".to_owned()),
+        (None, Some(_)) => record.review.clone().or(Some("review rules removed".to_owned())),
+        (None, None) => None,
+    };
     gateway.store.record_audit(&event).await?;
-    Ok(to_connection(record))
+    Ok(to_connection(record, &rules::group_names(&gateway.store).await?))
 }
 
 pub async fn delete(gateway: &Gateway, actor: &Actor, id: &str) -> Result<(), ApiError> {

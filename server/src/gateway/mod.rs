@@ -154,12 +154,95 @@ impl Gateway {
         input: &str,
         rerun_of: Option<String>,
     ) -> Result<SessionRecord, ApiError> {
+        let id = self
+            .create_session(actor, connection, input, rerun_of, SessionStatus::Running)
+            .await?;
+        self.launch(&id, connection, input)?;
+        self.existing(&id).await
+    }
+
+    /// Creates the session as `pending_review`: it runs only when [`Gateway::run_held`] is
+    /// called after approval.
+    pub async fn hold(
+        &self,
+        actor: &Actor,
+        connection: &ConnectionRecord,
+        input: &str,
+        rerun_of: Option<String>,
+    ) -> Result<SessionRecord, ApiError> {
+        let id = self
+            .create_session(actor, connection, input, rerun_of, SessionStatus::PendingReview)
+            .await?;
+        self.existing(&id).await
+    }
+
+    /// Runs a held session on this node, with `note` (who approved it) as its first event.
+    /// Does nothing when the session is no longer held, so it runs at most once.
+    pub async fn run_held(
+        &self,
+        session_id: &str,
+        connection: &ConnectionRecord,
+        input: &str,
+        note: &str,
+    ) -> Result<(), ApiError> {
+        if !self
+            .store
+            .begin_reviewed_session(session_id, &self.node_id)
+            .await?
+        {
+            return Ok(());
+        }
+        self.recorder
+            .record(
+                session_id,
+                vec![Append::Event(NewEvent::new(EventKind::Note, note))],
+            )
+            .await
+            .map_err(|error| ApiError::internal(anyhow::anyhow!("{error}")))?;
+        self.launch(session_id, connection, input)
+    }
+
+    /// Ends a held session without running it.
+    pub async fn end_held(
+        &self,
+        session_id: &str,
+        status: SessionStatus,
+        reason: &str,
+    ) -> Result<(), ApiError> {
+        let appends = vec![
+            Append::Event(NewEvent::new(EventKind::Note, reason)),
+            Append::Finish {
+                status,
+                exit_code: None,
+                error: Some(reason.to_owned()),
+            },
+        ];
+        self.recorder
+            .record(session_id, appends)
+            .await
+            .map_err(|error| ApiError::internal(anyhow::anyhow!("{error}")))?;
+        Ok(())
+    }
+
+    async fn existing(&self, id: &str) -> Result<SessionRecord, ApiError> {
+        self.store
+            .session(id)
+            .await?
+            .ok_or_else(|| ApiError::internal(anyhow::anyhow!("the new session vanished")))
+    }
+
+    async fn create_session(
+        &self,
+        actor: &Actor,
+        connection: &ConnectionRecord,
+        input: &str,
+        rerun_of: Option<String>,
+        status: SessionStatus,
+    ) -> Result<String, ApiError> {
         let user_id = actor
             .user_id
             .clone()
             .ok_or_else(|| ApiError::forbidden("runs need a user"))?;
-        let kind = ConnectionKind::parse(&connection.kind)
-            .ok_or_else(|| ApiError::internal(anyhow::anyhow!("unknown connection kind")))?;
         let id = uuid::Uuid::now_v7().to_string();
         self.store
             .create_session(&NewSessionRecord {
@@ -171,7 +254,7 @@ impl Gateway {
                 connection_kind: connection.kind.clone(),
                 session_type: connection.session_type.clone(),
                 verb: Verb::Exec.as_str().into(),
-                status: SessionStatus::Running.as_str().into(),
+                status: status.as_str().into(),
                 summary: summarize(input),
                 input: input.to_owned(),
                 node_id: self.node_id.clone(),
@@ -180,11 +263,28 @@ impl Gateway {
                 rerun_of,
             })
             .await?;
+        Ok(id)
+    }
+
+    /// Starts the work of a created session in its own task.
+    fn launch(
+        &self,
+        id: &str,
+        connection: &ConnectionRecord,
+        input: &str,
+    ) -> Result<(), ApiError> {
+        let kind = ConnectionKind::parse(&connection.kind)
+            .ok_or_else(|| ApiError::internal(anyhow::anyhow!("unknown connection kind")))?;
+        let work = Work {
+            kind,
+            url: self.url_of(connection)?,
+            command: command_of(connection)?,
+        };
         let cancel = CancellationToken::new();
         self.running
             .lock()
             .expect("never poisoned")
-            .insert(id.clone(), cancel.clone());
+            .insert(id.to_owned(), cancel.clone());
         let timeout = connection
             .timeout_seconds
             .and_then(|seconds| u64::try_from(seconds).ok())
@@ -195,27 +295,19 @@ impl Gateway {
                 self.limits.command_timeout
             }));
         let run = Run {
-            session_id: id.clone(),
+            session_id: id.to_owned(),
             input: input.to_owned(),
             recorder: self.recorder.clone(),
             cancel,
             timeout,
             told_truncated: AtomicBool::new(false),
         };
-        let work = Work {
-            kind,
-            url: self.url_of(connection)?,
-            command: command_of(connection)?,
-        };
         let gateway = self.clone();
         tokio::spawn(async move {
             let outcome = work.execute(&run).await;
             gateway.finish(&run, outcome).await;
         });
-        self.store
-            .session(&id)
-            .await?
-            .ok_or_else(|| ApiError::internal(anyhow::anyhow!("the new session vanished")))
+        Ok(())
     }
 
     /// Stops a run on this node; false when none is running here under that id.

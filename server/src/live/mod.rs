@@ -11,7 +11,11 @@ use loupe_protocol::{OutputPiece, Session, SessionEvent};
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 
-use crate::{sessions, store::Store};
+use crate::{
+    reviews::{self, ReviewNotice},
+    sessions,
+    store::Store,
+};
 
 /// The channel nodes notify each other on.
 pub const CHANNEL: &str = "loupe_live";
@@ -67,17 +71,50 @@ impl Notice {
 #[derive(Clone)]
 pub struct Hub {
     sender: broadcast::Sender<Arc<Notice>>,
+    reviews: broadcast::Sender<Arc<ReviewNotice>>,
     node_id: String,
+}
+
+/// One socket's receivers: session changes and review changes.
+pub struct Subscription {
+    pub notices: broadcast::Receiver<Arc<Notice>>,
+    pub reviews: broadcast::Receiver<Arc<ReviewNotice>>,
 }
 
 impl Hub {
     pub fn new(capacity: usize, node_id: String) -> Hub {
         let (sender, _) = broadcast::channel(capacity.max(1));
-        Hub { sender, node_id }
+        let (reviews, _) = broadcast::channel(capacity.max(1));
+        Hub {
+            sender,
+            reviews,
+            node_id,
+        }
     }
 
-    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Notice>> {
-        self.sender.subscribe()
+    pub fn subscribe(&self) -> Subscription {
+        Subscription {
+            notices: self.sender.subscribe(),
+            reviews: self.reviews.subscribe(),
+        }
+    }
+
+    /// Publishes a review's new state on this node, and (PostgreSQL) tells the other nodes.
+    pub async fn publish_review(&self, store: &Store, notice: ReviewNotice) {
+        if store.relays_live() {
+            let relay = Relay {
+                node: self.node_id.clone(),
+                review: Some(notice.review.id.clone()),
+                ..Relay::default()
+            };
+            if let Err(error) = store
+                .notify_live(&serde_json::to_string(&relay).expect("relays serialize"))
+                .await
+            {
+                tracing::warn!(%error, "could not tell other nodes about a review");
+            }
+        }
+        let _ = self.reviews.send(Arc::new(notice));
     }
 
     /// Whether any socket on this node is listening.
@@ -102,6 +139,7 @@ impl Hub {
                     .collect(),
                 rows: notice.rows.clone(),
                 session_changed: notice.session.is_some(),
+                review: None,
             };
             match serde_json::to_string(&relay) {
                 Ok(payload) if payload.len() < 7000 => {
@@ -129,6 +167,15 @@ impl Hub {
     /// Publishes what another node notified, rebuilt from the store.
     async fn republish(&self, store: &Store, relay: Relay) {
         if relay.node == self.node_id {
+            return;
+        }
+        if let Some(id) = &relay.review {
+            if let Ok(Some(record)) = store.review(id).await {
+                match reviews::notice(store, record).await {
+                    Ok(notice) => drop(self.reviews.send(Arc::new(notice))),
+                    Err(error) => tracing::warn!(?error, "could not read a relayed review"),
+                }
+            }
             return;
         }
         let mut notice = Notice {
@@ -209,8 +256,10 @@ fn to_json(value: &impl Serialize) -> String {
     serde_json::to_string(value).expect("wire types serialize")
 }
 
-/// What one node tells the others: which session, which seqs, which byte ranges.
-#[derive(Debug, Serialize, Deserialize)]
+/// What one node tells the others: which session, which seqs, which byte ranges; or which
+/// review changed.
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(default)]
 struct Relay {
     node: String,
     session: String,
@@ -218,4 +267,5 @@ struct Relay {
     output: Vec<(u64, u64, u64)>,
     rows: Vec<(u64, u64)>,
     session_changed: bool,
+    review: Option<String>,
 }

@@ -5,17 +5,18 @@
 //! malformed message gets an `error` and the connection stays up. Written over any
 //! `Sink`/`Stream` of WebSocket messages.
 
-use std::{collections::HashMap, sync::Arc, time::Duration};
+use std::{collections::HashMap, time::Duration};
 
 use axum::extract::ws::Message;
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
 use loupe_protocol::{ClientMessage, EventKind, ServerMessage, Session, SessionStatus};
-use tokio::sync::broadcast::{self, error::RecvError};
+use tokio::sync::broadcast::error::RecvError;
 
-use super::Notice;
+use super::{Notice, Subscription};
 use crate::{
     auth::Actor,
     error::ApiError,
+    reviews::ReviewNotice,
     sessions,
     state::AppState,
     store::{SessionFilter, Visibility},
@@ -35,6 +36,10 @@ enum Watch {
     List {
         filter: SessionFilter,
     },
+    /// Reviews; `groups` are the caller's groups when the watch began.
+    Reviews {
+        groups: Vec<String>,
+    },
 }
 
 pub async fn run<S, R, E>(
@@ -42,7 +47,7 @@ pub async fn run<S, R, E>(
     actor: Actor,
     sink: S,
     mut incoming: R,
-    mut notices: broadcast::Receiver<Arc<Notice>>,
+    subscription: Subscription,
 ) where
     S: Sink<Message> + Unpin,
     R: Stream<Item = Result<Message, E>> + Unpin,
@@ -54,6 +59,10 @@ pub async fn run<S, R, E>(
         watches: HashMap::new(),
         shared: HashMap::new(),
     };
+    let Subscription {
+        mut notices,
+        mut reviews,
+    } = subscription;
     let mut heartbeat = tokio::time::interval(HEARTBEAT);
     heartbeat.tick().await;
     loop {
@@ -66,6 +75,11 @@ pub async fn run<S, R, E>(
             },
             notice = notices.recv() => match notice {
                 Ok(notice) => connection.deliver(&notice).await,
+                Err(RecvError::Lagged(missed)) => connection.resync(missed).await,
+                Err(RecvError::Closed) => false,
+            },
+            review = reviews.recv() => match review {
+                Ok(review) => connection.deliver_review(&review).await,
                 Err(RecvError::Lagged(missed)) => connection.resync(missed).await,
                 Err(RecvError::Closed) => false,
             },
@@ -146,7 +160,41 @@ impl<S: Sink<Message> + Unpin> Connection<S> {
             ClientMessage::WatchSession { id, session, after } => {
                 self.watch_session(id, session, after).await
             }
+            ClientMessage::WatchReviews { id } => {
+                let groups = match &self.actor.user_id {
+                    Some(user) => sessions::group_ids(&self.state.store, user).await,
+                    None => Ok(Vec::new()),
+                };
+                match groups {
+                    Ok(groups) => {
+                        self.watches.insert(id.clone(), Watch::Reviews { groups });
+                        self.send(&ServerMessage::Watching { id }).await
+                    }
+                    Err(error) => self.error(Some(id), error).await,
+                }
+            }
         }
+    }
+
+    /// Sends a review's change to each review watch whose caller may see it, with their actions.
+    async fn deliver_review(&mut self, notice: &ReviewNotice) -> bool {
+        let mut messages = Vec::new();
+        for (id, watch) in &self.watches {
+            if let Watch::Reviews { groups } = watch
+                && let Some(review) = notice.for_actor(&self.actor, groups)
+            {
+                messages.push(ServerMessage::Review {
+                    id: id.clone(),
+                    review,
+                });
+            }
+        }
+        for message in messages {
+            if !self.send(&message).await {
+                return false;
+            }
+        }
+        true
     }
 
     async fn watch_session(&mut self, id: String, session_id: String, after: u64) -> bool {
@@ -290,7 +338,7 @@ impl<S: Sink<Message> + Unpin> Connection<S> {
                         list_candidates.push((id.clone(), snapshot));
                     }
                 }
-                Watch::Session { .. } => {}
+                Watch::Session { .. } | Watch::Reviews { .. } => {}
             }
         }
         for id in ended {
@@ -353,7 +401,7 @@ impl<S: Sink<Message> + Unpin> Connection<S> {
         let ids: Vec<String> = self.watches.keys().cloned().collect();
         // A session watch cannot go on with a gap: the client watches again from its last seq.
         self.watches
-            .retain(|_, watch| matches!(watch, Watch::List { .. }));
+            .retain(|_, watch| !matches!(watch, Watch::Session { .. }));
         for id in ids {
             if !self
                 .send(&ServerMessage::Resync {

@@ -14,6 +14,7 @@ use crate::{
     extract::ApiJson,
     gateway::connections,
     policy::{self, ensure},
+    reviews::rules,
     state::AppState,
 };
 
@@ -22,10 +23,11 @@ pub async fn list_connections(
     _actor: Actor,
 ) -> Result<Json<Vec<Connection>>, ApiError> {
     let records = state.store.list_connections().await?;
+    let names = rules::group_names(&state.store).await?;
     Ok(Json(
         records
             .into_iter()
-            .map(connections::to_connection)
+            .map(|record| connections::to_connection(record, &names))
             .collect(),
     ))
 }
@@ -45,7 +47,8 @@ pub async fn get_connection(
     Path(id): Path<String>,
 ) -> Result<Json<Connection>, ApiError> {
     let record = connections::existing(&state.store, &id).await?;
-    Ok(Json(connections::to_connection(record)))
+    let names = rules::group_names(&state.store).await?;
+    Ok(Json(connections::to_connection(record, &names)))
 }
 
 pub async fn update_connection(

@@ -35,11 +35,11 @@ pub async fn open_live(
         auth::require_same_origin(&headers)?;
     }
     // Subscribe before the upgrade completes, so nothing committed from now on is missed.
-    let notices = state.hub.subscribe();
+    let subscription = state.hub.subscribe();
     Ok(upgrade
         .max_message_size(MAX_CLIENT_MESSAGE)
         .on_upgrade(move |websocket| async move {
             let (sink, stream) = websocket.split();
-            socket::run(state, actor, sink, stream, notices).await;
+            socket::run(state, actor, sink, stream, subscription).await;
         }))
 }

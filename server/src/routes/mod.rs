@@ -11,6 +11,7 @@ mod health;
 mod ingest;
 mod live;
 mod openapi;
+mod reviews;
 mod runs;
 mod sessions;
 mod settings;
@@ -286,6 +287,43 @@ pub fn endpoints() -> Vec<Endpoint> {
             "/api/connections/{id}/test",
             "Check that the target answers (admin)",
             connections::test_connection,
+        ),
+        // Reviews
+        Endpoint::get(
+            "/api/reviews",
+            "Reviews the caller may see (view=inbox|mine|all), newest first, keyset-paginated",
+            reviews::list_reviews,
+        ),
+        Endpoint::post(
+            "/api/reviews",
+            "Ask for time-limited access to a connection whose access is reviewed",
+            reviews::request_access,
+        ),
+        Endpoint::get(
+            "/api/reviews/waiting",
+            "How many pending reviews wait for the caller's decision",
+            reviews::waiting_reviews,
+        ),
+        Endpoint::get("/api/reviews/{id}", "One review", reviews::get_review),
+        Endpoint::post(
+            "/api/reviews/{id}/approve",
+            "Approve (a reviewer other than the requester); an approved command runs at once",
+            reviews::approve_review,
+        ),
+        Endpoint::post(
+            "/api/reviews/{id}/reject",
+            "Reject with a note (a reviewer other than the requester)",
+            reviews::reject_review,
+        ),
+        Endpoint::post(
+            "/api/reviews/{id}/cancel",
+            "Withdraw a pending request (the requester)",
+            reviews::cancel_review,
+        ),
+        Endpoint::post(
+            "/api/reviews/{id}/revoke",
+            "End granted access early (a reviewer, an administrator)",
+            reviews::revoke_review,
         ),
         // Ingest
         Endpoint::post(

@@ -7,14 +7,14 @@ use axum::{
     extract::{Path, State},
     http::StatusCode,
 };
-use loupe_protocol::{RunRequest, Session};
+use loupe_protocol::{RunRequest, Session, SessionStatus};
 
 use crate::{
     auth::Actor,
     error::ApiError,
     extract::ApiJson,
     policy::{self, ensure},
-    sessions,
+    reviews, sessions,
     state::AppState,
 };
 
@@ -25,6 +25,7 @@ async fn start(
     actor: &Actor,
     connection: &str,
     input: &str,
+    reason: Option<&str>,
     rerun_of: Option<String>,
 ) -> Result<Session, ApiError> {
     ensure(
@@ -45,11 +46,7 @@ async fn start(
         .connection(connection)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no connection named {connection}")))?;
-    let session = state
-        .gateway
-        .start(actor, &connection, input, rerun_of)
-        .await?;
-    Ok(sessions::to_session(session))
+    reviews::run(state, actor, &connection, input, reason, rerun_of).await
 }
 
 pub async fn run_session(
@@ -57,7 +54,15 @@ pub async fn run_session(
     actor: Actor,
     ApiJson(request): ApiJson<RunRequest>,
 ) -> Result<(StatusCode, Json<Session>), ApiError> {
-    let session = start(&state, &actor, &request.connection, &request.input, None).await?;
+    let session = start(
+        &state,
+        &actor,
+        &request.connection,
+        &request.input,
+        request.reason.as_deref(),
+        None,
+    )
+    .await?;
     Ok((StatusCode::CREATED, Json(session)))
 }
 
@@ -71,6 +76,11 @@ pub async fn kill_session(
         policy::may_act_on_session(&actor, &session.user_id),
         "only the session's owner or an administrator stops it",
     )?;
+    if session.status == SessionStatus::PendingReview.as_str() {
+        return Err(ApiError::conflict(
+            "the session is waiting for review and not running: withdraw the request instead",
+        ));
+    }
     if !state.gateway.kill(&id) {
         return Err(ApiError::conflict(
             "the session is not running on this server",
@@ -110,6 +120,6 @@ pub async fn rerun_session(
         .session_input(&id)
         .await?
         .ok_or_else(|| ApiError::not_found("no such session"))?;
-    let session = start(&state, &actor, &connection, &input, Some(id.clone())).await?;
+    let session = start(&state, &actor, &connection, &input, None, Some(id.clone())).await?;
     Ok((StatusCode::CREATED, Json(session)))
 }

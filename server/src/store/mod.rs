@@ -64,7 +64,10 @@ pub const MAX_CHUNK_BYTES: usize = 64 * 1024;
 pub const MAX_PAGE_ROWS: usize = 1000;
 
 const CONNECTION_COLUMNS: &str =
-    "id, name, kind, session_type, command, secret, timeout_seconds, tags, created_at_us";
+    "id, name, kind, session_type, command, secret, timeout_seconds, tags, review, created_at_us";
+const REVIEW_COLUMNS: &str = "id, kind, state, connection_id, connection_name, connection_kind,
+    requester_id, reason, input, session_id, access_seconds, rules, created_at_us, expires_at_us,
+    decided_at_us, access_until_us, closed_at_us, closed_by, closing_note";
 const TOKEN_COLUMNS: &str =
     "id, user_id, name, prefix, created_at_us, expires_at_us, last_used_at_us, revoked_at_us";
 
@@ -179,6 +182,17 @@ forward! {
     pub async fn list_connections(&self) -> StoreResult<Vec<ConnectionRecord>>;
     pub async fn update_connection(&self, connection: &ConnectionRecord) -> StoreResult<()>;
     pub async fn delete_connection(&self, id: &str) -> StoreResult<()>;
+
+    pub async fn create_review(&self, review: &ReviewRecord, reviewer_groups: &[String]) -> StoreResult<()>;
+    pub async fn review(&self, id: &str) -> StoreResult<Option<ReviewRecord>>;
+    pub async fn review_decisions(&self, review_id: &str) -> StoreResult<Vec<DecisionRecord>>;
+    pub async fn list_reviews(&self, filter: &ReviewFilter) -> StoreResult<Vec<ReviewRecord>>;
+    pub async fn count_waiting_reviews(&self, user_id: &str, group_ids: &[String]) -> StoreResult<i64>;
+    pub async fn decide_review(&self, decision: &DecisionRecord, tally: Tally) -> StoreResult<DecideOutcome>;
+    pub async fn move_review(&self, id: &str, from: &str, to: &str, by: Option<&str>, note: Option<&str>) -> StoreResult<bool>;
+    pub async fn due_reviews(&self, now: i64) -> StoreResult<Vec<ReviewRecord>>;
+    pub async fn active_access(&self, connection_id: &str, user_id: &str) -> StoreResult<Option<ReviewRecord>>;
+    pub async fn begin_reviewed_session(&self, session_id: &str, node_id: &str) -> StoreResult<bool>;
 
     pub async fn create_shares(&self, shares: &[ShareRecord]) -> StoreResult<()>;
     pub async fn list_shares(&self, session_id: &str) -> StoreResult<Vec<ShareRecord>>;

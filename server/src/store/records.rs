@@ -300,5 +300,75 @@ pub struct ConnectionRecord {
     pub timeout_seconds: Option<i32>,
     /// A JSON array of strings.
     pub tags: String,
+    /// `ReviewRules` as JSON, with reviewer groups by id; none when nothing needs approval.
+    pub review: Option<String>,
     pub created_at_us: i64,
 }
+
+// ---- reviews --------------------------------------------------------------------------------
+
+#[derive(Debug, Clone, FromRow)]
+pub struct ReviewRecord {
+    pub id: String,
+    pub kind: String,
+    pub state: String,
+    pub connection_id: String,
+    pub connection_name: String,
+    pub connection_kind: String,
+    pub requester_id: String,
+    pub reason: String,
+    pub input: Option<String>,
+    pub session_id: Option<String>,
+    pub access_seconds: Option<i64>,
+    /// The connection's `ReviewRules` when the review was made, as JSON (groups by id).
+    pub rules: String,
+    pub created_at_us: i64,
+    pub expires_at_us: i64,
+    pub decided_at_us: Option<i64>,
+    pub access_until_us: Option<i64>,
+    pub closed_at_us: Option<i64>,
+    pub closed_by: Option<String>,
+    pub closing_note: Option<String>,
+}
+
+#[derive(Debug, Clone, FromRow)]
+pub struct DecisionRecord {
+    pub review_id: String,
+    pub reviewer_id: String,
+    pub verdict: String,
+    pub note: Option<String>,
+    /// The reviewer groups (ids, JSON array) the reviewer belonged to when deciding.
+    pub groups: String,
+    pub at_us: i64,
+}
+
+/// Which reviews a list shows, already validated.
+#[derive(Debug, Clone, Default)]
+pub struct ReviewFilter {
+    /// Only this person's requests.
+    pub requester_id: Option<String>,
+    /// Only reviews one of these groups reviews (the inbox).
+    pub reviewer_groups: Option<Vec<String>>,
+    /// For callers who do not see everything: their own requests and what their groups review.
+    pub visible_to: Option<(String, Vec<String>)>,
+    pub states: Vec<String>,
+    pub kind: Option<String>,
+    pub connection_name: Option<String>,
+    /// Reviews created before this (created_at_us, id).
+    pub before: Option<(i64, String)>,
+    pub limit: u32,
+}
+
+/// How a decision went, decided under the review's row lock.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DecideOutcome {
+    /// The decision is recorded; the review is now in this state.
+    Recorded { state: String },
+    /// The review is not pending (any more): its state now.
+    NotPending { state: String },
+    /// This reviewer already decided on this review.
+    AlreadyDecided,
+}
+
+/// Whether a pending review's approvals are enough, given all its decisions so far.
+pub type Tally = fn(&ReviewRecord, &[DecisionRecord]) -> bool;

@@ -226,6 +226,41 @@ const MATRIX: &[Row] = &[
         None,
         ADMIN_ONLY,
     ),
+    // Reviews: "owner" requested them, "reviewer" is in their reviewer group, nobody decides
+    // their own request, auditors and administrators outside the group decide nothing.
+    row("GET", "/api/reviews", None, LOGGED_IN),
+    row(
+        "POST",
+        "/api/reviews",
+        Some(r#"{"connection":"matrix-jit","access_seconds":600,"reason":"matrix"}"#),
+        [401, 201, 201, 201, 403, 201],
+    ),
+    row("GET", "/api/reviews/waiting", None, LOGGED_IN),
+    row("GET", "/api/reviews/{review_id}", None, SESSION_READERS),
+    row(
+        "POST",
+        "/api/reviews/{fresh_review_id}/approve",
+        Some("{}"),
+        [401, 403, 404, 200, 403, 403],
+    ),
+    row(
+        "POST",
+        "/api/reviews/{fresh_review_id}/reject",
+        Some(r#"{"note":"no"}"#),
+        [401, 403, 404, 200, 403, 403],
+    ),
+    row(
+        "POST",
+        "/api/reviews/{fresh_review_id}/cancel",
+        Some("{}"),
+        [401, 200, 404, 403, 403, 403],
+    ),
+    row(
+        "POST",
+        "/api/reviews/{granted_review_id}/revoke",
+        Some("{}"),
+        [401, 403, 404, 200, 403, 200],
+    ),
     row(
         "POST",
         "/api/ingest/sessions",
@@ -272,6 +307,8 @@ struct Cast {
     connection_id: String,
     /// Owner's session run through that connection, shared with the reviewers group.
     run_id: String,
+    /// Owner's request for a command on a connection the reviewers group reviews.
+    review_id: String,
 }
 
 struct Recording {
@@ -290,6 +327,30 @@ async fn start_run(app: &TestApp, who: &TestUser, input: &str) -> String {
         .await
         .unwrap();
     started["id"].as_str().unwrap().to_owned()
+}
+
+/// Runs a command as `who` on the matrix's reviewed connection; returns the review holding it.
+async fn held_review(app: &TestApp, who: &TestUser) -> String {
+    let body = serde_json::json!({ "connection": "matrix-held", "input": "true" });
+    let session: serde_json::Value = app
+        .call(Method::POST, "/api/sessions", Some(who), Some(body))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let reviews: serde_json::Value = app
+        .call(Method::GET, "/api/reviews?view=mine&state=pending", Some(who), None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let review = reviews["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|review| review["session_id"] == session["id"])
+        .expect("the held session's review");
+    review["id"].as_str().unwrap().to_owned()
 }
 
 /// Records a session as `owner` through the ingest API: input, output, a result with a row.
@@ -355,6 +416,7 @@ impl Cast {
             session,
             connection_id: String::new(),
             run_id: String::new(),
+            review_id: String::new(),
         };
         let mut cast = cast;
         let shell = serde_json::json!({ "name": "matrix-sh", "kind": "command", "command": { "argv": ["sh", "-c"] } });
@@ -390,6 +452,17 @@ impl Cast {
                 .await;
             assert_eq!(shared.status(), 201);
         }
+        for (name, rules) in [
+            ("matrix-held", serde_json::json!({ "command_review": true, "reviewer_groups": ["reviewers"] })),
+            ("matrix-jit", serde_json::json!({ "jit_access": true, "reviewer_groups": ["reviewers"] })),
+        ] {
+            let body = serde_json::json!({ "name": name, "kind": "command", "command": { "argv": ["sh", "-c"] }, "review": rules });
+            let created = app
+                .call(Method::POST, "/api/connections", Some(&cast.admin), Some(body))
+                .await;
+            assert_eq!(created.status(), 201);
+        }
+        cast.review_id = held_review(app, &cast.owner).await;
         cast
     }
 
@@ -415,6 +488,7 @@ async fn fill(app: &TestApp, cast: &Cast, caller: Option<&TestUser>, template: &
         .replace("{bystander_id}", &cast.bystander.id)
         .replace("{session_id}", &cast.session.id)
         .replace("{run_id}", &cast.run_id)
+        .replace("{review_id}", &cast.review_id)
         .replace("{connection_id}", &cast.connection_id)
         .replace("{output_seq}", &cast.session.output_seq.to_string())
         .replace("{result_seq}", &cast.session.result_seq.to_string())
@@ -445,6 +519,25 @@ async fn fill(app: &TestApp, cast: &Cast, caller: Option<&TestUser>, template: &
     if text.contains("{running_session_id}") {
         let running = start_run(app, &cast.owner, "sleep 5").await;
         text = text.replace("{running_session_id}", &running);
+    }
+    if text.contains("{fresh_review_id}") {
+        text = text.replace("{fresh_review_id}", &held_review(app, &cast.owner).await);
+    }
+    if text.contains("{granted_review_id}") {
+        let body = serde_json::json!({ "connection": "matrix-jit", "access_seconds": 600, "reason": "matrix" });
+        let requested: serde_json::Value = app
+            .call(Method::POST, "/api/reviews", Some(&cast.owner), Some(body))
+            .await
+            .json()
+            .await
+            .unwrap();
+        let id = requested["id"].as_str().unwrap().to_owned();
+        let path = format!("/api/reviews/{id}/approve");
+        let approved = app
+            .call(Method::POST, &path, Some(&cast.reviewer), Some(serde_json::json!({})))
+            .await;
+        assert_eq!(approved.status(), 200);
+        text = text.replace("{granted_review_id}", &id);
     }
     if text.contains("{fresh_connection_id}") {
         let body = serde_json::json!({ "name": format!("fresh-{unique}"), "kind": "command", "command": { "argv": ["true"] } });
@@ -540,6 +633,9 @@ fn every_route_has_a_row_in_the_matrix() {
                 .replace("{session_id}", "{id}")
                 .replace("{running_session_id}", "{id}")
                 .replace("{run_id}", "{id}")
+                .replace("{review_id}", "{id}")
+                .replace("{fresh_review_id}", "{id}")
+                .replace("{granted_review_id}", "{id}")
                 .replace("{connection_id}", "{id}")
                 .replace("{fresh_connection_id}", "{id}")
                 .replace("{fresh_session_id}", "{id}")

@@ -176,6 +176,19 @@ impl TestApp {
         format!("{}{path}", self.address)
     }
 
+    /// Runs one SQL statement on the server's database, for arranging what the API cannot
+    /// (such as a time window that has already passed).
+    pub async fn execute_sql(&self, statement: &str) {
+        let url = self._database.url();
+        if backend() == "postgres" {
+            let mut connection = PgConnection::connect(&url).await.unwrap();
+            connection.execute(statement).await.unwrap();
+        } else {
+            let mut connection = sqlx::SqliteConnection::connect(&url).await.unwrap();
+            connection.execute(statement).await.unwrap();
+        }
+    }
+
     pub async fn get(&self, path: &str) -> reqwest::Response {
         self.client
             .get(self.url(path))

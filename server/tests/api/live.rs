@@ -11,10 +11,10 @@ use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest};
 
 use crate::helpers::{TestApp, TestUser};
 
-type Socket =
+pub type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
-async fn connect(address: &str, token: &str) -> Socket {
+pub async fn connect(address: &str, token: &str) -> Socket {
     let mut request = format!("{}/api/live", address.replace("http://", "ws://"))
         .into_client_request()
         .unwrap();
@@ -27,7 +27,7 @@ async fn connect(address: &str, token: &str) -> Socket {
         .0
 }
 
-async fn send(socket: &mut Socket, message: Value) {
+pub async fn send(socket: &mut Socket, message: Value) {
     socket
         .send(Message::text(message.to_string()))
         .await
@@ -35,7 +35,7 @@ async fn send(socket: &mut Socket, message: Value) {
 }
 
 /// The next message from the server, within 10 s.
-async fn next(socket: &mut Socket) -> ServerMessage {
+pub async fn next(socket: &mut Socket) -> ServerMessage {
     loop {
         let message = tokio::time::timeout(Duration::from_secs(10), socket.next())
             .await

@@ -13,6 +13,7 @@ mod health;
 mod identity;
 mod live;
 mod openapi;
+mod reviews;
 mod routes;
 mod sessions;
 mod settings;

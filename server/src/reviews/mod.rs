@@ -1,0 +1,748 @@
+//! Reviews: just-in-time access to a connection, and approval of single commands before they run.
+//!
+//! Every change of state is one conditional UPDATE (`WHERE state = <the state it leaves>`), so
+//! two people acting at once cannot both move a review: the second finds it moved and gets 409.
+//! Decisions go through `Store::decide_review`, which takes the review's row before counting, so
+//! concurrent approvals make one decision; an approved command is claimed for execution with
+//! one more conditional UPDATE (`approved → executed`), so it runs at most once.
+//!
+//! Who may see and do what is decided in `policy`; [`ReviewNotice`] carries what those rules need
+//! to every live socket, which works out each caller's own actions.
+
+pub mod rules;
+pub mod tally;
+
+use std::time::Duration;
+
+use loupe_protocol::{
+    AccessRequest, GroupRef, Page, Review, ReviewActions, ReviewConnection, ReviewDecision,
+    ReviewKind, ReviewQuery, ReviewRules, ReviewState, Session, SessionStatus, Timestamp,
+    UserRef, Verdict, Waiting,
+};
+
+use crate::{
+    auth::Actor,
+    error::ApiError,
+    policy::{self, ensure},
+    sessions,
+    state::AppState,
+    store::{
+        ConnectionRecord, DecideOutcome, DecisionRecord, NewAuditEvent, ReviewFilter,
+        ReviewRecord, Store, now_us,
+    },
+};
+
+const MAX_TEXT: usize = 4000;
+const DEFAULT_PAGE: u32 = 50;
+const MAX_PAGE: u32 = 200;
+/// How often expiries are looked for.
+const SWEEP_EVERY: Duration = Duration::from_secs(1);
+
+/// A review as everyone sees it, with what the access rules need to tailor it per caller.
+#[derive(Debug, Clone)]
+pub struct ReviewNotice {
+    /// `actions` are left empty: see [`ReviewNotice::for_actor`].
+    pub review: Review,
+    pub requester_id: String,
+    pub reviewer_group_ids: Vec<String>,
+    /// Who has decided already.
+    pub decided_by: Vec<String>,
+}
+
+impl ReviewNotice {
+    /// Whether someone in `groups` is one of this review's reviewers.
+    fn reviews(&self, groups: &[String]) -> bool {
+        groups
+            .iter()
+            .any(|group| self.reviewer_group_ids.contains(group))
+    }
+
+    /// The review as `actor` (in `groups`) sees it, or none when they may not see it.
+    pub fn for_actor(&self, actor: &Actor, groups: &[String]) -> Option<Review> {
+        let reviews = self.reviews(groups);
+        if !policy::may_see_review(actor, &self.requester_id, reviews) {
+            return None;
+        }
+        let state = self.review.state;
+        let has_decided = actor
+            .user_id
+            .as_ref()
+            .is_some_and(|id| self.decided_by.contains(id));
+        let actions = ReviewActions {
+            decide: state == ReviewState::Pending
+                && !has_decided
+                && policy::may_decide_review(actor, &self.requester_id, reviews),
+            cancel: state == ReviewState::Pending
+                && policy::may_cancel_review(actor, &self.requester_id),
+            revoke: state == ReviewState::Approved
+                && self.review.kind == ReviewKind::Access
+                && policy::may_revoke_access(actor, reviews),
+        };
+        Some(Review {
+            actions,
+            ..self.review.clone()
+        })
+    }
+}
+
+/// Reads everything a review's view needs from the store.
+pub async fn notice(store: &Store, record: ReviewRecord) -> Result<ReviewNotice, ApiError> {
+    let rules: ReviewRules = serde_json::from_str(&record.rules).map_err(ApiError::internal)?;
+    let decisions = store.review_decisions(&record.id).await?;
+    let group_names = rules::group_names(store).await?;
+    let group_ref = |id: &String| GroupRef {
+        id: id.clone(),
+        name: group_names.get(id).cloned().unwrap_or_else(|| id.clone()),
+    };
+    let mut views = Vec::with_capacity(decisions.len());
+    for decision in &decisions {
+        let groups: Vec<String> = serde_json::from_str(&decision.groups).unwrap_or_default();
+        views.push(ReviewDecision {
+            reviewer: user_ref(store, &decision.reviewer_id).await,
+            verdict: if decision.verdict == "reject" {
+                Verdict::Reject
+            } else {
+                Verdict::Approve
+            },
+            note: decision.note.clone(),
+            at: Timestamp::from_micros(decision.at_us),
+            groups: groups.iter().map(group_ref).collect(),
+        });
+    }
+    let closed_by = match &record.closed_by {
+        Some(id) => Some(user_ref(store, id).await),
+        None => None,
+    };
+    let review = Review {
+        kind: ReviewKind::parse(&record.kind).unwrap_or(ReviewKind::Command),
+        state: ReviewState::parse(&record.state).unwrap_or(ReviewState::Expired),
+        connection: ReviewConnection {
+            id: record.connection_id.clone(),
+            name: record.connection_name.clone(),
+            kind: record.connection_kind.clone(),
+        },
+        requester: user_ref(store, &record.requester_id).await,
+        reason: record.reason.clone(),
+        input: record.input.clone(),
+        session_id: record.session_id.clone(),
+        access_seconds: record
+            .access_seconds
+            .and_then(|seconds| u32::try_from(seconds).ok()),
+        access_until: record.access_until_us.map(Timestamp::from_micros),
+        reviewer_groups: rules.reviewer_groups.iter().map(group_ref).collect(),
+        approvals: rules.approvals,
+        decisions: views,
+        created_at: Timestamp::from_micros(record.created_at_us),
+        expires_at: Timestamp::from_micros(record.expires_at_us),
+        decided_at: record.decided_at_us.map(Timestamp::from_micros),
+        closed_at: record.closed_at_us.map(Timestamp::from_micros),
+        closed_by,
+        closing_note: record.closing_note.clone(),
+        actions: ReviewActions::default(),
+        id: record.id,
+    };
+    Ok(ReviewNotice {
+        review,
+        requester_id: record.requester_id,
+        reviewer_group_ids: rules.reviewer_groups,
+        decided_by: decisions
+            .into_iter()
+            .map(|decision| decision.reviewer_id)
+            .collect(),
+    })
+}
+
+async fn user_ref(store: &Store, id: &str) -> UserRef {
+    match store.user_by_id(id).await {
+        Ok(user) => UserRef {
+            id: user.id,
+            username: user.username,
+            display_name: user.display_name,
+        },
+        Err(_) => UserRef {
+            id: id.to_owned(),
+            username: id.to_owned(),
+            display_name: "(unknown user)".into(),
+        },
+    }
+}
+
+/// The caller's groups (none for the command line).
+async fn groups_of(store: &Store, actor: &Actor) -> Result<Vec<String>, ApiError> {
+    match &actor.user_id {
+        Some(id) => sessions::group_ids(store, id).await,
+        None => Ok(Vec::new()),
+    }
+}
+
+/// The review with this id as the caller sees it; 404 when it does not exist or is hidden.
+async fn visible(
+    store: &Store,
+    actor: &Actor,
+    id: &str,
+) -> Result<(ReviewRecord, ReviewNotice, Vec<String>), ApiError> {
+    let hidden = || ApiError::not_found("no such review");
+    let record = store.review(id).await?.ok_or_else(hidden)?;
+    let notice = notice(store, record.clone()).await?;
+    let groups = groups_of(store, actor).await?;
+    if notice.for_actor(actor, &groups).is_none() {
+        return Err(hidden());
+    }
+    Ok((record, notice, groups))
+}
+
+pub async fn get(state: &AppState, actor: &Actor, id: &str) -> Result<Review, ApiError> {
+    let (_, notice, groups) = visible(&state.store, actor, id).await?;
+    Ok(notice.for_actor(actor, &groups).expect("checked visible"))
+}
+
+/// Reads the review again, tells the live sockets, and answers with the caller's view.
+async fn changed(state: &AppState, actor: &Actor, id: &str) -> Result<Review, ApiError> {
+    let record = state
+        .store
+        .review(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("no such review"))?;
+    let notice = notice(&state.store, record).await?;
+    let groups = groups_of(&state.store, actor).await?;
+    let view = notice.for_actor(actor, &groups);
+    state.hub.publish_review(&state.store, notice).await;
+    view.ok_or_else(|| ApiError::not_found("no such review"))
+}
+
+fn text(field: &str, value: Option<&str>, required: bool) -> Result<Option<String>, ApiError> {
+    let value = value.map(str::trim).filter(|value| !value.is_empty());
+    match value {
+        None if required => Err(ApiError::bad_request(
+            field,
+            format!("{field} must not be empty"),
+        )),
+        Some(value) if value.len() > MAX_TEXT => Err(ApiError::bad_request(
+            field,
+            format!("{field} must be at most {MAX_TEXT} bytes"),
+        )),
+        other => Ok(other.map(str::to_owned)),
+    }
+}
+
+async fn audit(
+    store: &Store,
+    actor: Option<&Actor>,
+    action: &'static str,
+    id: &str,
+    detail: Option<String>,
+) -> Result<(), ApiError> {
+    let mut event = match actor {
+        Some(actor) => actor.audit(action, format!("review:{id}")),
+        None => NewAuditEvent {
+            actor_id: None,
+            actor_name: Some("loupe".into()),
+            action,
+            target: Some(format!("review:{id}")),
+            detail: None,
+            address: None,
+        },
+    };
+    event.detail = detail;
+    store.record_audit(&event).await?;
+    Ok(())
+}
+
+fn new_record(
+    kind: ReviewKind,
+    actor_id: &str,
+    connection: &ConnectionRecord,
+    rules: &ReviewRules,
+    reason: String,
+) -> ReviewRecord {
+    let now = now_us();
+    ReviewRecord {
+        id: uuid::Uuid::now_v7().to_string(),
+        kind: kind.as_str().into(),
+        state: ReviewState::Pending.as_str().into(),
+        connection_id: connection.id.clone(),
+        connection_name: connection.name.clone(),
+        connection_kind: connection.kind.clone(),
+        requester_id: actor_id.to_owned(),
+        reason,
+        input: None,
+        session_id: None,
+        access_seconds: None,
+        rules: serde_json::to_string(rules).expect("rules serialize"),
+        created_at_us: now,
+        expires_at_us: now + i64::from(rules.pending_seconds) * 1_000_000,
+        decided_at_us: None,
+        access_until_us: None,
+        closed_at_us: None,
+        closed_by: None,
+        closing_note: None,
+    }
+}
+
+fn user_id(actor: &Actor) -> Result<&str, ApiError> {
+    actor
+        .user_id
+        .as_deref()
+        .ok_or_else(|| ApiError::forbidden("reviews need a user"))
+}
+
+/// `POST /api/reviews`: asks for time-limited access to a connection.
+pub async fn request_access(
+    state: &AppState,
+    actor: &Actor,
+    request: &AccessRequest,
+) -> Result<Review, ApiError> {
+    ensure(
+        policy::may_run_sessions(actor),
+        "auditors cannot run queries or commands, so they need no access",
+    )?;
+    let requester = user_id(actor)?;
+    let reason = text("reason", Some(&request.reason), true)?.unwrap_or_default();
+    let connection = state
+        .store
+        .connection(&request.connection)
+        .await?
+        .ok_or_else(|| {
+            ApiError::bad_request(
+                "connection",
+                format!("there is no connection named {}", request.connection),
+            )
+        })?;
+    let rules = rules::of(&connection);
+    if !rules.jit_access {
+        return Err(ApiError::bad_request(
+            "connection",
+            format!("{} does not need access requests", connection.name),
+        ));
+    }
+    if !(60..=rules.max_access_seconds).contains(&request.access_seconds) {
+        return Err(ApiError::bad_request(
+            "access_seconds",
+            format!(
+                "access_seconds must be between 60 and {} (the longest {} allows)",
+                rules.max_access_seconds, connection.name
+            ),
+        ));
+    }
+    let record = ReviewRecord {
+        access_seconds: Some(i64::from(request.access_seconds)),
+        ..new_record(ReviewKind::Access, requester, &connection, &rules, reason)
+    };
+    state
+        .store
+        .create_review(&record, &rules.reviewer_groups)
+        .await?;
+    audit(
+        &state.store,
+        Some(actor),
+        "review.requested",
+        &record.id,
+        Some(format!(
+            "access to {} for {} s",
+            connection.name, request.access_seconds
+        )),
+    )
+    .await?;
+    changed(state, actor, &record.id).await
+}
+
+/// Runs `input` through `connection` as the connection's rules allow: refused without approved
+/// access where access is reviewed; held for review where commands are; else at once.
+pub async fn run(
+    state: &AppState,
+    actor: &Actor,
+    connection: &ConnectionRecord,
+    input: &str,
+    reason: Option<&str>,
+    rerun_of: Option<String>,
+) -> Result<Session, ApiError> {
+    let rules = rules::of(connection);
+    if rules.jit_access {
+        let holder = user_id(actor)?;
+        if state
+            .store
+            .active_access(&connection.id, holder)
+            .await?
+            .is_none()
+        {
+            return Err(ApiError::access_required(&connection.name));
+        }
+    }
+    if !rules.command_review {
+        let session = state
+            .gateway
+            .start(actor, connection, input, rerun_of)
+            .await?;
+        return Ok(sessions::to_session(session));
+    }
+    let requester = user_id(actor)?;
+    let reason = text("reason", reason, false)?.unwrap_or_default();
+    let session = state
+        .gateway
+        .hold(actor, connection, input, rerun_of)
+        .await?;
+    let record = ReviewRecord {
+        input: Some(input.to_owned()),
+        session_id: Some(session.id.clone()),
+        ..new_record(ReviewKind::Command, requester, connection, &rules, reason)
+    };
+    state
+        .store
+        .create_review(&record, &rules.reviewer_groups)
+        .await?;
+    audit(
+        &state.store,
+        Some(actor),
+        "review.requested",
+        &record.id,
+        Some(format!(
+            "command on {} (session {})",
+            connection.name, session.id
+        )),
+    )
+    .await?;
+    changed(state, actor, &record.id).await?;
+    Ok(sessions::to_session(session))
+}
+
+/// `POST /api/reviews/{id}/approve|reject`.
+pub async fn decide(
+    state: &AppState,
+    actor: &Actor,
+    id: &str,
+    verdict: Verdict,
+    note: Option<&str>,
+) -> Result<Review, ApiError> {
+    let (record, notice, groups) = visible(&state.store, actor, id).await?;
+    let mine: Vec<String> = groups
+        .iter()
+        .filter(|group| notice.reviewer_group_ids.contains(group))
+        .cloned()
+        .collect();
+    if actor.is(&record.requester_id) {
+        return Err(ApiError::forbidden(
+            "nobody decides on their own request; another reviewer must",
+        ));
+    }
+    ensure(
+        policy::may_decide_review(actor, &record.requester_id, !mine.is_empty()),
+        "only members of this review's reviewer groups decide on it",
+    )?;
+    let note = text("note", note, verdict == Verdict::Reject)?;
+    let decision = DecisionRecord {
+        review_id: record.id.clone(),
+        reviewer_id: user_id(actor)?.to_owned(),
+        verdict: match verdict {
+            Verdict::Approve => "approve".into(),
+            Verdict::Reject => "reject".into(),
+        },
+        note: note.clone(),
+        groups: serde_json::to_string(&mine).expect("ids serialize"),
+        at_us: now_us(),
+    };
+    let state_now = match state
+        .store
+        .decide_review(&decision, tally::is_approved)
+        .await?
+    {
+        DecideOutcome::Recorded { state } => state,
+        DecideOutcome::AlreadyDecided => {
+            return Err(ApiError::conflict("you already decided on this review"));
+        }
+        DecideOutcome::NotPending { state: now } => {
+            if now == "expired" && record.state == "pending" {
+                // Past its time but not yet swept: end it now rather than a second later.
+                expire(state, &record).await?;
+            }
+            return Err(ApiError::conflict(format!(
+                "this review is {now}; it can no longer be decided"
+            )));
+        }
+    };
+    let action = match verdict {
+        Verdict::Approve => "review.approved",
+        Verdict::Reject => "review.rejected",
+    };
+    audit(&state.store, Some(actor), action, id, note.clone()).await?;
+    match (state_now.as_str(), record.session_id.as_deref()) {
+        ("approved", Some(_)) => execute(state, &record.id).await?,
+        ("rejected", Some(session)) => {
+            let reason = format!(
+                "rejected by {}: {}",
+                actor.username,
+                note.as_deref().unwrap_or("")
+            );
+            state
+                .gateway
+                .end_held(session, SessionStatus::Rejected, &reason)
+                .await?;
+        }
+        _ => {}
+    }
+    changed(state, actor, id).await
+}
+
+/// Claims an approved command review for execution and runs its session, as its requester.
+/// The claim is a conditional UPDATE, so however many callers get here it runs once.
+async fn execute(state: &AppState, id: &str) -> Result<(), ApiError> {
+    if !state
+        .store
+        .move_review(id, "approved", "executed", None, None)
+        .await?
+    {
+        return Ok(());
+    }
+    let record = state
+        .store
+        .review(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("no such review"))?;
+    let (Some(session), Some(input)) = (&record.session_id, &record.input) else {
+        return Ok(());
+    };
+    let approvers = notice(&state.store, record.clone())
+        .await?
+        .review
+        .decisions
+        .iter()
+        .filter(|decision| decision.verdict == Verdict::Approve)
+        .map(|decision| match &decision.note {
+            Some(note) => format!("{} ({note})", decision.reviewer.username),
+            None => decision.reviewer.username.clone(),
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    audit(&state.store, None, "review.executed", id, Some(session.clone())).await?;
+    match state.store.connection(&record.connection_id).await? {
+        Some(connection) => {
+            let note = format!("approved by {approvers}");
+            state
+                .gateway
+                .run_held(session, &connection, input, &note)
+                .await
+        }
+        None => {
+            state
+                .gateway
+                .end_held(
+                    session,
+                    SessionStatus::Failed,
+                    "the connection was deleted before the approved command could run",
+                )
+                .await
+        }
+    }
+}
+
+/// `POST /api/reviews/{id}/cancel`: the requester withdraws a pending request.
+pub async fn cancel(
+    state: &AppState,
+    actor: &Actor,
+    id: &str,
+    note: Option<&str>,
+) -> Result<Review, ApiError> {
+    let (record, _, _) = visible(&state.store, actor, id).await?;
+    ensure(
+        policy::may_cancel_review(actor, &record.requester_id),
+        "only the requester withdraws a request",
+    )?;
+    let note = text("note", note, false)?;
+    let by = user_id(actor)?;
+    if !state
+        .store
+        .move_review(id, "pending", "cancelled", Some(by), note.as_deref())
+        .await?
+    {
+        return Err(not_in(&state.store, id, "pending", "cancelled").await);
+    }
+    audit(&state.store, Some(actor), "review.cancelled", id, note).await?;
+    if let Some(session) = &record.session_id {
+        state
+            .gateway
+            .end_held(
+                session,
+                SessionStatus::Cancelled,
+                "the requester withdrew the request",
+            )
+            .await?;
+    }
+    changed(state, actor, id).await
+}
+
+/// `POST /api/reviews/{id}/revoke`: ends approved access before its window does.
+pub async fn revoke(
+    state: &AppState,
+    actor: &Actor,
+    id: &str,
+    note: Option<&str>,
+) -> Result<Review, ApiError> {
+    let (record, notice, groups) = visible(&state.store, actor, id).await?;
+    ensure(
+        policy::may_revoke_access(actor, notice.reviews(&groups)),
+        "only this review's reviewers and administrators revoke access",
+    )?;
+    if record.kind != ReviewKind::Access.as_str() {
+        return Err(ApiError::conflict(
+            "only granted access can be revoked; an approved command has already run",
+        ));
+    }
+    let note = text("note", note, false)?;
+    let by = actor.user_id.as_deref();
+    if !state
+        .store
+        .move_review(id, "approved", "revoked", by, note.as_deref())
+        .await?
+    {
+        return Err(not_in(&state.store, id, "approved", "revoked").await);
+    }
+    audit(&state.store, Some(actor), "review.revoked", id, note).await?;
+    changed(state, actor, id).await
+}
+
+/// The 409 for a move that found the review in another state.
+async fn not_in(store: &Store, id: &str, from: &str, to: &str) -> ApiError {
+    let now = match store.review(id).await {
+        Ok(Some(record)) => record.state,
+        _ => "gone".into(),
+    };
+    ApiError::conflict(format!(
+        "this review is {now}, not {from}; it cannot become {to}"
+    ))
+}
+
+/// Ends a pending review that nobody decided in time, or access whose window closed, or an
+/// approved command whose server stopped before it ran.
+async fn expire(state: &AppState, record: &ReviewRecord) -> Result<(), ApiError> {
+    let note = match (record.state.as_str(), record.kind.as_str()) {
+        ("pending", _) => "nobody decided before the review expired",
+        ("approved", "access") => "the access window ended",
+        _ => "approved, but the server stopped before the command ran; run it again",
+    };
+    if !state
+        .store
+        .move_review(&record.id, &record.state, "expired", None, Some(note))
+        .await?
+    {
+        return Ok(());
+    }
+    audit(&state.store, None, "review.expired", &record.id, Some(note.into())).await?;
+    if let Some(session) = &record.session_id
+        && record.kind == ReviewKind::Command.as_str()
+    {
+        state
+            .gateway
+            .end_held(session, SessionStatus::Cancelled, note)
+            .await?;
+    }
+    let notice = notice(
+        &state.store,
+        state.store.review(&record.id).await?.unwrap_or(record.clone()),
+    )
+    .await?;
+    state.hub.publish_review(&state.store, notice).await;
+    Ok(())
+}
+
+/// Expires what is due, every second, for as long as the server runs. Several nodes may do this
+/// at once: each expiry is a conditional UPDATE, so only one of them acts on each review.
+pub fn expire_forever(state: AppState) {
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(SWEEP_EVERY);
+        loop {
+            ticks.tick().await;
+            match state.store.due_reviews(now_us()).await {
+                Ok(due) => {
+                    for record in due {
+                        if let Err(error) = expire(&state, &record).await {
+                            tracing::warn!(review = %record.id, ?error, "could not expire a review");
+                        }
+                    }
+                }
+                Err(error) => tracing::warn!(%error, "could not look for reviews to expire"),
+            }
+        }
+    });
+}
+
+/// `GET /api/reviews`.
+pub async fn list(
+    state: &AppState,
+    actor: &Actor,
+    query: &ReviewQuery,
+) -> Result<Page<Review>, ApiError> {
+    let limit = query.limit.unwrap_or(DEFAULT_PAGE);
+    if !(1..=MAX_PAGE).contains(&limit) {
+        return Err(ApiError::bad_request(
+            "limit",
+            format!("limit must be between 1 and {MAX_PAGE}"),
+        ));
+    }
+    let groups = groups_of(&state.store, actor).await?;
+    let me = actor.user_id.clone().unwrap_or_default();
+    let mut filter = ReviewFilter {
+        kind: query.kind.map(|kind| kind.as_str().to_owned()),
+        connection_name: query.connection.clone(),
+        limit,
+        ..ReviewFilter::default()
+    };
+    match query.view.as_deref().unwrap_or("all") {
+        "inbox" => filter.reviewer_groups = Some(groups.clone()),
+        "mine" => filter.requester_id = Some(me.clone()),
+        "all" => {}
+        other => {
+            return Err(ApiError::bad_request(
+                "view",
+                format!("view {other:?} is not one of inbox, mine, all"),
+            ));
+        }
+    }
+    if !policy::sees_all_sessions(actor) {
+        filter.visible_to = Some((me, groups.clone()));
+    }
+    if let Some(states) = &query.state {
+        for state in states.split(',').map(str::trim) {
+            if ReviewState::parse(state).is_none() {
+                return Err(ApiError::bad_request(
+                    "state",
+                    format!("state {state:?} is not one of pending, approved, executed, rejected, cancelled, expired, revoked"),
+                ));
+            }
+            filter.states.push(state.to_owned());
+        }
+    }
+    if let Some(cursor) = &query.cursor {
+        filter.before = Some(decode_cursor(cursor)?);
+    }
+    let records = state.store.list_reviews(&filter).await?;
+    let next_cursor = (records.len() == limit as usize)
+        .then(|| records.last().map(|last| format!("{}_{}", last.created_at_us, last.id)))
+        .flatten();
+    let mut items = Vec::with_capacity(records.len());
+    for record in records {
+        if let Some(view) = notice(&state.store, record)
+            .await?
+            .for_actor(actor, &groups)
+        {
+            items.push(view);
+        }
+    }
+    Ok(Page { items, next_cursor })
+}
+
+fn decode_cursor(cursor: &str) -> Result<(i64, String), ApiError> {
+    let invalid = || ApiError::bad_request("cursor", "cursor is not one this server handed out");
+    let (created, id) = cursor.split_once('_').ok_or_else(invalid)?;
+    Ok((created.parse().map_err(|_| invalid())?, id.to_owned()))
+}
+
+/// `GET /api/reviews/waiting`.
+pub async fn waiting(state: &AppState, actor: &Actor) -> Result<Waiting, ApiError> {
+    let Some(me) = actor.user_id.as_ref().filter(|_| policy::may_review(actor)) else {
+        return Ok(Waiting { count: 0 });
+    };
+    let groups = groups_of(&state.store, actor).await?;
+    let count = state.store.count_waiting_reviews(me, &groups).await?;
+    Ok(Waiting {
+        count: u64::try_from(count).unwrap_or(0),
+    })
+}
