@@ -5,10 +5,11 @@ use std::fmt;
 
 use gloo_net::http::{Request, RequestBuilder, Response};
 use loupe_protocol::{
-    ApiToken, AuditEvent, AuditQuery, Connection, ConnectionCheck, CreatedToken, ErrorBody,
-    EventPage, Group, LoginRequest, NewConnection, NewGroup, NewShare, NewToken, NewUser,
-    OutputWindow, Page, RowsWindow, RunRequest, Session, SessionPage, SessionQuery, Settings,
-    Share, User, UserChanges,
+    AccessRequest, ApiToken, AuditEvent, AuditQuery, Connection, ConnectionChanges,
+    ConnectionCheck, CreatedToken, ErrorBody, EventPage, Group, LoginRequest, NewConnection,
+    NewGroup, NewShare, NewToken, NewUser, OutputWindow, Page, Review, ReviewNote, ReviewQuery,
+    RowsWindow, RunRequest, Session, SessionPage, SessionQuery, Settings, Share, User, UserChanges,
+    Waiting,
 };
 use serde::{Serialize, de::DeserializeOwned};
 
@@ -164,6 +165,37 @@ pub async fn connections() -> ApiResult<Vec<Connection>> {
 
 pub async fn create_connection(new: &NewConnection) -> ApiResult<Connection> {
     send_json(Request::post("/api/connections"), new).await
+}
+
+pub async fn update_connection(id: &str, changes: &ConnectionChanges) -> ApiResult<Connection> {
+    send_json(Request::patch(&format!("/api/connections/{id}")), changes).await
+}
+
+// ---- reviews ----------------------------------------------------------------------------
+
+pub async fn reviews(query: &ReviewQuery) -> ApiResult<Page<Review>> {
+    get_json(&format!("/api/reviews?{}", query_string(query))).await
+}
+
+pub async fn review(id: &str) -> ApiResult<Review> {
+    get_json(&format!("/api/reviews/{id}")).await
+}
+
+pub async fn request_access(request: &AccessRequest) -> ApiResult<Review> {
+    send_json(Request::post("/api/reviews"), request).await
+}
+
+/// `action` is `approve`, `reject`, `cancel` or `revoke`.
+pub async fn act_on_review(id: &str, action: &str, note: Option<String>) -> ApiResult<Review> {
+    send_json(
+        Request::post(&format!("/api/reviews/{id}/{action}")),
+        &ReviewNote { note },
+    )
+    .await
+}
+
+pub async fn waiting_reviews() -> ApiResult<Waiting> {
+    get_json("/api/reviews/waiting").await
 }
 
 pub async fn delete_connection(id: &str) -> ApiResult<()> {

@@ -21,7 +21,7 @@ use crate::{
         admin::{AdminLayout, AuditPage, ConnectionsPage, GroupsPage, UsersPage},
         login::LoginPage,
         not_found::NotFound,
-        reviews::ReviewsPage,
+        reviews::{ReviewDetailPage, ReviewsPage},
         run::RunPage,
         session_detail::SessionDetailPage,
         sessions::SessionsPage,
@@ -47,6 +47,7 @@ pub fn App() -> impl IntoView {
                             <Route path=path!("/sessions") view=SessionsPage/>
                             <Route path=path!("/sessions/:id") view=SessionDetailPage/>
                             <Route path=path!("/reviews") view=ReviewsPage/>
+                            <Route path=path!("/reviews/:id") view=ReviewDetailPage/>
                             <Route path=path!("/run") view=RunPage/>
                             <Route path=path!("/tokens") view=TokensPage/>
                             <ParentRoute path=path!("/admin") view=AdminLayout>

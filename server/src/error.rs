@@ -86,7 +86,9 @@ impl ApiError {
     pub fn access_required(connection: &str) -> Self {
         Self::new(
             ErrorCode::AccessRequired,
-            format!("{connection} needs approved access: request it, and run again once a reviewer approves"),
+            format!(
+                "{connection} needs approved access: request it, and run again once a reviewer approves"
+            ),
         )
     }
 

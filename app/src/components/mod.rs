@@ -2,6 +2,7 @@
 
 pub mod feedback;
 pub mod output_view;
+pub mod review_bits;
 pub mod rows_view;
 pub mod session_bits;
 pub mod shell;

@@ -71,3 +71,42 @@ pub fn human_bytes(bytes: u64) -> String {
         format!("{value:.1} {}", UNITS[unit])
     }
 }
+
+/// SQL with its keywords marked, for reading, not parsing.
+pub fn highlight_sql(text: &str) -> Vec<AnyView> {
+    const KEYWORDS: [&str; 30] = [
+        "SELECT", "FROM", "WHERE", "AND", "OR", "NOT", "INSERT", "INTO", "VALUES", "UPDATE", "SET",
+        "DELETE", "JOIN", "LEFT", "RIGHT", "INNER", "ON", "GROUP", "BY", "ORDER", "LIMIT", "AS",
+        "CREATE", "TABLE", "DROP", "ALTER", "WITH", "NULL", "IS", "DESC",
+    ];
+    let mut views = Vec::new();
+    let mut word = String::new();
+    let mut plain = String::new();
+    let flush = |word: &mut String, plain: &mut String, views: &mut Vec<AnyView>| {
+        if word.is_empty() {
+            return;
+        }
+        let text = std::mem::take(word);
+        if KEYWORDS.contains(&text.to_ascii_uppercase().as_str()) {
+            if !plain.is_empty() {
+                views.push(view! { <span>{std::mem::take(plain)}</span> }.into_any());
+            }
+            views.push(view! { <span class="kw">{text}</span> }.into_any());
+        } else {
+            plain.push_str(&text);
+        }
+    };
+    for c in text.chars() {
+        if c.is_alphanumeric() || c == '_' {
+            word.push(c);
+        } else {
+            flush(&mut word, &mut plain, &mut views);
+            plain.push(c);
+        }
+    }
+    flush(&mut word, &mut plain, &mut views);
+    if !plain.is_empty() {
+        views.push(view! { <span>{plain}</span> }.into_any());
+    }
+    views
+}

@@ -4,7 +4,9 @@
 use leptos::{prelude::*, task::spawn_local};
 use leptos_router::{NavigateOptions, components::A, hooks::use_navigate};
 
-use crate::{api, auth::Auth};
+use loupe_protocol::{ClientMessage, ServerMessage};
+
+use crate::{api, auth::Auth, live::Live};
 
 #[component]
 pub fn Header() -> impl IntoView {
@@ -18,7 +20,7 @@ pub fn Header() -> impl IntoView {
             <Show when=move || auth.user.with(Option::is_some)>
                 <nav class="nav" aria-label="Main">
                     <A href="/sessions" attr:data-test="nav-sessions">"Sessions"</A>
-                    <A href="/reviews" attr:data-test="nav-reviews">"Reviews"</A>
+                    <A href="/reviews" attr:data-test="nav-reviews">"Reviews"<WaitingBadge/></A>
                     <A href="/run" attr:data-test="nav-run">"Run"</A>
                     <Show when=move || auth.sees_admin()>
                         <A href="/admin" attr:data-test="nav-admin">"Admin"</A>
@@ -27,6 +29,39 @@ pub fn Header() -> impl IntoView {
                 <UserMenu/>
             </Show>
         </header>
+    }
+}
+
+/// How many pending reviews wait for this person's decision; counted again on every review
+/// change the live channel reports.
+#[component]
+fn WaitingBadge() -> impl IntoView {
+    let count = RwSignal::new(0u64);
+    let recount = move || {
+        spawn_local(async move {
+            if let Ok(waiting) = api::waiting_reviews().await {
+                count.set(waiting.count);
+            }
+        });
+    };
+    recount();
+    let live = StoredValue::new_local(None::<Live>);
+    if let Ok(connection) = Live::connect(move |message| {
+        if matches!(message, ServerMessage::Review { .. }) {
+            recount();
+        }
+    }) {
+        connection.send(ClientMessage::WatchReviews { id: "badge".into() });
+        live.set_value(Some(connection));
+    }
+    on_cleanup(move || live.set_value(None));
+    move || {
+        let waiting = count.get();
+        (waiting > 0).then(|| {
+            view! {
+                <span class="nav-badge" data-test="reviews-waiting" aria-label=format!("{waiting} waiting for you")>{waiting}</span>
+            }
+        })
     }
 }
 

@@ -3,11 +3,20 @@
 
 use leptos::{prelude::*, task::spawn_local};
 use leptos_router::components::A;
-use loupe_protocol::{ClientMessage, EventKind, RunRequest, ServerMessage, Session};
+use loupe_protocol::{
+    AccessRequest, ClientMessage, Connection, EventKind, Review, ReviewKind, ReviewQuery,
+    ReviewState, RunRequest, ServerMessage, Session, SessionStatus,
+};
 
 use crate::{
     api,
-    components::{feedback::ErrorLine, session_bits::StatusBadge},
+    auth::Auth,
+    components::{
+        feedback::ErrorLine,
+        review_bits::{approvals_text, human_seconds},
+        session_bits::StatusBadge,
+    },
+    format::local_time,
     live::Live,
 };
 
@@ -16,7 +25,17 @@ pub fn RunPage() -> impl IntoView {
     let connections = LocalResource::new(api::connections);
     let connection = RwSignal::new(String::new());
     let input = RwSignal::new(String::new());
+    let reason = RwSignal::new(String::new());
     let error = RwSignal::new(None::<String>);
+    let selected = Memo::new(move |_| {
+        let name = connection.get();
+        connections
+            .get()
+            .and_then(Result::ok)
+            .and_then(|list| list.into_iter().find(|candidate| candidate.name == name))
+    });
+    // The review holding the session, while it waits.
+    let held_by = RwSignal::new(None::<String>);
     let session = RwSignal::new(None::<Session>);
     // Lines about the run (statements, errors, notes), and the output by byte offset: what was
     // recorded before the watch began is fetched, what comes after arrives live.
@@ -29,6 +48,7 @@ pub fn RunPage() -> impl IntoView {
         let request = RunRequest {
             connection: connection.get_untracked(),
             input: input.get_untracked(),
+            reason: Some(reason.get_untracked()).filter(|text| !text.trim().is_empty()),
         };
         if request.connection.is_empty() {
             return error.set(Some("Choose a connection first".into()));
@@ -39,6 +59,16 @@ pub fn RunPage() -> impl IntoView {
             match api::run(&request).await {
                 Ok(started) => {
                     error.set(None);
+                    held_by.set(None);
+                    if started.status == SessionStatus::PendingReview {
+                        let query = ReviewQuery {
+                            session: Some(started.id.clone()),
+                            ..ReviewQuery::default()
+                        };
+                        if let Ok(page) = api::reviews(&query).await {
+                            held_by.set(page.items.first().map(|review| review.id.clone()));
+                        }
+                    }
                     let id = started.id.clone();
                     session.set(Some(started));
                     let session_id = id.clone();
@@ -117,6 +147,7 @@ pub fn RunPage() -> impl IntoView {
                     }).collect_view()}
                 </select>
             </label>
+            {move || selected.get().filter(|chosen| chosen.review.is_active()).map(|chosen| view! { <ReviewNotice connection=chosen reason=reason/> })}
             <label>"SQL or command (Ctrl+Enter runs it)"
                 <textarea data-test="run-input" rows="6" class="mono" bind:value=input
                     on:keydown=move |event| if event.key() == "Enter" && (event.ctrl_key() || event.meta_key()) { event.prevent_default(); run(); }>
@@ -128,8 +159,15 @@ pub fn RunPage() -> impl IntoView {
         {move || session.get().map(|current| view! {
             <div class="run-status" data-test="run-status">
                 <StatusBadge status=current.status/>
+                {(current.status == SessionStatus::PendingReview).then(|| view! {
+                    <span class="waiting" data-test="waiting-for-approval">"Waiting for approval…"</span>
+                    {move || held_by.get().map(|review| view! { <A href=format!("/reviews/{review}") attr:data-test="run-review-link">"See the review"</A> })}
+                })}
                 " "<A href=format!("/sessions/{}", current.id) attr:data-test="run-session-link">"Open the session"</A>
             </div>
+            {current.error.clone().filter(|_| current.status == SessionStatus::Rejected).map(|why| view! {
+                <p class="error-text" role="alert" data-test="run-rejected">{why}</p>
+            })}
         })}
         <Show when=move || lines.with(|lines| !lines.is_empty()) || output.with(|text| !text.is_empty())>
             <pre class="output run-output" data-test="run-output">
@@ -137,5 +175,134 @@ pub fn RunPage() -> impl IntoView {
                 {move || output.with(|text| text.values().cloned().collect::<String>())}
             </pre>
         </Show>
+    }
+}
+
+/// What the chosen connection's review rules mean for this person: a justification for held
+/// commands, and the state of their access (with the form to ask for it) where access is
+/// reviewed. Follows the live channel, so an approval shows at once.
+#[component]
+fn ReviewNotice(connection: Connection, reason: RwSignal<String>) -> impl IntoView {
+    let rules = connection.review.clone();
+    let needs = approvals_text(rules.approvals, &rules.reviewer_groups);
+    view! {
+        <div class="card review-notice" data-test="review-notice">
+            {rules.command_review.then(|| view! {
+                <p>"Commands on "<strong>{connection.name.clone()}</strong>" wait for " {needs.clone()} " before they run."</p>
+                <label>"Justification (the reviewers read it)"
+                    <input data-test="run-reason" bind:value=reason placeholder="Why this needs to run now"/>
+                </label>
+            })}
+            {rules.jit_access.then(|| view! { <AccessPanel connection=connection.clone()/> })}
+        </div>
+    }
+}
+
+#[component]
+fn AccessPanel(connection: Connection) -> impl IntoView {
+    let auth = expect_context::<Auth>();
+    let name = connection.name.clone();
+    let max = connection.review.max_access_seconds;
+    let mine = RwSignal::new(Vec::<Review>::new());
+    let error = RwSignal::new(None::<String>);
+    let load = {
+        let name = name.clone();
+        move || {
+            let query = ReviewQuery {
+                view: Some("mine".into()),
+                kind: Some(ReviewKind::Access),
+                connection: Some(name.clone()),
+                state: Some("pending,approved".into()),
+                ..ReviewQuery::default()
+            };
+            spawn_local(async move {
+                match api::reviews(&query).await {
+                    Ok(page) => mine.set(page.items),
+                    Err(failure) => error.set(Some(failure.to_string())),
+                }
+            });
+        }
+    };
+    load();
+    let live = StoredValue::new_local(None::<Live>);
+    let me = auth
+        .user
+        .with_untracked(|user| user.as_ref().map(|user| user.id.clone()));
+    let watched = name.clone();
+    let reload = load.clone();
+    if let Ok(socket) = Live::connect(move |message| {
+        if let ServerMessage::Review { review, .. } = message
+            && review.connection.name == watched
+            && Some(&review.requester.id) == me.as_ref()
+        {
+            reload();
+        }
+    }) {
+        socket.send(ClientMessage::WatchReviews {
+            id: "access".into(),
+        });
+        live.set_value(Some(socket));
+    }
+    on_cleanup(move || live.set_value(None));
+
+    let durations: Vec<u32> = [15 * 60, 3600, 4 * 3600, 8 * 3600, 24 * 3600]
+        .into_iter()
+        .filter(|seconds| *seconds <= max)
+        .collect();
+    let duration = RwSignal::new(durations.first().copied().unwrap_or(max));
+    let why = RwSignal::new(String::new());
+    let request = move |event: leptos::ev::SubmitEvent| {
+        event.prevent_default();
+        let body = AccessRequest {
+            connection: name.clone(),
+            access_seconds: duration.get_untracked(),
+            reason: why.get_untracked(),
+        };
+        spawn_local(async move {
+            match api::request_access(&body).await {
+                Ok(review) => {
+                    error.set(None);
+                    why.set(String::new());
+                    mine.update(|mine| mine.insert(0, review));
+                }
+                Err(failure) => error.set(Some(failure.to_string())),
+            }
+        });
+    };
+    let options = durations
+        .into_iter()
+        .map(
+            |seconds| view! { <option value=seconds.to_string()>{human_seconds(seconds)}</option> },
+        )
+        .collect_view();
+    let now = js_sys::Date::now();
+    view! {
+        {move || {
+            let list = mine.get();
+            let granted = list.iter().find(|review| review.state == ReviewState::Approved && review.access_until.is_some_and(|until| until.as_millis_f64() > now));
+            let pending = list.iter().find(|review| review.state == ReviewState::Pending);
+            match (granted, pending) {
+                (Some(granted), _) => view! {
+                    <p class="ok-text" data-test="access-granted">"You have access until "{granted.access_until.map(local_time).unwrap_or_default()}"."</p>
+                }.into_any(),
+                (None, Some(pending)) => view! {
+                    <p class="waiting" data-test="access-pending">"Your access request is waiting for approval. "
+                        <A href=format!("/reviews/{}", pending.id)>"See it"</A></p>
+                }.into_any(),
+                (None, None) => view! {
+                    <p>"Running here needs approved access. Ask for it:"</p>
+                }.into_any(),
+            }
+        }}
+        <Show when=move || mine.with(|list| list.is_empty())>
+            <form class="rules-editor" data-test="access-form" on:submit=request.clone()>
+                <label>"For"
+                    <select data-test="access-duration" on:change=move |event| duration.set(event_target_value(&event).parse().unwrap_or(max))>{options.clone()}</select>
+                </label>
+                <label class="grow">"Reason" <input data-test="access-reason" required bind:value=why placeholder="Incident, ticket, what you will do"/></label>
+                <button class="button" type="submit" data-test="request-access">"Request access"</button>
+            </form>
+        </Show>
+        <ErrorLine error=error/>
     }
 }

@@ -9,7 +9,8 @@ use leptos_router::{
     hooks::{use_navigate, use_params_map},
 };
 use loupe_protocol::{
-    ClientMessage, EventKind, NewShare, OutputPiece, ServerMessage, Session, SessionEvent, Settings,
+    ClientMessage, EventKind, NewShare, OutputPiece, ReviewQuery, ServerMessage, Session,
+    SessionEvent, SessionStatus, Settings,
 };
 
 use crate::{
@@ -18,7 +19,9 @@ use crate::{
         feedback::{ErrorLine, ErrorPanel},
         output_view::OutputView,
         rows_view::RowsView,
-        session_bits::{Duration as DurationCell, StatusBadge, TypeIcon, human_bytes},
+        session_bits::{
+            Duration as DurationCell, StatusBadge, TypeIcon, highlight_sql, human_bytes,
+        },
     },
     format::local_time,
     live::Live,
@@ -258,6 +261,7 @@ fn SessionHeader(session: Session, now: RwSignal<f64>, downloads_disabled: bool)
             }}
             <button class="button" data-test="share" on:click=move |_| sharing.update(|open| *open = !*open)>"Share"</button>
         </div>
+        {(session.status == SessionStatus::PendingReview).then(|| view! { <HeldNotice session_id=id.clone()/> })}
         <ErrorLine error=action_error/>
         <Show when=move || sharing.get()>
             <ShareForm session_id=id.clone() done=Callback::new(move |()| sharing.set(false))/>
@@ -354,41 +358,25 @@ fn EventView(session_id: String, entry: Entry, preview: (u64, u64)) -> impl Into
     }
 }
 
-/// SQL with its keywords marked, for reading, not parsing.
-fn highlight_sql(text: &str) -> Vec<AnyView> {
-    const KEYWORDS: [&str; 30] = [
-        "SELECT", "FROM", "WHERE", "AND", "OR", "NOT", "INSERT", "INTO", "VALUES", "UPDATE", "SET",
-        "DELETE", "JOIN", "LEFT", "RIGHT", "INNER", "ON", "GROUP", "BY", "ORDER", "LIMIT", "AS",
-        "CREATE", "TABLE", "DROP", "ALTER", "WITH", "NULL", "IS", "DESC",
-    ];
-    let mut views = Vec::new();
-    let mut word = String::new();
-    let mut plain = String::new();
-    let flush = |word: &mut String, plain: &mut String, views: &mut Vec<AnyView>| {
-        if word.is_empty() {
-            return;
+/// A session held for review: says so, and links to the review deciding it.
+#[component]
+fn HeldNotice(session_id: String) -> impl IntoView {
+    let review = LocalResource::new(move || {
+        let query = ReviewQuery {
+            session: Some(session_id.clone()),
+            ..ReviewQuery::default()
+        };
+        async move {
+            api::reviews(&query)
+                .await
+                .ok()
+                .and_then(|page| page.items.into_iter().next())
         }
-        let text = std::mem::take(word);
-        if KEYWORDS.contains(&text.to_ascii_uppercase().as_str()) {
-            if !plain.is_empty() {
-                views.push(view! { <span>{std::mem::take(plain)}</span> }.into_any());
-            }
-            views.push(view! { <span class="kw">{text}</span> }.into_any());
-        } else {
-            plain.push_str(&text);
-        }
-    };
-    for c in text.chars() {
-        if c.is_alphanumeric() || c == '_' {
-            word.push(c);
-        } else {
-            flush(&mut word, &mut plain, &mut views);
-            plain.push(c);
-        }
+    });
+    view! {
+        <p class="card review-notice waiting" data-test="session-waiting">
+            "Waiting for approval: it runs the moment a reviewer approves."
+            {move || review.get().flatten().map(|review| view! { " "<A href=format!("/reviews/{}", review.id)>"See the review"</A> })}
+        </p>
     }
-    flush(&mut word, &mut plain, &mut views);
-    if !plain.is_empty() {
-        views.push(view! { <span>{plain}</span> }.into_any());
-    }
-    views
 }

@@ -30,7 +30,10 @@ pub async fn existing(store: &Store, id: &str) -> Result<ConnectionRecord, ApiEr
 }
 
 /// The wire view; `group_names` (see [`reviews::rules::group_names`]) names the reviewer groups.
-pub fn to_connection(record: ConnectionRecord, group_names: &HashMap<String, String>) -> Connection {
+pub fn to_connection(
+    record: ConnectionRecord,
+    group_names: &HashMap<String, String>,
+) -> Connection {
     let kind = ConnectionKind::parse(&record.kind).unwrap_or(ConnectionKind::Command);
     Connection {
         review: rules::named(rules::of(&record), group_names),
@@ -196,7 +199,10 @@ pub async fn create(
     let mut event = actor.audit("connection.created", format!("connection:{}", record.name));
     event.detail = Some(record.kind.clone());
     gateway.store.record_audit(&event).await?;
-    Ok(to_connection(record, &rules::group_names(&gateway.store).await?))
+    Ok(to_connection(
+        record,
+        &rules::group_names(&gateway.store).await?,
+    ))
 }
 
 pub async fn update(
@@ -247,11 +253,17 @@ pub async fn update(
     let mut event = actor.audit("connection.changed", format!("connection:{}", record.name));
     event.detail = match (&changes.url, &changes.review) {
         (Some(_), _) => Some("url replaced".to_owned()),
-        (None, Some(_)) => record.review.clone().or(Some("review rules removed".to_owned())),
+        (None, Some(_)) => record
+            .review
+            .clone()
+            .or(Some("review rules removed".to_owned())),
         (None, None) => None,
     };
     gateway.store.record_audit(&event).await?;
-    Ok(to_connection(record, &rules::group_names(&gateway.store).await?))
+    Ok(to_connection(
+        record,
+        &rules::group_names(&gateway.store).await?,
+    ))
 }
 
 pub async fn delete(gateway: &Gateway, actor: &Actor, id: &str) -> Result<(), ApiError> {

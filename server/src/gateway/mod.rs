@@ -171,7 +171,13 @@ impl Gateway {
         rerun_of: Option<String>,
     ) -> Result<SessionRecord, ApiError> {
         let id = self
-            .create_session(actor, connection, input, rerun_of, SessionStatus::PendingReview)
+            .create_session(
+                actor,
+                connection,
+                input,
+                rerun_of,
+                SessionStatus::PendingReview,
+            )
             .await?;
         self.existing(&id).await
     }
@@ -267,12 +273,7 @@ impl Gateway {
     }
 
     /// Starts the work of a created session in its own task.
-    fn launch(
-        &self,
-        id: &str,
-        connection: &ConnectionRecord,
-        input: &str,
-    ) -> Result<(), ApiError> {
+    fn launch(&self, id: &str, connection: &ConnectionRecord, input: &str) -> Result<(), ApiError> {
         let kind = ConnectionKind::parse(&connection.kind)
             .ok_or_else(|| ApiError::internal(anyhow::anyhow!("unknown connection kind")))?;
         let work = Work {

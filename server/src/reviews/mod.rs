@@ -16,8 +16,8 @@ use std::time::Duration;
 
 use loupe_protocol::{
     AccessRequest, GroupRef, Page, Review, ReviewActions, ReviewConnection, ReviewDecision,
-    ReviewKind, ReviewQuery, ReviewRules, ReviewState, Session, SessionStatus, Timestamp,
-    UserRef, Verdict, Waiting,
+    ReviewKind, ReviewQuery, ReviewRules, ReviewState, Session, SessionStatus, Timestamp, UserRef,
+    Verdict, Waiting,
 };
 
 use crate::{
@@ -27,8 +27,8 @@ use crate::{
     sessions,
     state::AppState,
     store::{
-        ConnectionRecord, DecideOutcome, DecisionRecord, NewAuditEvent, ReviewFilter,
-        ReviewRecord, Store, now_us,
+        ConnectionRecord, DecideOutcome, DecisionRecord, NewAuditEvent, ReviewFilter, ReviewRecord,
+        Store, now_us,
     },
 };
 
@@ -512,7 +512,14 @@ async fn execute(state: &AppState, id: &str) -> Result<(), ApiError> {
         })
         .collect::<Vec<_>>()
         .join(", ");
-    audit(&state.store, None, "review.executed", id, Some(session.clone())).await?;
+    audit(
+        &state.store,
+        None,
+        "review.executed",
+        id,
+        Some(session.clone()),
+    )
+    .await?;
     match state.store.connection(&record.connection_id).await? {
         Some(connection) => {
             let note = format!("approved by {approvers}");
@@ -625,7 +632,14 @@ async fn expire(state: &AppState, record: &ReviewRecord) -> Result<(), ApiError>
     {
         return Ok(());
     }
-    audit(&state.store, None, "review.expired", &record.id, Some(note.into())).await?;
+    audit(
+        &state.store,
+        None,
+        "review.expired",
+        &record.id,
+        Some(note.into()),
+    )
+    .await?;
     if let Some(session) = &record.session_id
         && record.kind == ReviewKind::Command.as_str()
     {
@@ -636,7 +650,11 @@ async fn expire(state: &AppState, record: &ReviewRecord) -> Result<(), ApiError>
     }
     let notice = notice(
         &state.store,
-        state.store.review(&record.id).await?.unwrap_or(record.clone()),
+        state
+            .store
+            .review(&record.id)
+            .await?
+            .unwrap_or(record.clone()),
     )
     .await?;
     state.hub.publish_review(&state.store, notice).await;
@@ -682,6 +700,7 @@ pub async fn list(
     let mut filter = ReviewFilter {
         kind: query.kind.map(|kind| kind.as_str().to_owned()),
         connection_name: query.connection.clone(),
+        session_id: query.session.clone(),
         limit,
         ..ReviewFilter::default()
     };
@@ -704,7 +723,9 @@ pub async fn list(
             if ReviewState::parse(state).is_none() {
                 return Err(ApiError::bad_request(
                     "state",
-                    format!("state {state:?} is not one of pending, approved, executed, rejected, cancelled, expired, revoked"),
+                    format!(
+                        "state {state:?} is not one of pending, approved, executed, rejected, cancelled, expired, revoked"
+                    ),
                 ));
             }
             filter.states.push(state.to_owned());
@@ -715,7 +736,11 @@ pub async fn list(
     }
     let records = state.store.list_reviews(&filter).await?;
     let next_cursor = (records.len() == limit as usize)
-        .then(|| records.last().map(|last| format!("{}_{}", last.created_at_us, last.id)))
+        .then(|| {
+            records
+                .last()
+                .map(|last| format!("{}_{}", last.created_at_us, last.id))
+        })
         .flatten();
     let mut items = Vec::with_capacity(records.len());
     for record in records {

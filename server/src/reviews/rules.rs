@@ -65,7 +65,9 @@ pub async fn validate(store: &Store, rules: &ReviewRules) -> Result<Option<Strin
     if !(MIN_ACCESS_SECONDS..=MAX_SECONDS).contains(&rules.max_access_seconds) {
         return Err(ApiError::bad_request(
             "review.max_access_seconds",
-            format!("review.max_access_seconds must be between {MIN_ACCESS_SECONDS} and {MAX_SECONDS}"),
+            format!(
+                "review.max_access_seconds must be between {MIN_ACCESS_SECONDS} and {MAX_SECONDS}"
+            ),
         ));
     }
     if !(1..=MAX_SECONDS).contains(&rules.pending_seconds) {

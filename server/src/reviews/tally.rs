@@ -14,7 +14,9 @@ pub fn is_approved(review: &ReviewRecord, decisions: &[DecisionRecord]) -> bool 
     };
     let approvers: Vec<Vec<String>> = decisions
         .iter()
-        .filter(|decision| decision.verdict == "approve" && decision.reviewer_id != review.requester_id)
+        .filter(|decision| {
+            decision.verdict == "approve" && decision.reviewer_id != review.requester_id
+        })
         .map(|decision| serde_json::from_str(&decision.groups).unwrap_or_default())
         .collect();
     enough(rules.approvals, &rules.reviewer_groups, &approvers)
@@ -27,7 +29,9 @@ pub fn enough(approvals: Approvals, groups: &[String], approvers: &[Vec<String>]
             let eligible = approvers.iter().filter(|theirs| !theirs.is_empty()).count();
             eligible >= needed.max(1) as usize
         }
-        Approvals::EachGroup => !groups.is_empty() && matched_groups(groups, approvers) == groups.len(),
+        Approvals::EachGroup => {
+            !groups.is_empty() && matched_groups(groups, approvers) == groups.len()
+        }
     }
 }
 
@@ -89,10 +93,22 @@ mod tests {
         let both = groups(&["dba", "sre"]);
         assert!(!enough(Approvals::EachGroup, &both, &people(&[])));
         assert!(!enough(Approvals::EachGroup, &both, &people(&[&["dba"]])));
-        assert!(!enough(Approvals::EachGroup, &both, &people(&[&["dba"], &["dba"]])));
+        assert!(!enough(
+            Approvals::EachGroup,
+            &both,
+            &people(&[&["dba"], &["dba"]])
+        ));
         // One person in both groups covers only one of them.
-        assert!(!enough(Approvals::EachGroup, &both, &people(&[&["dba", "sre"]])));
-        assert!(enough(Approvals::EachGroup, &both, &people(&[&["dba"], &["sre"]])));
+        assert!(!enough(
+            Approvals::EachGroup,
+            &both,
+            &people(&[&["dba", "sre"]])
+        ));
+        assert!(enough(
+            Approvals::EachGroup,
+            &both,
+            &people(&[&["dba"], &["sre"]])
+        ));
         // The first approver must move to the other group for the second to fit.
         assert!(enough(
             Approvals::EachGroup,
@@ -105,9 +121,17 @@ mod tests {
     fn a_count_needs_that_many_reviewers() {
         let one = groups(&["dba"]);
         assert!(!enough(Approvals::Count(2), &one, &people(&[&["dba"]])));
-        assert!(enough(Approvals::Count(2), &one, &people(&[&["dba"], &["dba"]])));
+        assert!(enough(
+            Approvals::Count(2),
+            &one,
+            &people(&[&["dba"], &["dba"]])
+        ));
         // Someone who was in no reviewer group when approving does not count.
-        assert!(!enough(Approvals::Count(2), &one, &people(&[&["dba"], &[]])));
+        assert!(!enough(
+            Approvals::Count(2),
+            &one,
+            &people(&[&["dba"], &[]])
+        ));
         assert!(enough(Approvals::Count(1), &one, &people(&[&["dba"]])));
     }
 

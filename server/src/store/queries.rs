@@ -826,6 +826,9 @@ macro_rules! shared_queries {
                 if let Some(name) = &filter.connection_name {
                     query.push(" AND connection_name = ").push_bind(name.as_str());
                 }
+                if let Some(session) = &filter.session_id {
+                    query.push(" AND session_id = ").push_bind(session.as_str());
+                }
                 if let Some((created, id)) = &filter.before {
                     query.push(" AND (created_at_us, id) < (").push_bind(*created);
                     query.push(", ").push_bind(id.as_str()).push(")");

@@ -354,6 +354,7 @@ pub struct ReviewFilter {
     pub states: Vec<String>,
     pub kind: Option<String>,
     pub connection_name: Option<String>,
+    pub session_id: Option<String>,
     /// Reviews created before this (created_at_us, id).
     pub before: Option<(i64, String)>,
     pub limit: u32,

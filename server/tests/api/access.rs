@@ -339,7 +339,12 @@ async fn held_review(app: &TestApp, who: &TestUser) -> String {
         .await
         .unwrap();
     let reviews: serde_json::Value = app
-        .call(Method::GET, "/api/reviews?view=mine&state=pending", Some(who), None)
+        .call(
+            Method::GET,
+            "/api/reviews?view=mine&state=pending",
+            Some(who),
+            None,
+        )
         .await
         .json()
         .await
@@ -453,12 +458,23 @@ impl Cast {
             assert_eq!(shared.status(), 201);
         }
         for (name, rules) in [
-            ("matrix-held", serde_json::json!({ "command_review": true, "reviewer_groups": ["reviewers"] })),
-            ("matrix-jit", serde_json::json!({ "jit_access": true, "reviewer_groups": ["reviewers"] })),
+            (
+                "matrix-held",
+                serde_json::json!({ "command_review": true, "reviewer_groups": ["reviewers"] }),
+            ),
+            (
+                "matrix-jit",
+                serde_json::json!({ "jit_access": true, "reviewer_groups": ["reviewers"] }),
+            ),
         ] {
             let body = serde_json::json!({ "name": name, "kind": "command", "command": { "argv": ["sh", "-c"] }, "review": rules });
             let created = app
-                .call(Method::POST, "/api/connections", Some(&cast.admin), Some(body))
+                .call(
+                    Method::POST,
+                    "/api/connections",
+                    Some(&cast.admin),
+                    Some(body),
+                )
                 .await;
             assert_eq!(created.status(), 201);
         }
@@ -534,7 +550,12 @@ async fn fill(app: &TestApp, cast: &Cast, caller: Option<&TestUser>, template: &
         let id = requested["id"].as_str().unwrap().to_owned();
         let path = format!("/api/reviews/{id}/approve");
         let approved = app
-            .call(Method::POST, &path, Some(&cast.reviewer), Some(serde_json::json!({})))
+            .call(
+                Method::POST,
+                &path,
+                Some(&cast.reviewer),
+                Some(serde_json::json!({})),
+            )
             .await;
         assert_eq!(approved.status(), 200);
         text = text.replace("{granted_review_id}", &id);

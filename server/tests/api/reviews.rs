@@ -62,7 +62,10 @@ impl Desk {
     }
 
     async fn post(&self, who: &TestUser, path: &str, body: Value) -> (u16, Value) {
-        let response = self.app.call(Method::POST, path, Some(who), Some(body)).await;
+        let response = self
+            .app
+            .call(Method::POST, path, Some(who), Some(body))
+            .await;
         let status = response.status().as_u16();
         (status, response.json().await.unwrap_or(Value::Null))
     }
@@ -91,7 +94,13 @@ impl Desk {
             .unwrap_or_else(|| panic!("no review for session {session} in {page}"))
     }
 
-    async fn decide(&self, who: &TestUser, review: &str, verb: &str, note: Option<&str>) -> (u16, Value) {
+    async fn decide(
+        &self,
+        who: &TestUser,
+        review: &str,
+        verb: &str,
+        note: Option<&str>,
+    ) -> (u16, Value) {
         let path = format!("/api/reviews/{review}/{verb}");
         self.post(who, &path, json!({ "note": note })).await
     }
@@ -153,19 +162,31 @@ async fn an_approved_command_runs_once_as_its_requester() {
     assert_eq!(held["kind"], "command");
     assert_eq!(held["input"], "echo released");
     assert_eq!(held["reason"], "deploy fix");
-    assert_eq!(held["actions"], json!({ "decide": true, "cancel": false, "revoke": false }));
+    assert_eq!(
+        held["actions"],
+        json!({ "decide": true, "cancel": false, "revoke": false })
+    );
     let (_, waiting) = desk.get(&reviewer, "/api/reviews/waiting").await;
     assert_eq!(waiting["count"], 1);
     let (_, waiting) = desk.get(&desk.requester, "/api/reviews/waiting").await;
     assert_eq!(waiting["count"], 0);
-    let (_, inbox) = desk.get(&reviewer, "/api/reviews?view=inbox&state=pending").await;
+    let (_, inbox) = desk
+        .get(&reviewer, "/api/reviews?view=inbox&state=pending")
+        .await;
     assert_eq!(inbox["items"].as_array().unwrap().len(), 1);
     // Nothing ran while it waited.
-    let (_, events) = desk.get(&desk.requester, &format!("/api/sessions/{session_id}/events")).await;
+    let (_, events) = desk
+        .get(
+            &desk.requester,
+            &format!("/api/sessions/{session_id}/events"),
+        )
+        .await;
     assert_eq!(events["items"].as_array().unwrap().len(), 0);
 
     let review_id = held["id"].as_str().unwrap();
-    let (status, decided) = desk.decide(&reviewer, review_id, "approve", Some("looks right")).await;
+    let (status, decided) = desk
+        .decide(&reviewer, review_id, "approve", Some("looks right"))
+        .await;
     assert_eq!(status, 200, "{decided}");
     assert_eq!(decided["state"], "executed");
     assert_eq!(decided["decisions"][0]["reviewer"]["username"], "rita");
@@ -198,12 +219,23 @@ async fn a_rejection_ends_the_session_with_the_reviewers_reason() {
     let review_id = review["id"].as_str().unwrap();
 
     let (status, error) = desk.decide(&reviewer, review_id, "reject", None).await;
-    assert_eq!((status, error["field"].as_str()), (400, Some("note")), "{error}");
-    let (status, _) = desk.decide(&reviewer, review_id, "reject", Some("   ")).await;
+    assert_eq!(
+        (status, error["field"].as_str()),
+        (400, Some("note")),
+        "{error}"
+    );
+    let (status, _) = desk
+        .decide(&reviewer, review_id, "reject", Some("   "))
+        .await;
     assert_eq!(status, 400);
 
     let (status, rejected) = desk
-        .decide(&reviewer, review_id, "reject", Some("not during the freeze"))
+        .decide(
+            &reviewer,
+            review_id,
+            "reject",
+            Some("not during the freeze"),
+        )
         .await;
     assert_eq!(status, 200, "{rejected}");
     assert_eq!(rejected["state"], "rejected");
@@ -212,7 +244,10 @@ async fn a_rejection_ends_the_session_with_the_reviewers_reason() {
     let ended = desk.ended(&desk.requester, session_id).await;
     assert_eq!(ended["status"], "rejected");
     assert!(
-        ended["error"].as_str().unwrap().contains("not during the freeze"),
+        ended["error"]
+            .as_str()
+            .unwrap()
+            .contains("not during the freeze"),
         "{ended}"
     );
 
@@ -221,7 +256,9 @@ async fn a_rejection_ends_the_session_with_the_reviewers_reason() {
         let (status, error) = desk.decide(&reviewer, review_id, verb, Some("again")).await;
         assert_eq!((status, error["code"].as_str()), (409, Some("conflict")));
     }
-    let (status, _) = desk.decide(&desk.requester, review_id, "cancel", None).await;
+    let (status, _) = desk
+        .decide(&desk.requester, review_id, "cancel", None)
+        .await;
     assert_eq!(status, 409);
     let (status, _) = desk.decide(&desk.admin, review_id, "revoke", None).await;
     assert_eq!(status, 409);
@@ -238,15 +275,21 @@ async fn nobody_approves_their_own_request_and_only_the_requester_withdraws_it()
     let outsider = desk.app.user("otto", Role::User).await;
     let auditor = desk.app.user("audrey", Role::Auditor).await;
     // The requester is a reviewer too, and so is the auditor: neither may decide this one.
-    desk.group("dba", &[&reviewer, &desk.requester, &auditor]).await;
+    desk.group("dba", &[&reviewer, &desk.requester, &auditor])
+        .await;
     let shell = desk.shell("prod-sh", command_review(&["dba"])).await;
     let (_, session) = desk.run(&desk.requester, &shell, "echo mine").await;
     let session_id = session["id"].as_str().unwrap();
     let review = desk.review_of_session(&desk.requester, session_id).await;
     let review_id = review["id"].as_str().unwrap();
-    assert_eq!(review["actions"], json!({ "decide": false, "cancel": true, "revoke": false }));
+    assert_eq!(
+        review["actions"],
+        json!({ "decide": false, "cancel": true, "revoke": false })
+    );
 
-    let (status, error) = desk.decide(&desk.requester, review_id, "approve", None).await;
+    let (status, error) = desk
+        .decide(&desk.requester, review_id, "approve", None)
+        .await;
     assert_eq!(status, 403, "{error}");
     assert!(error["message"].as_str().unwrap().contains("own request"));
     let (status, _) = desk.decide(&auditor, review_id, "approve", None).await;
@@ -255,7 +298,9 @@ async fn nobody_approves_their_own_request_and_only_the_requester_withdraws_it()
     let (status, _) = desk.decide(&desk.admin, review_id, "approve", None).await;
     assert_eq!(status, 403);
     // Someone with nothing to do with it does not even see it.
-    let (status, _) = desk.get(&outsider, &format!("/api/reviews/{review_id}")).await;
+    let (status, _) = desk
+        .get(&outsider, &format!("/api/reviews/{review_id}"))
+        .await;
     assert_eq!(status, 404);
     let (status, _) = desk.decide(&outsider, review_id, "cancel", None).await;
     assert_eq!(status, 404);
@@ -274,8 +319,13 @@ async fn nobody_approves_their_own_request_and_only_the_requester_withdraws_it()
         .await;
     assert_eq!(status, 200, "{cancelled}");
     assert_eq!(cancelled["state"], "cancelled");
-    assert_eq!(desk.ended(&desk.requester, session_id).await["status"], "cancelled");
-    let (status, _) = desk.decide(&desk.requester, review_id, "cancel", None).await;
+    assert_eq!(
+        desk.ended(&desk.requester, session_id).await["status"],
+        "cancelled"
+    );
+    let (status, _) = desk
+        .decide(&desk.requester, review_id, "cancel", None)
+        .await;
     assert_eq!(status, 409);
     let (status, _) = desk.decide(&reviewer, review_id, "approve", None).await;
     assert_eq!(status, 409);
@@ -314,10 +364,14 @@ async fn one_per_group_needs_a_different_person_from_each_group() {
     let (status, review) = desk.decide(&dora, &review_id, "approve", None).await;
     // Dana and Dora can cover dba and sre between them (Dana for sre).
     assert_eq!((status, review["state"].as_str()), (200, Some("executed")));
-    assert_eq!(desk.ended(&desk.requester, session_id).await["status"], "done");
+    assert_eq!(
+        desk.ended(&desk.requester, session_id).await["status"],
+        "done"
+    );
 
     // With a count, two approvals from any reviewer group.
-    let rules = json!({ "command_review": true, "reviewer_groups": ["dba"], "approvals": { "count": 2 } });
+    let rules =
+        json!({ "command_review": true, "reviewer_groups": ["dba"], "approvals": { "count": 2 } });
     let counted = desk.shell("counted-sh", rules).await;
     let (_, session) = desk.run(&desk.requester, &counted, "echo two").await;
     let session_id = session["id"].as_str().unwrap();
@@ -372,7 +426,11 @@ async fn reviewers_deciding_at_the_same_moment_make_one_decision_and_one_run() {
             .to_owned();
         // Every reviewer at once; in the last round half of them reject.
         let attempts = reviewers.iter().enumerate().map(|(index, reviewer)| {
-            let verb = if round == 2 && index % 2 == 1 { "reject" } else { "approve" };
+            let verb = if round == 2 && index % 2 == 1 {
+                "reject"
+            } else {
+                "approve"
+            };
             desk.decide(reviewer, &review_id, verb, Some("race"))
         });
         let answers = futures_util::future::join_all(attempts).await;
@@ -382,16 +440,31 @@ async fn reviewers_deciding_at_the_same_moment_make_one_decision_and_one_run() {
             .map(|(_, review)| review)
             .collect();
         assert_eq!(won.len(), 1, "round {round}: {answers:?}");
-        assert!(answers.iter().all(|(status, _)| [200, 409].contains(status)), "{answers:?}");
+        assert!(
+            answers
+                .iter()
+                .all(|(status, _)| [200, 409].contains(status)),
+            "{answers:?}"
+        );
 
-        let (_, review) = desk.get(&reviewers[0], &format!("/api/reviews/{review_id}")).await;
+        let (_, review) = desk
+            .get(&reviewers[0], &format!("/api/reviews/{review_id}"))
+            .await;
         assert_eq!(review["decisions"].as_array().unwrap().len(), 1, "{review}");
         let ended = desk.ended(&desk.requester, &session_id).await;
         if review["state"] == "executed" {
             assert_eq!(ended["status"], "done");
             // One run: one input event, and the output once.
-            assert_eq!(desk.output(&desk.requester, &session_id).await, format!("round {round}\n"));
-            let (_, events) = desk.get(&desk.requester, &format!("/api/sessions/{session_id}/events")).await;
+            assert_eq!(
+                desk.output(&desk.requester, &session_id).await,
+                format!("round {round}\n")
+            );
+            let (_, events) = desk
+                .get(
+                    &desk.requester,
+                    &format!("/api/sessions/{session_id}/events"),
+                )
+                .await;
             let inputs = events["items"]
                 .as_array()
                 .unwrap()
@@ -422,8 +495,13 @@ async fn pending_reviews_expire_when_nobody_decides() {
 
     let ended = desk.ended(&desk.requester, session_id).await;
     assert_eq!(ended["status"], "cancelled");
-    assert!(ended["error"].as_str().unwrap().contains("expired"), "{ended}");
-    let (_, review) = desk.get(&reviewer, &format!("/api/reviews/{review_id}")).await;
+    assert!(
+        ended["error"].as_str().unwrap().contains("expired"),
+        "{ended}"
+    );
+    let (_, review) = desk
+        .get(&reviewer, &format!("/api/reviews/{review_id}"))
+        .await;
     assert_eq!(review["state"], "expired");
     let (status, _) = desk.decide(&reviewer, &review_id, "approve", None).await;
     assert_eq!(status, 409);
@@ -440,23 +518,33 @@ async fn approved_access_lets_the_requester_run_until_revoked_or_over() {
     let reviewer = desk.app.user("rita", Role::User).await;
     let colleague = desk.app.user("colin", Role::User).await;
     desk.group("dba", &[&reviewer]).await;
-    let rules = json!({ "jit_access": true, "reviewer_groups": ["dba"], "max_access_seconds": 7200 });
+    let rules =
+        json!({ "jit_access": true, "reviewer_groups": ["dba"], "max_access_seconds": 7200 });
     let shell = desk.shell("jit-sh", rules).await;
 
     let (status, error) = desk.run(&desk.requester, &shell, "echo hi").await;
-    assert_eq!((status, error["code"].as_str()), (403, Some("access_required")), "{error}");
+    assert_eq!(
+        (status, error["code"].as_str()),
+        (403, Some("access_required")),
+        "{error}"
+    );
 
-    let ask = |seconds: u32, reason: &str| {
-        json!({ "connection": "jit-sh", "access_seconds": seconds, "reason": reason })
-    };
+    let ask = |seconds: u32, reason: &str| json!({ "connection": "jit-sh", "access_seconds": seconds, "reason": reason });
     for (body, field) in [
         (ask(30, "fix"), "access_seconds"),
         (ask(7201, "fix"), "access_seconds"),
         (ask(600, " "), "reason"),
-        (json!({ "connection": "nope", "access_seconds": 600, "reason": "x" }), "connection"),
+        (
+            json!({ "connection": "nope", "access_seconds": 600, "reason": "x" }),
+            "connection",
+        ),
     ] {
         let (status, error) = desk.post(&desk.requester, "/api/reviews", body).await;
-        assert_eq!((status, error["field"].as_str()), (400, Some(field)), "{error}");
+        assert_eq!(
+            (status, error["field"].as_str()),
+            (400, Some(field)),
+            "{error}"
+        );
     }
     let (status, requested) = desk
         .post(&desk.requester, "/api/reviews", ask(600, "incident 42"))
@@ -469,21 +557,35 @@ async fn approved_access_lets_the_requester_run_until_revoked_or_over() {
     assert_eq!(status, 403);
 
     let (status, approved) = desk.decide(&reviewer, &review_id, "approve", None).await;
-    assert_eq!((status, approved["state"].as_str()), (200, Some("approved")), "{approved}");
+    assert_eq!(
+        (status, approved["state"].as_str()),
+        (200, Some("approved")),
+        "{approved}"
+    );
     assert!(approved["access_until"].is_string());
     assert_eq!(approved["actions"]["revoke"], true);
     let (status, session) = desk.run(&desk.requester, &shell, "echo inside").await;
     assert_eq!(status, 201, "{session}");
-    assert_eq!(desk.ended(&desk.requester, session["id"].as_str().unwrap()).await["status"], "done");
+    assert_eq!(
+        desk.ended(&desk.requester, session["id"].as_str().unwrap())
+            .await["status"],
+        "done"
+    );
     // The grant is the requester's alone.
     let (status, _) = desk.run(&colleague, &shell, "echo me too").await;
     assert_eq!(status, 403);
-    let (status, _) = desk.decide(&desk.requester, &review_id, "revoke", None).await;
+    let (status, _) = desk
+        .decide(&desk.requester, &review_id, "revoke", None)
+        .await;
     assert_eq!(status, 403);
-    let (status, _) = desk.decide(&desk.requester, &review_id, "cancel", None).await;
+    let (status, _) = desk
+        .decide(&desk.requester, &review_id, "cancel", None)
+        .await;
     assert_eq!(status, 409);
 
-    let (status, revoked) = desk.decide(&reviewer, &review_id, "revoke", Some("done")).await;
+    let (status, revoked) = desk
+        .decide(&reviewer, &review_id, "revoke", Some("done"))
+        .await;
     assert_eq!((status, revoked["state"].as_str()), (200, Some("revoked")));
     let (status, _) = desk.run(&desk.requester, &shell, "echo after").await;
     assert_eq!(status, 403);
@@ -507,7 +609,11 @@ async fn approved_access_lets_the_requester_run_until_revoked_or_over() {
     assert_eq!(status, 403);
     let mut state = Value::Null;
     for _ in 0..100 {
-        state = desk.get(&reviewer, &format!("/api/reviews/{second}")).await.1["state"].clone();
+        state = desk
+            .get(&reviewer, &format!("/api/reviews/{second}"))
+            .await
+            .1["state"]
+            .clone();
         if state == "expired" {
             break;
         }
@@ -526,30 +632,58 @@ async fn review_rules_are_checked_when_set() {
     desk.group("dba", &[]).await;
     let cases = [
         (json!({ "jit_access": true }), "review.reviewer_groups"),
-        (json!({ "command_review": true, "reviewer_groups": ["ghosts"] }), "review.reviewer_groups"),
-        (json!({ "command_review": true, "reviewer_groups": ["dba"], "approvals": { "count": 0 } }), "review.approvals"),
-        (json!({ "jit_access": true, "reviewer_groups": ["dba"], "max_access_seconds": 10 }), "review.max_access_seconds"),
-        (json!({ "command_review": true, "reviewer_groups": ["dba"], "pending_seconds": 0 }), "review.pending_seconds"),
-        (json!({ "command_review": true, "reviewer_groups": ["dba"], "surprise": 1 }), "review"),
+        (
+            json!({ "command_review": true, "reviewer_groups": ["ghosts"] }),
+            "review.reviewer_groups",
+        ),
+        (
+            json!({ "command_review": true, "reviewer_groups": ["dba"], "approvals": { "count": 0 } }),
+            "review.approvals",
+        ),
+        (
+            json!({ "jit_access": true, "reviewer_groups": ["dba"], "max_access_seconds": 10 }),
+            "review.max_access_seconds",
+        ),
+        (
+            json!({ "command_review": true, "reviewer_groups": ["dba"], "pending_seconds": 0 }),
+            "review.pending_seconds",
+        ),
+        (
+            json!({ "command_review": true, "reviewer_groups": ["dba"], "surprise": 1 }),
+            "review",
+        ),
     ];
     for (review, field) in cases {
         let body = json!({ "name": "bad", "kind": "command", "command": { "argv": ["true"] }, "review": review });
         let (status, error) = desk.post(&desk.admin, "/api/connections", body).await;
         assert_eq!(status, 400, "{review}: {error}");
-        assert!(error["field"].as_str().unwrap_or_default().starts_with(field), "{review}: {error}");
+        assert!(
+            error["field"]
+                .as_str()
+                .unwrap_or_default()
+                .starts_with(field),
+            "{review}: {error}"
+        );
     }
     let (_, listed) = desk.get(&desk.admin, "/api/connections").await;
     assert_eq!(listed.as_array().unwrap().len(), 0);
 
     // Set and shown with group names; changed with PATCH; removed by asking for nothing.
     let name = desk.shell("sh", command_review(&["dba"])).await;
-    let (_, shown) = desk.get(&desk.requester, &format!("/api/connections/{name}")).await;
+    let (_, shown) = desk
+        .get(&desk.requester, &format!("/api/connections/{name}"))
+        .await;
     assert_eq!(shown["review"]["reviewer_groups"], json!(["dba"]));
     assert_eq!(shown["review"]["command_review"], true);
     let id = shown["id"].as_str().unwrap();
     let response = desk
         .app
-        .call(Method::PATCH, &format!("/api/connections/{id}"), Some(&desk.admin), Some(json!({ "review": {} })))
+        .call(
+            Method::PATCH,
+            &format!("/api/connections/{id}"),
+            Some(&desk.admin),
+            Some(json!({ "review": {} })),
+        )
         .await;
     assert_eq!(response.status(), 200);
     let (status, session) = desk.run(&desk.requester, &name, "echo free").await;
@@ -565,11 +699,25 @@ async fn reviewers_see_requests_arrive_live_and_requesters_see_the_run_start() {
     let shell = desk.shell("prod-sh", command_review(&["dba"])).await;
 
     let mut inbox = live::connect(&desk.app.address, &reviewer.token).await;
-    live::send(&mut inbox, json!({ "type": "watch_reviews", "id": "inbox" })).await;
-    assert!(matches!(live::next(&mut inbox).await, ServerMessage::Watching { .. }));
+    live::send(
+        &mut inbox,
+        json!({ "type": "watch_reviews", "id": "inbox" }),
+    )
+    .await;
+    assert!(matches!(
+        live::next(&mut inbox).await,
+        ServerMessage::Watching { .. }
+    ));
     let mut elsewhere = live::connect(&desk.app.address, &outsider.token).await;
-    live::send(&mut elsewhere, json!({ "type": "watch_reviews", "id": "x" })).await;
-    assert!(matches!(live::next(&mut elsewhere).await, ServerMessage::Watching { .. }));
+    live::send(
+        &mut elsewhere,
+        json!({ "type": "watch_reviews", "id": "x" }),
+    )
+    .await;
+    assert!(matches!(
+        live::next(&mut elsewhere).await,
+        ServerMessage::Watching { .. }
+    ));
 
     let (_, session) = desk.run(&desk.requester, &shell, "echo live").await;
     let session_id = session["id"].as_str().unwrap().to_owned();
@@ -582,10 +730,16 @@ async fn reviewers_see_requests_arrive_live_and_requesters_see_the_run_start() {
     let mut waiting = live::connect(&desk.app.address, &desk.requester.token).await;
     let watch = json!({ "type": "watch_session", "id": "s", "session": session_id, "after": 0 });
     live::send(&mut waiting, watch).await;
-    assert!(matches!(live::next(&mut waiting).await, ServerMessage::Watching { .. }));
+    assert!(matches!(
+        live::next(&mut waiting).await,
+        ServerMessage::Watching { .. }
+    ));
 
     desk.decide(&reviewer, &review.id, "approve", None).await;
-    let ServerMessage::Review { review: decided, .. } = live::next(&mut inbox).await else {
+    let ServerMessage::Review {
+        review: decided, ..
+    } = live::next(&mut inbox).await
+    else {
         panic!("expected the decision");
     };
     assert_eq!(decided.id, review.id);
@@ -610,5 +764,8 @@ async fn reviewers_see_requests_arrive_live_and_requesters_see_the_run_start() {
     assert_eq!(statuses.last().map(String::as_str), Some("done"));
     // Someone who may not see the review heard nothing of it.
     live::send(&mut elsewhere, json!({ "type": "ping", "nonce": 7 })).await;
-    assert_eq!(live::next(&mut elsewhere).await, ServerMessage::Pong { nonce: 7 });
+    assert_eq!(
+        live::next(&mut elsewhere).await,
+        ServerMessage::Pong { nonce: 7 }
+    );
 }

@@ -2,13 +2,17 @@
 //! into a password field, sent once, and never shown again (the server does not return them).
 
 use leptos::{prelude::*, task::spawn_local};
-use loupe_protocol::{CommandSettings, Connection, ConnectionKind, InputMode, NewConnection};
+use loupe_protocol::{
+    Approvals, CommandSettings, Connection, ConnectionChanges, ConnectionKind, InputMode,
+    NewConnection, ReviewRules,
+};
 
 use crate::{
     api,
     auth::Auth,
     components::{
         feedback::{ErrorLine, ErrorPanel},
+        review_bits::rules_summary,
         session_bits::TypeIcon,
     },
 };
@@ -75,6 +79,7 @@ fn NewConnectionForm(error: RwSignal<Option<String>>, on_created: Callback<()>) 
             command,
             timeout_seconds,
             tags: Vec::new(),
+            review: None,
         };
         spawn_local(async move {
             match api::create_connection(&new).await {
@@ -128,6 +133,9 @@ fn ConnectionTable(
         .into_iter()
         .map(|connection| {
             let check = RwSignal::new(None::<(bool, String)>);
+            let editing = RwSignal::new(false);
+            let (rules_id, rules) = (connection.id.clone(), connection.review.clone());
+            let summary = rules_summary(&connection.review);
             let (test_id, delete_id, name) = (connection.id.clone(), connection.id.clone(), connection.name.clone());
             let target = match &connection.command {
                 Some(command) => format!("{} ({})", command.argv.join(" "), if command.input == InputMode::Stdin { "stdin" } else { "argument" }),
@@ -157,6 +165,7 @@ fn ConnectionTable(
                         }
                     });
                 }>"Delete"</button>
+                <button class="button small" data-test="edit-reviews" on:click=move |_| editing.update(|open| *open = !*open)>"Reviews…"</button>
             });
             view! {
                 <tr data-test="connection-row" data-name=connection.name.clone()>
@@ -164,6 +173,7 @@ fn ConnectionTable(
                     <td>{connection.kind.as_str()}</td>
                     <td class="mono" data-test="connection-target">{target}</td>
                     <td>{connection.timeout_seconds.map(|seconds| format!("{seconds} s")).unwrap_or_else(|| "default".into())}</td>
+                    <td data-test="connection-reviews">{summary}</td>
                     <td>
                         {actions}
                         {move || check.get().map(|(ok, message)| view! {
@@ -171,13 +181,97 @@ fn ConnectionTable(
                         })}
                     </td>
                 </tr>
+                <Show when=move || editing.get()>
+                    <tr><td colspan="6">
+                        <RulesEditor id=rules_id.clone() rules=rules.clone() error=error on_saved=Callback::new(move |()| { editing.set(false); on_change.run(()); })/>
+                    </td></tr>
+                </Show>
             }
         })
         .collect_view();
     view! {
         <table class="table" data-test="connections-table">
-            <thead><tr><th>"Name"</th><th>"Kind"</th><th>"Target"</th><th>"Timeout"</th><th></th></tr></thead>
+            <thead><tr><th>"Name"</th><th>"Kind"</th><th>"Target"</th><th>"Timeout"</th><th>"Reviews"</th><th></th></tr></thead>
             <tbody>{rows}</tbody>
         </table>
+    }
+}
+
+/// A connection's review rules: what needs approval, who reviews, how many approvals, the
+/// longest access window and how long a request waits.
+#[component]
+fn RulesEditor(
+    id: String,
+    rules: ReviewRules,
+    error: RwSignal<Option<String>>,
+    on_saved: Callback<()>,
+) -> impl IntoView {
+    let jit = RwSignal::new(rules.jit_access);
+    let commands = RwSignal::new(rules.command_review);
+    let groups = RwSignal::new(rules.reviewer_groups.join(", "));
+    let count = RwSignal::new(match rules.approvals {
+        Approvals::EachGroup => String::new(),
+        Approvals::Count(count) => count.to_string(),
+    });
+    let max_hours = RwSignal::new((f64::from(rules.max_access_seconds) / 3600.0).to_string());
+    let pending_minutes = RwSignal::new((rules.pending_seconds / 60).max(1).to_string());
+    let save = move |event: leptos::ev::SubmitEvent| {
+        event.prevent_default();
+        let approvals = match count.get().trim() {
+            "" => Approvals::EachGroup,
+            text => match text.parse() {
+                Ok(count) => Approvals::Count(count),
+                Err(_) => {
+                    return error.set(Some(
+                        "Approvals: a whole number, or empty for one per group".into(),
+                    ));
+                }
+            },
+        };
+        let Ok(hours) = max_hours.get().trim().parse::<f64>() else {
+            return error.set(Some("Longest access: a number of hours".into()));
+        };
+        let Ok(minutes) = pending_minutes.get().trim().parse::<u32>() else {
+            return error.set(Some("Requests wait: a whole number of minutes".into()));
+        };
+        let review = ReviewRules {
+            jit_access: jit.get(),
+            command_review: commands.get(),
+            reviewer_groups: groups
+                .get()
+                .split(',')
+                .map(str::trim)
+                .filter(|name| !name.is_empty())
+                .map(str::to_owned)
+                .collect(),
+            approvals,
+            max_access_seconds: (hours * 3600.0).round() as u32,
+            pending_seconds: minutes.saturating_mul(60),
+        };
+        let changes = ConnectionChanges {
+            review: Some(review),
+            ..ConnectionChanges::default()
+        };
+        let id = id.clone();
+        spawn_local(async move {
+            match api::update_connection(&id, &changes).await {
+                Ok(_) => {
+                    error.set(None);
+                    on_saved.run(());
+                }
+                Err(failure) => error.set(Some(failure.to_string())),
+            }
+        });
+    };
+    view! {
+        <form class="rules-editor" data-test="rules-editor" on:submit=save>
+            <label><input type="checkbox" data-test="rules-jit" bind:checked=jit/>" Access needs approval (JIT)"</label>
+            <label><input type="checkbox" data-test="rules-commands" bind:checked=commands/>" Each command needs approval"</label>
+            <label class="grow">"Reviewer groups (comma separated)" <input data-test="rules-groups" bind:value=groups placeholder="dba, sre"/></label>
+            <label>"Approvals" <input data-test="rules-count" inputmode="numeric" bind:value=count placeholder="one per group"/></label>
+            <label>"Longest access (h)" <input inputmode="decimal" bind:value=max_hours/></label>
+            <label>"Requests wait (min)" <input inputmode="numeric" bind:value=pending_minutes/></label>
+            <button class="button primary" type="submit" data-test="rules-save">"Save rules"</button>
+        </form>
     }
 }
