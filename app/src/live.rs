@@ -5,8 +5,8 @@
 use futures_channel::mpsc;
 use futures_util::{SinkExt, StreamExt};
 use gloo_net::websocket::{Message, futures::WebSocket};
-use leptos::task::spawn_local;
-use loupe_protocol::{ClientMessage, ServerMessage};
+use leptos::{prelude::*, task::spawn_local};
+use loupe_protocol::{ClientMessage, Review, ServerMessage};
 
 pub struct Live {
     outgoing: mpsc::UnboundedSender<ClientMessage>,
@@ -52,4 +52,22 @@ impl Live {
     pub fn send(&self, message: ClientMessage) {
         let _ = self.outgoing.unbounded_send(message);
     }
+}
+
+/// Opens a live connection that calls `changed` with every review the caller may see, as it is
+/// requested or changes, and with none when changes were missed (read everything again);
+/// closed when the page goes.
+pub fn watch_reviews(changed: impl Fn(Option<Review>) + 'static) {
+    let live = StoredValue::new_local(None::<Live>);
+    if let Ok(connection) = Live::connect(move |message| match message {
+        ServerMessage::Review { review, .. } => changed(Some(review)),
+        ServerMessage::Resync { .. } => changed(None),
+        _ => {}
+    }) {
+        connection.send(ClientMessage::WatchReviews {
+            id: "reviews".into(),
+        });
+        live.set_value(Some(connection));
+    }
+    on_cleanup(move || live.set_value(None));
 }

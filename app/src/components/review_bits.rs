@@ -60,7 +60,7 @@ pub fn rules_summary(rules: &ReviewRules) -> String {
 pub fn human_seconds(seconds: u32) -> String {
     match seconds {
         0..=119 => format!("{seconds} s"),
-        _ if seconds < 3600 || (seconds < 7200 && seconds % 3600 != 0) => {
+        _ if seconds < 3600 || (seconds < 7200 && !seconds.is_multiple_of(3600)) => {
             format!("{} min", seconds / 60)
         }
         _ if seconds < 172_800 => format!("{} h", seconds / 3600),

@@ -4,9 +4,7 @@
 use leptos::{prelude::*, task::spawn_local};
 use leptos_router::{NavigateOptions, components::A, hooks::use_navigate};
 
-use loupe_protocol::{ClientMessage, ServerMessage};
-
-use crate::{api, auth::Auth, live::Live};
+use crate::{api, auth::Auth, live::watch_reviews};
 
 #[component]
 pub fn Header() -> impl IntoView {
@@ -45,16 +43,7 @@ fn WaitingBadge() -> impl IntoView {
         });
     };
     recount();
-    let live = StoredValue::new_local(None::<Live>);
-    if let Ok(connection) = Live::connect(move |message| {
-        if matches!(message, ServerMessage::Review { .. }) {
-            recount();
-        }
-    }) {
-        connection.send(ClientMessage::WatchReviews { id: "badge".into() });
-        live.set_value(Some(connection));
-    }
-    on_cleanup(move || live.set_value(None));
+    watch_reviews(move |_| recount());
     move || {
         let waiting = count.get();
         (waiting > 0).then(|| {

@@ -7,9 +7,7 @@ use leptos_router::{
     components::A,
     hooks::{use_params_map, use_query_map},
 };
-use loupe_protocol::{
-    ClientMessage, Review, ReviewKind, ReviewQuery, ReviewState, ServerMessage, Verdict,
-};
+use loupe_protocol::{Review, ReviewKind, ReviewQuery, ReviewState, Verdict};
 
 use crate::{
     api,
@@ -20,7 +18,7 @@ use crate::{
         session_bits::highlight_sql,
     },
     format::{local_time, relative_time},
-    live::Live,
+    live::watch_reviews,
 };
 
 /// The tabs: (view, label).
@@ -29,23 +27,6 @@ const VIEWS: [(&str, &str); 3] = [
     ("mine", "My requests"),
     ("all", "All"),
 ];
-
-/// Opens a live connection that calls `changed` with every review the caller may see, as it is
-/// requested or changes; closed when the page goes.
-fn watch_reviews(changed: impl Fn(Review) + 'static) {
-    let live = StoredValue::new_local(None::<Live>);
-    if let Ok(connection) = Live::connect(move |message| {
-        if let ServerMessage::Review { review, .. } = message {
-            changed(review);
-        }
-    }) {
-        connection.send(ClientMessage::WatchReviews {
-            id: "reviews".into(),
-        });
-        live.set_value(Some(connection));
-    }
-    on_cleanup(move || live.set_value(None));
-}
 
 #[component]
 pub fn ReviewsPage() -> impl IntoView {
@@ -82,6 +63,9 @@ pub fn ReviewsPage() -> impl IntoView {
             .with_untracked(|user| user.as_ref().map(|user| user.id.clone()))
     };
     watch_reviews(move |review| {
+        let Some(review) = review else {
+            return load();
+        };
         let belongs = match current.get_untracked().as_str() {
             "inbox" => {
                 review.actions.decide
@@ -200,10 +184,10 @@ pub fn ReviewDetailPage() -> impl IntoView {
         id.track();
         load();
     });
-    watch_reviews(move |changed| {
-        if changed.id == id.get_untracked() {
-            review.set(Some(changed));
-        }
+    watch_reviews(move |changed| match changed {
+        Some(changed) if changed.id == id.get_untracked() => review.set(Some(changed)),
+        Some(_) => {}
+        None => load(),
     });
     view! {
         {move || error.get().map(|message| view! { <ErrorPanel message=message retry=Callback::new(move |()| { error.set(None); load(); })/> })}

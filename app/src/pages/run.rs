@@ -17,7 +17,7 @@ use crate::{
         session_bits::StatusBadge,
     },
     format::local_time,
-    live::Live,
+    live::{Live, watch_reviews},
 };
 
 #[component]
@@ -224,26 +224,19 @@ fn AccessPanel(connection: Connection) -> impl IntoView {
         }
     };
     load();
-    let live = StoredValue::new_local(None::<Live>);
     let me = auth
         .user
         .with_untracked(|user| user.as_ref().map(|user| user.id.clone()));
     let watched = name.clone();
     let reload = load.clone();
-    if let Ok(socket) = Live::connect(move |message| {
-        if let ServerMessage::Review { review, .. } = message
-            && review.connection.name == watched
-            && Some(&review.requester.id) == me.as_ref()
-        {
+    watch_reviews(move |review| {
+        let mine = review.is_none_or(|review| {
+            review.connection.name == watched && Some(&review.requester.id) == me.as_ref()
+        });
+        if mine {
             reload();
         }
-    }) {
-        socket.send(ClientMessage::WatchReviews {
-            id: "access".into(),
-        });
-        live.set_value(Some(socket));
-    }
-    on_cleanup(move || live.set_value(None));
+    });
 
     let durations: Vec<u32> = [15 * 60, 3600, 4 * 3600, 8 * 3600, 24 * 3600]
         .into_iter()

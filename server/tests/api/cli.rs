@@ -188,3 +188,91 @@ async fn watch_follows_a_running_session_live_until_it_ends() {
     assert_eq!(stdout, "one\nthree\n");
     assert!(stderr.contains("two\n"), "{stderr}");
 }
+
+#[tokio::test]
+async fn exec_waits_for_approval_then_prints_the_run_or_the_rejection() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin().await;
+    let alice = app.user("alice", Role::User).await;
+    let rita = app.user("rita", Role::User).await;
+    let group: Value = app
+        .call(
+            Method::POST,
+            "/api/groups",
+            Some(&admin),
+            Some(json!({ "name": "dba" })),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let path = format!(
+        "/api/groups/{}/members/{}",
+        group["id"].as_str().unwrap(),
+        rita.id
+    );
+    assert_eq!(
+        app.call(Method::PUT, &path, Some(&admin), None)
+            .await
+            .status(),
+        204
+    );
+    let shell = json!({ "name": "prod", "kind": "command", "command": { "argv": ["sh", "-c"] },
+        "review": { "command_review": true, "reviewer_groups": ["dba"] } });
+    assert_eq!(
+        app.call(Method::POST, "/api/connections", Some(&admin), Some(shell))
+            .await
+            .status(),
+        201
+    );
+
+    // The reviewer decides on whatever waits, while `loupe exec` is waiting.
+    for (verb, note) in [("approve", "ok"), ("reject", "not now")] {
+        let decide = async {
+            loop {
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                let inbox: Value = app
+                    .call(
+                        Method::GET,
+                        "/api/reviews?view=inbox&state=pending",
+                        Some(&rita),
+                        None,
+                    )
+                    .await
+                    .json()
+                    .await
+                    .unwrap();
+                if let Some(review) = inbox["items"].as_array().unwrap().first() {
+                    let path = format!("/api/reviews/{}/{verb}", review["id"].as_str().unwrap());
+                    let body = json!({ "note": note });
+                    let decided = app.call(Method::POST, &path, Some(&rita), Some(body)).await;
+                    assert_eq!(decided.status(), 200);
+                    break;
+                }
+            }
+        };
+        let exec = loupe(
+            &app,
+            &alice,
+            &[
+                "exec",
+                "--connection",
+                "prod",
+                "--reason",
+                "hotfix",
+                "echo shipped",
+            ],
+        );
+        let ((code, stdout, stderr), ()) = tokio::join!(exec, decide);
+        assert!(stderr.contains("waiting for approval"), "{stderr}");
+        if verb == "approve" {
+            assert_eq!((code, stdout.as_str()), (0, "shipped\n"), "{stderr}");
+        } else {
+            assert_eq!((code, stdout.as_str()), (1, ""), "{stderr}");
+            assert!(
+                stderr.contains("rejected") && stderr.contains("not now"),
+                "{stderr}"
+            );
+        }
+    }
+}
