@@ -2,6 +2,8 @@
 //! subscriptions with [`Live::send`], and gets every server message through its callback.
 //! Dropping the handle closes the socket.
 
+use std::{cell::Cell, rc::Rc};
+
 use futures_channel::mpsc;
 use futures_util::{SinkExt, StreamExt};
 use gloo_net::websocket::{Message, futures::WebSocket};
@@ -10,6 +12,15 @@ use loupe_protocol::{ClientMessage, Review, ServerMessage};
 
 pub struct Live {
     outgoing: mpsc::UnboundedSender<ClientMessage>,
+    /// Cleared when the handle is dropped: messages still in flight then reach nobody, so a
+    /// page that is gone never has its (disposed) signals written.
+    open: Rc<Cell<bool>>,
+}
+
+impl Drop for Live {
+    fn drop(&mut self) {
+        self.open.set(false);
+    }
 }
 
 impl Live {
@@ -37,8 +48,13 @@ impl Live {
             // The page let go of the handle: close the socket, which ends the reader too.
             let _ = write.close().await;
         });
+        let open = Rc::new(Cell::new(true));
+        let still_open = open.clone();
         spawn_local(async move {
             while let Some(Ok(message)) = read.next().await {
+                if !still_open.get() {
+                    break;
+                }
                 if let Message::Text(text) = message
                     && let Ok(message) = serde_json::from_str::<ServerMessage>(&text)
                 {
@@ -46,7 +62,7 @@ impl Live {
                 }
             }
         });
-        Ok(Live { outgoing })
+        Ok(Live { outgoing, open })
     }
 
     pub fn send(&self, message: ClientMessage) {

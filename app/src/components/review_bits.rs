@@ -21,17 +21,17 @@ pub fn kind_label(kind: ReviewKind) -> &'static str {
     }
 }
 
-/// "one approval from each of dba, sre" / "2 approvals from dba".
+/// "one approval from each of dba, sre" / "1 approval from dba" / "2 approvals from dba".
 pub fn approvals_text(approvals: Approvals, groups: &[String]) -> String {
-    let groups = if groups.is_empty() {
+    let names = if groups.is_empty() {
         "(no reviewer groups)".to_owned()
     } else {
         groups.join(", ")
     };
     match approvals {
-        Approvals::EachGroup => format!("one approval from each of {groups}"),
-        Approvals::Count(1) => format!("1 approval from {groups}"),
-        Approvals::Count(count) => format!("{count} approvals from {groups}"),
+        Approvals::EachGroup if groups.len() > 1 => format!("one approval from each of {names}"),
+        Approvals::EachGroup | Approvals::Count(1) => format!("1 approval from {names}"),
+        Approvals::Count(count) => format!("{count} approvals from {names}"),
     }
 }
 

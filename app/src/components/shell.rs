@@ -38,7 +38,7 @@ fn WaitingBadge() -> impl IntoView {
     let recount = move || {
         spawn_local(async move {
             if let Ok(waiting) = api::waiting_reviews().await {
-                count.set(waiting.count);
+                count.try_set(waiting.count);
             }
         });
     };

@@ -44,12 +44,13 @@ pub fn ReviewsPage() -> impl IntoView {
                 limit: Some(100),
                 ..ReviewQuery::default()
             };
+            // The page may be gone by the time the answer comes: `try_set` then does nothing.
             match api::reviews(&query).await {
                 Ok(page) => {
-                    error.set(None);
-                    items.set(Some(page.items));
+                    error.try_set(None);
+                    items.try_set(Some(page.items));
                 }
-                Err(failure) => error.set(Some(failure.to_string())),
+                Err(failure) => drop(error.try_set(Some(failure.to_string()))),
             }
         });
     };
@@ -93,7 +94,9 @@ pub fn ReviewsPage() -> impl IntoView {
     let tabs = VIEWS.map(|(view, label)| {
         let selected = move || current.get() == view;
         view! {
-            <A href=format!("/reviews?view={view}") attr:aria-current=move || selected().then_some("page") attr:data-test=format!("reviews-tab-{view}")>{label}</A>
+            // A plain link (the router still handles it): `A` marks every tab current, as they
+            // share one path and differ only in the query.
+            <a href=format!("/reviews?view={view}") aria-current=move || selected().then_some("page") data-test=format!("reviews-tab-{view}")>{label}</a>
         }
     });
     view! {
@@ -175,8 +178,8 @@ pub fn ReviewDetailPage() -> impl IntoView {
         let id = id.get_untracked();
         spawn_local(async move {
             match api::review(&id).await {
-                Ok(found) => review.set(Some(found)),
-                Err(failure) => error.set(Some(failure.to_string())),
+                Ok(found) => drop(review.try_set(Some(found))),
+                Err(failure) => drop(error.try_set(Some(failure.to_string()))),
             }
         });
     };
@@ -184,6 +187,9 @@ pub fn ReviewDetailPage() -> impl IntoView {
         id.track();
         load();
     });
+    // Made here, outside the view it is passed to: that view is replaced whenever the review
+    // changes (also by the live channel, possibly before an action's own answer arrives).
+    let on_change = Callback::new(move |changed| review.set(Some(changed)));
     watch_reviews(move |changed| match changed {
         Some(changed) if changed.id == id.get_untracked() => review.set(Some(changed)),
         Some(_) => {}
@@ -191,7 +197,7 @@ pub fn ReviewDetailPage() -> impl IntoView {
     });
     view! {
         {move || error.get().map(|message| view! { <ErrorPanel message=message retry=Callback::new(move |()| { error.set(None); load(); })/> })}
-        {move || review.get().map(|current| view! { <ReviewView review=current on_change=Callback::new(move |changed| review.set(Some(changed)))/> })}
+        {move || review.get().map(|current| view! { <ReviewView review=current on_change=on_change/> })}
     }
 }
 
@@ -282,15 +288,14 @@ fn ReviewActionsForm(review: Review, on_change: Callback<Review>) -> impl IntoVi
             busy.set(true);
             let id = id.clone();
             spawn_local(async move {
-                match api::act_on_review(&id, action, (!text.is_empty()).then_some(text)).await {
-                    Ok(changed) => {
-                        error.set(None);
-                        note.set(String::new());
-                        on_change.run(changed);
-                    }
-                    Err(failure) => error.set(Some(failure.to_string())),
+                let answer =
+                    api::act_on_review(&id, action, (!text.is_empty()).then_some(text)).await;
+                busy.try_set(false);
+                match answer {
+                    // Showing the changed review replaces this form: nothing of it is used after.
+                    Ok(changed) => on_change.run(changed),
+                    Err(failure) => drop(error.try_set(Some(failure.to_string()))),
                 }
-                busy.set(false);
             });
         }
     };

@@ -66,7 +66,7 @@ pub fn RunPage() -> impl IntoView {
                             ..ReviewQuery::default()
                         };
                         if let Ok(page) = api::reviews(&query).await {
-                            held_by.set(page.items.first().map(|review| review.id.clone()));
+                            held_by.try_set(page.items.first().map(|review| review.id.clone()));
                         }
                     }
                     let id = started.id.clone();
@@ -216,9 +216,10 @@ fn AccessPanel(connection: Connection) -> impl IntoView {
                 ..ReviewQuery::default()
             };
             spawn_local(async move {
+                // The panel may be gone by the time the answer comes: `try_set` then does nothing.
                 match api::reviews(&query).await {
-                    Ok(page) => mine.set(page.items),
-                    Err(failure) => error.set(Some(failure.to_string())),
+                    Ok(page) => drop(mine.try_set(page.items)),
+                    Err(failure) => drop(error.try_set(Some(failure.to_string()))),
                 }
             });
         }
@@ -254,11 +255,11 @@ fn AccessPanel(connection: Connection) -> impl IntoView {
         spawn_local(async move {
             match api::request_access(&body).await {
                 Ok(review) => {
-                    error.set(None);
-                    why.set(String::new());
-                    mine.update(|mine| mine.insert(0, review));
+                    error.try_set(None);
+                    why.try_set(String::new());
+                    mine.try_update(|mine| mine.insert(0, review));
                 }
-                Err(failure) => error.set(Some(failure.to_string())),
+                Err(failure) => drop(error.try_set(Some(failure.to_string()))),
             }
         });
     };

@@ -430,6 +430,51 @@ async fn two_server_processes_on_one_postgres_database_relay_live() {
         "every event from node a, in order, on node b"
     );
 
+    // Reviews are relayed too: a command held on node a shows in node b's review watch.
+    send(&mut socket, json!({ "type": "watch_reviews", "id": "r" })).await;
+    assert_eq!(
+        next(&mut socket).await,
+        ServerMessage::Watching { id: "r".into() }
+    );
+    let group: Value = client
+        .post(format!("{first}/api/groups"))
+        .bearer_auth(&token)
+        .json(&json!({ "name": "dba" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(group["id"].is_string(), "{group}");
+    let held = json!({ "name": "held", "kind": "command", "command": { "argv": ["sh", "-c"] },
+        "review": { "command_review": true, "reviewer_groups": ["dba"] } });
+    let created = client
+        .post(format!("{first}/api/connections"))
+        .bearer_auth(&token)
+        .json(&held)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    let session: Session = client
+        .post(format!("{first}/api/sessions"))
+        .bearer_auth(&token)
+        .json(&json!({ "connection": "held", "input": "echo relayed" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let relayed = loop {
+        if let ServerMessage::Review { review, .. } = next(&mut socket).await {
+            break review;
+        }
+    };
+    assert_eq!(relayed.session_id.as_deref(), Some(session.id.as_str()));
+    assert_eq!(relayed.state, loupe_protocol::ReviewState::Pending);
+
     {
         use sqlx::{ConnectOptions, Executor};
         options
