@@ -328,19 +328,31 @@ pub async fn request_access(
         access_seconds: Some(i64::from(request.access_seconds)),
         ..new_record(ReviewKind::Access, requester, &connection, &rules, reason)
     };
+    let detail = format!(
+        "access to {} for {} s",
+        connection.name, request.access_seconds
+    );
+    open(state, actor, &record, &rules, detail).await
+}
+
+/// Stores a new review, records the request in the audit trail and tells the reviewers.
+async fn open(
+    state: &AppState,
+    actor: &Actor,
+    record: &ReviewRecord,
+    rules: &ReviewRules,
+    detail: String,
+) -> Result<Review, ApiError> {
     state
         .store
-        .create_review(&record, &rules.reviewer_groups)
+        .create_review(record, &rules.reviewer_groups)
         .await?;
     audit(
         &state.store,
         Some(actor),
         "review.requested",
         &record.id,
-        Some(format!(
-            "access to {} for {} s",
-            connection.name, request.access_seconds
-        )),
+        Some(detail),
     )
     .await?;
     changed(state, actor, &record.id).await
@@ -386,22 +398,8 @@ pub async fn run(
         session_id: Some(session.id.clone()),
         ..new_record(ReviewKind::Command, requester, connection, &rules, reason)
     };
-    state
-        .store
-        .create_review(&record, &rules.reviewer_groups)
-        .await?;
-    audit(
-        &state.store,
-        Some(actor),
-        "review.requested",
-        &record.id,
-        Some(format!(
-            "command on {} (session {})",
-            connection.name, session.id
-        )),
-    )
-    .await?;
-    changed(state, actor, &record.id).await?;
+    let detail = format!("command on {} (session {})", connection.name, session.id);
+    open(state, actor, &record, &rules, detail).await?;
     Ok(sessions::to_session(session))
 }
 

@@ -49,26 +49,33 @@ pub async fn get_review(
 }
 
 pub async fn approve_review(
-    State(state): State<AppState>,
+    state: State<AppState>,
     actor: Actor,
-    Path(id): Path<String>,
-    ApiJson(body): ApiJson<ReviewNote>,
+    id: Path<String>,
+    body: ApiJson<ReviewNote>,
 ) -> Result<Json<Review>, ApiError> {
-    let note = body.note.as_deref();
-    Ok(Json(
-        reviews::decide(&state, &actor, &id, Verdict::Approve, note).await?,
-    ))
+    decide(state, actor, id, body, Verdict::Approve).await
 }
 
 pub async fn reject_review(
+    state: State<AppState>,
+    actor: Actor,
+    id: Path<String>,
+    body: ApiJson<ReviewNote>,
+) -> Result<Json<Review>, ApiError> {
+    decide(state, actor, id, body, Verdict::Reject).await
+}
+
+async fn decide(
     State(state): State<AppState>,
     actor: Actor,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<ReviewNote>,
+    verdict: Verdict,
 ) -> Result<Json<Review>, ApiError> {
     let note = body.note.as_deref();
     Ok(Json(
-        reviews::decide(&state, &actor, &id, Verdict::Reject, note).await?,
+        reviews::decide(&state, &actor, &id, verdict, note).await?,
     ))
 }
 
