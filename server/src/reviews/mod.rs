@@ -9,15 +9,18 @@
 //! Who may see and do what is decided in `policy`; [`ReviewNotice`] carries what those rules need
 //! to every live socket, which works out each caller's own actions.
 
+mod expiry;
 pub mod rules;
 pub mod tally;
+mod view;
 
-use std::time::Duration;
+use expiry::expire;
+pub use expiry::expire_forever;
+pub use view::{ReviewNotice, notice};
 
 use loupe_protocol::{
-    AccessRequest, GroupRef, Page, Review, ReviewActions, ReviewConnection, ReviewDecision,
-    ReviewKind, ReviewQuery, ReviewRules, ReviewState, Session, SessionStatus, Timestamp, UserRef,
-    Verdict, Waiting,
+    AccessRequest, Page, Review, ReviewKind, ReviewQuery, ReviewRules, ReviewState, Session,
+    SessionStatus, Verdict, Waiting,
 };
 
 use crate::{
@@ -35,137 +38,6 @@ use crate::{
 const MAX_TEXT: usize = 4000;
 const DEFAULT_PAGE: u32 = 50;
 const MAX_PAGE: u32 = 200;
-/// How often expiries are looked for.
-const SWEEP_EVERY: Duration = Duration::from_secs(1);
-
-/// A review as everyone sees it, with what the access rules need to tailor it per caller.
-#[derive(Debug, Clone)]
-pub struct ReviewNotice {
-    /// `actions` are left empty: see [`ReviewNotice::for_actor`].
-    pub review: Review,
-    pub requester_id: String,
-    pub reviewer_group_ids: Vec<String>,
-    /// Who has decided already.
-    pub decided_by: Vec<String>,
-}
-
-impl ReviewNotice {
-    /// Whether someone in `groups` is one of this review's reviewers.
-    fn reviews(&self, groups: &[String]) -> bool {
-        groups
-            .iter()
-            .any(|group| self.reviewer_group_ids.contains(group))
-    }
-
-    /// The review as `actor` (in `groups`) sees it, or none when they may not see it.
-    pub fn for_actor(&self, actor: &Actor, groups: &[String]) -> Option<Review> {
-        let reviews = self.reviews(groups);
-        if !policy::may_see_review(actor, &self.requester_id, reviews) {
-            return None;
-        }
-        let state = self.review.state;
-        let has_decided = actor
-            .user_id
-            .as_ref()
-            .is_some_and(|id| self.decided_by.contains(id));
-        let actions = ReviewActions {
-            decide: state == ReviewState::Pending
-                && !has_decided
-                && policy::may_decide_review(actor, &self.requester_id, reviews),
-            cancel: state == ReviewState::Pending
-                && policy::may_cancel_review(actor, &self.requester_id),
-            revoke: state == ReviewState::Approved
-                && self.review.kind == ReviewKind::Access
-                && policy::may_revoke_access(actor, reviews),
-        };
-        Some(Review {
-            actions,
-            ..self.review.clone()
-        })
-    }
-}
-
-/// Reads everything a review's view needs from the store.
-pub async fn notice(store: &Store, record: ReviewRecord) -> Result<ReviewNotice, ApiError> {
-    let rules: ReviewRules = serde_json::from_str(&record.rules).map_err(ApiError::internal)?;
-    let decisions = store.review_decisions(&record.id).await?;
-    let group_names = rules::group_names(store).await?;
-    let group_ref = |id: &String| GroupRef {
-        id: id.clone(),
-        name: group_names.get(id).cloned().unwrap_or_else(|| id.clone()),
-    };
-    let mut views = Vec::with_capacity(decisions.len());
-    for decision in &decisions {
-        let groups: Vec<String> = serde_json::from_str(&decision.groups).unwrap_or_default();
-        views.push(ReviewDecision {
-            reviewer: user_ref(store, &decision.reviewer_id).await,
-            verdict: if decision.verdict == "reject" {
-                Verdict::Reject
-            } else {
-                Verdict::Approve
-            },
-            note: decision.note.clone(),
-            at: Timestamp::from_micros(decision.at_us),
-            groups: groups.iter().map(group_ref).collect(),
-        });
-    }
-    let closed_by = match &record.closed_by {
-        Some(id) => Some(user_ref(store, id).await),
-        None => None,
-    };
-    let review = Review {
-        kind: ReviewKind::parse(&record.kind).unwrap_or(ReviewKind::Command),
-        state: ReviewState::parse(&record.state).unwrap_or(ReviewState::Expired),
-        connection: ReviewConnection {
-            id: record.connection_id.clone(),
-            name: record.connection_name.clone(),
-            kind: record.connection_kind.clone(),
-        },
-        requester: user_ref(store, &record.requester_id).await,
-        reason: record.reason.clone(),
-        input: record.input.clone(),
-        session_id: record.session_id.clone(),
-        access_seconds: record
-            .access_seconds
-            .and_then(|seconds| u32::try_from(seconds).ok()),
-        access_until: record.access_until_us.map(Timestamp::from_micros),
-        reviewer_groups: rules.reviewer_groups.iter().map(group_ref).collect(),
-        approvals: rules.approvals,
-        decisions: views,
-        created_at: Timestamp::from_micros(record.created_at_us),
-        expires_at: Timestamp::from_micros(record.expires_at_us),
-        decided_at: record.decided_at_us.map(Timestamp::from_micros),
-        closed_at: record.closed_at_us.map(Timestamp::from_micros),
-        closed_by,
-        closing_note: record.closing_note.clone(),
-        actions: ReviewActions::default(),
-        id: record.id,
-    };
-    Ok(ReviewNotice {
-        review,
-        requester_id: record.requester_id,
-        reviewer_group_ids: rules.reviewer_groups,
-        decided_by: decisions
-            .into_iter()
-            .map(|decision| decision.reviewer_id)
-            .collect(),
-    })
-}
-
-async fn user_ref(store: &Store, id: &str) -> UserRef {
-    match store.user_by_id(id).await {
-        Ok(user) => UserRef {
-            id: user.id,
-            username: user.username,
-            display_name: user.display_name,
-        },
-        Err(_) => UserRef {
-            id: id.to_owned(),
-            username: id.to_owned(),
-            display_name: "(unknown user)".into(),
-        },
-    }
-}
 
 /// The caller's groups (none for the command line).
 async fn groups_of(store: &Store, actor: &Actor) -> Result<Vec<String>, ApiError> {
@@ -225,7 +97,7 @@ fn text(field: &str, value: Option<&str>, required: bool) -> Result<Option<Strin
     }
 }
 
-async fn audit(
+pub(super) async fn audit(
     store: &Store,
     actor: Option<&Actor>,
     action: &'static str,
@@ -613,71 +485,6 @@ async fn not_in(store: &Store, id: &str, from: &str, to: &str) -> ApiError {
     ApiError::conflict(format!(
         "this review is {now}, not {from}; it cannot become {to}"
     ))
-}
-
-/// Ends a pending review that nobody decided in time, or access whose window closed, or an
-/// approved command whose server stopped before it ran.
-async fn expire(state: &AppState, record: &ReviewRecord) -> Result<(), ApiError> {
-    let note = match (record.state.as_str(), record.kind.as_str()) {
-        ("pending", _) => "nobody decided before the review expired",
-        ("approved", "access") => "the access window ended",
-        _ => "approved, but the server stopped before the command ran; run it again",
-    };
-    if !state
-        .store
-        .move_review(&record.id, &record.state, "expired", None, Some(note))
-        .await?
-    {
-        return Ok(());
-    }
-    audit(
-        &state.store,
-        None,
-        "review.expired",
-        &record.id,
-        Some(note.into()),
-    )
-    .await?;
-    if let Some(session) = &record.session_id
-        && record.kind == ReviewKind::Command.as_str()
-    {
-        state
-            .gateway
-            .end_held(session, SessionStatus::Cancelled, note)
-            .await?;
-    }
-    let notice = notice(
-        &state.store,
-        state
-            .store
-            .review(&record.id)
-            .await?
-            .unwrap_or(record.clone()),
-    )
-    .await?;
-    state.hub.publish_review(&state.store, notice).await;
-    Ok(())
-}
-
-/// Expires what is due, every second, for as long as the server runs. Several nodes may do this
-/// at once: each expiry is a conditional UPDATE, so only one of them acts on each review.
-pub fn expire_forever(state: AppState) {
-    tokio::spawn(async move {
-        let mut ticks = tokio::time::interval(SWEEP_EVERY);
-        loop {
-            ticks.tick().await;
-            match state.store.due_reviews(now_us()).await {
-                Ok(due) => {
-                    for record in due {
-                        if let Err(error) = expire(&state, &record).await {
-                            tracing::warn!(review = %record.id, ?error, "could not expire a review");
-                        }
-                    }
-                }
-                Err(error) => tracing::warn!(%error, "could not look for reviews to expire"),
-            }
-        }
-    });
 }
 
 /// `GET /api/reviews`.
