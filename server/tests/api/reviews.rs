@@ -769,3 +769,226 @@ async fn reviewers_see_requests_arrive_live_and_requesters_see_the_run_start() {
         ServerMessage::Pong { nonce: 7 }
     );
 }
+
+/// Every action from every state: the legal ones go through, every other one is 409 and
+/// changes nothing.
+#[tokio::test]
+async fn every_action_from_every_state_is_allowed_only_where_the_state_machine_says() {
+    let desk = Desk::open().await;
+    let reviewer = desk.app.user("rita", Role::User).await;
+    desk.group("dba", &[&reviewer]).await;
+    let rules = json!({ "jit_access": true, "command_review": true, "reviewer_groups": ["dba"] });
+    let shell = desk.shell("both-sh", rules).await;
+    let held_rules = json!({ "command_review": true, "reviewer_groups": ["dba"] });
+    let held = desk.shell("held-sh", held_rules).await;
+
+    // A review in each state. Access must be granted before anything runs on `both-sh`.
+    let access =
+        |reason: &str| json!({ "connection": shell, "access_seconds": 600, "reason": reason });
+    let (_, granted) = desk
+        .post(&desk.requester, "/api/reviews", access("granted"))
+        .await;
+    let granted = granted["id"].as_str().unwrap().to_owned();
+    desk.decide(&reviewer, &granted, "approve", None).await;
+    let (_, pending) = desk
+        .post(&desk.requester, "/api/reviews", access("pending"))
+        .await;
+    let pending = pending["id"].as_str().unwrap().to_owned();
+    let command = |input: &'static str| {
+        let desk = &desk;
+        let held = held.clone();
+        async move {
+            let (_, session) = desk.run(&desk.requester, &held, input).await;
+            desk.review_of_session(&desk.requester, session["id"].as_str().unwrap())
+                .await["id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        }
+    };
+    let executed = command("echo executed").await;
+    desk.decide(&reviewer, &executed, "approve", None).await;
+    let rejected = command("echo rejected").await;
+    desk.decide(&reviewer, &rejected, "reject", Some("no"))
+        .await;
+    let cancelled = command("echo cancelled").await;
+    desk.decide(&desk.requester, &cancelled, "cancel", None)
+        .await;
+    let revoked = {
+        let (_, review) = desk
+            .post(&desk.requester, "/api/reviews", access("revoked"))
+            .await;
+        let id = review["id"].as_str().unwrap().to_owned();
+        desk.decide(&reviewer, &id, "approve", None).await;
+        desk.decide(&reviewer, &id, "revoke", None).await;
+        id
+    };
+    let expired = command("echo expired").await;
+    desk.app
+        .execute_sql(&format!(
+            "UPDATE reviews SET expires_at_us = 0 WHERE id = '{expired}'"
+        ))
+        .await;
+    for _ in 0..100 {
+        let (_, review) = desk
+            .get(&reviewer, &format!("/api/reviews/{expired}"))
+            .await;
+        if review["state"] == "expired" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // Who would be allowed each action, state permitting.
+    let actors = [
+        ("approve", &reviewer),
+        ("reject", &reviewer),
+        ("cancel", &desk.requester),
+        ("revoke", &reviewer),
+    ];
+    let expected_state = |id: &str| {
+        if id == granted {
+            "approved"
+        } else if id == executed {
+            "executed"
+        } else if id == rejected {
+            "rejected"
+        } else if id == cancelled {
+            "cancelled"
+        } else if id == revoked {
+            "revoked"
+        } else {
+            "expired"
+        }
+    };
+    for id in [
+        &granted, &executed, &rejected, &cancelled, &revoked, &expired,
+    ] {
+        for (verb, who) in actors {
+            let legal = id == &granted && verb == "revoke";
+            if legal {
+                continue;
+            }
+            let (status, error) = desk.decide(who, id, verb, Some("note")).await;
+            assert_eq!(
+                status,
+                409,
+                "{verb} on a review that is {}: {error}",
+                expected_state(id)
+            );
+            assert_eq!(error["code"], "conflict");
+        }
+        let (_, review) = desk.get(&reviewer, &format!("/api/reviews/{id}")).await;
+        assert_eq!(review["state"], expected_state(id), "{review}");
+    }
+    // From pending, revoking is the one refused move; the others each end it their own way.
+    let (status, _) = desk.decide(&reviewer, &pending, "revoke", None).await;
+    assert_eq!(status, 409);
+    let (_, review) = desk
+        .get(&reviewer, &format!("/api/reviews/{pending}"))
+        .await;
+    assert_eq!(review["state"], "pending");
+    let (status, review) = desk.decide(&reviewer, &granted, "revoke", None).await;
+    assert_eq!((status, review["state"].as_str()), (200, Some("revoked")));
+}
+
+/// An approved command whose server stopped before it ran is not run a minute later by
+/// surprise: the sweep expires it and ends its session.
+#[tokio::test]
+async fn an_approved_command_that_never_started_expires() {
+    let desk = Desk::open().await;
+    let reviewer = desk.app.user("rita", Role::User).await;
+    desk.group("dba", &[&reviewer]).await;
+    let shell = desk.shell("prod-sh", command_review(&["dba"])).await;
+    let (_, session) = desk.run(&desk.requester, &shell, "echo stale").await;
+    let session_id = session["id"].as_str().unwrap();
+    let review_id = desk.review_of_session(&reviewer, session_id).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // What a crash between the approval and the claim leaves behind.
+    desk.app
+        .execute_sql(&format!(
+            "UPDATE reviews SET state = 'approved', decided_at_us = 1 WHERE id = '{review_id}'"
+        ))
+        .await;
+    let ended = desk.ended(&desk.requester, session_id).await;
+    assert_eq!(ended["status"], "cancelled");
+    assert!(
+        ended["error"].as_str().unwrap().contains("server stopped"),
+        "{ended}"
+    );
+    let (_, review) = desk
+        .get(&reviewer, &format!("/api/reviews/{review_id}"))
+        .await;
+    assert_eq!(review["state"], "expired");
+    assert_eq!(desk.output(&desk.requester, session_id).await, "");
+}
+
+#[tokio::test]
+async fn the_list_pages_and_filters_and_refuses_what_it_does_not_understand() {
+    let desk = Desk::open().await;
+    let reviewer = desk.app.user("rita", Role::User).await;
+    let outsider = desk.app.user("otto", Role::User).await;
+    desk.group("dba", &[&reviewer]).await;
+    let rules = json!({ "jit_access": true, "reviewer_groups": ["dba"] });
+    let shell = desk.shell("jit-sh", rules).await;
+    let mut ids = Vec::new();
+    for n in 0..3 {
+        let body = json!({ "connection": shell, "access_seconds": 600, "reason": format!("r{n}") });
+        let (status, review) = desk.post(&desk.requester, "/api/reviews", body).await;
+        assert_eq!(status, 201, "{review}");
+        ids.push(review["id"].as_str().unwrap().to_owned());
+    }
+    desk.decide(&reviewer, &ids[0], "approve", None).await;
+
+    let (_, first) = desk.get(&reviewer, "/api/reviews?view=inbox&limit=2").await;
+    let listed: Vec<&str> = first["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(listed, [ids[2].as_str(), ids[1].as_str()], "newest first");
+    let cursor = first["next_cursor"].as_str().unwrap();
+    let (_, second) = desk
+        .get(
+            &reviewer,
+            &format!("/api/reviews?view=inbox&limit=2&cursor={cursor}"),
+        )
+        .await;
+    assert_eq!(second["items"][0]["id"], ids[0].as_str());
+    assert!(second["next_cursor"].is_null());
+    let (_, approved) = desk
+        .get(&desk.requester, "/api/reviews?view=mine&state=approved")
+        .await;
+    assert_eq!(approved["items"].as_array().unwrap().len(), 1);
+    let (_, commands) = desk.get(&reviewer, "/api/reviews?kind=command").await;
+    assert_eq!(commands["items"].as_array().unwrap().len(), 0);
+    // Someone who neither asked nor reviews sees none of them, in any view.
+    for view in ["inbox", "mine", "all"] {
+        let (_, page) = desk
+            .get(&outsider, &format!("/api/reviews?view={view}"))
+            .await;
+        assert_eq!(page["items"].as_array().unwrap().len(), 0, "{view}");
+    }
+
+    for (query, field) in [
+        ("view=everything", "view"),
+        ("state=maybe", "state"),
+        ("limit=0", "limit"),
+        ("limit=201", "limit"),
+        ("cursor=nonsense", "cursor"),
+    ] {
+        let (status, error) = desk.get(&reviewer, &format!("/api/reviews?{query}")).await;
+        assert_eq!(
+            (status, error["field"].as_str()),
+            (400, Some(field)),
+            "{query}: {error}"
+        );
+    }
+    let (status, _) = desk.get(&reviewer, "/api/reviews?kind=gadget").await;
+    assert_eq!(status, 400);
+    let (status, _) = desk.get(&reviewer, "/api/reviews/not-a-review").await;
+    assert_eq!(status, 404);
+}
