@@ -118,6 +118,25 @@ test('a rejection reaches the waiting user with the reviewer\'s reason', async (
   await detail.close();
 });
 
+test('a held session\'s own page says it waits, then follows the run once it is approved', async () => {
+  const held = await api(requester.context, server.url, 'POST', '/api/sessions', { connection: 'prod-sh', input: 'echo from-the-session-page', reason: 'check' });
+  assert.equal(held.status, 'pending_review');
+  const page = await requester.context.newPage();
+  const errors = collectPageErrors(page);
+  await page.goto(`${server.url}/sessions/${held.id}`);
+  await page.locator('[data-test=session-waiting]').waitFor();
+  await page.evaluate(() => { window.loupeNoReload = true; });
+
+  const review = await api(reviewer.context, server.url, 'GET', `/api/reviews?session=${held.id}`);
+  await api(reviewer.context, server.url, 'POST', `/api/reviews/${review.items[0].id}/approve`, {});
+  await page.locator('[data-test=session-facts] [data-test=status]', { hasText: 'done' }).waitFor({ timeout: 10_000 });
+  await page.locator('[data-test=timeline]', { hasText: 'from-the-session-page' }).waitFor({ timeout: 10_000 });
+  await page.locator('[data-test=session-waiting]').waitFor({ state: 'detached' });
+  assert.equal(await page.evaluate(() => window.loupeNoReload), true);
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
 test('access asked for on the run page is granted live, and then runs go through', async () => {
   const run = await requester.context.newPage();
   const errors = collectPageErrors(run);

@@ -16,6 +16,7 @@ mod view;
 
 use expiry::expire;
 pub use expiry::expire_forever;
+use view::notice_named;
 pub use view::{ReviewNotice, notice};
 
 use loupe_protocol::{
@@ -31,7 +32,7 @@ use crate::{
     state::AppState,
     store::{
         ConnectionRecord, DecideOutcome, DecisionRecord, NewAuditEvent, ReviewFilter, ReviewRecord,
-        Store, now_us,
+        SessionFilter, Store, Visibility, now_us,
     },
 };
 
@@ -472,8 +473,37 @@ pub async fn revoke(
     {
         return Err(not_in(&state.store, id, "approved", "revoked").await);
     }
-    audit(&state.store, Some(actor), "review.revoked", id, note).await?;
+    let stopped = stop_runs_under(state, &record).await?;
+    let detail = match (note, stopped) {
+        (note, 0) => note,
+        (Some(note), stopped) => Some(format!("{note} (stopped {stopped} running sessions)")),
+        (None, stopped) => Some(format!("stopped {stopped} running sessions")),
+    };
+    audit(&state.store, Some(actor), "review.revoked", id, detail).await?;
     changed(state, actor, id).await
+}
+
+/// Stops the requester's sessions still running on the connection whose access was revoked:
+/// revoking is for when access must end now. Only runs on this server can be stopped; with
+/// several servers, those running elsewhere go on to their end (or their timeout).
+async fn stop_runs_under(state: &AppState, record: &ReviewRecord) -> Result<usize, ApiError> {
+    let requester = state.store.user_by_id(&record.requester_id).await?;
+    let filter = SessionFilter {
+        username: Some(requester.username),
+        connection: Some(record.connection_name.clone()),
+        session_type: None,
+        statuses: vec![SessionStatus::Running.as_str().to_owned()],
+        from_us: record.decided_at_us,
+        to_us: None,
+        id_prefix: None,
+        before: None,
+        visibility: Visibility::All,
+    };
+    let running = state.store.list_sessions(&filter, 200).await?;
+    Ok(running
+        .iter()
+        .filter(|session| state.gateway.kill(&session.id))
+        .count())
 }
 
 /// The 409 for a move that found the review in another state.
@@ -547,9 +577,10 @@ pub async fn list(
                 .map(|last| format!("{}_{}", last.created_at_us, last.id))
         })
         .flatten();
+    let group_names = rules::group_names(&state.store).await?;
     let mut items = Vec::with_capacity(records.len());
     for record in records {
-        if let Some(view) = notice(&state.store, record)
+        if let Some(view) = notice_named(&state.store, record, &group_names)
             .await?
             .for_actor(actor, &groups)
         {

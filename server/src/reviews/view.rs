@@ -2,6 +2,8 @@
 //! caller ([`ReviewNotice::for_actor`]) with what they may see and do, for HTTP answers and for
 //! every live socket alike.
 
+use std::collections::HashMap;
+
 use loupe_protocol::{
     GroupRef, Review, ReviewActions, ReviewConnection, ReviewDecision, ReviewKind, ReviewRules,
     ReviewState, Timestamp, UserRef, Verdict,
@@ -64,9 +66,18 @@ impl ReviewNotice {
 
 /// Reads everything a review's view needs from the store.
 pub async fn notice(store: &Store, record: ReviewRecord) -> Result<ReviewNotice, ApiError> {
+    let group_names = rules::group_names(store).await?;
+    notice_named(store, record, &group_names).await
+}
+
+/// [`notice`] with the groups' names already read (a list reads them once for all its reviews).
+pub async fn notice_named(
+    store: &Store,
+    record: ReviewRecord,
+    group_names: &HashMap<String, String>,
+) -> Result<ReviewNotice, ApiError> {
     let rules: ReviewRules = serde_json::from_str(&record.rules).map_err(ApiError::internal)?;
     let decisions = store.review_decisions(&record.id).await?;
-    let group_names = rules::group_names(store).await?;
     let group_ref = |id: &String| GroupRef {
         id: id.clone(),
         name: group_names.get(id).cloned().unwrap_or_else(|| id.clone()),

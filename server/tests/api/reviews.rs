@@ -583,10 +583,17 @@ async fn approved_access_lets_the_requester_run_until_revoked_or_over() {
         .await;
     assert_eq!(status, 409);
 
+    // Revoking ends access now: a run still going under it is stopped.
+    let (status, long) = desk.run(&desk.requester, &shell, "sleep 30").await;
+    assert_eq!(status, 201, "{long}");
     let (status, revoked) = desk
         .decide(&reviewer, &review_id, "revoke", Some("done"))
         .await;
     assert_eq!((status, revoked["state"].as_str()), (200, Some("revoked")));
+    let stopped = desk
+        .ended(&desk.requester, long["id"].as_str().unwrap())
+        .await;
+    assert_eq!(stopped["status"], "cancelled", "{stopped}");
     let (status, _) = desk.run(&desk.requester, &shell, "echo after").await;
     assert_eq!(status, 403);
     let (status, _) = desk.decide(&reviewer, &review_id, "revoke", None).await;
