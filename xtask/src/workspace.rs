@@ -1,9 +1,6 @@
 //! Where things are: the workspace root, cargo's target directory and the tools folder in it.
 
-use std::{
-    path::{Path, PathBuf},
-    process::Command,
-};
+use std::{path::PathBuf, process::Command};
 
 use anyhow::{Context, Result, bail};
 
@@ -14,10 +11,7 @@ pub struct Workspace {
 
 impl Workspace {
     pub fn locate() -> Result<Workspace> {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .parent()
-            .context("xtask lives inside the workspace")?
-            .to_path_buf();
+        let root = workspace_root()?;
         // Ask cargo rather than guess: CARGO_TARGET_DIR and .cargo/config.toml both move it.
         let output = Command::new(cargo())
             .args(["metadata", "--format-version", "1", "--no-deps"])
@@ -51,6 +45,27 @@ impl Workspace {
     pub fn loupe_binary(&self, profile: &str) -> PathBuf {
         self.target_dir.join(profile).join("loupe")
     }
+}
+
+/// The workspace `cargo xtask` was run in, asked of cargo from the current directory. Not the
+/// path xtask was compiled in: clones that share a target directory (CI's cache) share the
+/// xtask binary too, and it must act on the clone that ran it.
+fn workspace_root() -> Result<PathBuf> {
+    let output = Command::new(cargo())
+        .args(["locate-project", "--workspace", "--message-format", "plain"])
+        .output()
+        .context("running cargo locate-project")?;
+    if !output.status.success() {
+        bail!(
+            "run cargo xtask inside Loupe's workspace: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    let manifest = PathBuf::from(String::from_utf8_lossy(&output.stdout).trim());
+    Ok(manifest
+        .parent()
+        .context("the workspace manifest has a folder")?
+        .to_path_buf())
 }
 
 /// The cargo that runs us, so a toolchain override applies to everything we start.

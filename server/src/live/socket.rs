@@ -36,11 +36,12 @@ enum Watch {
     List {
         filter: SessionFilter,
     },
-    /// Reviews; `groups` are the caller's groups when the watch began.
-    Reviews {
-        groups: Vec<String>,
-    },
+    /// Reviews the caller may see (decided with [`Connection::groups`]).
+    Reviews,
 }
+
+/// How long the caller's groups are trusted before a review change reads them again.
+const GROUPS_FRESH_FOR: Duration = Duration::from_secs(5);
 
 pub async fn run<S, R, E>(
     state: AppState,
@@ -58,6 +59,7 @@ pub async fn run<S, R, E>(
         sink,
         watches: HashMap::new(),
         shared: HashMap::new(),
+        groups: None,
     };
     let Subscription {
         mut notices,
@@ -99,6 +101,8 @@ struct Connection<S> {
     watches: HashMap<String, Watch>,
     /// Whether a session is shared with this user, as last checked.
     shared: HashMap<String, bool>,
+    /// The caller's groups and when they were read, for review watches.
+    groups: Option<(Vec<String>, std::time::Instant)>,
 }
 
 impl<S: Sink<Message> + Unpin> Connection<S> {
@@ -161,13 +165,11 @@ impl<S: Sink<Message> + Unpin> Connection<S> {
                 self.watch_session(id, session, after).await
             }
             ClientMessage::WatchReviews { id } => {
-                let groups = match &self.actor.user_id {
-                    Some(user) => sessions::group_ids(&self.state.store, user).await,
-                    None => Ok(Vec::new()),
-                };
-                match groups {
-                    Ok(groups) => {
-                        self.watches.insert(id.clone(), Watch::Reviews { groups });
+                // Read afresh: someone may have joined a reviewer group since the last watch.
+                self.groups = None;
+                match self.groups().await {
+                    Ok(_) => {
+                        self.watches.insert(id.clone(), Watch::Reviews);
                         self.send(&ServerMessage::Watching { id }).await
                     }
                     Err(error) => self.error(Some(id), error).await,
@@ -176,12 +178,43 @@ impl<S: Sink<Message> + Unpin> Connection<S> {
         }
     }
 
+    /// The caller's groups, read again once they are older than [`GROUPS_FRESH_FOR`], so a
+    /// change of membership reaches open review watches.
+    async fn groups(&mut self) -> Result<Vec<String>, ApiError> {
+        if let Some((groups, read_at)) = &self.groups
+            && read_at.elapsed() < GROUPS_FRESH_FOR
+        {
+            return Ok(groups.clone());
+        }
+        let groups = match &self.actor.user_id {
+            Some(user) => sessions::group_ids(&self.state.store, user).await?,
+            None => Vec::new(),
+        };
+        self.groups = Some((groups.clone(), std::time::Instant::now()));
+        Ok(groups)
+    }
+
     /// Sends a review's change to each review watch whose caller may see it, with their actions.
     async fn deliver_review(&mut self, notice: &ReviewNotice) -> bool {
+        if !self
+            .watches
+            .values()
+            .any(|watch| matches!(watch, Watch::Reviews))
+        {
+            return true;
+        }
+        let groups = match self.groups().await {
+            Ok(groups) => groups,
+            // The store did not answer: decide with the groups known before.
+            Err(_) => match &self.groups {
+                Some((groups, _)) => groups.clone(),
+                None => return true,
+            },
+        };
         let mut messages = Vec::new();
         for (id, watch) in &self.watches {
-            if let Watch::Reviews { groups } = watch
-                && let Some(review) = notice.for_actor(&self.actor, groups)
+            if let Watch::Reviews = watch
+                && let Some(review) = notice.for_actor(&self.actor, &groups)
             {
                 messages.push(ServerMessage::Review {
                     id: id.clone(),
@@ -338,7 +371,7 @@ impl<S: Sink<Message> + Unpin> Connection<S> {
                         list_candidates.push((id.clone(), snapshot));
                     }
                 }
-                Watch::Session { .. } | Watch::Reviews { .. } => {}
+                Watch::Session { .. } | Watch::Reviews => {}
             }
         }
         for id in ended {

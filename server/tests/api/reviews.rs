@@ -999,3 +999,39 @@ async fn the_list_pages_and_filters_and_refuses_what_it_does_not_understand() {
     let (status, _) = desk.get(&reviewer, "/api/reviews/not-a-review").await;
     assert_eq!(status, 404);
 }
+
+#[tokio::test]
+async fn an_open_inbox_follows_a_change_of_reviewer_groups() {
+    let desk = Desk::open().await;
+    let newcomer = desk.app.user("nina", Role::User).await;
+    let group = desk.group("dba", &[]).await;
+    let shell = desk.shell("prod-sh", command_review(&["dba"])).await;
+    let mut inbox = live::connect(&desk.app.address, &newcomer.token).await;
+    live::send(
+        &mut inbox,
+        json!({ "type": "watch_reviews", "id": "inbox" }),
+    )
+    .await;
+    assert!(matches!(
+        live::next(&mut inbox).await,
+        ServerMessage::Watching { .. }
+    ));
+
+    // Nina joins the reviewers while her inbox is open; groups read at the watch's start are
+    // trusted for a few seconds only.
+    identity::add_member(
+        &desk.app.store,
+        &Actor::command_line(),
+        &group,
+        &newcomer.id,
+    )
+    .await
+    .unwrap();
+    tokio::time::sleep(Duration::from_millis(5500)).await;
+    let (_, session) = desk.run(&desk.requester, &shell, "echo for nina").await;
+    let ServerMessage::Review { review, .. } = live::next(&mut inbox).await else {
+        panic!("expected the new review");
+    };
+    assert_eq!(review.session_id.as_deref(), session["id"].as_str());
+    assert!(review.actions.decide);
+}
