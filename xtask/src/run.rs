@@ -10,6 +10,11 @@ use crate::{
 };
 
 pub fn run(server_args: &[String]) -> Result<ExitCode> {
+    // `cargo xtask run -- --bind …` hands us the `--` too; the server's flags follow it.
+    let server_args = match server_args.split_first() {
+        Some((first, rest)) if first == "--" => rest,
+        _ => server_args,
+    };
     let workspace = Workspace::locate()?;
     tools::ensure_wasm_target()?;
     let client_tools = tools::ensure_client_tools(&workspace)?;
@@ -28,7 +33,12 @@ pub fn run(server_args: &[String]) -> Result<ExitCode> {
             .current_dir(&workspace.root),
     )?;
 
-    let bind = std::env::var("LOUPE_BIND").unwrap_or_else(|_| "127.0.0.1:3000".into());
+    let bind = server_args
+        .iter()
+        .position(|arg| arg == "--bind")
+        .and_then(|index| server_args.get(index + 1).cloned())
+        .or_else(|| std::env::var("LOUPE_BIND").ok())
+        .unwrap_or_else(|| "127.0.0.1:3000".into());
     println!();
     println!("  Loupe is starting on http://{bind}");
     println!("  Data: ./data/loupe.db (SQLite). Stop with Ctrl-C.");

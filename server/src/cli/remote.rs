@@ -122,17 +122,10 @@ pub async fn run_exec(
         // Read the session's state first: whatever was recorded before it ended is then
         // certainly among the events read next.
         let current: Session = client.get(&format!("/api/sessions/{}", session.id)).await?;
-        let held = current.status == SessionStatus::PendingReview;
-        if held != waiting {
-            waiting = held;
-            eprintln!(
-                "{}",
-                if held {
-                    "loupe: waiting for approval (reviewers see it under Reviews)…"
-                } else {
-                    "loupe: decided"
-                }
-            );
+        // Said once; the decision itself shows as the session's first event (or its end).
+        if current.status == SessionStatus::PendingReview && !waiting {
+            waiting = true;
+            eprintln!("loupe: waiting for approval (reviewers see it under Reviews)…");
         }
         follower.catch_up(&client, &session.id).await?;
         if current.status.is_final() {
