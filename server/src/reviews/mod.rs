@@ -48,25 +48,31 @@ async fn groups_of(store: &Store, actor: &Actor) -> Result<Vec<String>, ApiError
     }
 }
 
+/// A review the caller may see: its record, its notice, the caller's groups and their view.
+struct Visible {
+    record: ReviewRecord,
+    notice: ReviewNotice,
+    groups: Vec<String>,
+    view: Review,
+}
+
 /// The review with this id as the caller sees it; 404 when it does not exist or is hidden.
-async fn visible(
-    store: &Store,
-    actor: &Actor,
-    id: &str,
-) -> Result<(ReviewRecord, ReviewNotice, Vec<String>), ApiError> {
+async fn visible(store: &Store, actor: &Actor, id: &str) -> Result<Visible, ApiError> {
     let hidden = || ApiError::not_found("no such review");
     let record = store.review(id).await?.ok_or_else(hidden)?;
     let notice = notice(store, record.clone()).await?;
     let groups = groups_of(store, actor).await?;
-    if notice.for_actor(actor, &groups).is_none() {
-        return Err(hidden());
-    }
-    Ok((record, notice, groups))
+    let view = notice.for_actor(actor, &groups).ok_or_else(hidden)?;
+    Ok(Visible {
+        record,
+        notice,
+        groups,
+        view,
+    })
 }
 
 pub async fn get(state: &AppState, actor: &Actor, id: &str) -> Result<Review, ApiError> {
-    let (_, notice, groups) = visible(&state.store, actor, id).await?;
-    Ok(notice.for_actor(actor, &groups).expect("checked visible"))
+    Ok(visible(&state.store, actor, id).await?.view)
 }
 
 /// Reads the review again, tells the live sockets, and answers with the caller's view.
@@ -284,7 +290,12 @@ pub async fn decide(
     verdict: Verdict,
     note: Option<&str>,
 ) -> Result<Review, ApiError> {
-    let (record, notice, groups) = visible(&state.store, actor, id).await?;
+    let Visible {
+        record,
+        notice,
+        groups,
+        ..
+    } = visible(&state.store, actor, id).await?;
     let mine: Vec<String> = groups
         .iter()
         .filter(|group| notice.reviewer_group_ids.contains(group))
@@ -419,7 +430,7 @@ pub async fn cancel(
     id: &str,
     note: Option<&str>,
 ) -> Result<Review, ApiError> {
-    let (record, _, _) = visible(&state.store, actor, id).await?;
+    let record = visible(&state.store, actor, id).await?.record;
     ensure(
         policy::may_cancel_review(actor, &record.requester_id),
         "only the requester withdraws a request",
@@ -454,7 +465,12 @@ pub async fn revoke(
     id: &str,
     note: Option<&str>,
 ) -> Result<Review, ApiError> {
-    let (record, notice, groups) = visible(&state.store, actor, id).await?;
+    let Visible {
+        record,
+        notice,
+        groups,
+        ..
+    } = visible(&state.store, actor, id).await?;
     ensure(
         policy::may_revoke_access(actor, notice.reviews(&groups)),
         "only this review's reviewers and administrators revoke access",
