@@ -11,6 +11,7 @@ pub mod extract;
 pub mod gateway;
 pub mod identity;
 pub mod live;
+pub mod paging;
 pub mod policy;
 pub mod recorder;
 pub mod request_context;

@@ -27,6 +27,7 @@ use loupe_protocol::{
 use crate::{
     auth::Actor,
     error::ApiError,
+    paging,
     policy::{self, ensure},
     sessions,
     state::AppState,
@@ -539,20 +540,15 @@ pub async fn list(
     actor: &Actor,
     query: &ReviewQuery,
 ) -> Result<Page<Review>, ApiError> {
-    let limit = query.limit.unwrap_or(DEFAULT_PAGE);
-    if !(1..=MAX_PAGE).contains(&limit) {
-        return Err(ApiError::bad_request(
-            "limit",
-            format!("limit must be between 1 and {MAX_PAGE}"),
-        ));
-    }
+    let limit = paging::limit(query.limit, DEFAULT_PAGE, MAX_PAGE)?;
     let groups = groups_of(&state.store, actor).await?;
     let me = actor.user_id.clone().unwrap_or_default();
     let mut filter = ReviewFilter {
         kind: query.kind.map(|kind| kind.as_str().to_owned()),
         connection_name: query.connection.clone(),
         session_id: query.session.clone(),
-        limit,
+        // One more than asked tells whether another page follows.
+        limit: limit + 1,
         ..ReviewFilter::default()
     };
     match query.view.as_deref().unwrap_or("all") {
@@ -583,16 +579,12 @@ pub async fn list(
         }
     }
     if let Some(cursor) = &query.cursor {
-        filter.before = Some(decode_cursor(cursor)?);
+        filter.before = Some(paging::parse_cursor(cursor)?);
     }
-    let records = state.store.list_reviews(&filter).await?;
-    let next_cursor = (records.len() == limit as usize)
-        .then(|| {
-            records
-                .last()
-                .map(|last| format!("{}_{}", last.created_at_us, last.id))
-        })
-        .flatten();
+    let mut records = state.store.list_reviews(&filter).await?;
+    let next_cursor = paging::finish_page(&mut records, limit, |last| {
+        paging::cursor(last.created_at_us, &last.id)
+    });
     let group_names = rules::group_names(&state.store).await?;
     let mut items = Vec::with_capacity(records.len());
     for record in records {
@@ -604,12 +596,6 @@ pub async fn list(
         }
     }
     Ok(Page { items, next_cursor })
-}
-
-fn decode_cursor(cursor: &str) -> Result<(i64, String), ApiError> {
-    let invalid = || ApiError::bad_request("cursor", "cursor is not one this server handed out");
-    let (created, id) = cursor.split_once('_').ok_or_else(invalid)?;
-    Ok((created.parse().map_err(|_| invalid())?, id.to_owned()))
 }
 
 /// `GET /api/reviews/waiting`.

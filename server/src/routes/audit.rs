@@ -7,6 +7,7 @@ use crate::{
     auth::Actor,
     error::ApiError,
     extract::ApiQuery,
+    paging,
     policy::{self, ensure},
     state::AppState,
     store::AuditFilter,
@@ -24,13 +25,7 @@ pub async fn list_audit(
         policy::may_read_audit(&actor),
         "only administrators and auditors read the audit trail",
     )?;
-    let limit = query.limit.unwrap_or(DEFAULT_LIMIT);
-    if !(1..=MAX_LIMIT).contains(&limit) {
-        return Err(ApiError::bad_request(
-            "limit",
-            format!("limit must be between 1 and {MAX_LIMIT}"),
-        ));
-    }
+    let limit = paging::limit(query.limit, DEFAULT_LIMIT, MAX_LIMIT)?;
     let before_id = query
         .cursor
         .as_deref()
@@ -41,7 +36,7 @@ pub async fn list_audit(
         })
         .transpose()?;
     let non_empty = |value: Option<String>| value.filter(|text| !text.is_empty());
-    let records = state
+    let mut records = state
         .store
         .list_audit(&AuditFilter {
             actor: non_empty(query.actor),
@@ -49,12 +44,11 @@ pub async fn list_audit(
             from_us: query.from.map(Timestamp::as_micros),
             to_us: query.to.map(Timestamp::as_micros),
             before_id,
-            limit,
+            // One more than asked tells whether another page follows.
+            limit: limit + 1,
         })
         .await?;
-    let next_cursor = (records.len() == limit as usize)
-        .then(|| records.last().map(|last| last.id.to_string()))
-        .flatten();
+    let next_cursor = paging::finish_page(&mut records, limit, |last| last.id.to_string());
     let items = records
         .into_iter()
         .map(|record| AuditEvent {

@@ -14,6 +14,7 @@ use crate::{
     auth::Actor,
     error::ApiError,
     extract::ApiQuery,
+    paging,
     sessions::{self, COUNT_CAP},
     state::AppState,
     store::{EventRecord, MAX_PAGE_ROWS},
@@ -34,11 +35,7 @@ pub async fn list_sessions(
     let (filter, limit) = sessions::filter_from(&query, visibility)?;
     // One more than asked tells whether another page follows.
     let mut records = state.store.list_sessions(&filter, limit + 1).await?;
-    let more = records.len() > limit as usize;
-    records.truncate(limit as usize);
-    let next_cursor = more
-        .then(|| records.last().map(sessions::cursor_after))
-        .flatten();
+    let next_cursor = paging::finish_page(&mut records, limit, sessions::cursor_after);
     let total = if filter.before.is_none() {
         let counted = state.store.count_sessions(&filter, COUNT_CAP + 1).await?;
         Some(Count {
@@ -71,13 +68,7 @@ pub async fn list_events(
     ApiQuery(query): ApiQuery<EventsQuery>,
 ) -> Result<Json<EventPage>, ApiError> {
     sessions::visible_session(&state.store, &actor, &id).await?;
-    let limit = query.limit.unwrap_or(DEFAULT_EVENTS_PAGE);
-    if !(1..=MAX_EVENTS_PAGE).contains(&limit) {
-        return Err(ApiError::bad_request(
-            "limit",
-            format!("limit must be between 1 and {MAX_EVENTS_PAGE}"),
-        ));
-    }
+    let limit = paging::limit(query.limit, DEFAULT_EVENTS_PAGE, MAX_EVENTS_PAGE)?;
     let after = i64::try_from(query.after.unwrap_or(0))
         .map_err(|_| ApiError::bad_request("after", "after is too large"))?;
     let records = state.store.session_events(&id, after, limit).await?;
@@ -161,13 +152,7 @@ pub async fn get_rows(
     Path((id, seq)): Path<(String, u64)>,
     ApiQuery(query): ApiQuery<RowsQuery>,
 ) -> Result<Json<RowsWindow>, ApiError> {
-    let limit = query.limit.unwrap_or(DEFAULT_WINDOW_ROWS);
-    if !(1..=MAX_PAGE_ROWS as u32).contains(&limit) {
-        return Err(ApiError::bad_request(
-            "limit",
-            format!("limit must be between 1 and {MAX_PAGE_ROWS}"),
-        ));
-    }
+    let limit = paging::limit(query.limit, DEFAULT_WINDOW_ROWS, MAX_PAGE_ROWS as u32)?;
     let event = event_of_kind(&state, &actor, &id, seq, EventKind::Result).await?;
     let total = event.row_count as u64;
     let start = query.offset.unwrap_or(0).min(total);
