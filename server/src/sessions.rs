@@ -61,6 +61,14 @@ pub async fn group_ids(store: &Store, user_id: &str) -> Result<Vec<String>, ApiE
         .collect())
 }
 
+/// The actor's groups; none for the command line.
+pub async fn actor_group_ids(store: &Store, actor: &Actor) -> Result<Vec<String>, ApiError> {
+    match &actor.user_id {
+        Some(user_id) => group_ids(store, user_id).await,
+        None => Ok(Vec::new()),
+    }
+}
+
 /// The actor's view of the session list.
 pub async fn visibility(store: &Store, actor: &Actor) -> Result<Visibility, ApiError> {
     if policy::sees_all_sessions(actor) {

@@ -186,10 +186,7 @@ impl<S: Sink<Message> + Unpin> Connection<S> {
         {
             return Ok(groups.clone());
         }
-        let groups = match &self.actor.user_id {
-            Some(user) => sessions::group_ids(&self.state.store, user).await?,
-            None => Vec::new(),
-        };
+        let groups = sessions::actor_group_ids(&self.state.store, &self.actor).await?;
         self.groups = Some((groups.clone(), std::time::Instant::now()));
         Ok(groups)
     }

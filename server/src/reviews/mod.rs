@@ -16,7 +16,7 @@ mod view;
 
 use expiry::expire;
 pub use expiry::expire_forever;
-use view::notice_named;
+use view::{Names, notice_with};
 pub use view::{ReviewNotice, notice};
 
 use loupe_protocol::{
@@ -41,14 +41,6 @@ const MAX_TEXT: usize = 4000;
 const DEFAULT_PAGE: u32 = 50;
 const MAX_PAGE: u32 = 200;
 
-/// The caller's groups (none for the command line).
-async fn groups_of(store: &Store, actor: &Actor) -> Result<Vec<String>, ApiError> {
-    match &actor.user_id {
-        Some(id) => sessions::group_ids(store, id).await,
-        None => Ok(Vec::new()),
-    }
-}
-
 /// A review the caller may see: its record, its notice, the caller's groups and their view.
 struct Visible {
     record: ReviewRecord,
@@ -62,7 +54,7 @@ async fn visible(store: &Store, actor: &Actor, id: &str) -> Result<Visible, ApiE
     let hidden = || ApiError::not_found("no such review");
     let record = store.review(id).await?.ok_or_else(hidden)?;
     let notice = notice(store, record.clone()).await?;
-    let groups = groups_of(store, actor).await?;
+    let groups = sessions::actor_group_ids(store, actor).await?;
     let view = notice.for_actor(actor, &groups).ok_or_else(hidden)?;
     Ok(Visible {
         record,
@@ -76,16 +68,21 @@ pub async fn get(state: &AppState, actor: &Actor, id: &str) -> Result<Review, Ap
     Ok(visible(&state.store, actor, id).await?.view)
 }
 
-/// Reads the review again, tells the live sockets, and answers with the caller's view.
-async fn changed(state: &AppState, actor: &Actor, id: &str) -> Result<Review, ApiError> {
+/// Reads the review again, tells the live sockets, and answers with the view of the caller (in
+/// `groups`).
+async fn changed(
+    state: &AppState,
+    actor: &Actor,
+    groups: &[String],
+    id: &str,
+) -> Result<Review, ApiError> {
     let record = state
         .store
         .review(id)
         .await?
         .ok_or_else(|| ApiError::not_found("no such review"))?;
     let notice = notice(&state.store, record).await?;
-    let groups = groups_of(&state.store, actor).await?;
-    let view = notice.for_actor(actor, &groups);
+    let view = notice.for_actor(actor, groups);
     state.hub.publish_review(&state.store, notice).await;
     view.ok_or_else(|| ApiError::not_found("no such review"))
 }
@@ -235,7 +232,8 @@ async fn open(
         Some(detail),
     )
     .await?;
-    changed(state, actor, &record.id).await
+    let groups = sessions::actor_group_ids(&state.store, actor).await?;
+    changed(state, actor, &groups, &record.id).await
 }
 
 /// Runs `input` through `connection` as the connection's rules allow: refused without approved
@@ -362,7 +360,7 @@ pub async fn decide(
         }
         _ => {}
     }
-    changed(state, actor, id).await
+    changed(state, actor, &groups, id).await
 }
 
 /// Claims an approved command review for execution and runs its session, as its requester.
@@ -431,7 +429,7 @@ pub async fn cancel(
     id: &str,
     note: Option<&str>,
 ) -> Result<Review, ApiError> {
-    let record = visible(&state.store, actor, id).await?.record;
+    let Visible { record, groups, .. } = visible(&state.store, actor, id).await?;
     ensure(
         policy::may_cancel_review(actor, &record.requester_id),
         "only the requester withdraws a request",
@@ -456,7 +454,7 @@ pub async fn cancel(
             )
             .await?;
     }
-    changed(state, actor, id).await
+    changed(state, actor, &groups, id).await
 }
 
 /// `POST /api/reviews/{id}/revoke`: ends approved access before its window does.
@@ -497,7 +495,7 @@ pub async fn revoke(
         (None, stopped) => Some(format!("stopped {stopped} running sessions")),
     };
     audit(&state.store, Some(actor), "review.revoked", id, detail).await?;
-    changed(state, actor, id).await
+    changed(state, actor, &groups, id).await
 }
 
 /// Stops the requester's sessions still running on the connection whose access was revoked:
@@ -541,7 +539,7 @@ pub async fn list(
     query: &ReviewQuery,
 ) -> Result<Page<Review>, ApiError> {
     let limit = paging::limit(query.limit, DEFAULT_PAGE, MAX_PAGE)?;
-    let groups = groups_of(&state.store, actor).await?;
+    let groups = sessions::actor_group_ids(&state.store, actor).await?;
     let me = actor.user_id.clone().unwrap_or_default();
     let mut filter = ReviewFilter {
         kind: query.kind.map(|kind| kind.as_str().to_owned()),
@@ -585,10 +583,10 @@ pub async fn list(
     let next_cursor = paging::finish_page(&mut records, limit, |last| {
         paging::cursor(last.created_at_us, &last.id)
     });
-    let group_names = rules::group_names(&state.store).await?;
+    let mut names = Names::read(&state.store).await?;
     let mut items = Vec::with_capacity(records.len());
     for record in records {
-        if let Some(view) = notice_named(&state.store, record, &group_names)
+        if let Some(view) = notice_with(&state.store, record, &mut names)
             .await?
             .for_actor(actor, &groups)
         {
@@ -603,7 +601,7 @@ pub async fn waiting(state: &AppState, actor: &Actor) -> Result<Waiting, ApiErro
     let Some(me) = actor.user_id.as_ref().filter(|_| policy::may_review(actor)) else {
         return Ok(Waiting { count: 0 });
     };
-    let groups = groups_of(&state.store, actor).await?;
+    let groups = sessions::actor_group_ids(&state.store, actor).await?;
     let count = state.store.count_waiting_reviews(me, &groups).await?;
     Ok(Waiting {
         count: u64::try_from(count).unwrap_or(0),

@@ -64,29 +64,64 @@ impl ReviewNotice {
     }
 }
 
-/// Reads everything a review's view needs from the store.
-pub async fn notice(store: &Store, record: ReviewRecord) -> Result<ReviewNotice, ApiError> {
-    let group_names = rules::group_names(store).await?;
-    notice_named(store, record, &group_names).await
+/// Names for the ids a review holds, read as they are needed and kept for one answer: a list
+/// shows the same requesters, reviewers and groups again and again.
+pub struct Names {
+    groups: HashMap<String, String>,
+    users: HashMap<String, UserRef>,
 }
 
-/// [`notice`] with the groups' names already read (a list reads them once for all its reviews).
-pub async fn notice_named(
+impl Names {
+    pub async fn read(store: &Store) -> Result<Names, ApiError> {
+        Ok(Names {
+            groups: rules::group_names(store).await?,
+            users: HashMap::new(),
+        })
+    }
+
+    /// A deleted group shows as its id.
+    fn group(&self, id: &String) -> GroupRef {
+        GroupRef {
+            id: id.clone(),
+            name: self.groups.get(id).cloned().unwrap_or_else(|| id.clone()),
+        }
+    }
+
+    async fn user(&mut self, store: &Store, id: &str) -> UserRef {
+        if let Some(known) = self.users.get(id) {
+            return known.clone();
+        }
+        let user = match store.user_by_id(id).await {
+            Ok(user) => user.to_ref(),
+            Err(_) => UserRef {
+                id: id.to_owned(),
+                username: id.to_owned(),
+                display_name: "(unknown user)".into(),
+            },
+        };
+        self.users.insert(id.to_owned(), user.clone());
+        user
+    }
+}
+
+/// Reads everything a review's view needs from the store.
+pub async fn notice(store: &Store, record: ReviewRecord) -> Result<ReviewNotice, ApiError> {
+    notice_with(store, record, &mut Names::read(store).await?).await
+}
+
+/// [`notice`] with names already read, for several reviews at once.
+pub async fn notice_with(
     store: &Store,
     record: ReviewRecord,
-    group_names: &HashMap<String, String>,
+    names: &mut Names,
 ) -> Result<ReviewNotice, ApiError> {
     let rules: ReviewRules = serde_json::from_str(&record.rules).map_err(ApiError::internal)?;
     let decisions = store.review_decisions(&record.id).await?;
-    let group_ref = |id: &String| GroupRef {
-        id: id.clone(),
-        name: group_names.get(id).cloned().unwrap_or_else(|| id.clone()),
-    };
     let mut views = Vec::with_capacity(decisions.len());
     for decision in &decisions {
         let groups: Vec<String> = serde_json::from_str(&decision.groups).unwrap_or_default();
         views.push(ReviewDecision {
-            reviewer: user_ref(store, &decision.reviewer_id).await,
+            reviewer: names.user(store, &decision.reviewer_id).await,
             verdict: if decision.verdict == "reject" {
                 Verdict::Reject
             } else {
@@ -94,11 +129,11 @@ pub async fn notice_named(
             },
             note: decision.note.clone(),
             at: Timestamp::from_micros(decision.at_us),
-            groups: groups.iter().map(group_ref).collect(),
+            groups: groups.iter().map(|id| names.group(id)).collect(),
         });
     }
     let closed_by = match &record.closed_by {
-        Some(id) => Some(user_ref(store, id).await),
+        Some(id) => Some(names.user(store, id).await),
         None => None,
     };
     let review = Review {
@@ -109,7 +144,7 @@ pub async fn notice_named(
             name: record.connection_name.clone(),
             kind: record.connection_kind.clone(),
         },
-        requester: user_ref(store, &record.requester_id).await,
+        requester: names.user(store, &record.requester_id).await,
         reason: record.reason.clone(),
         input: record.input.clone(),
         session_id: record.session_id.clone(),
@@ -117,7 +152,11 @@ pub async fn notice_named(
             .access_seconds
             .and_then(|seconds| u32::try_from(seconds).ok()),
         access_until: record.access_until_us.map(Timestamp::from_micros),
-        reviewer_groups: rules.reviewer_groups.iter().map(group_ref).collect(),
+        reviewer_groups: rules
+            .reviewer_groups
+            .iter()
+            .map(|id| names.group(id))
+            .collect(),
         approvals: rules.approvals,
         decisions: views,
         created_at: Timestamp::from_micros(record.created_at_us),
@@ -138,19 +177,4 @@ pub async fn notice_named(
             .map(|decision| decision.reviewer_id)
             .collect(),
     })
-}
-
-async fn user_ref(store: &Store, id: &str) -> UserRef {
-    match store.user_by_id(id).await {
-        Ok(user) => UserRef {
-            id: user.id,
-            username: user.username,
-            display_name: user.display_name,
-        },
-        Err(_) => UserRef {
-            id: id.to_owned(),
-            username: id.to_owned(),
-            display_name: "(unknown user)".into(),
-        },
-    }
 }
