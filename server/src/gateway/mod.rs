@@ -27,7 +27,7 @@ use crate::{
     auth::Actor,
     error::ApiError,
     recorder::{Append, NewEvent, Recorded, Recorder},
-    sessions::summarize,
+    sessions::{existing_session, summarize},
     store::{ConnectionRecord, NewSessionRecord, SessionRecord, Store, now_us},
 };
 
@@ -158,7 +158,7 @@ impl Gateway {
             .create_session(actor, connection, input, rerun_of, SessionStatus::Running)
             .await?;
         self.launch(&id, connection, input)?;
-        self.existing(&id).await
+        existing_session(&self.store, &id).await
     }
 
     /// Creates the session as `pending_review`: it runs only when [`Gateway::run_held`] is
@@ -179,7 +179,7 @@ impl Gateway {
                 SessionStatus::PendingReview,
             )
             .await?;
-        self.existing(&id).await
+        existing_session(&self.store, &id).await
     }
 
     /// Runs a held session on this node, with `note` (who approved it) as its first event.
@@ -203,8 +203,7 @@ impl Gateway {
                 session_id,
                 vec![Append::Event(NewEvent::new(EventKind::Note, note))],
             )
-            .await
-            .map_err(|error| ApiError::internal(anyhow::anyhow!("{error}")))?;
+            .await?;
         self.launch(session_id, connection, input)
     }
 
@@ -223,18 +222,8 @@ impl Gateway {
                 error: Some(reason.to_owned()),
             },
         ];
-        self.recorder
-            .record(session_id, appends)
-            .await
-            .map_err(|error| ApiError::internal(anyhow::anyhow!("{error}")))?;
+        self.recorder.record(session_id, appends).await?;
         Ok(())
-    }
-
-    async fn existing(&self, id: &str) -> Result<SessionRecord, ApiError> {
-        self.store
-            .session(id)
-            .await?
-            .ok_or_else(|| ApiError::internal(anyhow::anyhow!("the new session vanished")))
     }
 
     async fn create_session(
