@@ -103,8 +103,10 @@ impl BenchDatabase {
                 cleanup: Cleanup::Postgres(Box::new(admin), name),
             })
         } else {
+            // The system's temporary folder unless told otherwise: never inside the checkout.
             let dir = tempfile::tempdir_in(
-                std::env::var("LOUPE_BENCH_DIR").unwrap_or_else(|_| ".".into()),
+                std::env::var_os("LOUPE_BENCH_DIR")
+                    .map_or_else(std::env::temp_dir, std::path::PathBuf::from),
             )?;
             let url = format!("sqlite://{}", dir.path().join("bench.db").display());
             Ok(BenchDatabase {
@@ -151,8 +153,11 @@ struct BenchServer {
 /// Creates the administrator on the bench database and returns an API token for them.
 async fn admin_token(database: &BenchDatabase) -> Result<String> {
     let store = Store::open(&Secret::new(database.url.clone()), 2).await?;
-    identity::ensure_initial_admin(&store, Some(&Secret::new("bench-admin-password".into())))
-        .await?;
+    identity::ensure_initial_admin(
+        &store,
+        Some(&Secret::new("bench-admin-heron-basalt".into())),
+    )
+    .await?;
     let admin = store
         .user_by_username("admin")
         .await?

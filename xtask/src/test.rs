@@ -27,6 +27,9 @@ pub fn test(_args: &[String]) -> Result<ExitCode> {
     tally.check("format", || {
         process::run(&mut cargo_in_root(&["fmt", "--all", "--check"]))
     });
+    tally.check("no databases or keys tracked by git", || {
+        tracked_secrets(&workspace.root)
+    });
     tally.check("clippy, native crates", || {
         process::run(&mut cargo_in_root(&[
             "clippy",
@@ -78,6 +81,38 @@ pub fn test(_args: &[String]) -> Result<ExitCode> {
     }
 
     Ok(tally.finish())
+}
+
+/// Fails when git tracks a database file or a key: they hold password hashes, sessions'
+/// output and the key that opens connection secrets, and belong in data folders (.gitignore).
+fn tracked_secrets(root: &std::path::Path) -> Result<()> {
+    let listed = Command::new("git")
+        .args(["ls-files", "-z"])
+        .current_dir(root)
+        .output()
+        .context("running git ls-files")?;
+    let forbidden: Vec<String> = String::from_utf8_lossy(&listed.stdout)
+        .split('\0')
+        .filter(|path| is_data_file(path))
+        .map(str::to_owned)
+        .collect();
+    if forbidden.is_empty() {
+        Ok(())
+    } else {
+        anyhow::bail!(
+            "git tracks data files that must never be committed (remove them with `git rm --cached`): {}",
+            forbidden.join(", ")
+        )
+    }
+}
+
+fn is_data_file(path: &str) -> bool {
+    let name = path.rsplit('/').next().unwrap_or(path);
+    [".db", ".db-wal", ".db-shm", ".sqlite", ".sqlite3"]
+        .iter()
+        .any(|suffix| name.ends_with(suffix))
+        || name == "secret.key"
+        || name.ends_with(".pem") && name.contains("key")
 }
 
 fn run_postgres_suite(tally: &mut Tally, cargo_in_root: &dyn Fn(&[&str]) -> Command) {
@@ -324,5 +359,20 @@ mod tests {
             })
         );
         assert_eq!(parse_node_test_line("ℹ tests 5"), None);
+    }
+
+    #[test]
+    fn recognises_databases_and_keys_among_tracked_files() {
+        for data in [
+            "end2end/data/demo.db",
+            "server/data/secret.key",
+            "x/loupe.db-wal",
+            "a.sqlite3",
+        ] {
+            assert!(is_data_file(data), "{data}");
+        }
+        for code in ["server/src/store/sqlite.rs", "Cargo.lock", "docs/db.md"] {
+            assert!(!is_data_file(code), "{code}");
+        }
     }
 }
