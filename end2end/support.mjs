@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 
 /** The password of `admin`, the administrator every test server starts with. */
-export const ADMIN_PASSWORD = 'admin-password-e2e';
+export const ADMIN_PASSWORD = 'admin-heron-basalt-e2e';
 
 function required(name) {
   const value = process.env[name];
@@ -25,6 +25,7 @@ export async function startServer(extraEnv = {}) {
       ...process.env,
       LOUPE_BIND: '127.0.0.1:0',
       DATABASE_URL: `sqlite://${join(dataDir, 'loupe.db')}`,
+      LOUPE_DATA_DIR: dataDir,
       LOUPE_STATIC_DIR: required('LOUPE_STATIC_DIR'),
       LOUPE_ADMIN_PASSWORD: ADMIN_PASSWORD,
       LOUPE_LOG: 'info',
@@ -116,4 +117,22 @@ export async function api(context, url, method, path, data) {
   });
   if (!response.ok()) throw new Error(`${method} ${path}: ${response.status()} ${await response.text()}`);
   return response.status() === 204 ? null : response.json();
+}
+
+/**
+ * An agent that records sessions through the ingest API, as another gateway would: an API token
+ * made by the logged-in context (a browser login cannot record). Returns `call(method, path,
+ * data, headers)`, which answers the JSON like `api`.
+ */
+export async function agent(context, url, name = 'e2e-agent') {
+  const { secret } = await api(context, url, 'POST', '/api/tokens', { name });
+  return async (method, path, data, headers = {}) => {
+    const response = await context.request.fetch(`${url}${path}`, {
+      method,
+      data,
+      headers: { authorization: `Bearer ${secret}`, ...headers },
+    });
+    if (!response.ok()) throw new Error(`${method} ${path}: ${response.status()} ${await response.text()}`);
+    return response.status() === 204 ? null : response.json();
+  };
 }

@@ -3,7 +3,7 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, launchBrowser, screenshot, collectPageErrors, logInAs, api, ADMIN_PASSWORD } from '../support.mjs';
+import { startServer, launchBrowser, screenshot, collectPageErrors, logInAs, api, agent, ADMIN_PASSWORD } from '../support.mjs';
 
 let server;
 
@@ -18,7 +18,8 @@ after(async () => {
 test('a deep link without a login goes to the login page, then on to the page', async () => {
   const setup = await launchBrowser();
   await logInAs(setup.context, server.url);
-  const recorded = await api(setup.context, server.url, 'POST', '/api/ingest/sessions', { connection: 'ops', connection_kind: 'ssh', type: 'ssh', input: 'uptime' });
+  const record = await agent(setup.context, server.url);
+  const recorded = await record('POST', '/api/ingest/sessions', { connection: 'ops', connection_kind: 'ssh', type: 'ssh', input: 'uptime' });
   await setup.close();
   const browser = await launchBrowser();
   try {
@@ -69,7 +70,7 @@ test('an administrator adds a user and a group, and the user logs in with a toke
 
     await page.fill('[data-test=new-username]', 'alice');
     await page.fill('[data-test=new-display-name]', 'Alice Liddell');
-    await page.fill('[data-test=new-password]', 'alice-password');
+    await page.fill('[data-test=new-password]', 'alice-heron-basalt-kite');
     await page.click('[data-test=create-user]');
     const row = page.locator('[data-test=user-row][data-username=alice]');
     await row.waitFor();
@@ -92,7 +93,7 @@ test('an administrator adds a user and a group, and the user logs in with a toke
     await screenshot(page, 'admin-audit');
 
     // Alice logs in in her own browser: no Admin link for her, and she makes a token.
-    await logInAs(alice.context, server.url, 'alice', 'alice-password');
+    await logInAs(alice.context, server.url, 'alice', 'alice-heron-basalt-kite');
     const herPage = await alice.context.newPage();
     await herPage.goto(`${server.url}/tokens`);
     await herPage.locator('[data-test=token-form]').waitFor();

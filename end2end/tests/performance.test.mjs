@@ -3,7 +3,7 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, launchBrowser, logInAs, api, screenshot } from '../support.mjs';
+import { startServer, launchBrowser, logInAs, api, agent, screenshot } from '../support.mjs';
 
 const GIB = 1024 * 1024 * 1024;
 const PIECE = 8 * 1024 * 1024;
@@ -23,7 +23,8 @@ after(async () => {
 });
 
 test('1 GiB of output opens fast and scrolls without long tasks or a big heap', { timeout: 600_000 }, async () => {
-  const session = await api(browser.context, server.url, 'POST', '/api/ingest/sessions', { connection: 'batch', connection_kind: 'ssh', type: 'ssh', input: 'cat /var/log/huge.log' });
+  const record = await agent(browser.context, server.url);
+  const session = await record('POST', '/api/ingest/sessions', { connection: 'batch', connection_kind: 'ssh', type: 'ssh', input: 'cat /var/log/huge.log' });
   const line = (n) => `${String(n).padStart(9, '0')} INFO request served in 12ms path=/api/items?page=${n % 977} status=200\n`;
   let text = '';
   for (let n = 0; text.length < PIECE; n++) text += line(n);
@@ -31,11 +32,9 @@ test('1 GiB of output opens fast and scrolls without long tasks or a big heap', 
   let seq;
   for (let sent = 0; sent < GIB; sent += PIECE) {
     const url = `/api/ingest/sessions/${session.id}/output?stream=stdout${seq ? `&seq=${seq}` : ''}`;
-    const response = await browser.context.request.post(`${server.url}${url}`, { data: body, headers: { 'content-type': 'application/octet-stream', origin: server.url } });
-    assert.equal(response.status(), 200);
-    seq = (await response.json()).seqs[0];
+    seq = (await record('POST', url, body, { 'content-type': 'application/octet-stream' })).seqs[0];
   }
-  await api(browser.context, server.url, 'POST', `/api/ingest/sessions/${session.id}/close`, { status: 'done', exit_code: 0 });
+  await record('POST', `/api/ingest/sessions/${session.id}/close`, { status: 'done', exit_code: 0 });
 
   const page = await browser.context.newPage();
   await page.addInitScript(() => {

@@ -17,8 +17,8 @@ before(async () => {
   admin = await launchBrowser();
   await logInAs(admin.context, server.url);
   const call = (method, path, body) => api(admin.context, server.url, method, path, body);
-  const ursula = await call('POST', '/api/users', { username: 'ursula', display_name: 'Ursula', password: 'ursula-password' });
-  const rita = await call('POST', '/api/users', { username: 'rita', display_name: 'Rita', password: 'rita-password' });
+  const ursula = await call('POST', '/api/users', { username: 'ursula', display_name: 'Ursula', password: 'ursula-heron-basalt-kite' });
+  const rita = await call('POST', '/api/users', { username: 'rita', display_name: 'Rita', password: 'rita-heron-basalt-kite' });
   const dba = await call('POST', '/api/groups', { name: 'dba' });
   await call('PUT', `/api/groups/${dba.id}/members/${rita.id}`);
   assert.ok(ursula.id);
@@ -28,9 +28,9 @@ before(async () => {
   await call('POST', '/api/connections', { name: 'plain-sh', ...shell });
 
   requester = await launchBrowser();
-  await logInAs(requester.context, server.url, 'ursula', 'ursula-password');
+  await logInAs(requester.context, server.url, 'ursula', 'ursula-heron-basalt-kite');
   reviewer = await launchBrowser();
-  await logInAs(reviewer.context, server.url, 'rita', 'rita-password');
+  await logInAs(reviewer.context, server.url, 'rita', 'rita-heron-basalt-kite');
 });
 
 after(async () => {

@@ -24,7 +24,7 @@ before(async () => {
   browser = await launchBrowser();
   await logInAs(browser.context, server.url);
   await api(browser.context, server.url, 'POST', '/api/connections', { name: 'sh', kind: 'command', command: { argv: ['sh', '-c'] } });
-  await api(browser.context, server.url, 'POST', '/api/users', { username: 'bob', password: 'bob-password' });
+  await api(browser.context, server.url, 'POST', '/api/users', { username: 'bob', password: 'bob-heron-basalt-kite' });
 });
 
 after(async () => {

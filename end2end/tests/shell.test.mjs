@@ -3,7 +3,7 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, launchBrowser, screenshot, collectPageErrors, logInAs, api } from '../support.mjs';
+import { startServer, launchBrowser, screenshot, collectPageErrors, logInAs, api, agent } from '../support.mjs';
 
 let server;
 let browser;
@@ -44,7 +44,8 @@ test('the root renders the shell from WASM and lands on the sessions page', asyn
 test('a deep link to a session loads that page', async () => {
   const page = await browser.context.newPage();
   const errors = collectPageErrors(page);
-  const recorded = await api(browser.context, server.url, 'POST', '/api/ingest/sessions', { connection: 'ops', connection_kind: 'ssh', type: 'ssh', input: 'uptime' });
+  const record = await agent(browser.context, server.url);
+  const recorded = await record('POST', '/api/ingest/sessions', { connection: 'ops', connection_kind: 'ssh', type: 'ssh', input: 'uptime' });
   const id = recorded.id;
 
   await page.goto(`${server.url}/sessions/${id}`);

@@ -53,17 +53,31 @@ pub enum InputMode {
     Stdin,
 }
 
-/// How a command connection runs its program.
+/// How a command connection runs its program (what an administrator sends).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CommandSettings {
     /// The program and its fixed arguments, e.g. `["sh", "-c"]` or `["kubectl"]`.
     pub argv: Vec<String>,
-    #[serde(default)]
-    pub env: BTreeMap<String, String>,
+    /// Variables the program gets, e.g. `PGPASSWORD`. Write-only like a database URL: kept
+    /// encrypted and never returned (answers list their names in [`CommandView::env_names`]).
+    /// When changing a connection, absent keeps the stored variables and `{}` removes them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub env: Option<BTreeMap<String, String>>,
     #[serde(default)]
     pub working_dir: Option<String>,
     #[serde(default)]
+    pub input: InputMode,
+}
+
+/// How a command connection runs its program, as answers show it: the variables' values are
+/// never shown.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommandView {
+    pub argv: Vec<String>,
+    /// The names of the variables the program gets.
+    pub env_names: Vec<String>,
+    pub working_dir: Option<String>,
     pub input: InputMode,
 }
 
@@ -77,7 +91,7 @@ pub struct Connection {
     /// For database connections, whether a URL is stored (it is never shown).
     pub has_url: bool,
     /// For command connections.
-    pub command: Option<CommandSettings>,
+    pub command: Option<CommandView>,
     /// Longest a statement or command may run, in seconds; none for the server's default.
     pub timeout_seconds: Option<u32>,
     pub tags: Vec<String>,

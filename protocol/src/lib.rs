@@ -17,8 +17,8 @@ mod users;
 pub use audit::{AuditEvent, AuditQuery};
 pub use auth::{ApiToken, CreatedToken, LoginRequest, NewToken};
 pub use connections::{
-    CommandSettings, Connection, ConnectionChanges, ConnectionCheck, ConnectionKind, InputMode,
-    NewConnection, RunRequest,
+    CommandSettings, CommandView, Connection, ConnectionChanges, ConnectionCheck, ConnectionKind,
+    InputMode, NewConnection, RunRequest,
 };
 pub use error::{ErrorBody, ErrorCode};
 pub use live::{ClientMessage, ServerMessage};
@@ -28,10 +28,10 @@ pub use reviews::{
     ReviewNote, ReviewQuery, ReviewRules, ReviewState, Verdict, Waiting,
 };
 pub use sessions::{
-    Cell, CloseSession, Column, ConnectionRef, Count, EventKind, EventPage, EventsQuery, IngestAck,
-    IngestBatch, IngestEvent, NewRecordedSession, NewShare, OutputPiece, OutputQuery, OutputWindow,
-    RawOutputQuery, RowsQuery, RowsWindow, Session, SessionCounts, SessionEvent, SessionPage,
-    SessionQuery, SessionStatus, SessionType, Share, Stream, Verb,
+    AgentRef, Cell, CloseSession, Column, ConnectionRef, Count, EventKind, EventPage, EventsQuery,
+    IngestAck, IngestBatch, IngestEvent, NewRecordedSession, NewShare, OutputPiece, OutputQuery,
+    OutputWindow, RawOutputQuery, RowsQuery, RowsWindow, Session, SessionCounts, SessionEvent,
+    SessionPage, SessionQuery, SessionStatus, SessionType, Share, Stream, Verb,
 };
 pub use settings::{Health, Settings};
 pub use time::{Timestamp, TimestampError};

@@ -163,6 +163,18 @@ pub struct Session {
     pub truncated: bool,
     /// Why the session failed, was rejected or was interrupted.
     pub error: Option<String>,
+    /// For sessions recorded by another gateway or agent through the ingest API: the API token
+    /// that recorded it. Loupe did not see these run; it holds what the agent sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<AgentRef>,
+}
+
+/// The agent behind a recorded session: the API token it records with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentRef {
+    pub token_id: String,
+    /// The token's name when the session was opened.
+    pub name: String,
 }
 
 /// `GET /api/sessions` filters. Every parameter is validated; an unknown one is refused.

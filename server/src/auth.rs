@@ -15,7 +15,7 @@ use crate::{
     error::ApiError,
     identity::secrets,
     state::AppState,
-    store::{NewAuditEvent, UserRecord, now_us},
+    store::{NewAuditEvent, Store, StoreError, UserRecord, now_us},
 };
 
 /// The browser login cookie. HttpOnly and SameSite=Strict; see [`login_cookie`].
@@ -84,6 +84,33 @@ impl Actor {
     }
 }
 
+/// The actor as the store sees them now, for connections that outlive a request (the live
+/// WebSocket): none when their credential no longer works (logged out, expired, revoked, the
+/// account disabled); a changed role is picked up.
+pub async fn refreshed(store: &Store, actor: &Actor) -> Result<Option<Actor>, ApiError> {
+    let user = match &actor.credential {
+        Credential::Token(id) => {
+            let token = match store.token_by_id(id).await {
+                Ok(token) => token,
+                Err(StoreError::NotFound) => return Ok(None),
+                Err(error) => return Err(error.into()),
+            };
+            let expired = token.expires_at_us.is_some_and(|at| at <= now_us());
+            if token.revoked_at_us.is_some() || expired {
+                return Ok(None);
+            }
+            store.user_by_id(&token.user_id).await?
+        }
+        Credential::Cookie(digest) => match store.login_session_user(digest).await? {
+            Some(user) => user,
+            None => return Ok(None),
+        },
+        Credential::CommandLine => return Ok(Some(actor.clone())),
+    };
+    Ok((!user.disabled)
+        .then(|| Actor::from_user(&user, actor.address.clone(), actor.credential.clone())))
+}
+
 /// The caller's network address, as the server saw it (none when the server was built without
 /// connection info, as in some tests).
 pub struct ClientAddress(pub Option<String>);
@@ -144,7 +171,7 @@ impl FromRequestParts<AppState> for Actor {
                 .await?
                 .ok_or_else(|| ApiError::unauthenticated("your login has expired; log in again"))?;
             if !parts.method.is_safe() {
-                require_same_origin(&parts.headers)?;
+                require_same_origin(&parts.headers, state.config.secure_cookies)?;
             }
             return Ok(Actor::from_user(&user, address, Credential::Cookie(digest)));
         }
@@ -156,7 +183,10 @@ impl FromRequestParts<AppState> for Actor {
 
 /// Refuses a request whose `Origin` names another site. Browsers send `Origin` with every
 /// `fetch` that is not a GET; a request without one must say it is same-origin some other way.
-pub fn require_same_origin(headers: &HeaderMap) -> Result<(), ApiError> {
+/// An origin is scheme, host and port (RFC 6454): `https` when Loupe is served over HTTPS
+/// (`secure`, from `LOUPE_SECURE_COOKIES`), else `http`, so a page on the plain-HTTP side of the
+/// same host cannot act on the HTTPS one.
+pub fn require_same_origin(headers: &HeaderMap, secure: bool) -> Result<(), ApiError> {
     let host = headers
         .get(header::HOST)
         .and_then(|value| value.to_str().ok());
@@ -165,11 +195,12 @@ pub fn require_same_origin(headers: &HeaderMap) -> Result<(), ApiError> {
         .map(|value| value.to_str().unwrap_or(""))
     {
         Some(origin) => {
-            let authority = origin
-                .strip_prefix("https://")
-                .or_else(|| origin.strip_prefix("http://"))
-                .unwrap_or("");
-            if host.is_some_and(|host| host.eq_ignore_ascii_case(authority)) {
+            let scheme = if secure { "https://" } else { "http://" };
+            let authority = origin.strip_prefix(scheme);
+            if host
+                .zip(authority)
+                .is_some_and(|(host, authority)| host.eq_ignore_ascii_case(authority))
+            {
                 Ok(())
             } else {
                 Err(ApiError::forbidden(format!(
@@ -246,10 +277,17 @@ mod tests {
         ]);
         let fetch_metadata = headers(&[("host", "loupe"), ("sec-fetch-site", "same-origin")]);
         let nothing = headers(&[("host", "loupe")]);
-        assert!(require_same_origin(&same).is_ok());
-        assert!(require_same_origin(&other).is_err());
-        assert!(require_same_origin(&fetch_metadata).is_ok());
-        assert!(require_same_origin(&nothing).is_err());
+        let other_scheme = headers(&[
+            ("host", "127.0.0.1:3000"),
+            ("origin", "https://127.0.0.1:3000"),
+        ]);
+        assert!(require_same_origin(&same, false).is_ok());
+        assert!(require_same_origin(&other, false).is_err());
+        assert!(require_same_origin(&fetch_metadata, false).is_ok());
+        assert!(require_same_origin(&nothing, false).is_err());
+        assert!(require_same_origin(&other_scheme, false).is_err());
+        assert!(require_same_origin(&same, true).is_err());
+        assert!(require_same_origin(&other_scheme, true).is_ok());
     }
 
     #[test]

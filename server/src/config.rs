@@ -90,6 +90,24 @@ pub struct Config {
     #[arg(long, env = "LOUPE_LIVE_QUEUE", default_value_t = 1024)]
     pub live_queue: usize,
 
+    /// Seconds between checks, on every open live connection, that its caller may still see
+    /// what it watches (a share expiring, a token expiring). Revocations, logouts and disabled
+    /// accounts are acted on at once; this bounds the rest. 1 to 3600. Default: 10.
+    #[arg(long, env = "LOUPE_LIVE_RECHECK", default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub live_recheck_seconds: u64,
+
+    /// With downloads disabled, the most output and row bytes one user may read through the
+    /// session page's windows per `LOUPE_WINDOW_READ_PERIOD`: enough to read sessions, too
+    /// little to script a bulk export. Default: 268435456 (256 MiB).
+    #[arg(long, env = "LOUPE_WINDOW_READ_BYTES", default_value_t = 256 * 1024 * 1024)]
+    pub window_read_bytes: u64,
+
+    /// The period of `LOUPE_WINDOW_READ_BYTES`, in seconds. Default: 3600.
+    #[arg(long, env = "LOUPE_WINDOW_READ_PERIOD", default_value_t = 3600,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub window_read_period_seconds: u64,
+
     /// Password for the `admin` user created on the first start with an empty database. When
     /// unset, a password is generated and printed once. Default: unset.
     #[arg(long, env = "LOUPE_ADMIN_PASSWORD", hide_env_values = true)]

@@ -15,6 +15,7 @@ pub mod paging;
 pub mod policy;
 pub mod recorder;
 pub mod request_context;
+mod response_policy;
 pub mod reviews;
 pub mod routes;
 pub mod sessions;
@@ -22,6 +23,7 @@ pub mod state;
 pub mod store;
 pub mod telemetry;
 mod web;
+pub mod window_budget;
 
 use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
@@ -47,6 +49,7 @@ pub fn build_router(state: AppState) -> Router {
         });
     api.fallback(web::serve_client.layer(CompressionLayer::new()))
         .layer(DefaultBodyLimit::max(extract::MAX_JSON_BODY))
+        .layer(middleware::from_fn(response_policy::apply))
         .layer(middleware::from_fn(request_context::track_request))
         .with_state(state)
 }
@@ -114,12 +117,27 @@ pub async fn serve(
         secrets,
         limits,
         config.node_id(),
+        gateway::sqlite::protected_paths(config.database_url.expose(), &config.data_dir),
     );
+    let sealed = gateway::connections::seal_legacy_environments(&gateway)
+        .await
+        .map_err(|error| anyhow::anyhow!("sealing command environments: {}", error.message()))?;
+    if sealed > 0 {
+        tracing::info!(
+            connections = sealed,
+            "sealed command environments stored in plain text"
+        );
+    }
     if config.demo {
         demo::ensure(&store, &gateway, &config.data_dir).await?;
     }
+    let window_budget = Arc::new(window_budget::WindowBudget::new(
+        config.window_read_bytes,
+        Duration::from_secs(config.window_read_period_seconds),
+    ));
     let state = AppState {
         store: store.clone(),
+        window_budget,
         config: Arc::new(config),
         throttle: Arc::default(),
         recorder,

@@ -62,6 +62,12 @@ pub fn may_share_session(actor: &Actor, owner_id: &str) -> bool {
     actor.is(owner_id) || actor.role == Role::Admin
 }
 
+/// Who a session is shared with is known to its owner, administrators and auditors; a person
+/// it is shared with sees only the shares that reach them.
+pub fn may_see_all_shares(actor: &Actor, owner_id: &str) -> bool {
+    may_share_session(actor, owner_id) || actor.role == Role::Auditor
+}
+
 /// Reviews are seen by their requester, by members of their reviewer groups, and by those who
 /// see everything. `reviews` is whether the actor is in one of the review's reviewer groups.
 pub fn may_see_review(actor: &Actor, requester_id: &str, reviews: bool) -> bool {

@@ -29,8 +29,9 @@ pub async fn existing_session(store: &Store, id: &str) -> Result<SessionRecord, 
         .ok_or_else(|| ApiError::not_found("no such session"))
 }
 
-/// The session, if the actor may see it. A session they may not see answers exactly like one
-/// that does not exist, so ids cannot be probed.
+/// The session, if the actor may see it: theirs, shared with them or one of their groups, or a
+/// command held for a review their group decides (before and after it ran). A session they may
+/// not see answers exactly like one that does not exist, so ids cannot be probed.
 pub async fn visible_session(
     store: &Store,
     actor: &Actor,
@@ -45,7 +46,9 @@ pub async fn visible_session(
         return Err(not_found());
     };
     let groups = group_ids(store, user_id).await?;
-    if store.is_shared_with(id, user_id, &groups).await? {
+    if store.is_shared_with(id, user_id, &groups).await?
+        || store.reviews_session(id, &groups).await?
+    {
         Ok(session)
     } else {
         Err(not_found())
@@ -201,6 +204,12 @@ pub fn to_session(record: SessionRecord) -> loupe_protocol::Session {
         rerun_of: record.rerun_of,
         truncated: record.truncated,
         error: record.error,
+        agent: record
+            .agent_token_id
+            .map(|token_id| loupe_protocol::AgentRef {
+                token_id,
+                name: record.agent_name.unwrap_or_default(),
+            }),
         id: record.id,
     }
 }

@@ -6,7 +6,7 @@ use axum::extract::FromRef;
 
 use crate::{
     config::Config, gateway::Gateway, identity::throttle::LoginThrottle, live::Hub,
-    recorder::Recorder, store::Store,
+    recorder::Recorder, store::Store, window_budget::WindowBudget,
 };
 
 #[derive(Clone)]
@@ -17,6 +17,8 @@ pub struct AppState {
     pub recorder: Recorder,
     pub gateway: Gateway,
     pub hub: Hub,
+    /// Bounds window reads while downloads are disabled.
+    pub window_budget: Arc<WindowBudget>,
 }
 
 impl FromRef<AppState> for Store {

@@ -14,7 +14,7 @@ use axum::{
 use tower::ServiceExt;
 use tower_http::services::ServeDir;
 
-use crate::{error::ApiError, state::AppState};
+use crate::{error::ApiError, response_policy, state::AppState};
 
 const CACHE_FOREVER: HeaderValue = HeaderValue::from_static("public, max-age=31536000, immutable");
 const REVALIDATE: HeaderValue = HeaderValue::from_static("no-cache");
@@ -40,10 +40,14 @@ pub async fn serve_client(State(state): State<AppState>, request: Request) -> Re
 async fn serve_index(dir: &Path) -> Response {
     match tokio::fs::read(dir.join("index.html")).await {
         Ok(html) => {
+            let html = String::from_utf8_lossy(&html).into_owned();
+            let policy = response_policy::page_policy(&html);
             let mut response = Html(html).into_response();
-            response
-                .headers_mut()
-                .insert(header::CACHE_CONTROL, NEVER_CACHE);
+            let headers = response.headers_mut();
+            headers.insert(header::CACHE_CONTROL, NEVER_CACHE);
+            if let Ok(policy) = HeaderValue::from_str(&policy) {
+                headers.insert(header::CONTENT_SECURITY_POLICY, policy);
+            }
             response
         }
         Err(error) if error.kind() == io::ErrorKind::NotFound => (

@@ -124,6 +124,9 @@ fn SessionDetail(id: String) -> impl IntoView {
         ServerMessage::Resync { .. } => error.set(Some(
             "Fell behind the live session; reload the page to catch up.".into(),
         )),
+        // Access ended while watching (a share revoked, the login ended): say so, since
+        // nothing more will arrive.
+        ServerMessage::Error { message, .. } => error.set(Some(message)),
         _ => {}
     };
     let load = {
@@ -243,6 +246,12 @@ fn SessionHeader(session: Session, now: RwSignal<f64>, downloads_disabled: bool)
             {session.rerun_of.clone().map(|original| {
                 let (href, short) = (format!("/sessions/{original}"), original[..13].to_owned());
                 view! { <div><span class="muted">"Re-run of"</span><A href=href attr:data-test="rerun-of">{short}</A></div> }
+            })}
+            {session.agent.clone().map(|agent| view! {
+                <div class="wide" title="Sent to Loupe through the ingest API by another gateway or agent; Loupe did not run it">
+                    <span class="muted">"Recorded by"</span>
+                    <span data-test="recorded-by">{format!("agent token “{}”", agent.name)}</span>
+                </div>
             })}
             {session.error.clone().map(|reason| view! { <div class="wide"><span class="muted">"Reason"</span><span class="error-text">{reason}</span></div> })}
         </div>

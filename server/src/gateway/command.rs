@@ -3,6 +3,10 @@
 //! timestamps and ANSI sequences as the program wrote them, in chunks of up to 64 KiB flushed at
 //! least every 50 ms. The program runs in its own process group, so stopping it stops its
 //! children too.
+//!
+//! A program gets a minimal environment ([`INHERITED_ENV`]) plus its connection's own variables,
+//! never Loupe's: the server's environment holds its secrets (`DATABASE_URL`,
+//! `LOUPE_SECRET_KEY`, `LOUPE_ADMIN_PASSWORD`).
 
 use std::{process::Stdio, time::Duration};
 
@@ -21,6 +25,34 @@ use crate::{
 };
 
 const FLUSH_EVERY: Duration = Duration::from_millis(50);
+
+/// What a started program inherits from Loupe's environment: where programs are, whose home,
+/// the locale and the time zone. Everything else is left behind.
+pub const INHERITED_ENV: &[&str] = &[
+    "PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "LANGUAGE", "LC_ALL", "LC_CTYPE", "TZ",
+    "TMPDIR",
+];
+/// `PATH` for a program when Loupe itself has none.
+const DEFAULT_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
+
+/// The environment a started program gets: [`INHERITED_ENV`] from `server_env`, then the
+/// connection's `own` variables (which win).
+pub fn child_env(
+    server_env: impl IntoIterator<Item = (String, String)>,
+    own: &std::collections::BTreeMap<String, String>,
+) -> Vec<(String, String)> {
+    let mut env: std::collections::BTreeMap<String, String> = server_env
+        .into_iter()
+        .filter(|(name, _)| INHERITED_ENV.contains(&name.as_str()))
+        .collect();
+    env.entry("PATH".into())
+        .or_insert_with(|| DEFAULT_PATH.into());
+    env.extend(
+        own.iter()
+            .map(|(name, value)| (name.clone(), value.clone())),
+    );
+    env.into_iter().collect()
+}
 
 /// Output read but not yet recorded: consecutive bytes of one stream.
 struct Pending {
@@ -47,7 +79,11 @@ pub async fn execute(run: &Run, settings: &CommandSettings) -> Outcome {
     let mut command = Command::new(program);
     command
         .args(fixed)
-        .envs(&settings.env)
+        .env_clear()
+        .envs(child_env(
+            std::env::vars(),
+            &settings.env.clone().unwrap_or_default(),
+        ))
         .stdin(if settings.input == InputMode::Stdin {
             Stdio::piped()
         } else {
@@ -240,4 +276,28 @@ pub async fn check(settings: &CommandSettings) -> Result<String, String> {
         }
     }
     Err(format!("the program {program} was not found"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn programs_get_a_minimal_environment_and_their_connections_own() {
+        let server = [
+            ("PATH", "/opt/bin:/usr/bin"),
+            ("DATABASE_URL", "postgres://loupe:secret@db/loupe"),
+            ("LOUPE_SECRET_KEY", "00ff"),
+            ("LOUPE_ADMIN_PASSWORD", "hunter2"),
+            ("AWS_SECRET_ACCESS_KEY", "abc"),
+            ("LANG", "C.UTF-8"),
+        ]
+        .map(|(name, value)| (name.to_owned(), value.to_owned()));
+        let own = [("PGPASSWORD".to_owned(), "target".to_owned())].into();
+        let env = child_env(server, &own);
+        let names: Vec<&str> = env.iter().map(|(name, _)| name.as_str()).collect();
+        assert_eq!(names, ["LANG", "PATH", "PGPASSWORD"]);
+        let without_path = child_env(Vec::new(), &Default::default());
+        assert_eq!(without_path, [("PATH".to_owned(), DEFAULT_PATH.to_owned())]);
+    }
 }

@@ -1,13 +1,14 @@
-//! Managing connections: validation, the write-only URL (sealed before it is stored, never
-//! returned), and the wire view. Only administrators create, change or delete connections;
+//! Managing connections: validation, the write-only secrets (a database URL, a command's
+//! environment: sealed before they are stored, never returned), and the wire view. Only administrators create, change or delete connections;
 //! everyone logged in may list them to pick one.
 
 use loupe_protocol::{
-    CommandSettings, Connection, ConnectionChanges, ConnectionKind, NewConnection, SessionType,
-    Timestamp,
+    CommandSettings, CommandView, Connection, ConnectionChanges, ConnectionKind, InputMode,
+    NewConnection, SessionType, Timestamp,
 };
+use serde::{Deserialize, Serialize};
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use super::{Gateway, default_session_type};
 use crate::{
@@ -20,6 +21,73 @@ use crate::{
 };
 
 const MAX_TIMEOUT_SECONDS: u32 = 7 * 24 * 3600;
+
+/// A command connection's settings as the `command` column keeps them: everything but the
+/// environment's values, which are sealed in the `secret` column. Rows written before the
+/// environment was sealed carry it in `env`; [`seal_legacy_environments`] moves it.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct StoredCommand {
+    pub argv: Vec<String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub env: BTreeMap<String, String>,
+    #[serde(default)]
+    pub env_names: Vec<String>,
+    #[serde(default)]
+    pub working_dir: Option<String>,
+    #[serde(default)]
+    pub input: InputMode,
+}
+
+impl StoredCommand {
+    pub fn parse(json: &str) -> Result<StoredCommand, ApiError> {
+        serde_json::from_str(json).map_err(ApiError::internal)
+    }
+
+    fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("settings serialise")
+    }
+
+    /// What a run needs: these settings with the opened environment.
+    pub fn with_env(self, env: BTreeMap<String, String>) -> CommandSettings {
+        CommandSettings {
+            argv: self.argv,
+            env: Some(env),
+            working_dir: self.working_dir,
+            input: self.input,
+        }
+    }
+}
+
+/// Seals a command's environment for the `secret` column (none when it is empty).
+fn seal_env(gateway: &Gateway, id: &str, env: &BTreeMap<String, String>) -> Option<Vec<u8>> {
+    (!env.is_empty()).then(|| {
+        gateway
+            .secrets()
+            .seal(id, &serde_json::to_string(env).expect("strings serialise"))
+    })
+}
+
+/// Moves command environments stored in plain text (before they were sealed) into the sealed
+/// `secret` column. Runs at start; returns how many connections it changed.
+pub async fn seal_legacy_environments(gateway: &Gateway) -> Result<usize, ApiError> {
+    let mut sealed = 0;
+    for mut record in gateway.store.list_connections().await? {
+        let Some(json) = record.command.as_deref() else {
+            continue;
+        };
+        let mut stored = StoredCommand::parse(json)?;
+        if stored.env.is_empty() {
+            continue;
+        }
+        let env = std::mem::take(&mut stored.env);
+        stored.env_names = env.keys().cloned().collect();
+        record.secret = seal_env(gateway, &record.id, &env);
+        record.command = Some(stored.to_json());
+        gateway.store.update_connection(&record).await?;
+        sealed += 1;
+    }
+    Ok(sealed)
+}
 
 /// The stored connection with this id, or "no such connection".
 pub async fn existing(store: &Store, id: &str) -> Result<ConnectionRecord, ApiError> {
@@ -39,11 +107,17 @@ pub fn to_connection(
         review: rules::named(rules::of(&record), group_names),
         session_type: SessionType::parse(&record.session_type)
             .unwrap_or_else(|| default_session_type(kind)),
-        has_url: record.secret.is_some(),
+        has_url: kind.is_database() && record.secret.is_some(),
         command: record
             .command
             .as_deref()
-            .and_then(|json| serde_json::from_str(json).ok()),
+            .and_then(|json| StoredCommand::parse(json).ok())
+            .map(|stored| CommandView {
+                argv: stored.argv,
+                env_names: stored.env_names,
+                working_dir: stored.working_dir,
+                input: stored.input,
+            }),
         timeout_seconds: record
             .timeout_seconds
             .and_then(|seconds| u32::try_from(seconds).ok()),
@@ -86,11 +160,12 @@ fn check_command(settings: &CommandSettings) -> Result<(), ApiError> {
             "command.argv must name a program, e.g. [\"sh\", \"-c\"]",
         ));
     }
+    let env = settings.env.clone().unwrap_or_default();
     if settings
         .argv
         .iter()
-        .chain(settings.env.keys())
-        .chain(settings.env.values())
+        .chain(env.keys())
+        .chain(env.values())
         .any(|part| part.contains('\0'))
     {
         return Err(ApiError::bad_request(
@@ -98,11 +173,7 @@ fn check_command(settings: &CommandSettings) -> Result<(), ApiError> {
             "command must not contain NUL characters",
         ));
     }
-    if settings
-        .env
-        .keys()
-        .any(|key| key.is_empty() || key.contains('='))
-    {
+    if env.keys().any(|key| key.is_empty() || key.contains('=')) {
         return Err(ApiError::bad_request(
             "command.env",
             "command.env names must be non-empty and without '='",
@@ -156,10 +227,15 @@ pub async fn create(
                     "a command connection has no url",
                 ));
             }
-            (
-                Some(serde_json::to_string(settings).expect("settings serialise")),
-                None,
-            )
+            let env = settings.env.clone().unwrap_or_default();
+            let stored = StoredCommand {
+                argv: settings.argv.clone(),
+                env: BTreeMap::new(),
+                env_names: env.keys().cloned().collect(),
+                working_dir: settings.working_dir.clone(),
+                input: settings.input,
+            };
+            (Some(stored.to_json()), seal_env(gateway, &id, &env))
         }
         kind => {
             let url = new.url.as_deref().ok_or_else(|| {
@@ -238,7 +314,27 @@ pub async fn update(
             ));
         }
         check_command(settings)?;
-        record.command = Some(serde_json::to_string(settings).expect("settings serialise"));
+        let previous = record
+            .command
+            .as_deref()
+            .map(StoredCommand::parse)
+            .transpose()?
+            .unwrap_or_default();
+        let env_names = match &settings.env {
+            Some(env) => {
+                record.secret = seal_env(gateway, &record.id, env);
+                env.keys().cloned().collect()
+            }
+            None => previous.env_names,
+        };
+        let stored = StoredCommand {
+            argv: settings.argv.clone(),
+            env: BTreeMap::new(),
+            env_names,
+            working_dir: settings.working_dir.clone(),
+            input: settings.input,
+        };
+        record.command = Some(stored.to_json());
     }
     if changes.timeout_seconds.is_some() {
         record.timeout_seconds = check_timeout(changes.timeout_seconds)?;
@@ -251,8 +347,13 @@ pub async fn update(
     }
     gateway.store.update_connection(&record).await?;
     let mut event = actor.audit("connection.changed", format!("connection:{}", record.name));
+    let env_replaced = changes
+        .command
+        .as_ref()
+        .is_some_and(|command| command.env.is_some());
     event.detail = match (&changes.url, &changes.review) {
         (Some(_), _) => Some("url replaced".to_owned()),
+        (None, _) if env_replaced => Some("environment replaced".to_owned()),
         (None, Some(_)) => record
             .review
             .clone()

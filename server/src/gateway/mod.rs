@@ -7,10 +7,12 @@ mod command;
 pub mod connections;
 pub mod secrets;
 mod sql;
+pub(crate) mod sqlite;
 mod statements;
 
 use std::{
     collections::HashMap,
+    path::PathBuf,
     sync::{
         Arc, Mutex,
         atomic::{AtomicBool, Ordering},
@@ -64,6 +66,8 @@ pub struct Gateway {
     limits: Limits,
     node_id: String,
     running: Arc<Mutex<HashMap<String, CancellationToken>>>,
+    /// Loupe's own files, which no SQLite target may open (see [`sqlite::protected_paths`]).
+    protected: Arc<Vec<PathBuf>>,
 }
 
 /// One run in progress: what executors record through.
@@ -131,6 +135,7 @@ impl Gateway {
         secrets: SecretBox,
         limits: Limits,
         node_id: String,
+        protected: Vec<PathBuf>,
     ) -> Gateway {
         Gateway {
             store,
@@ -139,6 +144,7 @@ impl Gateway {
             limits,
             node_id,
             running: Arc::default(),
+            protected: Arc::new(protected),
         }
     }
 
@@ -256,6 +262,7 @@ impl Gateway {
                 started_at_us: now_us(),
                 labels: "{}".into(),
                 rerun_of,
+                agent: None,
             })
             .await?;
         Ok(id)
@@ -268,7 +275,8 @@ impl Gateway {
         let work = Work {
             kind,
             url: self.url_of(connection)?,
-            command: command_of(connection)?,
+            command: self.command_of(connection)?,
+            protected: self.protected.clone(),
         };
         let cancel = CancellationToken::new();
         self.running
@@ -343,13 +351,41 @@ impl Gateway {
         }
     }
 
-    fn url_of(&self, connection: &ConnectionRecord) -> Result<Option<String>, ApiError> {
+    /// The opened `secret` column: a database connection's URL, a command connection's
+    /// environment as JSON.
+    fn opened_secret(&self, connection: &ConnectionRecord) -> Result<Option<String>, ApiError> {
         connection
             .secret
             .as_deref()
             .map(|sealed| self.secrets.open(&connection.id, sealed))
             .transpose()
             .map_err(ApiError::internal)
+    }
+
+    fn url_of(&self, connection: &ConnectionRecord) -> Result<Option<String>, ApiError> {
+        if connection.kind == ConnectionKind::Command.as_str() {
+            return Ok(None);
+        }
+        self.opened_secret(connection)
+    }
+
+    /// A command connection's settings with its opened environment.
+    fn command_of(
+        &self,
+        connection: &ConnectionRecord,
+    ) -> Result<Option<CommandSettings>, ApiError> {
+        let Some(json) = connection.command.as_deref() else {
+            return Ok(None);
+        };
+        let stored = connections::StoredCommand::parse(json)?;
+        let mut env = stored.env.clone();
+        if let Some(sealed) = self.opened_secret(connection)? {
+            env.extend(
+                serde_json::from_str::<std::collections::BTreeMap<String, String>>(&sealed)
+                    .map_err(ApiError::internal)?,
+            );
+        }
+        Ok(Some(stored.with_env(env)))
     }
 
     /// Whether the target answers; for database connections only.
@@ -359,23 +395,15 @@ impl Gateway {
     ) -> Result<Result<String, String>, ApiError> {
         let kind = ConnectionKind::parse(&connection.kind).unwrap_or(ConnectionKind::Command);
         Ok(match (kind, self.url_of(connection)?) {
-            (ConnectionKind::Command, _) => match command_of(connection)? {
+            (ConnectionKind::Command, _) => match self.command_of(connection)? {
                 Some(settings) => command::check(&settings).await,
                 None => Err("the connection has no command".into()),
             },
+            (ConnectionKind::Sqlite, Some(url)) => sqlite::check(&url, &self.protected).await,
             (kind, Some(url)) => sql::check(kind, &url).await,
             (_, None) => Err("the connection has no URL".into()),
         })
     }
-}
-
-fn command_of(connection: &ConnectionRecord) -> Result<Option<CommandSettings>, ApiError> {
-    connection
-        .command
-        .as_deref()
-        .map(serde_json::from_str)
-        .transpose()
-        .map_err(ApiError::internal)
 }
 
 /// What a run needs to know about its connection.
@@ -383,6 +411,7 @@ struct Work {
     kind: ConnectionKind,
     url: Option<String>,
     command: Option<CommandSettings>,
+    protected: Arc<Vec<PathBuf>>,
 }
 
 impl Work {
@@ -390,6 +419,9 @@ impl Work {
         match (self.kind, &self.url, &self.command) {
             (ConnectionKind::Command, _, Some(settings)) => command::execute(run, settings).await,
             (ConnectionKind::Command, _, None) => run.fail("the connection has no command").await,
+            (ConnectionKind::Sqlite, Some(url), _) => {
+                sqlite::execute(run, url, &self.protected).await
+            }
             (kind, Some(url), _) => sql::execute(run, kind, url).await,
             (_, None, _) => run.fail("the connection has no URL").await,
         }

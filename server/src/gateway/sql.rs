@@ -1,4 +1,5 @@
-//! Running SQL against PostgreSQL, MySQL and SQLite targets. Each statement of the input is its
+//! Running SQL against PostgreSQL and MySQL targets (SQLite targets have their own fenced
+//! executor, [`super::sqlite`]). Each statement of the input is its
 //! own input event; a statement that returns rows records a result event with its columns and
 //! then its rows in pages as they stream in; one that does not records how many rows it
 //! affected; a database error records the database's message and code and stops the script.
@@ -15,7 +16,6 @@ use sqlx::{
     Column as _, ConnectOptions, Either, Executor, Row, TypeInfo, ValueRef,
     mysql::{MySqlConnectOptions, MySqlConnection, MySqlRow},
     postgres::{PgConnectOptions, PgConnection, PgRow},
-    sqlite::{SqliteConnectOptions, SqliteConnection, SqliteRow},
 };
 
 use super::{Outcome, Run, sleep_until, statements};
@@ -82,12 +82,6 @@ pub async fn execute(run: &Run, kind: ConnectionKind, url: &str) -> Outcome {
                 })
                 .await
             }
-            Target::Sqlite(connection) => {
-                run_statement(run, connection, statement, sqlite_cell, |done| {
-                    done.rows_affected()
-                })
-                .await
-            }
         };
         if let Err(outcome) = step {
             // Dropping our connection does not stop a query the server is still running.
@@ -139,7 +133,6 @@ async fn cancel_mysql(url: String, backend: i64) -> Result<(), sqlx::Error> {
 enum Target {
     Postgres(PgConnection),
     Mysql(MySqlConnection),
-    Sqlite(SqliteConnection),
 }
 
 impl Target {
@@ -156,12 +149,6 @@ impl Target {
                     .fetch_one(&mut connection)
                     .await?;
                 format!("MySQL/MariaDB {version}")
-            }
-            Target::Sqlite(mut connection) => {
-                let version: String = sqlx::query_scalar("SELECT sqlite_version()")
-                    .fetch_one(&mut connection)
-                    .await?;
-                format!("SQLite {version}")
             }
         })
     }
@@ -196,17 +183,9 @@ async fn connect(kind: ConnectionKind, url: &str) -> Result<(Target, Option<i64>
                 .map_err(describe)?;
             (Target::Mysql(connection), i64::try_from(id).ok())
         }
-        ConnectionKind::Sqlite => (
-            Target::Sqlite(
-                url.parse::<SqliteConnectOptions>()
-                    .map_err(describe)?
-                    .connect()
-                    .await
-                    .map_err(describe)?,
-            ),
-            None,
-        ),
-        ConnectionKind::Command => return Err("not a database connection".into()),
+        ConnectionKind::Sqlite | ConnectionKind::Command => {
+            return Err("not a PostgreSQL or MySQL connection".into());
+        }
     })
 }
 
@@ -383,32 +362,6 @@ fn mysql_cell(row: &MySqlRow, index: usize) -> Cell {
         Err(_) => row
             .try_get_unchecked::<Vec<u8>, _>(index)
             .map_or(Cell::Null, |bytes| Cell::Text(format!("0x{}", hex(&bytes)))),
-    }
-}
-
-fn sqlite_cell(row: &SqliteRow, index: usize) -> Cell {
-    let Ok(value) = row.try_get_raw(index) else {
-        return Cell::Null;
-    };
-    if value.is_null() {
-        return Cell::Null;
-    }
-    // SQLite types values, not columns: ask the value.
-    match value.type_info().name() {
-        "INTEGER" => row
-            .try_get_unchecked::<i64, _>(index)
-            .map_or(Cell::Null, Cell::Int),
-        "REAL" => row
-            .try_get_unchecked::<f64, _>(index)
-            .map_or(Cell::Null, Cell::Float),
-        "BLOB" => row
-            .try_get_unchecked::<Vec<u8>, _>(index)
-            .map_or(Cell::Null, |bytes| {
-                Cell::Text(format!("x'{}'", hex(&bytes)))
-            }),
-        _ => row
-            .try_get_unchecked::<String, _>(index)
-            .map_or(Cell::Null, Cell::Text),
     }
 }
 

@@ -50,7 +50,7 @@ pub async fn ensure_initial_admin(
         Some(password) => (password.expose().to_owned(), false),
         None => (secrets::generate("")[..24].to_owned(), true),
     };
-    validate::password("LOUPE_ADMIN_PASSWORD", &password)?;
+    validate::password("LOUPE_ADMIN_PASSWORD", &password, &["admin"])?;
     let now = now_us();
     let admin = UserRecord {
         id: new_id(),
@@ -58,7 +58,7 @@ pub async fn ensure_initial_admin(
         display_name: "Administrator".into(),
         role: Role::Admin.as_str().into(),
         disabled: false,
-        password_hash: Some(passwords::hash(&password)),
+        password_hash: Some(passwords::hash_off_executor(&password).await),
         created_at_us: now,
     };
     match store.create_user(&admin).await {
@@ -92,25 +92,32 @@ pub async fn log_in(
 ) -> Result<LoggedIn, ApiError> {
     // Malformed names cannot exist, so they fail like any wrong username.
     let username = request.username.trim().to_ascii_lowercase();
-    if let Err(wait) = throttle.check(&username, address.as_deref()) {
-        return Err(ApiError::too_many_requests(
-            format!(
-                "too many failed logins; try again in {} minutes",
-                wait.as_secs().div_ceil(60)
-            ),
-            wait.as_secs().max(1),
-        ));
-    }
+    // Counted as a failure from here on, until it succeeds: see `throttle`.
+    let attempt = throttle
+        .begin(&username, address.as_deref())
+        .map_err(|wait| {
+            let wait = wait.as_secs().max(1);
+            let when = if wait < 120 {
+                format!("{wait} seconds")
+            } else {
+                format!("{} minutes", wait.div_ceil(60))
+            };
+            ApiError::too_many_requests(
+                format!("too many failed logins; try again in {when}"),
+                wait,
+            )
+        })?;
     let user = store.user_by_username(&username).await?;
     // Always verify, even for an unknown user, so timing does not reveal which usernames exist.
-    let password_ok = passwords::verify(
+    let password_ok = passwords::verify_off_executor(
         &request.password,
         user.as_ref().and_then(|user| user.password_hash.as_deref()),
-    );
+    )
+    .await;
     let user = match user {
         Some(user) if password_ok && !user.disabled => user,
         _ => {
-            throttle.record_failure(&username, address.as_deref());
+            drop(attempt);
             store
                 .record_audit(&NewAuditEvent {
                     action: "login.failed",
@@ -122,7 +129,7 @@ pub async fn log_in(
             return Err(ApiError::unauthenticated(WRONG_CREDENTIALS));
         }
     };
-    throttle.record_success(&username);
+    throttle.succeeded(attempt);
     let cookie_secret = secrets::generate("");
     let expires = now_us() + (LOGIN_TTL_SECONDS * 1_000_000) as i64;
     store.purge_expired_logins().await?;
@@ -226,14 +233,14 @@ pub async fn create_user(store: &Store, actor: &Actor, new: &NewUser) -> Result<
         Some(name) => validate::text("display_name", name, 1, 128)?,
         None => username.clone(),
     };
-    validate::password("password", &new.password)?;
+    validate::password("password", &new.password, &[&username])?;
     let record = UserRecord {
         id: new_id(),
         username: username.clone(),
         display_name,
         role: new.role.as_str().into(),
         disabled: false,
-        password_hash: Some(passwords::hash(&new.password)),
+        password_hash: Some(passwords::hash_off_executor(&new.password).await),
         created_at_us: now_us(),
     };
     store.create_user(&record).await?;
@@ -267,8 +274,8 @@ pub async fn update_user(
         disabled: changes.disabled,
         password_hash: match &changes.password {
             Some(password) => {
-                validate::password("password", password)?;
-                Some(passwords::hash(password))
+                validate::password("password", password, &[&current.username])?;
+                Some(passwords::hash_off_executor(password).await)
             }
             None => None,
         },
@@ -317,9 +324,24 @@ pub async fn update_user(
     if update.display_name.is_some() {
         events.push(actor.audit("user.renamed", target.clone()));
     }
-    // A new password or a disabled account ends the browser logins made with the old state.
+    // A new password or a disabled account ends the browser logins and revokes the API tokens
+    // made with the old state: re-enabling the account later does not bring them back.
     if changes.password.is_some() || changes.disabled == Some(true) {
         store.delete_login_sessions_of(id).await?;
+        let revoked = store.revoke_tokens_of(id).await?;
+        if revoked > 0 {
+            let mut event = actor.audit("token.revoked", target.clone());
+            event.detail = Some(format!(
+                "{revoked} API token{} revoked with the account's {}",
+                if revoked == 1 { "" } else { "s" },
+                if changes.password.is_some() {
+                    "password reset"
+                } else {
+                    "disabling"
+                }
+            ));
+            events.push(event);
+        }
     }
     for event in &events {
         store.record_audit(event).await?;

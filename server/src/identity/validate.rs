@@ -5,6 +5,12 @@ use crate::error::ApiError;
 
 pub const MIN_PASSWORD_CHARS: usize = 10;
 const MAX_PASSWORD_BYTES: usize = 1024;
+/// The least zxcvbn score a password needs. Loupe guards access to production, so it asks for
+/// zxcvbn's top score, 4: at least 10^10 guesses ("strong protection from an offline slow-hash
+/// attack"). Score 3 (10^8) still lets "alice-password" through for user alice.
+const MIN_PASSWORD_SCORE: zxcvbn::Score = zxcvbn::Score::Four;
+/// zxcvbn's time grows with length, so only this many characters are scored.
+const SCORED_PASSWORD_CHARS: usize = 100;
 
 /// Usernames and group names: lower-cased, 1 to 64 of `a-z 0-9 . _ -`, starting with a letter or
 /// digit. Returns the normalised form.
@@ -49,7 +55,10 @@ pub fn text(field: &str, value: &str, min: usize, max: usize) -> Result<String, 
     Ok(trimmed.to_owned())
 }
 
-pub fn password(field: &str, value: &str) -> Result<(), ApiError> {
+/// A new password: 10 characters at least, at most 1 KiB, and not guessable by zxcvbn's estimate
+/// (dictionary words, names, keyboard walks, dates, repeats, and `personal` — the username — are
+/// what it looks for). The error says what zxcvbn suggests.
+pub fn password(field: &str, value: &str, personal: &[&str]) -> Result<(), ApiError> {
     if value.chars().count() < MIN_PASSWORD_CHARS {
         return Err(ApiError::bad_request(
             field,
@@ -60,6 +69,27 @@ pub fn password(field: &str, value: &str) -> Result<(), ApiError> {
         return Err(ApiError::bad_request(
             field,
             format!("{field} must be at most {MAX_PASSWORD_BYTES} bytes"),
+        ));
+    }
+    let scored: String = value.chars().take(SCORED_PASSWORD_CHARS).collect();
+    let estimate = zxcvbn::zxcvbn(&scored, personal);
+    if estimate.score() < MIN_PASSWORD_SCORE {
+        let advice = estimate
+            .feedback()
+            .map(|feedback| {
+                feedback
+                    .warning()
+                    .map(|warning| warning.to_string())
+                    .into_iter()
+                    .chain(feedback.suggestions().iter().map(ToString::to_string))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .filter(|advice| !advice.is_empty())
+            .unwrap_or_else(|| "Add another word or two; uncommon words are better.".into());
+        return Err(ApiError::bad_request(
+            field,
+            format!("{field} is too easy to guess: {advice}"),
         ));
     }
     Ok(())
@@ -92,8 +122,27 @@ mod tests {
 
     #[test]
     fn requires_passwords_of_reasonable_length() {
-        assert!(password("password", "short").is_err());
-        assert!(password("password", "long enough!").is_ok());
-        assert!(password("password", &"x".repeat(2000)).is_err());
+        assert!(password("password", "short", &[]).is_err());
+        assert!(password("password", "plover-anvil-quince", &[]).is_ok());
+        assert!(password("password", &"x".repeat(2000), &[]).is_err());
+    }
+
+    #[test]
+    fn refuses_guessable_passwords_of_any_length() {
+        for weak in [
+            "password1234",
+            "qwertyuiop",
+            "aaaaaaaaaaaaaaaa",
+            "1234567890",
+            "alice-password",
+            "alice2024alice",
+        ] {
+            let error = password("password", weak, &["alice"]).unwrap_err();
+            assert!(
+                error.message().contains("too easy to guess"),
+                "{weak}: {error}"
+            );
+        }
+        assert!(password("password", &format!("{}!", "x".repeat(200)), &[]).is_err());
     }
 }

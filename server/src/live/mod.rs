@@ -72,22 +72,28 @@ impl Notice {
 pub struct Hub {
     sender: broadcast::Sender<Arc<Notice>>,
     reviews: broadcast::Sender<Arc<ReviewNotice>>,
+    /// "Someone's access changed": every socket checks its caller and subscriptions again.
+    access: broadcast::Sender<()>,
     node_id: String,
 }
 
-/// One socket's receivers: session changes and review changes.
+/// One socket's receivers: session changes, review changes, access changes.
 pub struct Subscription {
     pub notices: broadcast::Receiver<Arc<Notice>>,
     pub reviews: broadcast::Receiver<Arc<ReviewNotice>>,
+    pub access: broadcast::Receiver<()>,
 }
 
 impl Hub {
     pub fn new(capacity: usize, node_id: String) -> Hub {
         let (sender, _) = broadcast::channel(capacity.max(1));
         let (reviews, _) = broadcast::channel(capacity.max(1));
+        // One pending "check again" is as good as many.
+        let (access, _) = broadcast::channel(1);
         Hub {
             sender,
             reviews,
+            access,
             node_id,
         }
     }
@@ -96,7 +102,28 @@ impl Hub {
         Subscription {
             notices: self.sender.subscribe(),
             reviews: self.reviews.subscribe(),
+            access: self.access.subscribe(),
         }
+    }
+
+    /// Tells every socket, on this node and (PostgreSQL) the others, that someone's access
+    /// changed (a share revoked, a user disabled, a login ended, a token revoked, a membership
+    /// changed), so each checks its caller and subscriptions again at once.
+    pub async fn access_changed(&self, store: &Store) {
+        if store.relays_live() {
+            let relay = Relay {
+                node: self.node_id.clone(),
+                access: true,
+                ..Relay::default()
+            };
+            if let Err(error) = store
+                .notify_live(&serde_json::to_string(&relay).expect("relays serialize"))
+                .await
+            {
+                tracing::warn!(%error, "could not tell other nodes that access changed");
+            }
+        }
+        let _ = self.access.send(());
     }
 
     /// Publishes a review's new state on this node, and (PostgreSQL) tells the other nodes.
@@ -140,6 +167,7 @@ impl Hub {
                 rows: notice.rows.clone(),
                 session_changed: notice.session.is_some(),
                 review: None,
+                access: false,
             };
             match serde_json::to_string(&relay) {
                 Ok(payload) if payload.len() < 7000 => {
@@ -167,6 +195,10 @@ impl Hub {
     /// Publishes what another node notified, rebuilt from the store.
     async fn republish(&self, store: &Store, relay: Relay) {
         if relay.node == self.node_id {
+            return;
+        }
+        if relay.access {
+            let _ = self.access.send(());
             return;
         }
         if let Some(id) = &relay.review {
@@ -268,4 +300,5 @@ struct Relay {
     rows: Vec<(u64, u64)>,
     session_changed: bool,
     review: Option<String>,
+    access: bool,
 }

@@ -4,17 +4,21 @@
 //! A connection that falls behind the hub's bound is sent `resync` for each subscription; a
 //! malformed message gets an `error` and the connection stays up. Written over any
 //! `Sink`/`Stream` of WebSocket messages.
+//!
+//! Access is checked again whenever the hub says someone's access changed and every
+//! `LOUPE_LIVE_RECHECK` seconds: a caller whose login ended is sent an `unauthenticated` error
+//! and the socket closes; a watch the caller may no longer see is ended with a `forbidden` error.
 
 use std::{collections::HashMap, time::Duration};
 
-use axum::extract::ws::Message;
+use axum::extract::ws::{CloseFrame, Message};
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
-use loupe_protocol::{ClientMessage, EventKind, ServerMessage, Session, SessionStatus};
+use loupe_protocol::{ClientMessage, ErrorCode, EventKind, ServerMessage, Session, SessionStatus};
 use tokio::sync::broadcast::error::RecvError;
 
 use super::{Notice, Subscription};
 use crate::{
-    auth::Actor,
+    auth::{self, Actor},
     error::ApiError,
     reviews::ReviewNotice,
     sessions,
@@ -64,9 +68,14 @@ pub async fn run<S, R, E>(
     let Subscription {
         mut notices,
         mut reviews,
+        mut access,
     } = subscription;
     let mut heartbeat = tokio::time::interval(HEARTBEAT);
     heartbeat.tick().await;
+    let mut recheck = tokio::time::interval(Duration::from_secs(
+        connection.state.config.live_recheck_seconds.max(1),
+    ));
+    recheck.tick().await;
     loop {
         let open = tokio::select! {
             message = incoming.next() => match message {
@@ -85,6 +94,11 @@ pub async fn run<S, R, E>(
                 Err(RecvError::Lagged(missed)) => connection.resync(missed).await,
                 Err(RecvError::Closed) => false,
             },
+            changed = access.recv() => match changed {
+                Ok(()) | Err(RecvError::Lagged(_)) => connection.recheck().await,
+                Err(RecvError::Closed) => true,
+            },
+            _ = recheck.tick() => connection.recheck().await,
             _ = heartbeat.tick() => connection.send(&ServerMessage::Heartbeat).await,
         };
         // Everything a step produced goes out in one write.
@@ -176,6 +190,75 @@ impl<S: Sink<Message> + Unpin> Connection<S> {
                 }
             }
         }
+    }
+
+    /// Checks that the caller's login still works and that they may still see what they watch;
+    /// false (after telling them why) when the connection must close.
+    async fn recheck(&mut self) -> bool {
+        let actor = match auth::refreshed(&self.state.store, &self.actor).await {
+            Ok(Some(actor)) => actor,
+            Ok(None) => return self.close_unauthenticated().await,
+            // The store did not answer: keep going, and check again at the next tick.
+            Err(_) => return true,
+        };
+        self.actor = actor;
+        self.groups = None;
+        self.shared.clear();
+        let watched: Vec<(String, String)> = self
+            .watches
+            .iter()
+            .filter_map(|(id, watch)| match watch {
+                Watch::Session { session, .. } => Some((id.clone(), session.clone())),
+                _ => None,
+            })
+            .collect();
+        for (id, session) in watched {
+            match sessions::visible_session(&self.state.store, &self.actor, &session).await {
+                Err(error) if error.code() == ErrorCode::NotFound => {
+                    self.watches.remove(&id);
+                    let ended = ApiError::forbidden(
+                        "your access to this session ended; nothing more of it is sent",
+                    );
+                    if !self.error(Some(id), ended).await {
+                        return false;
+                    }
+                }
+                Ok(_) | Err(_) => {}
+            }
+        }
+        if self
+            .watches
+            .values()
+            .any(|watch| matches!(watch, Watch::List { .. }))
+            && let Ok(visibility) = sessions::visibility(&self.state.store, &self.actor).await
+        {
+            for watch in self.watches.values_mut() {
+                if let Watch::List { filter } = watch {
+                    filter.visibility = visibility.clone();
+                }
+            }
+        }
+        true
+    }
+
+    /// Tells the caller their login ended and closes the socket.
+    async fn close_unauthenticated(&mut self) -> bool {
+        let reason =
+            "your login ended (logged out, expired, revoked or the account disabled); log in again";
+        let message = ServerMessage::Error {
+            id: None,
+            code: ErrorCode::Unauthenticated,
+            message: reason.to_owned(),
+        };
+        if self.send(&message).await && self.flush().await {
+            let close = CloseFrame {
+                // 1008: policy violation, the closest standard code (RFC 6455 §7.4.1).
+                code: 1008,
+                reason: "login ended".into(),
+            };
+            let _ = self.sink.send(Message::Close(Some(close))).await;
+        }
+        false
     }
 
     /// The caller's groups, read again once they are older than [`GROUPS_FRESH_FOR`], so a

@@ -24,7 +24,7 @@ pub async fn log_in(
 ) -> Result<Response, ApiError> {
     // A cross-site page must not log a browser into an account of its choosing either.
     if headers.contains_key(header::ORIGIN) {
-        auth::require_same_origin(&headers)?;
+        auth::require_same_origin(&headers, state.config.secure_cookies)?;
     }
     let logged_in = identity::log_in(&state.store, &state.throttle, &request, address).await?;
     let cookie = auth::login_cookie(
@@ -37,6 +37,7 @@ pub async fn log_in(
 
 pub async fn log_out(State(state): State<AppState>, actor: Actor) -> Result<Response, ApiError> {
     identity::log_out(&state.store, &actor).await?;
+    state.hub.access_changed(&state.store).await;
     let cookie = auth::logout_cookie(state.config.secure_cookies);
     Ok((StatusCode::NO_CONTENT, [(header::SET_COOKIE, cookie)]).into_response())
 }

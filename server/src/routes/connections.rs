@@ -11,7 +11,7 @@ use loupe_protocol::{Connection, ConnectionChanges, ConnectionCheck, NewConnecti
 use crate::{
     auth::Actor,
     error::ApiError,
-    extract::ApiJson,
+    extract::JsonBody,
     gateway::connections,
     policy::{self, ensure},
     reviews::rules,
@@ -35,8 +35,13 @@ pub async fn list_connections(
 pub async fn create_connection(
     State(state): State<AppState>,
     actor: Actor,
-    ApiJson(new): ApiJson<NewConnection>,
+    body: JsonBody,
 ) -> Result<(StatusCode, Json<Connection>), ApiError> {
+    ensure(
+        policy::may_manage_connections(&actor),
+        "only administrators manage connections",
+    )?;
+    let new: NewConnection = body.parse()?;
     let created = connections::create(&state.gateway, &actor, &new).await?;
     Ok((StatusCode::CREATED, Json(created)))
 }
@@ -55,8 +60,13 @@ pub async fn update_connection(
     State(state): State<AppState>,
     actor: Actor,
     Path(id): Path<String>,
-    ApiJson(changes): ApiJson<ConnectionChanges>,
+    body: JsonBody,
 ) -> Result<Json<Connection>, ApiError> {
+    ensure(
+        policy::may_manage_connections(&actor),
+        "only administrators manage connections",
+    )?;
+    let changes: ConnectionChanges = body.parse()?;
     Ok(Json(
         connections::update(&state.gateway, &actor, &id, &changes).await?,
     ))

@@ -7,7 +7,14 @@ use axum::{
 };
 use loupe_protocol::{Group, GroupChanges, NewGroup};
 
-use crate::{auth::Actor, error::ApiError, extract::ApiJson, identity, state::AppState};
+use crate::{
+    auth::Actor,
+    error::ApiError,
+    extract::JsonBody,
+    identity,
+    policy::{self, ensure},
+    state::AppState,
+};
 
 pub async fn list_groups(
     State(state): State<AppState>,
@@ -19,8 +26,13 @@ pub async fn list_groups(
 pub async fn create_group(
     State(state): State<AppState>,
     actor: Actor,
-    ApiJson(new): ApiJson<NewGroup>,
+    body: JsonBody,
 ) -> Result<(StatusCode, Json<Group>), ApiError> {
+    ensure(
+        policy::may_manage_accounts(&actor),
+        "only administrators create groups",
+    )?;
+    let new: NewGroup = body.parse()?;
     let group = identity::create_group(&state.store, &actor, &new).await?;
     Ok((StatusCode::CREATED, Json(group)))
 }
@@ -37,8 +49,13 @@ pub async fn update_group(
     State(state): State<AppState>,
     actor: Actor,
     Path(id): Path<String>,
-    ApiJson(changes): ApiJson<GroupChanges>,
+    body: JsonBody,
 ) -> Result<Json<Group>, ApiError> {
+    ensure(
+        policy::may_manage_accounts(&actor),
+        "only administrators change groups",
+    )?;
+    let changes: GroupChanges = body.parse()?;
     Ok(Json(
         identity::update_group(&state.store, &actor, &id, &changes).await?,
     ))
@@ -50,6 +67,7 @@ pub async fn delete_group(
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     identity::delete_group(&state.store, &actor, &id).await?;
+    state.hub.access_changed(&state.store).await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -59,6 +77,7 @@ pub async fn add_group_member(
     Path((id, user_id)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
     identity::add_member(&state.store, &actor, &id, &user_id).await?;
+    state.hub.access_changed(&state.store).await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -68,5 +87,6 @@ pub async fn remove_group_member(
     Path((id, user_id)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
     identity::remove_member(&state.store, &actor, &id, &user_id).await?;
+    state.hub.access_changed(&state.store).await;
     Ok(StatusCode::NO_CONTENT)
 }

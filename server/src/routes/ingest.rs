@@ -1,6 +1,9 @@
-//! `/api/ingest/…`: other gateways and agents record sessions into Loupe. A session belongs to
-//! the user whose token opened it; only they append to it. Every append is acknowledged once it
-//! is committed.
+//! `/api/ingest/…`: other gateways and agents record sessions into Loupe. Agents authenticate
+//! with an API token; a session recorded this way belongs to that token (its "agent"), is marked
+//! as agent-recorded, and only that token appends to it or closes it. Sessions Loupe runs itself
+//! are written by Loupe's recorder alone: the ingest API answers 404 for them, as for any
+//! session that is not the caller's recording. Every append is acknowledged once it is
+//! committed.
 
 use axum::{
     Json,
@@ -14,7 +17,7 @@ use loupe_protocol::{
 };
 
 use crate::{
-    auth::Actor,
+    auth::{Actor, Credential},
     error::ApiError,
     extract::{ApiJson, ApiQuery},
     identity::validate,
@@ -28,6 +31,36 @@ use crate::{
 /// Largest ingest request body: a batch of events, or raw output.
 pub const MAX_INGEST_BODY: usize = 16 * 1024 * 1024;
 const MAX_INPUT_BYTES: usize = 1024 * 1024;
+/// How far from now an agent's `started_at` may be: a week back (an agent that buffered while
+/// Loupe was unreachable) to five minutes ahead (clock skew). Anything else is a mistake or a
+/// forgery, and would sort the session among others it did not run beside.
+const STARTED_AT_PAST_US: i64 = 7 * 24 * 3600 * 1_000_000;
+const STARTED_AT_FUTURE_US: i64 = 5 * 60 * 1_000_000;
+
+/// The API token an agent records with; a browser login cannot record.
+fn agent_token(actor: &Actor) -> Result<&str, ApiError> {
+    match &actor.credential {
+        Credential::Token(token_id) => Ok(token_id),
+        _ => Err(ApiError::forbidden(
+            "recording sessions needs an API token (Authorization: Bearer …): the token is the agent's identity",
+        )),
+    }
+}
+
+/// `started_at` if it is within [`STARTED_AT_PAST_US`] before and [`STARTED_AT_FUTURE_US`]
+/// after `now_us`; now when absent.
+fn started_at(requested: Option<loupe_protocol::Timestamp>, now_us: i64) -> Result<i64, ApiError> {
+    let Some(at) = requested.map(loupe_protocol::Timestamp::as_micros) else {
+        return Ok(now_us);
+    };
+    if at < now_us - STARTED_AT_PAST_US || at > now_us + STARTED_AT_FUTURE_US {
+        return Err(ApiError::bad_request(
+            "started_at",
+            "started_at must be within the last 7 days and at most 5 minutes ahead of the server's clock",
+        ));
+    }
+    Ok(at)
+}
 
 pub async fn create_recorded_session(
     State(state): State<AppState>,
@@ -42,6 +75,7 @@ pub async fn create_recorded_session(
         .user_id
         .clone()
         .ok_or_else(|| ApiError::unauthenticated("no user behind this request"))?;
+    let token_id = agent_token(&actor)?.to_owned();
     let connection = validate::text("connection", &new.connection, 1, 128)?;
     let connection_kind = validate::text("connection_kind", &new.connection_kind, 1, 64)?;
     if new.input.len() > MAX_INPUT_BYTES {
@@ -61,8 +95,9 @@ pub async fn create_recorded_session(
             "labels: at most 32, keys up to 64 and values up to 256 bytes",
         ));
     }
+    let started_at_us = started_at(new.started_at, now_us())?;
+    let token = state.store.token_by_id(&token_id).await?;
     let id = uuid::Uuid::now_v7().to_string();
-    let started_at_us = new.started_at.map_or_else(now_us, |at| at.as_micros());
     state
         .store
         .create_session(&NewSessionRecord {
@@ -81,8 +116,12 @@ pub async fn create_recorded_session(
             started_at_us,
             labels: serde_json::to_string(&new.labels).map_err(ApiError::internal)?,
             rerun_of: None,
+            agent: Some((token.id.clone(), token.name.clone())),
         })
         .await?;
+    let mut event = actor.audit("session.recording_opened", format!("session:{id}"));
+    event.detail = Some(format!("agent token {} ({})", token.name, token.prefix));
+    state.store.record_audit(&event).await?;
     let input = NewEvent {
         text: Some(new.input.clone()),
         at_us: started_at_us,
@@ -100,12 +139,22 @@ pub async fn create_recorded_session(
     Ok((StatusCode::CREATED, Json(sessions::to_session(created))))
 }
 
-/// The session, if the actor opened it; anyone else's answers 404.
+/// Passes when the session was opened through the ingest API with the caller's token; any
+/// other session (someone else's, one Loupe runs itself) answers 404, as if it did not exist.
 async fn own_session(state: &AppState, actor: &Actor, id: &str) -> Result<(), ApiError> {
+    let token_id = agent_token(actor)?;
     let session = state.store.session(id).await?;
     match session {
-        Some(session) if actor.is(&session.user_id) => Ok(()),
-        _ => Err(ApiError::not_found("no such session")),
+        Some(session)
+            if actor.is(&session.user_id)
+                && session.verb == Verb::Record.as_str()
+                && session.agent_token_id.as_deref() == Some(token_id) =>
+        {
+            Ok(())
+        }
+        _ => Err(ApiError::not_found(
+            "no such session recorded with this token",
+        )),
     }
 }
 
@@ -208,6 +257,9 @@ pub async fn close_recorded_session(
         error: close.error,
     };
     state.recorder.record(&id, vec![finish]).await?;
+    let mut event = actor.audit("session.recording_closed", format!("session:{id}"));
+    event.detail = Some(close.status.as_str().to_owned());
+    state.store.record_audit(&event).await?;
     let closed = sessions::existing_session(&state.store, &id).await?;
     Ok(Json(sessions::to_session(closed)))
 }

@@ -32,7 +32,7 @@ pub async fn open_live(
         )
     })?;
     if matches!(actor.credential, Credential::Cookie(_)) && headers.contains_key(header::ORIGIN) {
-        auth::require_same_origin(&headers)?;
+        auth::require_same_origin(&headers, state.config.secure_cookies)?;
     }
     // Subscribe before the upgrade completes, so nothing committed from now on is missed.
     let subscription = state.hub.subscribe();

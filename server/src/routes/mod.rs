@@ -246,7 +246,8 @@ pub fn endpoints() -> Vec<Endpoint> {
             "/api/sessions",
             "Run a query or command through a connection; answers at once with the new session",
             runs::run_session,
-        ),
+        )
+        .with_body_limit(runs::MAX_RUN_BODY),
         Endpoint::post(
             "/api/sessions/{id}/kill",
             "Stop a running session (owner, admin)",

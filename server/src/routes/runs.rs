@@ -19,6 +19,10 @@ use crate::{
 };
 
 const MAX_INPUT_BYTES: usize = 1024 * 1024;
+/// The largest run request: a [`MAX_INPUT_BYTES`] input even if JSON escapes every byte of it
+/// (`\u0000`, six bytes each), plus the other fields. Past the input limit the answer is a 400
+/// naming `input`, not a 413 about the body.
+pub const MAX_RUN_BODY: usize = 6 * MAX_INPUT_BYTES + 64 * 1024;
 
 async fn start(
     state: &AppState,

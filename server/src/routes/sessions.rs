@@ -9,11 +9,12 @@ use loupe_protocol::{
     Cell, Column, Count, EventKind, EventPage, EventsQuery, OutputQuery, OutputWindow, RowsQuery,
     RowsWindow, Session, SessionPage, SessionQuery,
 };
+use serde::Deserialize;
 
 use crate::{
     auth::Actor,
     error::ApiError,
-    extract::ApiQuery,
+    extract::{ApiPath, ApiQuery},
     paging,
     sessions::{self, COUNT_CAP},
     state::AppState,
@@ -25,6 +26,43 @@ const DEFAULT_EVENTS_PAGE: u32 = 100;
 const MAX_WINDOW_BYTES: u64 = 1024 * 1024;
 const DEFAULT_WINDOW_BYTES: u64 = 64 * 1024;
 const DEFAULT_WINDOW_ROWS: u32 = 100;
+
+/// `/api/sessions/{id}/events/{seq}/…`.
+#[derive(Deserialize)]
+pub struct EventPath {
+    id: String,
+    seq: u64,
+}
+
+/// With downloads disabled, counts a window's `bytes` against the reader's budget and audits
+/// the read; refuses it once the budget is spent (see [`crate::window_budget`]).
+async fn charge_window(
+    state: &AppState,
+    actor: &Actor,
+    session_id: &str,
+    what: String,
+    bytes: u64,
+) -> Result<(), ApiError> {
+    if !state.config.disable_sessions_download || bytes == 0 {
+        return Ok(());
+    }
+    let reader = actor.user_id.as_deref().unwrap_or(&actor.username);
+    if let Err(wait) = state.window_budget.charge(reader, bytes) {
+        let wait = wait.as_secs().max(1);
+        return Err(ApiError::too_many_requests(
+            format!(
+                "downloads are disabled on this server, and you have read the most session output allowed for now ({} MiB per period, LOUPE_WINDOW_READ_BYTES); try again in {} minutes",
+                state.window_budget.limit() / (1024 * 1024),
+                wait.div_ceil(60)
+            ),
+            wait,
+        ));
+    }
+    let mut event = actor.audit("session.window_read", format!("session:{session_id}"));
+    event.detail = Some(what);
+    state.store.record_audit(&event).await?;
+    Ok(())
+}
 
 pub async fn list_sessions(
     State(state): State<AppState>,
@@ -112,7 +150,7 @@ async fn event_of_kind(
 pub async fn get_output(
     State(state): State<AppState>,
     actor: Actor,
-    Path((id, seq)): Path<(String, u64)>,
+    ApiPath(EventPath { id, seq }): ApiPath<EventPath>,
     ApiQuery(query): ApiQuery<OutputQuery>,
 ) -> Result<Json<OutputWindow>, ApiError> {
     let length = query.length.unwrap_or(DEFAULT_WINDOW_BYTES);
@@ -126,6 +164,14 @@ pub async fn get_output(
     let total = event.bytes as u64;
     let start = query.offset.unwrap_or(0).min(total);
     let end = start.saturating_add(length).min(total);
+    charge_window(
+        &state,
+        &actor,
+        &id,
+        format!("output of event {seq}, bytes {start}..{end}"),
+        end - start,
+    )
+    .await?;
     let chunks = if start < end {
         state
             .store
@@ -149,7 +195,7 @@ pub async fn get_output(
 pub async fn get_rows(
     State(state): State<AppState>,
     actor: Actor,
-    Path((id, seq)): Path<(String, u64)>,
+    ApiPath(EventPath { id, seq }): ApiPath<EventPath>,
     ApiQuery(query): ApiQuery<RowsQuery>,
 ) -> Result<Json<RowsWindow>, ApiError> {
     let limit = paging::limit(query.limit, DEFAULT_WINDOW_ROWS, MAX_PAGE_ROWS as u32)?;
@@ -179,6 +225,17 @@ pub async fn get_rows(
                 }
             }
         }
+    }
+    if state.config.disable_sessions_download {
+        let bytes = serde_json::to_vec(&rows).map_or(0, |json| json.len() as u64);
+        charge_window(
+            &state,
+            &actor,
+            &id,
+            format!("rows of event {seq}, rows {start}..{end}"),
+            bytes,
+        )
+        .await?;
     }
     Ok(Json(RowsWindow {
         offset: start,

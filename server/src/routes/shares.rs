@@ -52,10 +52,20 @@ pub async fn list_shares(
     actor: Actor,
     Path(id): Path<String>,
 ) -> Result<Json<Vec<Share>>, ApiError> {
-    sessions::visible_session(&state.store, &actor, &id).await?;
+    let session = sessions::visible_session(&state.store, &actor, &id).await?;
+    let all = policy::may_see_all_shares(&actor, &session.user_id);
+    let groups = sessions::actor_group_ids(&state.store, &actor).await?;
     let mut shares = Vec::new();
     for record in state.store.list_shares(&id).await? {
-        shares.push(to_share(&state.store, record).await?);
+        // Someone the session is shared with sees how it reached them, not who else has it.
+        let theirs = record.user_id.as_deref().is_some_and(|user| actor.is(user))
+            || record
+                .group_id
+                .as_ref()
+                .is_some_and(|group| groups.contains(group));
+        if all || theirs {
+            shares.push(to_share(&state.store, record).await?);
+        }
     }
     Ok(Json(shares))
 }
@@ -154,5 +164,6 @@ pub async fn revoke_share(
     let mut event = actor.audit("session.share_revoked", format!("session:{id}"));
     event.detail = Some(format!("share {share}"));
     state.store.record_audit(&event).await?;
+    state.hub.access_changed(&state.store).await;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -42,5 +42,6 @@ pub async fn revoke_token(
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     identity::revoke_token(&state.store, &actor, &id).await?;
+    state.hub.access_changed(&state.store).await;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -8,7 +8,14 @@ use axum::{
 };
 use loupe_protocol::{NewUser, User, UserChanges};
 
-use crate::{auth::Actor, error::ApiError, extract::ApiJson, identity, state::AppState};
+use crate::{
+    auth::Actor,
+    error::ApiError,
+    extract::JsonBody,
+    identity,
+    policy::{self, ensure},
+    state::AppState,
+};
 
 pub async fn list_users(
     State(state): State<AppState>,
@@ -20,8 +27,13 @@ pub async fn list_users(
 pub async fn create_user(
     State(state): State<AppState>,
     actor: Actor,
-    ApiJson(new): ApiJson<NewUser>,
+    body: JsonBody,
 ) -> Result<(StatusCode, Json<User>), ApiError> {
+    ensure(
+        policy::may_manage_accounts(&actor),
+        "only administrators create users",
+    )?;
+    let new: NewUser = body.parse()?;
     let user = identity::create_user(&state.store, &actor, &new).await?;
     Ok((StatusCode::CREATED, Json(user)))
 }
@@ -38,9 +50,15 @@ pub async fn update_user(
     State(state): State<AppState>,
     actor: Actor,
     Path(id): Path<String>,
-    ApiJson(changes): ApiJson<UserChanges>,
+    body: JsonBody,
 ) -> Result<Json<User>, ApiError> {
-    Ok(Json(
-        identity::update_user(&state.store, &actor, &id, &changes).await?,
-    ))
+    ensure(
+        policy::may_manage_accounts(&actor),
+        "only administrators change users",
+    )?;
+    let changes: UserChanges = body.parse()?;
+    let user = identity::update_user(&state.store, &actor, &id, &changes).await?;
+    // A disabled account, a new role or password changes what its open live connections may see.
+    state.hub.access_changed(&state.store).await;
+    Ok(Json(user))
 }

@@ -54,7 +54,7 @@ const GROUP_COLUMNS: &str = "id, name, description, created_at_us";
 const SESSION_COLUMNS: &str = "s.id, s.user_id, s.username, u.display_name, s.connection_id,
     s.connection_name, s.connection_kind, s.session_type, s.verb, s.status, s.summary,
     s.started_at_us, s.ended_at_us, s.exit_code, s.event_count, s.input_bytes, s.output_bytes,
-    s.row_count, s.labels, s.rerun_of, s.truncated, s.error";
+    s.row_count, s.labels, s.rerun_of, s.truncated, s.error, s.agent_token_id, s.agent_name";
 const EVENT_COLUMNS: &str =
     "seq, at_us, kind, summary, body, code, exit_code, columns, bytes, row_count";
 
@@ -160,6 +160,8 @@ forward! {
     pub async fn token_user(&self, token_hash: &str) -> StoreResult<Option<(TokenRecord, UserRecord)>>;
     pub async fn touch_token(&self, id: &str) -> StoreResult<()>;
     pub async fn revoke_token(&self, id: &str) -> StoreResult<bool>;
+    /// Revokes every live API token of a user; returns how many.
+    pub async fn revoke_tokens_of(&self, user_id: &str) -> StoreResult<u64>;
 
     pub async fn record_audit(&self, event: &NewAuditEvent) -> StoreResult<()>;
     pub async fn list_audit(&self, filter: &AuditFilter) -> StoreResult<Vec<AuditRecord>>;
@@ -198,6 +200,8 @@ forward! {
     pub async fn list_shares(&self, session_id: &str) -> StoreResult<Vec<ShareRecord>>;
     pub async fn revoke_share(&self, session_id: &str, share_id: &str) -> StoreResult<bool>;
     pub async fn is_shared_with(&self, session_id: &str, user_id: &str, group_ids: &[String]) -> StoreResult<bool>;
+    /// Whether one of `group_ids` reviews a command held as this session.
+    pub async fn reviews_session(&self, session_id: &str, group_ids: &[String]) -> StoreResult<bool>;
 }
 
 impl Store {

@@ -361,6 +361,17 @@ macro_rules! shared_queries {
                     == 1)
             }
 
+            pub async fn revoke_tokens_of(&self, user_id: &str) -> StoreResult<u64> {
+                Ok(sqlx::query(
+                    "UPDATE api_tokens SET revoked_at_us = $2 WHERE user_id = $1 AND revoked_at_us IS NULL",
+                )
+                .bind(user_id)
+                .bind(now_us())
+                .execute(&self.pool)
+                .await?
+                .rows_affected())
+            }
+
             // ---- audit trail ----------------------------------------------------------
 
             pub async fn record_audit(&self, event: &NewAuditEvent) -> StoreResult<()> {
@@ -410,8 +421,8 @@ macro_rules! shared_queries {
                 sqlx::query(
                     "INSERT INTO sessions (id, user_id, username, connection_id, connection_name,
                         connection_kind, session_type, verb, status, summary, input, node_id,
-                        started_at_us, labels, rerun_of)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+                        started_at_us, labels, rerun_of, agent_token_id, agent_name)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
                 )
                 .bind(&session.id)
                 .bind(&session.user_id)
@@ -428,6 +439,8 @@ macro_rules! shared_queries {
                 .bind(session.started_at_us)
                 .bind(&session.labels)
                 .bind(&session.rerun_of)
+                .bind(session.agent.as_ref().map(|(id, _)| id))
+                .bind(session.agent.as_ref().map(|(_, name)| name))
                 .execute(&self.pool)
                 .await
                 .map_err(|error| on_unique(error, "a session with this id already exists"))?;
@@ -1066,6 +1079,24 @@ macro_rules! shared_queries {
                 );
                 query.push_bind(session_id);
                 push_live_share(&mut query, user_id, group_ids, now_us());
+                let count: i64 = query.build_query_scalar().fetch_one(&self.pool).await?;
+                Ok(count > 0)
+            }
+
+            pub async fn reviews_session(&self, session_id: &str, group_ids: &[String]) -> StoreResult<bool> {
+                if group_ids.is_empty() {
+                    return Ok(false);
+                }
+                let mut query = sqlx::QueryBuilder::<$db>::new(
+                    "SELECT COUNT(*) FROM reviews r JOIN review_reviewers rr ON rr.review_id = r.id
+                     WHERE r.session_id = ",
+                );
+                query.push_bind(session_id).push(" AND rr.group_id IN (");
+                let mut groups = query.separated(", ");
+                for group in group_ids {
+                    groups.push_bind(group.as_str());
+                }
+                query.push(")");
                 let count: i64 = query.build_query_scalar().fetch_one(&self.pool).await?;
                 Ok(count > 0)
             }

@@ -141,6 +141,10 @@ pub struct SessionRecord {
     pub rerun_of: Option<String>,
     pub truncated: bool,
     pub error: Option<String>,
+    /// The API token that records this session through the ingest API; none for sessions Loupe
+    /// runs itself.
+    pub agent_token_id: Option<String>,
+    pub agent_name: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -160,6 +164,8 @@ pub struct NewSessionRecord {
     pub started_at_us: i64,
     pub labels: String,
     pub rerun_of: Option<String>,
+    /// For ingest: the recording token's id and name.
+    pub agent: Option<(String, String)>,
 }
 
 /// Which sessions a caller may see in a list.

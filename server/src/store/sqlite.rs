@@ -23,16 +23,12 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(5));
-        if let Some(folder) = options.get_filename().parent()
-            && !folder.as_os_str().is_empty()
-        {
-            std::fs::create_dir_all(folder).map_err(|error| {
-                StoreError::Config(format!(
-                    "cannot create the data folder {}: {error}",
-                    folder.display()
-                ))
-            })?;
-        }
+        make_private(options.get_filename()).map_err(|error| {
+            StoreError::Config(format!(
+                "cannot prepare the database file {}: {error}",
+                options.get_filename().display()
+            ))
+        })?;
         let pool = SqlitePoolOptions::new()
             .max_connections(max_connections)
             .connect_with(options)
@@ -55,3 +51,40 @@ impl SqliteStore {
 }
 
 shared_queries!(SqliteStore, sqlx::Sqlite);
+
+/// Creates the database's folder (0700) and file (0600) readable by Loupe's user only, and
+/// tightens them when they exist: the file holds password hashes, token digests and every
+/// session's output. SQLite gives its `-wal` and `-shm` files the database file's permissions.
+fn make_private(file: &std::path::Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+    if file.as_os_str() == ":memory:" {
+        return Ok(());
+    }
+    if let Some(folder) = file.parent()
+        && !folder.as_os_str().is_empty()
+        && !folder.exists()
+    {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(folder)?;
+    }
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(file)
+    {
+        Ok(_) => Ok(()),
+        Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {
+            for suffix in ["", "-wal", "-shm"] {
+                let path = format!("{}{suffix}", file.display());
+                if std::path::Path::new(&path).exists() {
+                    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+                }
+            }
+            Ok(())
+        }
+        Err(error) => Err(error),
+    }
+}

@@ -85,6 +85,8 @@ const MATRIX: &[Row] = &[
         Some(r#"{"username":"u-{unique}","password":"password-{unique}"}"#),
         ADMIN_CREATES,
     ),
+    // The role is checked before the body is read: only an administrator learns it is wrong.
+    row("POST", "/api/users", Some("{}"), ADMIN_ONLY_BAD_BODY),
     row("GET", "/api/users/{owner_id}", None, LOGGED_IN),
     row(
         "PATCH",
@@ -137,6 +139,19 @@ const MATRIX: &[Row] = &[
     // access and gets 404 as if it did not exist.
     row("GET", "/api/sessions", None, LOGGED_IN),
     row("GET", "/api/sessions/{session_id}", None, SESSION_READERS),
+    // A command held for review: its reviewers see it (and nobody else outside the rules).
+    row(
+        "GET",
+        "/api/sessions/{held_session_id}",
+        None,
+        SESSION_READERS,
+    ),
+    row(
+        "GET",
+        "/api/sessions/{held_session_id}/events",
+        None,
+        SESSION_READERS,
+    ),
     row(
         "GET",
         "/api/sessions/{session_id}/events",
@@ -207,6 +222,7 @@ const MATRIX: &[Row] = &[
         Some(r#"{"name":"c-{unique}","kind":"command","command":{"argv":["true"]}}"#),
         ADMIN_CREATES,
     ),
+    row("POST", "/api/connections", Some("{}"), ADMIN_ONLY_BAD_BODY),
     row("GET", "/api/connections/{connection_id}", None, LOGGED_IN),
     row(
         "PATCH",
@@ -285,9 +301,23 @@ const MATRIX: &[Row] = &[
         Some(r#"{"status":"done"}"#),
         OWNER_ONLY,
     ),
+    // Sessions Loupe runs itself are written by Loupe alone, whoever asks.
+    row(
+        "POST",
+        "/api/ingest/sessions/{running_session_id}/close",
+        Some(r#"{"status":"done","exit_code":0}"#),
+        [401, 404, 404, 404, 404, 404],
+    ),
+    row(
+        "POST",
+        "/api/ingest/sessions/{held_session_id}/events",
+        Some(r#"{"events":[{"kind":"note","text":"forged"}]}"#),
+        [401, 404, 404, 404, 404, 404],
+    ),
 ];
 
 const NOT_A_WEBSOCKET: [u16; 6] = [401, 400, 400, 400, 400, 400];
+const ADMIN_ONLY_BAD_BODY: [u16; 6] = [401, 403, 403, 403, 403, 400];
 const SESSION_READERS: [u16; 6] = [401, 200, 404, 200, 200, 200];
 const OWNER_ONLY: [u16; 6] = [401, 200, 404, 404, 404, 404];
 const NEW_RECORDING: &str =
@@ -309,6 +339,8 @@ struct Cast {
     run_id: String,
     /// Owner's request for a command on a connection the reviewers group reviews.
     review_id: String,
+    /// The session that request holds (not shared with anyone).
+    held_session_id: String,
 }
 
 struct Recording {
@@ -329,8 +361,9 @@ async fn start_run(app: &TestApp, who: &TestUser, input: &str) -> String {
     started["id"].as_str().unwrap().to_owned()
 }
 
-/// Runs a command as `who` on the matrix's reviewed connection; returns the review holding it.
-async fn held_review(app: &TestApp, who: &TestUser) -> String {
+/// Runs a command as `who` on the matrix's reviewed connection; returns the review holding it
+/// and the held session.
+async fn held_review(app: &TestApp, who: &TestUser) -> (String, String) {
     let body = serde_json::json!({ "connection": "matrix-held", "input": "true" });
     let session: serde_json::Value = app
         .call(Method::POST, "/api/sessions", Some(who), Some(body))
@@ -355,7 +388,10 @@ async fn held_review(app: &TestApp, who: &TestUser) -> String {
         .iter()
         .find(|review| review["session_id"] == session["id"])
         .expect("the held session's review");
-    review["id"].as_str().unwrap().to_owned()
+    (
+        review["id"].as_str().unwrap().to_owned(),
+        session["id"].as_str().unwrap().to_owned(),
+    )
 }
 
 /// Records a session as `owner` through the ingest API: input, output, a result with a row.
@@ -422,6 +458,7 @@ impl Cast {
             connection_id: String::new(),
             run_id: String::new(),
             review_id: String::new(),
+            held_session_id: String::new(),
         };
         let mut cast = cast;
         let shell = serde_json::json!({ "name": "matrix-sh", "kind": "command", "command": { "argv": ["sh", "-c"] } });
@@ -478,7 +515,7 @@ impl Cast {
                 .await;
             assert_eq!(created.status(), 201);
         }
-        cast.review_id = held_review(app, &cast.owner).await;
+        (cast.review_id, cast.held_session_id) = held_review(app, &cast.owner).await;
         cast
     }
 
@@ -505,6 +542,7 @@ async fn fill(app: &TestApp, cast: &Cast, caller: Option<&TestUser>, template: &
         .replace("{session_id}", &cast.session.id)
         .replace("{run_id}", &cast.run_id)
         .replace("{review_id}", &cast.review_id)
+        .replace("{held_session_id}", &cast.held_session_id)
         .replace("{connection_id}", &cast.connection_id)
         .replace("{output_seq}", &cast.session.output_seq.to_string())
         .replace("{result_seq}", &cast.session.result_seq.to_string())
@@ -537,7 +575,7 @@ async fn fill(app: &TestApp, cast: &Cast, caller: Option<&TestUser>, template: &
         text = text.replace("{running_session_id}", &running);
     }
     if text.contains("{fresh_review_id}") {
-        text = text.replace("{fresh_review_id}", &held_review(app, &cast.owner).await);
+        text = text.replace("{fresh_review_id}", &held_review(app, &cast.owner).await.0);
     }
     if text.contains("{granted_review_id}") {
         let body = serde_json::json!({ "connection": "matrix-jit", "access_seconds": 600, "reason": "matrix" });
@@ -652,6 +690,7 @@ fn every_route_has_a_row_in_the_matrix() {
             let path = path
                 .replace("{owner_id}", "{id}")
                 .replace("{session_id}", "{id}")
+                .replace("{held_session_id}", "{id}")
                 .replace("{running_session_id}", "{id}")
                 .replace("{run_id}", "{id}")
                 .replace("{review_id}", "{id}")

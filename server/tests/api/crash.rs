@@ -78,15 +78,18 @@ fn byte_at(offset: u64) -> u8 {
 async fn acknowledged_output_survives_sigkill_and_the_session_shows_interrupted() {
     let database = TestDatabase::create().await;
     let store = database.open_store().await;
-    identity::ensure_initial_admin(&store, Some(&Secret::new("admin-password-crash".into())))
-        .await
-        .unwrap();
+    identity::ensure_initial_admin(
+        &store,
+        Some(&Secret::new("admin-heron-basalt-crash".into())),
+    )
+    .await
+    .unwrap();
     let actor = Actor::command_line();
     let new = NewUser {
         username: "agent".into(),
         display_name: None,
         role: Role::User,
-        password: "agent-password".into(),
+        password: "agent-heron-basalt-kite".into(),
     };
     let user = identity::create_user(&store, &actor, &new).await.unwrap();
     let record = store.user_by_id(&user.id).await.unwrap();

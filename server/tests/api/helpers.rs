@@ -107,7 +107,7 @@ impl Drop for TestDatabase {
 }
 
 /// The administrator every test server starts with.
-pub const ADMIN_PASSWORD: &str = "admin-password-for-tests";
+pub const ADMIN_PASSWORD: &str = "admin-tundra-marble-for-tests";
 
 /// A user made for a test, with an API token to act as them.
 #[derive(Debug, Clone)]
@@ -172,6 +172,14 @@ impl TestApp {
         }
     }
 
+    /// The server's database file, on the SQLite backend.
+    pub fn database_file(&self) -> Option<std::path::PathBuf> {
+        match &self._database {
+            TestDatabase::Sqlite { folder } => Some(folder.path().join("loupe.db")),
+            TestDatabase::Postgres { .. } => None,
+        }
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.address)
     }
@@ -218,7 +226,8 @@ impl TestApp {
     /// Creates a user with `role` and an API token for them.
     pub async fn user(&self, username: &str, role: Role) -> TestUser {
         let actor = Actor::command_line();
-        let password = format!("{username}-password");
+        // Strong enough for zxcvbn, which a plain "{username}-password" is not.
+        let password = format!("{username}-plover-anvil-quince");
         let new = NewUser {
             username: username.into(),
             display_name: None,

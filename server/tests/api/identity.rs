@@ -227,7 +227,9 @@ async fn only_administrators_manage_users() {
     let admin = app.admin().await;
     let user = app.user("plain", Role::User).await;
     let auditor = app.user("auditor", Role::Auditor).await;
-    let new = || Some(json!({ "username": "carol", "password": "carol-password", "role": "user" }));
+    let new = || {
+        Some(json!({ "username": "carol", "password": "carol-heron-basalt-kite", "role": "user" }))
+    };
 
     assert_eq!(
         app.call(Method::POST, "/api/users", Some(&user), new())
@@ -248,7 +250,9 @@ async fn only_administrators_manage_users() {
     let carol: User = created.json().await.unwrap();
     assert_eq!(carol.role, Role::User);
     assert_eq!(
-        log_in(&app, "Carol", "carol-password").await.status(),
+        log_in(&app, "Carol", "carol-heron-basalt-kite")
+            .await
+            .status(),
         200,
         "usernames ignore case"
     );

@@ -339,7 +339,7 @@ async fn two_server_processes_on_one_postgres_database_relay_live() {
     loupe_server::identity::ensure_initial_admin(
         &store,
         Some(&loupe_server::config::Secret::new(
-            "relay-admin-password".into(),
+            "relay-admin-heron-basalt".into(),
         )),
     )
     .await

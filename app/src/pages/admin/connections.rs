@@ -138,7 +138,16 @@ fn ConnectionTable(
             let summary = rules_summary(&connection.review);
             let (test_id, delete_id, name) = (connection.id.clone(), connection.id.clone(), connection.name.clone());
             let target = match &connection.command {
-                Some(command) => format!("{} ({})", command.argv.join(" "), if command.input == InputMode::Stdin { "stdin" } else { "argument" }),
+                Some(command) => {
+                    let input = if command.input == InputMode::Stdin { "stdin" } else { "argument" };
+                    let env = if command.env_names.is_empty() {
+                        String::new()
+                    } else {
+                        // Values are write-only: only their names come back.
+                        format!("; env {} ••••••", command.env_names.join(", "))
+                    };
+                    format!("{} ({input}{env})", command.argv.join(" "))
+                }
                 None if connection.has_url => "URL stored ••••••".into(),
                 None => "no URL".into(),
             };
