@@ -23,7 +23,7 @@ use std::{
 
 use anyhow::{Context, Result};
 use loupe_protocol::{NewToken, SessionPage};
-use loupe_server::{Config, auth::Actor, config::Secret, identity, store::Store};
+use loupe_server::{Config, config::Secret, identity, identity::auth::Actor, store::Store};
 use sqlx::{
     ConnectOptions, Connection, Executor,
     postgres::{PgConnectOptions, PgConnection, PgPool},

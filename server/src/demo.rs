@@ -8,11 +8,7 @@ use anyhow::Context;
 use loupe_protocol::{ConnectionKind, NewConnection};
 use sqlx::{ConnectOptions, Connection, Executor, sqlite::SqliteConnectOptions};
 
-use crate::{
-    auth::Actor,
-    gateway::{Gateway, connections},
-    store::Store,
-};
+use crate::{connections, gateway::Gateway, identity::auth::Actor, store::Store};
 
 const ROWS: u32 = 1_000_000;
 

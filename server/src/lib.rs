@@ -1,29 +1,24 @@
 //! Loupe's server: the HTTP API and the web client behind one router, over one [`Store`].
 //! `main.rs` is a thin shell over [`serve`]; tests call [`serve`] with a listener on port 0.
 
-pub mod auth;
 pub mod cli;
 pub mod config;
+pub mod connections;
 mod demo;
-pub mod downloads;
 pub mod error;
 pub mod extract;
 pub mod gateway;
 pub mod identity;
 pub mod live;
 pub mod paging;
-pub mod policy;
-pub mod recorder;
 pub mod request_context;
 mod response_policy;
 pub mod reviews;
 pub mod routes;
 pub mod sessions;
-pub mod state;
 pub mod store;
 pub mod telemetry;
 mod web;
-pub mod window_budget;
 
 use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
@@ -32,11 +27,13 @@ use tokio::net::TcpListener;
 use tower_http::compression::CompressionLayer;
 
 use crate::{
-    gateway::{Gateway, Limits, secrets::SecretBox},
+    gateway::{Gateway, Limits, sealing::SecretBox},
     live::Hub,
 };
 
-pub use crate::{config::Config, recorder::Recorder, state::AppState, store::Store};
+pub use crate::{
+    config::Config, routes::state::AppState, sessions::recorder::Recorder, store::Store,
+};
 
 /// The whole HTTP surface: every endpoint from [`routes::endpoints`], then the web client for
 /// anything else.
@@ -96,7 +93,10 @@ pub async fn serve(
     }
     tokio::spawn(refresh_statistics_hourly(store.clone()));
     let hub = Hub::new(config.live_queue, config.node_id());
-    hub.relay_from_other_nodes(store.clone());
+    hub.relay_from_other_nodes(
+        store.clone(),
+        Arc::new(|store, id| Box::pin(reviews::view::read_change(store, id))),
+    );
     let recorder = Recorder::start(
         store.clone(),
         config.max_output_bytes,
@@ -119,7 +119,7 @@ pub async fn serve(
         config.node_id(),
         gateway::sqlite::protected_paths(config.database_url.expose(), &config.data_dir),
     );
-    let sealed = gateway::connections::seal_legacy_environments(&gateway)
+    let sealed = connections::seal_legacy_environments(&gateway)
         .await
         .map_err(|error| anyhow::anyhow!("sealing command environments: {}", error.message()))?;
     if sealed > 0 {
@@ -131,12 +131,18 @@ pub async fn serve(
     if config.demo {
         demo::ensure(&store, &gateway, &config.data_dir).await?;
     }
-    let window_budget = Arc::new(window_budget::WindowBudget::new(
+    let window_budget = Arc::new(sessions::window_budget::WindowBudget::new(
         config.window_read_bytes,
         Duration::from_secs(config.window_read_period_seconds),
     ));
+    let reviews = reviews::Reviews {
+        store: store.clone(),
+        hub: hub.clone(),
+        gateway: gateway.clone(),
+    };
     let state = AppState {
         store: store.clone(),
+        reviews,
         window_budget,
         config: Arc::new(config),
         throttle: Arc::default(),
@@ -144,7 +150,7 @@ pub async fn serve(
         gateway,
         hub,
     };
-    reviews::expire_forever(state.clone());
+    reviews::expire_forever(state.reviews.clone());
     let app = build_router(state).into_make_service_with_connect_info::<SocketAddr>();
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)

@@ -14,7 +14,7 @@ use axum::{
 use tower::ServiceExt;
 use tower_http::services::ServeDir;
 
-use crate::{error::ApiError, response_policy, state::AppState};
+use crate::{error::ApiError, response_policy, routes::state::AppState};
 
 const CACHE_FOREVER: HeaderValue = HeaderValue::from_static("public, max-age=31536000, immutable");
 const REVALIDATE: HeaderValue = HeaderValue::from_static("no-cache");

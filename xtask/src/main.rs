@@ -5,9 +5,11 @@
 //! - `cargo xtask test`: every check (format, lints, Rust tests on SQLite and PostgreSQL, the
 //!   client build, browser tests), ending with one `N passed, N failed` line.
 //! - `cargo xtask bench list|ingest`: speed figures next to same-run baselines.
+//! - `cargo xtask cycles`: the import-cycle check that `test` also runs.
 
 mod bench;
 mod client;
+mod cycles;
 mod postgres;
 mod process;
 mod run;
@@ -23,9 +25,15 @@ fn main() -> ExitCode {
         Some("run") => run::run(&args[1..]),
         Some("test") => test::test(&args[1..]),
         Some("bench") => bench::bench(&args[1..]),
+        Some("cycles") => workspace::Workspace::locate()
+            .and_then(|workspace| cycles::check(&workspace.root))
+            .map(|()| {
+                eprintln!("xtask: no import cycles");
+                ExitCode::SUCCESS
+            }),
         _ => {
             eprintln!(
-                "usage: cargo xtask run [-- SERVER FLAGS…] | cargo xtask test | cargo xtask bench list|ingest"
+                "usage: cargo xtask run [-- SERVER FLAGS…] | cargo xtask test | cargo xtask bench list|ingest|download|live | cargo xtask cycles"
             );
             return ExitCode::from(2);
         }

@@ -11,7 +11,7 @@ use std::{
 use anyhow::{Context, Result};
 
 use crate::{
-    client, postgres, process, tools,
+    client, cycles, postgres, process, tools,
     workspace::{Workspace, cargo},
 };
 
@@ -29,6 +29,9 @@ pub fn test(_args: &[String]) -> Result<ExitCode> {
     });
     tally.check("no databases or keys tracked by git", || {
         tracked_secrets(&workspace.root)
+    });
+    tally.check("no import cycles between source files", || {
+        cycles::check(&workspace.root)
     });
     tally.check("clippy, native crates", || {
         process::run(&mut cargo_in_root(&[

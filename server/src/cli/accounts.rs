@@ -6,10 +6,10 @@ use clap::{Args, Subcommand};
 use loupe_protocol::{GroupChanges, NewGroup, NewToken, NewUser, Role, UserChanges};
 
 use crate::{
-    auth::Actor,
     config::{DEFAULT_DATABASE_URL, Secret},
     error::ApiError,
-    identity::{self, secrets},
+    identity::auth::Actor,
+    identity::{self, credentials},
     store::Store,
 };
 
@@ -100,7 +100,7 @@ fn parse_role(text: &str) -> Result<Role, String> {
 fn new_password(given: Option<String>) -> (String, bool) {
     match given {
         Some(password) => (password, false),
-        None => (secrets::generate("")[..24].to_owned(), true),
+        None => (credentials::generate("")[..24].to_owned(), true),
     }
 }
 

@@ -11,6 +11,7 @@
 use std::{process::Stdio, time::Duration};
 
 use loupe_protocol::{CommandSettings, EventKind, InputMode, Stream};
+use serde::{Deserialize, Serialize};
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     process::Command,
@@ -19,10 +20,47 @@ use tokio::{
 
 use super::{Outcome, Run, sleep_until};
 use crate::{
-    recorder::{Append, NewEvent},
+    error::ApiError,
+    sessions::recorder::{Append, NewEvent},
     sessions::summarize,
     store::{MAX_CHUNK_BYTES, now_us},
 };
+
+/// A command connection's settings as the `command` column keeps them: everything but the
+/// environment's values, which are sealed in the `secret` column. Rows written before the
+/// environment was sealed carry it in `env`; `crate::connections::seal_legacy_environments` moves it.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct StoredCommand {
+    pub argv: Vec<String>,
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub env: std::collections::BTreeMap<String, String>,
+    #[serde(default)]
+    pub env_names: Vec<String>,
+    #[serde(default)]
+    pub working_dir: Option<String>,
+    #[serde(default)]
+    pub input: InputMode,
+}
+
+impl StoredCommand {
+    pub fn parse(json: &str) -> Result<StoredCommand, ApiError> {
+        serde_json::from_str(json).map_err(ApiError::internal)
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("settings serialise")
+    }
+
+    /// What a run needs: these settings with the opened environment.
+    pub fn with_env(self, env: std::collections::BTreeMap<String, String>) -> CommandSettings {
+        CommandSettings {
+            argv: self.argv,
+            env: Some(env),
+            working_dir: self.working_dir,
+            input: self.input,
+        }
+    }
+}
 
 const FLUSH_EVERY: Duration = Duration::from_millis(50);
 
@@ -61,7 +99,7 @@ struct Pending {
     data: Vec<u8>,
 }
 
-pub async fn execute(run: &Run, settings: &CommandSettings) -> Outcome {
+pub(crate) async fn execute(run: &Run, settings: &CommandSettings) -> Outcome {
     let Some((program, fixed)) = settings.argv.split_first() else {
         return run.fail("the connection has no program to run").await;
     };

@@ -3,9 +3,8 @@
 //! piece of output as it arrives, and the session ends with what happened. Runs on this node
 //! can be killed.
 
-mod command;
-pub mod connections;
-pub mod secrets;
+pub mod command;
+pub mod sealing;
 mod sql;
 pub(crate) mod sqlite;
 mod statements;
@@ -26,14 +25,14 @@ use loupe_protocol::{
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    auth::Actor,
     error::ApiError,
-    recorder::{Append, NewEvent, Recorded, Recorder},
+    identity::auth::Actor,
+    sessions::recorder::{Append, NewEvent, Recorded, Recorder},
     sessions::{existing_session, summarize},
     store::{ConnectionRecord, NewSessionRecord, SessionRecord, Store, now_us},
 };
 
-use self::secrets::SecretBox;
+use self::sealing::SecretBox;
 
 /// How a run ended.
 #[derive(Debug)]
@@ -150,6 +149,10 @@ impl Gateway {
 
     pub fn secrets(&self) -> &SecretBox {
         &self.secrets
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
     }
 
     /// Creates the session and starts running `input` through `connection`; answers at once.
@@ -377,7 +380,7 @@ impl Gateway {
         let Some(json) = connection.command.as_deref() else {
             return Ok(None);
         };
-        let stored = connections::StoredCommand::parse(json)?;
+        let stored = command::StoredCommand::parse(json)?;
         let mut env = stored.env.clone();
         if let Some(sealed) = self.opened_secret(connection)? {
             env.extend(

@@ -20,7 +20,7 @@ use sqlx::{
 
 use super::{Outcome, Run, sleep_until, statements};
 use crate::{
-    recorder::{Append, NewEvent},
+    sessions::recorder::{Append, NewEvent},
     sessions::summarize,
 };
 

@@ -27,7 +27,7 @@ use tokio::sync::mpsc;
 
 use super::{Outcome, Run, sleep_until, statements};
 use crate::{
-    recorder::{Append, NewEvent},
+    sessions::recorder::{Append, NewEvent},
     sessions::summarize,
 };
 

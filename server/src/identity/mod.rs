@@ -1,9 +1,11 @@
 //! Users, groups, logins and API tokens. These operations sit behind both the HTTP API and the
-//! `loupe user|group|token` commands, so both paths validate, ask [`crate::policy`] and write
+//! `loupe user|group|token` commands, so both paths validate, ask [`crate::identity::policy`] and write
 //! the audit trail in exactly the same way.
 
+pub mod auth;
+pub mod credentials;
 pub mod passwords;
-pub mod secrets;
+pub mod policy;
 pub mod throttle;
 pub mod validate;
 
@@ -15,10 +17,10 @@ use loupe_protocol::{
 };
 
 use crate::{
-    auth::{Actor, Credential},
     config::Secret,
     error::ApiError,
-    policy::{self, ensure},
+    identity::auth::{Actor, Credential},
+    identity::policy::ensure,
     store::{
         GroupRecord, MembershipRecord, NewAuditEvent, Store, TokenRecord, UserRecord, UserUpdate,
         now_us,
@@ -48,7 +50,7 @@ pub async fn ensure_initial_admin(
     }
     let (password, generated) = match password {
         Some(password) => (password.expose().to_owned(), false),
-        None => (secrets::generate("")[..24].to_owned(), true),
+        None => (credentials::generate("")[..24].to_owned(), true),
     };
     validate::password("LOUPE_ADMIN_PASSWORD", &password, &["admin"])?;
     let now = now_us();
@@ -130,11 +132,11 @@ pub async fn log_in(
         }
     };
     throttle.succeeded(attempt);
-    let cookie_secret = secrets::generate("");
+    let cookie_secret = credentials::generate("");
     let expires = now_us() + (LOGIN_TTL_SECONDS * 1_000_000) as i64;
     store.purge_expired_logins().await?;
     store
-        .create_login_session(&secrets::digest(&cookie_secret), &user.id, expires)
+        .create_login_session(&credentials::digest(&cookie_secret), &user.id, expires)
         .await?;
     store
         .record_audit(&NewAuditEvent {
@@ -590,13 +592,13 @@ pub async fn create_token(
             format!("expires_in_days must be between 1 and {LONGEST_TOKEN_DAYS}"),
         ));
     }
-    let secret = secrets::generate(secrets::TOKEN_PREFIX);
+    let secret = credentials::generate(credentials::TOKEN_PREFIX);
     let now = now_us();
     let record = TokenRecord {
         id: new_id(),
         user_id: owner.id.clone(),
         name,
-        prefix: secret[..secrets::TOKEN_PREFIX.len() + 6].to_owned(),
+        prefix: secret[..credentials::TOKEN_PREFIX.len() + 6].to_owned(),
         created_at_us: now,
         expires_at_us: new
             .expires_in_days
@@ -605,7 +607,7 @@ pub async fn create_token(
         revoked_at_us: None,
     };
     store
-        .create_token(&record, &secrets::digest(&secret))
+        .create_token(&record, &credentials::digest(&secret))
         .await?;
     let mut event = actor.audit("token.created", format!("user:{}", owner.username));
     event.detail = Some(format!("token {} ({})", record.name, record.prefix));

@@ -5,73 +5,43 @@
 
 pub mod socket;
 
-use std::sync::{Arc, OnceLock};
+use std::{future::Future, pin::Pin, sync::Arc};
 
-use loupe_protocol::{OutputPiece, Session, SessionEvent};
+use loupe_protocol::Review;
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 
 use crate::{
-    reviews::{self, ReviewNotice},
-    sessions,
+    identity::auth::Actor,
+    sessions::{
+        self,
+        notice::{Notice, Publish},
+    },
     store::Store,
 };
 
-/// The channel nodes notify each other on.
-pub const CHANNEL: &str = "loupe_live";
-
-/// What one committed request changed in one session.
-#[derive(Debug, Default)]
-pub struct Notice {
-    pub session_id: String,
-    /// New events, in seq order.
-    pub events: Vec<SessionEvent>,
-    /// Output appended, as (event seq, piece, its length in bytes). The piece's text is only
-    /// filled when this node has watchers.
-    pub output: Vec<(u64, OutputPiece, u64)>,
-    /// Result events that grew, as (event seq, rows now).
-    pub rows: Vec<(u64, u64)>,
-    /// The session as it is now, when it started, ended, or its counters moved on.
-    pub session: Option<Session>,
-    /// The parts above as JSON, made once for all the sockets that deliver this notice.
-    pub(crate) json: OnceLock<NoticeJson>,
+/// A review's new state, as each caller may see it. The review domain implements it
+/// (`crate::reviews::view::ReviewNotice`); the hub and its sockets only carry it and ask it.
+pub trait ReviewChange: Send + Sync {
+    fn review_id(&self) -> &str;
+    /// The review as `actor` (in `groups`) sees it, with their actions; none when hidden.
+    fn for_actor(&self, actor: &Actor, groups: &[String]) -> Option<Review>;
 }
 
-/// A notice's events, output pieces and session, each serialized once.
-#[derive(Debug)]
-pub struct NoticeJson {
-    pub events: Vec<String>,
-    pub output: Vec<String>,
-    pub session: Option<String>,
-}
-
-impl Notice {
-    pub fn json(&self) -> &NoticeJson {
-        self.json.get_or_init(|| NoticeJson {
-            events: self.events.iter().map(to_json).collect(),
-            output: self
-                .output
-                .iter()
-                .map(|(_, piece, _)| to_json(piece))
-                .collect(),
-            session: self.session.as_ref().map(to_json),
-        })
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.events.is_empty()
-            && self.output.is_empty()
-            && self.rows.is_empty()
-            && self.session.is_none()
-    }
-}
+/// Reads a review's change again from the store, by id: how a node rebuilds what another node
+/// relayed. Given by the composition root (`lib.rs`), so live does not depend on reviews.
+pub type ReadReview = Arc<
+    dyn Fn(Store, String) -> Pin<Box<dyn Future<Output = Option<Arc<dyn ReviewChange>>> + Send>>
+        + Send
+        + Sync,
+>;
 
 /// This node's fan-out. Bounded: a socket that falls more than `capacity` notices behind is
 /// told to resync rather than being waited for.
 #[derive(Clone)]
 pub struct Hub {
     sender: broadcast::Sender<Arc<Notice>>,
-    reviews: broadcast::Sender<Arc<ReviewNotice>>,
+    reviews: broadcast::Sender<Arc<dyn ReviewChange>>,
     /// "Someone's access changed": every socket checks its caller and subscriptions again.
     access: broadcast::Sender<()>,
     node_id: String,
@@ -80,7 +50,7 @@ pub struct Hub {
 /// One socket's receivers: session changes, review changes, access changes.
 pub struct Subscription {
     pub notices: broadcast::Receiver<Arc<Notice>>,
-    pub reviews: broadcast::Receiver<Arc<ReviewNotice>>,
+    pub reviews: broadcast::Receiver<Arc<dyn ReviewChange>>,
     pub access: broadcast::Receiver<()>,
 }
 
@@ -127,11 +97,11 @@ impl Hub {
     }
 
     /// Publishes a review's new state on this node, and (PostgreSQL) tells the other nodes.
-    pub async fn publish_review(&self, store: &Store, notice: ReviewNotice) {
+    pub async fn publish_review(&self, store: &Store, notice: Arc<dyn ReviewChange>) {
         if store.relays_live() {
             let relay = Relay {
                 node: self.node_id.clone(),
-                review: Some(notice.review.id.clone()),
+                review: Some(notice.review_id().to_owned()),
                 ..Relay::default()
             };
             if let Err(error) = store
@@ -141,7 +111,7 @@ impl Hub {
                 tracing::warn!(%error, "could not tell other nodes about a review");
             }
         }
-        let _ = self.reviews.send(Arc::new(notice));
+        let _ = self.reviews.send(notice);
     }
 
     /// Whether any socket on this node is listening.
@@ -193,7 +163,7 @@ impl Hub {
     }
 
     /// Publishes what another node notified, rebuilt from the store.
-    async fn republish(&self, store: &Store, relay: Relay) {
+    async fn republish(&self, store: &Store, relay: Relay, read_review: &ReadReview) {
         if relay.node == self.node_id {
             return;
         }
@@ -201,12 +171,10 @@ impl Hub {
             let _ = self.access.send(());
             return;
         }
-        if let Some(id) = &relay.review {
-            if let Ok(Some(record)) = store.review(id).await {
-                match reviews::notice(store, record).await {
-                    Ok(notice) => drop(self.reviews.send(Arc::new(notice))),
-                    Err(error) => tracing::warn!(?error, "could not read a relayed review"),
-                }
+        if let Some(id) = relay.review {
+            match read_review(store.clone(), id).await {
+                Some(notice) => drop(self.reviews.send(notice)),
+                None => tracing::warn!("could not read a relayed review"),
             }
             return;
         }
@@ -253,7 +221,8 @@ impl Hub {
     }
 
     /// Listens to the other nodes for as long as the server runs (PostgreSQL only).
-    pub fn relay_from_other_nodes(&self, store: Store) {
+    /// `read_review` rebuilds a relayed review's change from the store.
+    pub fn relay_from_other_nodes(&self, store: Store, read_review: ReadReview) {
         if !store.relays_live() {
             return;
         }
@@ -267,7 +236,7 @@ impl Hub {
                                 if let Ok(relay) =
                                     serde_json::from_str::<Relay>(notification.payload())
                                 {
-                                    hub.republish(&store, relay).await;
+                                    hub.republish(&store, relay, &read_review).await;
                                 }
                             }
                             Err(error) => {
@@ -284,8 +253,14 @@ impl Hub {
     }
 }
 
-fn to_json(value: &impl Serialize) -> String {
-    serde_json::to_string(value).expect("wire types serialize")
+impl Publish for Hub {
+    fn has_local_watchers(&self) -> bool {
+        Hub::has_local_watchers(self)
+    }
+
+    async fn publish(&self, store: &Store, notice: Notice) {
+        Hub::publish(self, store, notice).await;
+    }
 }
 
 /// What one node tells the others: which session, which seqs, which byte ranges; or which

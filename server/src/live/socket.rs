@@ -9,21 +9,19 @@
 //! `LOUPE_LIVE_RECHECK` seconds: a caller whose login ended is sent an `unauthenticated` error
 //! and the socket closes; a watch the caller may no longer see is ended with a `forbidden` error.
 
-use std::{collections::HashMap, time::Duration};
+use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use axum::extract::ws::{CloseFrame, Message};
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
 use loupe_protocol::{ClientMessage, ErrorCode, EventKind, ServerMessage, Session, SessionStatus};
 use tokio::sync::broadcast::error::RecvError;
 
-use super::{Notice, Subscription};
+use super::{ReviewChange, Subscription};
 use crate::{
-    auth::{self, Actor},
     error::ApiError,
-    reviews::ReviewNotice,
-    sessions,
-    state::AppState,
-    store::{SessionFilter, Visibility},
+    identity::auth::{self, Actor},
+    sessions::{self, notice::Notice},
+    store::{SessionFilter, Store, Visibility},
 };
 
 const HEARTBEAT: Duration = Duration::from_secs(20);
@@ -47,8 +45,11 @@ enum Watch {
 /// How long the caller's groups are trusted before a review change reads them again.
 const GROUPS_FRESH_FOR: Duration = Duration::from_secs(5);
 
+/// Serves one connection until the client leaves. `recheck` is how often its access is checked
+/// again without being told (`LOUPE_LIVE_RECHECK`).
 pub async fn run<S, R, E>(
-    state: AppState,
+    store: Store,
+    recheck: Duration,
     actor: Actor,
     sink: S,
     mut incoming: R,
@@ -58,7 +59,7 @@ pub async fn run<S, R, E>(
     R: Stream<Item = Result<Message, E>> + Unpin,
 {
     let mut connection = Connection {
-        state,
+        store,
         actor,
         sink,
         watches: HashMap::new(),
@@ -72,9 +73,7 @@ pub async fn run<S, R, E>(
     } = subscription;
     let mut heartbeat = tokio::time::interval(HEARTBEAT);
     heartbeat.tick().await;
-    let mut recheck = tokio::time::interval(Duration::from_secs(
-        connection.state.config.live_recheck_seconds.max(1),
-    ));
+    let mut recheck = tokio::time::interval(recheck.max(Duration::from_secs(1)));
     recheck.tick().await;
     loop {
         let open = tokio::select! {
@@ -109,7 +108,7 @@ pub async fn run<S, R, E>(
 }
 
 struct Connection<S> {
-    state: AppState,
+    store: Store,
     actor: Actor,
     sink: S,
     watches: HashMap<String, Watch>,
@@ -163,7 +162,7 @@ impl<S: Sink<Message> + Unpin> Connection<S> {
                 true
             }
             ClientMessage::WatchSessions { id, filter } => {
-                let visibility = match sessions::visibility(&self.state.store, &self.actor).await {
+                let visibility = match sessions::visibility(&self.store, &self.actor).await {
                     Ok(visibility) => visibility,
                     Err(error) => return self.error(Some(id), error).await,
                 };
@@ -195,7 +194,7 @@ impl<S: Sink<Message> + Unpin> Connection<S> {
     /// Checks that the caller's login still works and that they may still see what they watch;
     /// false (after telling them why) when the connection must close.
     async fn recheck(&mut self) -> bool {
-        let actor = match auth::refreshed(&self.state.store, &self.actor).await {
+        let actor = match auth::refreshed(&self.store, &self.actor).await {
             Ok(Some(actor)) => actor,
             Ok(None) => return self.close_unauthenticated().await,
             // The store did not answer: keep going, and check again at the next tick.
@@ -213,7 +212,7 @@ impl<S: Sink<Message> + Unpin> Connection<S> {
             })
             .collect();
         for (id, session) in watched {
-            match sessions::visible_session(&self.state.store, &self.actor, &session).await {
+            match sessions::visible_session(&self.store, &self.actor, &session).await {
                 Err(error) if error.code() == ErrorCode::NotFound => {
                     self.watches.remove(&id);
                     let ended = ApiError::forbidden(
@@ -230,7 +229,7 @@ impl<S: Sink<Message> + Unpin> Connection<S> {
             .watches
             .values()
             .any(|watch| matches!(watch, Watch::List { .. }))
-            && let Ok(visibility) = sessions::visibility(&self.state.store, &self.actor).await
+            && let Ok(visibility) = sessions::visibility(&self.store, &self.actor).await
         {
             for watch in self.watches.values_mut() {
                 if let Watch::List { filter } = watch {
@@ -269,13 +268,13 @@ impl<S: Sink<Message> + Unpin> Connection<S> {
         {
             return Ok(groups.clone());
         }
-        let groups = sessions::actor_group_ids(&self.state.store, &self.actor).await?;
+        let groups = sessions::actor_group_ids(&self.store, &self.actor).await?;
         self.groups = Some((groups.clone(), std::time::Instant::now()));
         Ok(groups)
     }
 
     /// Sends a review's change to each review watch whose caller may see it, with their actions.
-    async fn deliver_review(&mut self, notice: &ReviewNotice) -> bool {
+    async fn deliver_review(&mut self, notice: &Arc<dyn ReviewChange>) -> bool {
         if !self
             .watches
             .values()
@@ -311,11 +310,10 @@ impl<S: Sink<Message> + Unpin> Connection<S> {
     }
 
     async fn watch_session(&mut self, id: String, session_id: String, after: u64) -> bool {
-        let record =
-            match sessions::visible_session(&self.state.store, &self.actor, &session_id).await {
-                Ok(record) => record,
-                Err(error) => return self.error(Some(id), error).await,
-            };
+        let record = match sessions::visible_session(&self.store, &self.actor, &session_id).await {
+            Ok(record) => record,
+            Err(error) => return self.error(Some(id), error).await,
+        };
         if !self.send(&ServerMessage::Watching { id: id.clone() }).await {
             return false;
         }
@@ -323,7 +321,6 @@ impl<S: Sink<Message> + Unpin> Connection<S> {
             (after, HashMap::new(), HashMap::new());
         loop {
             let page = match self
-                .state
                 .store
                 .session_events(&session_id, last_seq as i64, CATCH_UP_PAGE)
                 .await
@@ -495,7 +492,6 @@ impl<S: Sink<Message> + Unpin> Connection<S> {
             return *known;
         }
         let shared = self
-            .state
             .store
             .is_shared_with(&session.id, user_id, group_ids)
             .await

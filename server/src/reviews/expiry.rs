@@ -5,10 +5,9 @@ use std::time::Duration;
 
 use loupe_protocol::{ReviewKind, SessionStatus};
 
-use super::{audit, notice};
+use super::{Reviews, audit, notice};
 use crate::{
     error::ApiError,
-    state::AppState,
     store::{ReviewRecord, now_us},
 };
 
@@ -17,7 +16,7 @@ const SWEEP_EVERY: Duration = Duration::from_secs(1);
 
 /// Ends a pending review that nobody decided in time, or access whose window closed, or an
 /// approved command whose server stopped before it ran.
-pub(super) async fn expire(state: &AppState, record: &ReviewRecord) -> Result<(), ApiError> {
+pub(super) async fn expire(state: &Reviews, record: &ReviewRecord) -> Result<(), ApiError> {
     let note = match (record.state.as_str(), record.kind.as_str()) {
         ("pending", _) => "nobody decided before the review expired",
         ("approved", "access") => "the access window ended",
@@ -55,13 +54,16 @@ pub(super) async fn expire(state: &AppState, record: &ReviewRecord) -> Result<()
             .unwrap_or(record.clone()),
     )
     .await?;
-    state.hub.publish_review(&state.store, notice).await;
+    state
+        .hub
+        .publish_review(&state.store, std::sync::Arc::new(notice))
+        .await;
     Ok(())
 }
 
 /// Expires what is due, every second, for as long as the server runs. Several nodes may do this
 /// at once: each expiry is a conditional UPDATE, so only one of them acts on each review.
-pub fn expire_forever(state: AppState) {
+pub fn expire_forever(state: Reviews) {
     tokio::spawn(async move {
         let mut ticks = tokio::time::interval(SWEEP_EVERY);
         loop {

@@ -12,7 +12,7 @@
 mod expiry;
 pub mod rules;
 pub mod tally;
-mod view;
+pub mod view;
 
 use expiry::expire;
 pub use expiry::expire_forever;
@@ -25,17 +25,26 @@ use loupe_protocol::{
 };
 
 use crate::{
-    auth::Actor,
     error::ApiError,
-    paging,
-    policy::{self, ensure},
-    sessions,
-    state::AppState,
+    gateway::Gateway,
+    identity::auth::Actor,
+    identity::policy::{self, ensure},
+    live::Hub,
+    paging, sessions,
     store::{
         ConnectionRecord, DecideOutcome, DecisionRecord, NewAuditEvent, ReviewFilter, ReviewRecord,
         SessionFilter, Store, Visibility, now_us,
     },
 };
+
+/// What the review domain works with: the store, the live hub it publishes review changes to,
+/// and the gateway that runs approved commands. Cheap to clone (handles all the way down).
+#[derive(Clone)]
+pub struct Reviews {
+    pub store: Store,
+    pub hub: Hub,
+    pub gateway: Gateway,
+}
 
 const MAX_TEXT: usize = 4000;
 const DEFAULT_PAGE: u32 = 50;
@@ -64,14 +73,14 @@ async fn visible(store: &Store, actor: &Actor, id: &str) -> Result<Visible, ApiE
     })
 }
 
-pub async fn get(state: &AppState, actor: &Actor, id: &str) -> Result<Review, ApiError> {
+pub async fn get(state: &Reviews, actor: &Actor, id: &str) -> Result<Review, ApiError> {
     Ok(visible(&state.store, actor, id).await?.view)
 }
 
 /// Reads the review again, tells the live sockets, and answers with the view of the caller (in
 /// `groups`).
 async fn changed(
-    state: &AppState,
+    state: &Reviews,
     actor: &Actor,
     groups: &[String],
     id: &str,
@@ -83,7 +92,10 @@ async fn changed(
         .ok_or_else(|| ApiError::not_found("no such review"))?;
     let notice = notice(&state.store, record).await?;
     let view = notice.for_actor(actor, groups);
-    state.hub.publish_review(&state.store, notice).await;
+    state
+        .hub
+        .publish_review(&state.store, std::sync::Arc::new(notice))
+        .await;
     view.ok_or_else(|| ApiError::not_found("no such review"))
 }
 
@@ -165,7 +177,7 @@ fn user_id(actor: &Actor) -> Result<&str, ApiError> {
 
 /// `POST /api/reviews`: asks for time-limited access to a connection.
 pub async fn request_access(
-    state: &AppState,
+    state: &Reviews,
     actor: &Actor,
     request: &AccessRequest,
 ) -> Result<Review, ApiError> {
@@ -214,7 +226,7 @@ pub async fn request_access(
 
 /// Stores a new review, records the request in the audit trail and tells the reviewers.
 async fn open(
-    state: &AppState,
+    state: &Reviews,
     actor: &Actor,
     record: &ReviewRecord,
     rules: &ReviewRules,
@@ -239,7 +251,7 @@ async fn open(
 /// Runs `input` through `connection` as the connection's rules allow: refused without approved
 /// access where access is reviewed; held for review where commands are; else at once.
 pub async fn run(
-    state: &AppState,
+    state: &Reviews,
     actor: &Actor,
     connection: &ConnectionRecord,
     input: &str,
@@ -283,7 +295,7 @@ pub async fn run(
 
 /// `POST /api/reviews/{id}/approve|reject`.
 pub async fn decide(
-    state: &AppState,
+    state: &Reviews,
     actor: &Actor,
     id: &str,
     verdict: Verdict,
@@ -365,7 +377,7 @@ pub async fn decide(
 
 /// Claims an approved command review for execution and runs its session, as its requester.
 /// The claim is a conditional UPDATE, so however many callers get here it runs once.
-async fn execute(state: &AppState, id: &str) -> Result<(), ApiError> {
+async fn execute(state: &Reviews, id: &str) -> Result<(), ApiError> {
     if !state
         .store
         .move_review(id, "approved", "executed", None, None)
@@ -424,7 +436,7 @@ async fn execute(state: &AppState, id: &str) -> Result<(), ApiError> {
 
 /// `POST /api/reviews/{id}/cancel`: the requester withdraws a pending request.
 pub async fn cancel(
-    state: &AppState,
+    state: &Reviews,
     actor: &Actor,
     id: &str,
     note: Option<&str>,
@@ -459,7 +471,7 @@ pub async fn cancel(
 
 /// `POST /api/reviews/{id}/revoke`: ends approved access before its window does.
 pub async fn revoke(
-    state: &AppState,
+    state: &Reviews,
     actor: &Actor,
     id: &str,
     note: Option<&str>,
@@ -501,7 +513,7 @@ pub async fn revoke(
 /// Stops the requester's sessions still running on the connection whose access was revoked:
 /// revoking is for when access must end now. Only runs on this server can be stopped; with
 /// several servers, those running elsewhere go on to their end (or their timeout).
-async fn stop_runs_under(state: &AppState, record: &ReviewRecord) -> Result<usize, ApiError> {
+async fn stop_runs_under(state: &Reviews, record: &ReviewRecord) -> Result<usize, ApiError> {
     let requester = state.store.user_by_id(&record.requester_id).await?;
     let filter = SessionFilter {
         username: Some(requester.username),
@@ -534,7 +546,7 @@ async fn not_in(store: &Store, id: &str, from: &str, to: &str) -> ApiError {
 
 /// `GET /api/reviews`.
 pub async fn list(
-    state: &AppState,
+    state: &Reviews,
     actor: &Actor,
     query: &ReviewQuery,
 ) -> Result<Page<Review>, ApiError> {
@@ -597,7 +609,7 @@ pub async fn list(
 }
 
 /// `GET /api/reviews/waiting`.
-pub async fn waiting(state: &AppState, actor: &Actor) -> Result<Waiting, ApiError> {
+pub async fn waiting(state: &Reviews, actor: &Actor) -> Result<Waiting, ApiError> {
     let Some(me) = actor.user_id.as_ref().filter(|_| policy::may_review(actor)) else {
         return Ok(Waiting { count: 0 });
     };

@@ -11,9 +11,9 @@ use loupe_protocol::{
 
 use super::rules;
 use crate::{
-    auth::Actor,
     error::ApiError,
-    policy,
+    identity::auth::Actor,
+    identity::policy,
     store::{ReviewRecord, Store},
 };
 
@@ -177,4 +177,25 @@ pub async fn notice_with(
             .map(|decision| decision.reviewer_id)
             .collect(),
     })
+}
+
+impl crate::live::ReviewChange for ReviewNotice {
+    fn review_id(&self) -> &str {
+        &self.review.id
+    }
+
+    fn for_actor(&self, actor: &Actor, groups: &[String]) -> Option<Review> {
+        ReviewNotice::for_actor(self, actor, groups)
+    }
+}
+
+/// The change of review `id` as it is stored now, for the live hub to relay (see
+/// [`crate::live::ReadReview`]); none when it is gone or cannot be read.
+pub async fn read_change(
+    store: Store,
+    id: String,
+) -> Option<std::sync::Arc<dyn crate::live::ReviewChange>> {
+    let record = store.review(&id).await.ok()??;
+    let notice = notice(&store, record).await.ok()?;
+    Some(std::sync::Arc::new(notice))
 }

@@ -4,12 +4,12 @@ use axum::{Json, extract::State};
 use loupe_protocol::{AuditEvent, AuditQuery, Page, Timestamp};
 
 use crate::{
-    auth::Actor,
     error::ApiError,
     extract::ApiQuery,
+    identity::auth::Actor,
+    identity::policy::{self, ensure},
     paging,
-    policy::{self, ensure},
-    state::AppState,
+    routes::state::AppState,
     store::AuditFilter,
 };
 

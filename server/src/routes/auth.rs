@@ -9,11 +9,11 @@ use axum::{
 use loupe_protocol::{LoginRequest, User};
 
 use crate::{
-    auth::{self, Actor, ClientAddress},
     error::ApiError,
     extract::ApiJson,
     identity,
-    state::AppState,
+    identity::auth::{self, Actor, ClientAddress},
+    routes::state::AppState,
 };
 
 pub async fn log_in(

@@ -9,13 +9,13 @@ use axum::{
 use loupe_protocol::{Connection, ConnectionChanges, ConnectionCheck, NewConnection};
 
 use crate::{
-    auth::Actor,
+    connections,
     error::ApiError,
     extract::JsonBody,
-    gateway::connections,
-    policy::{self, ensure},
+    identity::auth::Actor,
+    identity::policy::{self, ensure},
     reviews::rules,
-    state::AppState,
+    routes::state::AppState,
 };
 
 pub async fn list_connections(

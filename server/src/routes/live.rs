@@ -10,10 +10,10 @@ use axum::{
 use futures_util::StreamExt;
 
 use crate::{
-    auth::{self, Actor, Credential},
     error::ApiError,
+    identity::auth::{self, Actor, Credential},
     live::socket,
-    state::AppState,
+    routes::state::AppState,
 };
 
 /// Largest message a client may send.
@@ -40,6 +40,7 @@ pub async fn open_live(
         .max_message_size(MAX_CLIENT_MESSAGE)
         .on_upgrade(move |websocket| async move {
             let (sink, stream) = websocket.split();
-            socket::run(state, actor, sink, stream, subscription).await;
+            let recheck = std::time::Duration::from_secs(state.config.live_recheck_seconds);
+            socket::run(state.store, recheck, actor, sink, stream, subscription).await;
         }))
 }

@@ -16,6 +16,7 @@ mod runs;
 mod sessions;
 mod settings;
 mod shares;
+pub mod state;
 mod tokens;
 mod users;
 
@@ -26,7 +27,7 @@ use axum::{
     routing::{MethodFilter, MethodRouter, on},
 };
 
-use crate::state::AppState;
+use self::state::AppState;
 
 /// One method on one path, with what it is for.
 pub struct Endpoint {

@@ -9,11 +9,11 @@ use axum::{
 use loupe_protocol::{AccessRequest, Page, Review, ReviewNote, ReviewQuery, Verdict, Waiting};
 
 use crate::{
-    auth::Actor,
     error::ApiError,
     extract::{ApiJson, ApiQuery},
+    identity::auth::Actor,
     reviews,
-    state::AppState,
+    routes::state::AppState,
 };
 
 pub async fn list_reviews(
@@ -21,7 +21,7 @@ pub async fn list_reviews(
     actor: Actor,
     ApiQuery(query): ApiQuery<ReviewQuery>,
 ) -> Result<Json<Page<Review>>, ApiError> {
-    Ok(Json(reviews::list(&state, &actor, &query).await?))
+    Ok(Json(reviews::list(&state.reviews, &actor, &query).await?))
 }
 
 pub async fn request_access(
@@ -29,7 +29,7 @@ pub async fn request_access(
     actor: Actor,
     ApiJson(request): ApiJson<AccessRequest>,
 ) -> Result<(StatusCode, Json<Review>), ApiError> {
-    let review = reviews::request_access(&state, &actor, &request).await?;
+    let review = reviews::request_access(&state.reviews, &actor, &request).await?;
     Ok((StatusCode::CREATED, Json(review)))
 }
 
@@ -37,7 +37,7 @@ pub async fn waiting_reviews(
     State(state): State<AppState>,
     actor: Actor,
 ) -> Result<Json<Waiting>, ApiError> {
-    Ok(Json(reviews::waiting(&state, &actor).await?))
+    Ok(Json(reviews::waiting(&state.reviews, &actor).await?))
 }
 
 pub async fn get_review(
@@ -45,7 +45,7 @@ pub async fn get_review(
     actor: Actor,
     Path(id): Path<String>,
 ) -> Result<Json<Review>, ApiError> {
-    Ok(Json(reviews::get(&state, &actor, &id).await?))
+    Ok(Json(reviews::get(&state.reviews, &actor, &id).await?))
 }
 
 pub async fn approve_review(
@@ -75,7 +75,7 @@ async fn decide(
 ) -> Result<Json<Review>, ApiError> {
     let note = body.note.as_deref();
     Ok(Json(
-        reviews::decide(&state, &actor, &id, verdict, note).await?,
+        reviews::decide(&state.reviews, &actor, &id, verdict, note).await?,
     ))
 }
 
@@ -86,7 +86,7 @@ pub async fn cancel_review(
     ApiJson(body): ApiJson<ReviewNote>,
 ) -> Result<Json<Review>, ApiError> {
     Ok(Json(
-        reviews::cancel(&state, &actor, &id, body.note.as_deref()).await?,
+        reviews::cancel(&state.reviews, &actor, &id, body.note.as_deref()).await?,
     ))
 }
 
@@ -97,6 +97,6 @@ pub async fn revoke_review(
     ApiJson(body): ApiJson<ReviewNote>,
 ) -> Result<Json<Review>, ApiError> {
     Ok(Json(
-        reviews::revoke(&state, &actor, &id, body.note.as_deref()).await?,
+        reviews::revoke(&state.reviews, &actor, &id, body.note.as_deref()).await?,
     ))
 }

@@ -10,12 +10,13 @@ use axum::{
 use loupe_protocol::{RunRequest, Session, SessionStatus};
 
 use crate::{
-    auth::Actor,
     error::ApiError,
     extract::ApiJson,
-    policy::{self, ensure},
-    reviews, sessions,
-    state::AppState,
+    identity::auth::Actor,
+    identity::policy::{self, ensure},
+    reviews,
+    routes::state::AppState,
+    sessions,
 };
 
 const MAX_INPUT_BYTES: usize = 1024 * 1024;
@@ -50,7 +51,7 @@ async fn start(
         .connection(connection)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no connection named {connection}")))?;
-    reviews::run(state, actor, &connection, input, reason, rerun_of).await
+    reviews::run(&state.reviews, actor, &connection, input, reason, rerun_of).await
 }
 
 pub async fn run_session(

@@ -12,12 +12,12 @@ use loupe_protocol::{
 use serde::Deserialize;
 
 use crate::{
-    auth::Actor,
     error::ApiError,
     extract::{ApiPath, ApiQuery},
+    identity::auth::Actor,
     paging,
+    routes::state::AppState,
     sessions::{self, COUNT_CAP},
-    state::AppState,
     store::{EventRecord, MAX_PAGE_ROWS},
 };
 

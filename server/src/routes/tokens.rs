@@ -7,7 +7,9 @@ use axum::{
 };
 use loupe_protocol::{ApiToken, CreatedToken, NewToken};
 
-use crate::{auth::Actor, error::ApiError, extract::ApiJson, identity, state::AppState};
+use crate::{
+    error::ApiError, extract::ApiJson, identity, identity::auth::Actor, routes::state::AppState,
+};
 
 fn own_id(actor: &Actor) -> Result<&str, ApiError> {
     actor

@@ -9,12 +9,12 @@ use axum::{
 use loupe_protocol::{NewUser, User, UserChanges};
 
 use crate::{
-    auth::Actor,
     error::ApiError,
     extract::JsonBody,
     identity,
-    policy::{self, ensure},
-    state::AppState,
+    identity::auth::Actor,
+    identity::policy::{self, ensure},
+    routes::state::AppState,
 };
 
 pub async fn list_users(

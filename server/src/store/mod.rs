@@ -1,7 +1,7 @@
 //! Loupe's storage: one interface with two implementations, SQLite (embedded, the default) and
 //! PostgreSQL (for several server nodes). Handlers hold a [`Store`] and never see which one.
 //!
-//! The SQL the backends share is written once (`queries.rs`) and compiled for each; [`Store`]
+//! The SQL the backends share is written once (`queries/`, a file per domain) and compiled for each; [`Store`]
 //! forwards to whichever backend was opened, which also makes the compiler hold both to the same
 //! signatures. Timestamps are BIGINT microseconds since the Unix epoch (UTC) on both backends:
 //! exact, indexable and identical across them.

@@ -34,10 +34,14 @@ impl PostgresStore {
     }
 }
 
+/// The `LISTEN/NOTIFY` channel server nodes tell each other about live changes on; what they say
+/// is the live hub's business, the store only carries it.
+pub const LIVE_CHANNEL: &str = "loupe_live";
+
 impl PostgresStore {
     pub async fn notify_live(&self, payload: &str) -> StoreResult<()> {
         sqlx::query("SELECT pg_notify($1, $2)")
-            .bind(crate::live::CHANNEL)
+            .bind(LIVE_CHANNEL)
             .bind(payload)
             .execute(&self.pool)
             .await?;
@@ -46,7 +50,7 @@ impl PostgresStore {
 
     pub async fn listen_live(&self) -> StoreResult<sqlx::postgres::PgListener> {
         let mut listener = sqlx::postgres::PgListener::connect_with(&self.pool).await?;
-        listener.listen(crate::live::CHANNEL).await?;
+        listener.listen(LIVE_CHANNEL).await?;
         Ok(listener)
     }
 }

@@ -8,7 +8,7 @@
 use std::collections::BTreeSet;
 
 use loupe_protocol::{NewGroup, NewToken, Role};
-use loupe_server::{auth::Actor, identity, routes::endpoints};
+use loupe_server::{identity, identity::auth::Actor, routes::endpoints};
 use reqwest::Method;
 
 use crate::helpers::{TestApp, TestUser};

@@ -10,7 +10,7 @@ use std::{
 };
 
 use loupe_protocol::{NewToken, NewUser, OutputWindow, Role, Session, SessionStatus};
-use loupe_server::{auth::Actor, config::Secret, identity};
+use loupe_server::{config::Secret, identity, identity::auth::Actor};
 use serde_json::{Value, json};
 use tokio::{
     io::{AsyncBufReadExt, BufReader},

@@ -3,7 +3,7 @@
 use std::{path::Path, str::FromStr};
 
 use loupe_protocol::{NewToken, NewUser, Role};
-use loupe_server::{Config, auth::Actor, config::Secret, identity, store::Store};
+use loupe_server::{Config, config::Secret, identity, identity::auth::Actor, store::Store};
 use sqlx::{
     ConnectOptions, Connection, Executor,
     postgres::{PgConnectOptions, PgConnection},

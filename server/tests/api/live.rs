@@ -347,7 +347,7 @@ async fn two_server_processes_on_one_postgres_database_relay_live() {
     let admin = store.user_by_username("admin").await.unwrap().unwrap();
     let token = loupe_server::identity::create_token(
         &store,
-        &loupe_server::auth::Actor::command_line(),
+        &loupe_server::identity::auth::Actor::command_line(),
         &admin,
         &loupe_protocol::NewToken {
             name: "relay".into(),

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use loupe_protocol::{NewGroup, Role, ServerMessage};
-use loupe_server::{auth::Actor, identity};
+use loupe_server::{identity, identity::auth::Actor};
 use reqwest::Method;
 use serde_json::{Value, json};
 

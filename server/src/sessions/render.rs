@@ -381,7 +381,9 @@ fn cell_text(cell: &Cell) -> Option<String> {
     }
 }
 
-/// One RFC 4180 record. NULL is an empty field; the empty string is `""`.
+/// One RFC 4180 record. NULL is an empty field; the empty string is `""` (PostgreSQL's `COPY …
+/// CSV` convention). Written here rather than with the `csv` crate, whose writer quotes by a
+/// rule for all fields and so cannot keep NULL and the empty string apart.
 fn csv_row(row: &[Cell]) -> Vec<u8> {
     let fields: Vec<String> = row
         .iter()
@@ -411,21 +413,8 @@ fn tsv_row(row: &[Cell]) -> Vec<u8> {
 }
 
 fn base64(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for group in bytes.chunks(3) {
-        let n = (u32::from(group[0]) << 16)
-            | (u32::from(*group.get(1).unwrap_or(&0)) << 8)
-            | u32::from(*group.get(2).unwrap_or(&0));
-        for (index, shift) in [18, 12, 6, 0].into_iter().enumerate() {
-            if index <= group.len() {
-                out.push(ALPHABET[(n >> shift & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
 #[cfg(test)]

@@ -1,4 +1,5 @@
-//! The state every handler can reach, cloned per request (everything inside is shared).
+//! The HTTP layer's state: what every handler can reach, cloned per request (everything inside
+//! is shared). Domains never take it; they take the parts they use.
 
 use std::sync::Arc;
 
@@ -6,7 +7,8 @@ use axum::extract::FromRef;
 
 use crate::{
     config::Config, gateway::Gateway, identity::throttle::LoginThrottle, live::Hub,
-    recorder::Recorder, store::Store, window_budget::WindowBudget,
+    reviews::Reviews, sessions::recorder::Recorder, sessions::window_budget::WindowBudget,
+    store::Store,
 };
 
 #[derive(Clone)]
@@ -17,6 +19,8 @@ pub struct AppState {
     pub recorder: Recorder,
     pub gateway: Gateway,
     pub hub: Hub,
+    /// The review domain (the same store, hub and gateway).
+    pub reviews: Reviews,
     /// Bounds window reads while downloads are disabled.
     pub window_budget: Arc<WindowBudget>,
 }

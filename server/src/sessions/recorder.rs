@@ -19,8 +19,8 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::{
     error::ApiError,
-    live::{Hub, Notice},
     sessions,
+    sessions::notice::{Notice, Publish},
     store::{
         ChunkRecord, EventRecord, MAX_CHUNK_BYTES, MAX_PAGE_ROWS, RowPageRecord, Store, StoreError,
         WriteOp, now_us,
@@ -149,7 +149,7 @@ pub struct Recorder {
 
 impl Recorder {
     /// Starts the task. `max_output_bytes` is the most output stored per session.
-    pub fn start(store: Store, max_output_bytes: u64, queue: usize, hub: Hub) -> Recorder {
+    pub fn start(store: Store, max_output_bytes: u64, queue: usize, hub: impl Publish) -> Recorder {
         let (requests, receiver) = mpsc::channel(queue);
         let task = Task {
             store,
@@ -200,16 +200,16 @@ struct EventState {
     rows: u64,
 }
 
-struct Task {
+struct Task<P> {
     store: Store,
     max_output_bytes: u64,
     sessions: HashMap<String, SessionState>,
-    hub: Hub,
+    hub: P,
     /// When each running session's snapshot was last published.
     snapshots: HashMap<String, Instant>,
 }
 
-impl Task {
+impl<P: Publish> Task<P> {
     async fn run(mut self, mut receiver: mpsc::Receiver<Request>) {
         while let Some(first) = receiver.recv().await {
             let mut bytes = first

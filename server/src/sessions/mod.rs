@@ -1,5 +1,16 @@
-//! Reading sessions: who may see which, the list's filters, and turning stored records into the
-//! wire types. Writing goes through [`crate::recorder`].
+//! The sessions domain. This file reads sessions: who may see which, the list's filters, and
+//! turning stored records into the wire types. Its parts: [`recorder`], the one writer, and
+//! [`notice`], what each commit tells the live hub; [`ingest`], sessions recorded by agents;
+//! [`shares`]; [`download`] and [`render`], downloads streamed chunk by chunk; and
+//! [`window_budget`], which bounds window reads when downloads are disabled.
+
+pub mod download;
+pub mod ingest;
+pub mod notice;
+pub mod recorder;
+pub mod render;
+pub mod shares;
+pub mod window_budget;
 
 use std::collections::BTreeMap;
 
@@ -9,9 +20,10 @@ use loupe_protocol::{
 };
 
 use crate::{
-    auth::Actor,
     error::ApiError,
-    paging, policy,
+    identity::auth::Actor,
+    identity::policy,
+    paging,
     store::{ChunkRecord, EventRecord, SessionFilter, SessionRecord, Store, Visibility},
 };
 

@@ -1,62 +1,26 @@
-//! Managing connections: validation, the write-only secrets (a database URL, a command's
-//! environment: sealed before they are stored, never returned), and the wire view. Only administrators create, change or delete connections;
+//! Managing connections (what the gateway runs through): validation, the write-only secrets (a
+//! database URL, a command's environment: sealed before they are stored, never returned), and
+//! the wire view. Only administrators create, change or delete connections;
 //! everyone logged in may list them to pick one.
 
 use loupe_protocol::{
-    CommandSettings, CommandView, Connection, ConnectionChanges, ConnectionKind, InputMode,
-    NewConnection, SessionType, Timestamp,
+    CommandSettings, CommandView, Connection, ConnectionChanges, ConnectionKind, NewConnection,
+    SessionType, Timestamp,
 };
-use serde::{Deserialize, Serialize};
 
 use std::collections::{BTreeMap, HashMap};
 
-use super::{Gateway, default_session_type};
+use crate::gateway::{Gateway, command::StoredCommand, default_session_type};
 use crate::{
-    auth::Actor,
     error::ApiError,
+    identity::auth::Actor,
+    identity::policy::{self, ensure},
     identity::validate,
-    policy::{self, ensure},
     reviews::rules,
     store::{ConnectionRecord, Store, now_us},
 };
 
 const MAX_TIMEOUT_SECONDS: u32 = 7 * 24 * 3600;
-
-/// A command connection's settings as the `command` column keeps them: everything but the
-/// environment's values, which are sealed in the `secret` column. Rows written before the
-/// environment was sealed carry it in `env`; [`seal_legacy_environments`] moves it.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct StoredCommand {
-    pub argv: Vec<String>,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub env: BTreeMap<String, String>,
-    #[serde(default)]
-    pub env_names: Vec<String>,
-    #[serde(default)]
-    pub working_dir: Option<String>,
-    #[serde(default)]
-    pub input: InputMode,
-}
-
-impl StoredCommand {
-    pub fn parse(json: &str) -> Result<StoredCommand, ApiError> {
-        serde_json::from_str(json).map_err(ApiError::internal)
-    }
-
-    fn to_json(&self) -> String {
-        serde_json::to_string(self).expect("settings serialise")
-    }
-
-    /// What a run needs: these settings with the opened environment.
-    pub fn with_env(self, env: BTreeMap<String, String>) -> CommandSettings {
-        CommandSettings {
-            argv: self.argv,
-            env: Some(env),
-            working_dir: self.working_dir,
-            input: self.input,
-        }
-    }
-}
 
 /// Seals a command's environment for the `secret` column (none when it is empty).
 fn seal_env(gateway: &Gateway, id: &str, env: &BTreeMap<String, String>) -> Option<Vec<u8>> {
@@ -71,7 +35,7 @@ fn seal_env(gateway: &Gateway, id: &str, env: &BTreeMap<String, String>) -> Opti
 /// `secret` column. Runs at start; returns how many connections it changed.
 pub async fn seal_legacy_environments(gateway: &Gateway) -> Result<usize, ApiError> {
     let mut sealed = 0;
-    for mut record in gateway.store.list_connections().await? {
+    for mut record in gateway.store().list_connections().await? {
         let Some(json) = record.command.as_deref() else {
             continue;
         };
@@ -83,7 +47,7 @@ pub async fn seal_legacy_environments(gateway: &Gateway) -> Result<usize, ApiErr
         stored.env_names = env.keys().cloned().collect();
         record.secret = seal_env(gateway, &record.id, &env);
         record.command = Some(stored.to_json());
-        gateway.store.update_connection(&record).await?;
+        gateway.store().update_connection(&record).await?;
         sealed += 1;
     }
     Ok(sealed)
@@ -266,18 +230,18 @@ pub async fn create(
         timeout_seconds: check_timeout(new.timeout_seconds)?,
         tags: check_tags(&new.tags)?,
         review: match &new.review {
-            Some(review) => rules::validate(&gateway.store, review).await?,
+            Some(review) => rules::validate(gateway.store(), review).await?,
             None => None,
         },
         created_at_us: now,
     };
-    gateway.store.create_connection(&record).await?;
+    gateway.store().create_connection(&record).await?;
     let mut event = actor.audit("connection.created", format!("connection:{}", record.name));
     event.detail = Some(record.kind.clone());
-    gateway.store.record_audit(&event).await?;
+    gateway.store().record_audit(&event).await?;
     Ok(to_connection(
         record,
-        &rules::group_names(&gateway.store).await?,
+        &rules::group_names(gateway.store()).await?,
     ))
 }
 
@@ -291,7 +255,7 @@ pub async fn update(
         policy::may_manage_connections(actor),
         "only administrators manage connections",
     )?;
-    let mut record = existing(&gateway.store, id).await?;
+    let mut record = existing(gateway.store(), id).await?;
     let kind = ConnectionKind::parse(&record.kind).unwrap_or(ConnectionKind::Command);
     if let Some(name) = &changes.name {
         record.name = validate::handle("name", name)?;
@@ -343,9 +307,9 @@ pub async fn update(
         record.tags = check_tags(tags)?;
     }
     if let Some(review) = &changes.review {
-        record.review = rules::validate(&gateway.store, review).await?;
+        record.review = rules::validate(gateway.store(), review).await?;
     }
-    gateway.store.update_connection(&record).await?;
+    gateway.store().update_connection(&record).await?;
     let mut event = actor.audit("connection.changed", format!("connection:{}", record.name));
     let env_replaced = changes
         .command
@@ -360,10 +324,10 @@ pub async fn update(
             .or(Some("review rules removed".to_owned())),
         (None, None) => None,
     };
-    gateway.store.record_audit(&event).await?;
+    gateway.store().record_audit(&event).await?;
     Ok(to_connection(
         record,
-        &rules::group_names(&gateway.store).await?,
+        &rules::group_names(gateway.store()).await?,
     ))
 }
 
@@ -372,10 +336,10 @@ pub async fn delete(gateway: &Gateway, actor: &Actor, id: &str) -> Result<(), Ap
         policy::may_manage_connections(actor),
         "only administrators manage connections",
     )?;
-    let record = existing(&gateway.store, id).await?;
-    gateway.store.delete_connection(&record.id).await?;
+    let record = existing(gateway.store(), id).await?;
+    gateway.store().delete_connection(&record.id).await?;
     gateway
-        .store
+        .store()
         .record_audit(&actor.audit("connection.deleted", format!("connection:{}", record.name)))
         .await?;
     Ok(())

@@ -3,18 +3,18 @@
 //! Cookie-authenticated requests that change something must come from Loupe's own pages: their
 //! `Origin` must match the server's host, so another site cannot make a logged-in browser act.
 
-use std::net::SocketAddr;
+use std::{net::SocketAddr, sync::Arc};
 
 use axum::{
-    extract::{ConnectInfo, FromRequestParts},
+    extract::{ConnectInfo, FromRef, FromRequestParts},
     http::{HeaderMap, header, request::Parts},
 };
 use loupe_protocol::Role;
 
 use crate::{
+    config::Config,
     error::ApiError,
-    identity::secrets,
-    state::AppState,
+    identity::credentials,
     store::{NewAuditEvent, Store, StoreError, UserRecord, now_us},
 };
 
@@ -130,10 +130,18 @@ fn client_address(parts: &Parts) -> Option<String> {
         .map(|info| info.0.ip().to_string())
 }
 
-impl FromRequestParts<AppState> for Actor {
+/// Generic over the router's state, as axum's `sqlx-postgres` example does, so this module
+/// needs only the store and the configuration, not the HTTP layer's state.
+impl<S> FromRequestParts<S> for Actor
+where
+    S: Send + Sync,
+    Store: FromRef<S>,
+    Arc<Config>: FromRef<S>,
+{
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Actor, ApiError> {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Actor, ApiError> {
+        let store = Store::from_ref(state);
         let address = client_address(parts);
         if let Some(value) = parts.headers.get(header::AUTHORIZATION) {
             let secret = value
@@ -144,9 +152,8 @@ impl FromRequestParts<AppState> for Actor {
                 .ok_or_else(|| {
                     ApiError::unauthenticated("the Authorization header must be `Bearer <token>`")
                 })?;
-            let (token, user) = state
-                .store
-                .token_user(&secrets::digest(secret))
+            let (token, user) = store
+                .token_user(&credentials::digest(secret))
                 .await?
                 .ok_or_else(|| {
                     ApiError::unauthenticated("this API token is invalid, expired or revoked")
@@ -155,7 +162,7 @@ impl FromRequestParts<AppState> for Actor {
                 .last_used_at_us
                 .is_none_or(|last| now_us() - last > TOKEN_TOUCH_INTERVAL_US)
             {
-                state.store.touch_token(&token.id).await?;
+                store.touch_token(&token.id).await?;
             }
             return Ok(Actor::from_user(
                 &user,
@@ -164,14 +171,14 @@ impl FromRequestParts<AppState> for Actor {
             ));
         }
         if let Some(secret) = cookie(&parts.headers, SESSION_COOKIE) {
-            let digest = secrets::digest(secret);
-            let user = state
-                .store
+            let digest = credentials::digest(secret);
+            let user = store
                 .login_session_user(&digest)
                 .await?
                 .ok_or_else(|| ApiError::unauthenticated("your login has expired; log in again"))?;
             if !parts.method.is_safe() {
-                require_same_origin(&parts.headers, state.config.secure_cookies)?;
+                let secure = Arc::<Config>::from_ref(state).secure_cookies;
+                require_same_origin(&parts.headers, secure)?;
             }
             return Ok(Actor::from_user(&user, address, Credential::Cookie(digest)));
         }

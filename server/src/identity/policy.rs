@@ -8,7 +8,7 @@
 
 use loupe_protocol::Role;
 
-use crate::{auth::Actor, error::ApiError};
+use crate::{error::ApiError, identity::auth::Actor};
 
 /// Turns a decision into the 403 that explains it.
 pub fn ensure(allowed: bool, why_not: &str) -> Result<(), ApiError> {
@@ -104,7 +104,7 @@ pub fn may_manage_token(actor: &Actor, owner_id: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::auth::Credential;
+    use crate::identity::auth::Credential;
 
     fn actor(role: Role, id: &str) -> Actor {
         Actor {

@@ -1,0 +1,140 @@
+//! Writing sessions: the recorder's batched transaction, and marking a node's running
+//! sessions interrupted at start.
+//! Expanded into both backends by `shared_queries!` (see `mod.rs`).
+
+macro_rules! recording_queries {
+    ($store:ty, $db:ty) => {
+        impl $store {
+            pub async fn session_write_state(&self, session_id: &str) -> StoreResult<Option<SessionWriteState>> {
+                Ok(sqlx::query_as(
+                    "SELECT user_id, status, event_count, output_bytes, truncated FROM sessions WHERE id = $1",
+                )
+                .bind(session_id)
+                .fetch_optional(&self.pool)
+                .await?)
+            }
+
+            /// Applies a recorder batch in one transaction.
+            pub async fn write_batch(&self, ops: &[WriteOp]) -> StoreResult<()> {
+                let mut tx = self.pool.begin().await?;
+                for op in ops {
+                    match op {
+                        WriteOp::Event { session_id, event } => {
+                            sqlx::query(
+                                "INSERT INTO session_events (session_id, seq, at_us, kind, summary, body,
+                                    code, exit_code, columns, bytes, row_count)
+                                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                            )
+                            .bind(session_id)
+                            .bind(event.seq)
+                            .bind(event.at_us)
+                            .bind(&event.kind)
+                            .bind(&event.summary)
+                            .bind(&event.body)
+                            .bind(&event.code)
+                            .bind(event.exit_code)
+                            .bind(&event.columns)
+                            .bind(event.bytes)
+                            .bind(event.row_count)
+                            .execute(&mut *tx)
+                            .await?;
+                        }
+                        WriteOp::Chunk { session_id, seq, chunk } => {
+                            sqlx::query(
+                                "INSERT INTO output_chunks (session_id, seq, byte_offset, at_us, stream, data)
+                                 VALUES ($1, $2, $3, $4, $5, $6)",
+                            )
+                            .bind(session_id)
+                            .bind(*seq)
+                            .bind(chunk.byte_offset)
+                            .bind(chunk.at_us)
+                            .bind(&chunk.stream)
+                            .bind(&chunk.data)
+                            .execute(&mut *tx)
+                            .await?;
+                        }
+                        WriteOp::RowPage { session_id, seq, page } => {
+                            sqlx::query(
+                                "INSERT INTO row_pages (session_id, seq, first_row, row_count, data)
+                                 VALUES ($1, $2, $3, $4, $5)",
+                            )
+                            .bind(session_id)
+                            .bind(*seq)
+                            .bind(page.first_row)
+                            .bind(page.row_count)
+                            .bind(&page.data)
+                            .execute(&mut *tx)
+                            .await?;
+                        }
+                        WriteOp::EventGrowth { session_id, seq, bytes, rows } => {
+                            sqlx::query(
+                                "UPDATE session_events SET bytes = bytes + $3, row_count = row_count + $4
+                                 WHERE session_id = $1 AND seq = $2",
+                            )
+                            .bind(session_id)
+                            .bind(*seq)
+                            .bind(*bytes)
+                            .bind(*rows)
+                            .execute(&mut *tx)
+                            .await?;
+                        }
+                        WriteOp::SessionGrowth { session_id, events, input_bytes, output_bytes, rows } => {
+                            sqlx::query(
+                                "UPDATE sessions SET event_count = event_count + $2,
+                                    input_bytes = input_bytes + $3, output_bytes = output_bytes + $4,
+                                    row_count = row_count + $5
+                                 WHERE id = $1",
+                            )
+                            .bind(session_id)
+                            .bind(*events)
+                            .bind(*input_bytes)
+                            .bind(*output_bytes)
+                            .bind(*rows)
+                            .execute(&mut *tx)
+                            .await?;
+                        }
+                        WriteOp::Truncated { session_id } => {
+                            sqlx::query("UPDATE sessions SET truncated = TRUE WHERE id = $1")
+                                .bind(session_id)
+                                .execute(&mut *tx)
+                                .await?;
+                        }
+                        WriteOp::Finish { session_id, status, ended_at_us, exit_code, error } => {
+                            sqlx::query(
+                                "UPDATE sessions SET status = $2, ended_at_us = $3,
+                                    exit_code = COALESCE($4, exit_code), error = COALESCE($5, error)
+                                 WHERE id = $1 AND status IN ('running', 'pending_review')",
+                            )
+                            .bind(session_id)
+                            .bind(status)
+                            .bind(*ended_at_us)
+                            .bind(*exit_code)
+                            .bind(error)
+                            .execute(&mut *tx)
+                            .await?;
+                        }
+                    }
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            /// Marks this node's running sessions interrupted: after a crash nothing is running
+            /// them any more. Returns how many there were.
+            pub async fn interrupt_running(&self, node_id: &str, reason: &str) -> StoreResult<u64> {
+                Ok(sqlx::query(
+                    "UPDATE sessions SET status = 'interrupted', ended_at_us = $3, error = $2
+                     WHERE node_id = $1 AND status = 'running'",
+                )
+                .bind(node_id)
+                .bind(reason)
+                .bind(now_us())
+                .execute(&self.pool)
+                .await?
+                .rows_affected())
+            }
+        }
+    };
+}
+
+pub(crate) use recording_queries;
