@@ -4,7 +4,9 @@
 //! changed, without the other.
 //!
 //! A path names the file of the longest module prefix that exists (`crate::gateway::sqlite::x`
-//! is `gateway/sqlite.rs`); re-exports are not followed, so import from the defining file.
+//! is `gateway/sqlite.rs`); re-exports are not followed, so import from the defining file. A
+//! folder module and its own files may use each other (`mod.rs` dispatching to a child that
+//! uses `super::` types is ordinary Rust); a loop that passes through any other file is not.
 
 use std::{
     collections::{BTreeMap, BTreeSet},
@@ -63,18 +65,25 @@ impl Graph {
             .collect();
         let mut edges: BTreeMap<Vec<String>, BTreeSet<Vec<String>>> = BTreeMap::new();
         for (module, (_, text)) in &sources {
+            let children: Vec<&String> = files
+                .keys()
+                .filter(|other| other.len() == module.len() + 1 && other.starts_with(module))
+                .map(|child| child.last().expect("a child has a name"))
+                .collect();
             let targets = edges.entry(module.clone()).or_default();
             // Unit tests sit in a `#[cfg(test)]` module at the end of a file; their `super`
             // is the file itself, and they are no part of its imports.
             let code = text.split("#[cfg(test)]").next().unwrap_or(text);
-            for path in paths_in(&strip_comments(code)) {
+            for mut path in paths_in(&strip_comments(code), &children) {
+                // `child::x` in a folder module is `self::child::x`.
+                if children.contains(&&path[0]) {
+                    path.insert(0, "self".to_owned());
+                }
                 let Some(absolute) = absolute(module, &path) else {
                     continue;
                 };
                 if let Some(target) = longest_file(&files, &absolute)
                     && target != *module
-                    // A file's own child modules are part of reading it, not an import.
-                    && !(target.len() == module.len() + 1 && target.starts_with(module))
                 {
                     targets.insert(target);
                 }
@@ -105,7 +114,7 @@ impl Graph {
     pub fn cycles(&self) -> Vec<Vec<String>> {
         strongly_connected(&self.edges)
             .into_iter()
-            .filter(|component| component.len() > 1)
+            .filter(|component| component.len() > 1 && !is_one_family(component))
             .map(|component| {
                 component
                     .iter()
@@ -114,6 +123,16 @@ impl Graph {
             })
             .collect()
     }
+}
+
+/// Whether `modules` are one folder module and some of its own files.
+fn is_one_family(modules: &[Vec<String>]) -> bool {
+    let Some(parent) = modules.iter().min_by_key(|module| module.len()) else {
+        return true;
+    };
+    modules.iter().all(|module| {
+        module == parent || (module.len() == parent.len() + 1 && module.starts_with(parent))
+    })
 }
 
 fn collect(
@@ -226,9 +245,10 @@ fn strip_comments(text: &str) -> String {
     out
 }
 
-/// Every path starting with `crate`, `super` or `self` in the code: `use` trees expanded, and
-/// inline paths such as `crate::store::now_us()`.
-fn paths_in(code: &str) -> Vec<Vec<String>> {
+/// Every path starting with `crate`, `super`, `self` or one of `children` (the file's own child
+/// modules) in the code: `use` trees expanded, and inline paths such as
+/// `crate::store::now_us()`.
+fn paths_in(code: &str, children: &[&String]) -> Vec<Vec<String>> {
     let mut paths = Vec::new();
     let mut rest = code;
     while let Some(at) = find_use(rest) {
@@ -251,7 +271,10 @@ fn paths_in(code: &str) -> Vec<Vec<String>> {
             .filter(|part| !part.is_empty())
             .map(str::to_owned)
             .collect();
-        if path.len() > 1 && matches!(path[0].as_str(), "crate" | "super" | "self") {
+        if path.len() > 1
+            && (matches!(path[0].as_str(), "crate" | "super" | "self")
+                || children.contains(&&path[0]))
+        {
             paths.push(path);
         }
     }
@@ -458,6 +481,30 @@ mod tests {
         ])
         .cycles();
         assert!(cycles.is_empty(), "{cycles:?}");
+    }
+
+    #[test]
+    fn a_folder_and_its_own_files_may_use_each_other_but_not_through_another_file() {
+        let family = graph(&[
+            ("lib.rs", "mod g; mod other;"),
+            (
+                "g/mod.rs",
+                "mod run; pub struct Outcome; fn f() { run::execute() }",
+            ),
+            ("g/run.rs", "use super::Outcome; pub fn execute() {}"),
+            ("other.rs", "use crate::g::Outcome;"),
+        ]);
+        assert!(family.cycles().is_empty(), "{:?}", family.cycles());
+        let through_another = graph(&[
+            ("lib.rs", "mod store; mod live;"),
+            ("store/mod.rs", "mod sqlite; use sqlite::SqliteStore;"),
+            ("store/sqlite.rs", "use crate::live::Hub;"),
+            ("live.rs", "use crate::store::Store;"),
+        ]);
+        assert_eq!(
+            through_another.cycles(),
+            [["live.rs", "store/mod.rs", "store/sqlite.rs"]]
+        );
     }
 
     #[test]
