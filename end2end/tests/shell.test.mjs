@@ -54,6 +54,8 @@ test('a deep link to a session loads that page', async () => {
   await page.locator('[data-test=session-id]').waitFor();
   assert.match(await page.locator('[data-test=page-title]').textContent(), /ops/);
   assert.equal(await page.locator('[data-test=session-id]').textContent(), id);
+  // Recorded through the ingest API: the page says by which agent, not that Loupe ran it.
+  assert.match(await page.locator('[data-test=recorded-by]').textContent(), /e2e-agent/);
   await screenshot(page, 'shell-deep-link');
   assert.deepEqual(errors, []);
   await page.close();
