@@ -6,37 +6,17 @@ use serde::{Deserialize, Serialize};
 
 use crate::{ReviewRules, SessionType, Timestamp};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ConnectionKind {
-    Postgres,
-    Mysql,
-    Sqlite,
-    /// A program run with the user's input as its last argument or its standard input.
-    Command,
+crate::wire_enum! {
+    pub enum ConnectionKind {
+        Postgres = "postgres",
+        Mysql = "mysql",
+        Sqlite = "sqlite",
+        /// A program run with the user's input as its last argument or its standard input.
+        Command = "command",
+    }
 }
 
 impl ConnectionKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ConnectionKind::Postgres => "postgres",
-            ConnectionKind::Mysql => "mysql",
-            ConnectionKind::Sqlite => "sqlite",
-            ConnectionKind::Command => "command",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<ConnectionKind> {
-        [
-            ConnectionKind::Postgres,
-            ConnectionKind::Mysql,
-            ConnectionKind::Sqlite,
-            ConnectionKind::Command,
-        ]
-        .into_iter()
-        .find(|kind| kind.as_str() == text)
-    }
-
     pub fn is_database(self) -> bool {
         self != ConnectionKind::Command
     }

@@ -13,6 +13,7 @@ mod sessions;
 mod settings;
 mod time;
 mod users;
+mod wire_enum;
 
 pub use audit::{AuditEvent, AuditQuery};
 pub use auth::{ApiToken, CreatedToken, LoginRequest, NewToken};
@@ -38,3 +39,4 @@ pub use time::{Timestamp, TimestampError};
 pub use users::{
     Group, GroupChanges, GroupRef, NewGroup, NewUser, Role, User, UserChanges, UserRef,
 };
+pub use wire_enum::UnknownName;

@@ -70,74 +70,29 @@ impl ReviewRules {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ReviewKind {
-    /// Time-limited access to a connection.
-    Access,
-    /// One query or command, held until approved.
-    Command,
-}
-
-impl ReviewKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ReviewKind::Access => "access",
-            ReviewKind::Command => "command",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<ReviewKind> {
-        [ReviewKind::Access, ReviewKind::Command]
-            .into_iter()
-            .find(|kind| kind.as_str() == text)
+crate::wire_enum! {
+    pub enum ReviewKind {
+        /// Time-limited access to a connection.
+        Access = "access",
+        /// One query or command, held until approved.
+        Command = "command",
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ReviewState {
-    Pending,
-    /// Access: granted until `access_until`. Command: about to run.
-    Approved,
-    /// The approved command ran (once).
-    Executed,
-    Rejected,
-    /// The requester withdrew it while pending.
-    Cancelled,
-    /// Nobody decided in time, or the access window ended.
-    Expired,
-    /// Approved access ended early by a reviewer or an administrator.
-    Revoked,
-}
-
-impl ReviewState {
-    pub const ALL: [ReviewState; 7] = [
-        ReviewState::Pending,
-        ReviewState::Approved,
-        ReviewState::Executed,
-        ReviewState::Rejected,
-        ReviewState::Cancelled,
-        ReviewState::Expired,
-        ReviewState::Revoked,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ReviewState::Pending => "pending",
-            ReviewState::Approved => "approved",
-            ReviewState::Executed => "executed",
-            ReviewState::Rejected => "rejected",
-            ReviewState::Cancelled => "cancelled",
-            ReviewState::Expired => "expired",
-            ReviewState::Revoked => "revoked",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<ReviewState> {
-        ReviewState::ALL
-            .into_iter()
-            .find(|state| state.as_str() == text)
+crate::wire_enum! {
+    pub enum ReviewState {
+        Pending = "pending",
+        /// Access: granted until `access_until`. Command: about to run.
+        Approved = "approved",
+        /// The approved command ran (once).
+        Executed = "executed",
+        Rejected = "rejected",
+        /// The requester withdrew it while pending.
+        Cancelled = "cancelled",
+        /// Nobody decided in time, or the access window ended.
+        Expired = "expired",
+        /// Approved access ended early by a reviewer or an administrator.
+        Revoked = "revoked",
     }
 }
 

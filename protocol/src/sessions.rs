@@ -7,118 +7,50 @@ use serde::{Deserialize, Serialize};
 
 use crate::{Timestamp, UserRef};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SessionStatus {
-    /// Waiting for a reviewer before it runs.
-    PendingReview,
-    Running,
-    /// Finished; for a command, whatever its exit code.
-    Done,
-    /// Could not run or ended with an error.
-    Failed,
-    /// A reviewer said no.
-    Rejected,
-    /// Stopped by its owner or an administrator.
-    Cancelled,
-    /// The server stopped while it was running; what was recorded until then is kept.
-    Interrupted,
+crate::wire_enum! {
+    pub enum SessionStatus {
+        /// Waiting for a reviewer before it runs.
+        PendingReview = "pending_review",
+        Running = "running",
+        /// Finished; for a command, whatever its exit code.
+        Done = "done",
+        /// Could not run or ended with an error.
+        Failed = "failed",
+        /// A reviewer said no.
+        Rejected = "rejected",
+        /// Stopped by its owner or an administrator.
+        Cancelled = "cancelled",
+        /// The server stopped while it was running; what was recorded until then is kept.
+        Interrupted = "interrupted",
+    }
 }
 
 impl SessionStatus {
-    pub const ALL: [SessionStatus; 7] = [
-        SessionStatus::PendingReview,
-        SessionStatus::Running,
-        SessionStatus::Done,
-        SessionStatus::Failed,
-        SessionStatus::Rejected,
-        SessionStatus::Cancelled,
-        SessionStatus::Interrupted,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SessionStatus::PendingReview => "pending_review",
-            SessionStatus::Running => "running",
-            SessionStatus::Done => "done",
-            SessionStatus::Failed => "failed",
-            SessionStatus::Rejected => "rejected",
-            SessionStatus::Cancelled => "cancelled",
-            SessionStatus::Interrupted => "interrupted",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<SessionStatus> {
-        SessionStatus::ALL
-            .into_iter()
-            .find(|status| status.as_str() == text)
-    }
-
     /// Whether the session has ended: nothing more will be recorded.
     pub fn is_final(self) -> bool {
         !matches!(self, SessionStatus::PendingReview | SessionStatus::Running)
     }
 }
 
-/// What kind of access a session was.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SessionType {
-    Database,
-    Command,
-    Ssh,
-    Application,
-}
-
-impl SessionType {
-    pub const ALL: [SessionType; 4] = [
-        SessionType::Database,
-        SessionType::Command,
-        SessionType::Ssh,
-        SessionType::Application,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SessionType::Database => "database",
-            SessionType::Command => "command",
-            SessionType::Ssh => "ssh",
-            SessionType::Application => "application",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<SessionType> {
-        SessionType::ALL
-            .into_iter()
-            .find(|kind| kind.as_str() == text)
+crate::wire_enum! {
+    /// What kind of access a session was.
+    pub enum SessionType {
+        Database = "database",
+        Command = "command",
+        Ssh = "ssh",
+        Application = "application",
     }
 }
 
-/// How the session came about.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Verb {
-    /// One query or command run through Loupe.
-    Exec,
-    /// An interactive connection through Loupe.
-    Connect,
-    /// Recorded by another gateway or agent through the ingest API.
-    Record,
-}
-
-impl Verb {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Verb::Exec => "exec",
-            Verb::Connect => "connect",
-            Verb::Record => "record",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<Verb> {
-        [Verb::Exec, Verb::Connect, Verb::Record]
-            .into_iter()
-            .find(|verb| verb.as_str() == text)
+crate::wire_enum! {
+    /// How the session came about.
+    pub enum Verb {
+        /// One query or command run through Loupe.
+        Exec = "exec",
+        /// An interactive connection through Loupe.
+        Connect = "connect",
+        /// Recorded by another gateway or agent through the ingest API.
+        Record = "record",
     }
 }
 
@@ -224,43 +156,17 @@ pub struct SessionPage {
     pub total: Option<Count>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum EventKind {
-    /// A query or command as submitted (one per SQL statement).
-    Input,
-    /// Text output (stdout and stderr interleaved in arrival order).
-    Output,
-    /// A result set: its columns, then its rows.
-    Result,
-    Error,
-    Exit,
-    Note,
-}
-
-impl EventKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            EventKind::Input => "input",
-            EventKind::Output => "output",
-            EventKind::Result => "result",
-            EventKind::Error => "error",
-            EventKind::Exit => "exit",
-            EventKind::Note => "note",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<EventKind> {
-        [
-            EventKind::Input,
-            EventKind::Output,
-            EventKind::Result,
-            EventKind::Error,
-            EventKind::Exit,
-            EventKind::Note,
-        ]
-        .into_iter()
-        .find(|kind| kind.as_str() == text)
+crate::wire_enum! {
+    pub enum EventKind {
+        /// A query or command as submitted (one per SQL statement).
+        Input = "input",
+        /// Text output (stdout and stderr interleaved in arrival order).
+        Output = "output",
+        /// A result set: its columns, then its rows.
+        Result = "result",
+        Error = "error",
+        Exit = "exit",
+        Note = "note",
     }
 }
 
@@ -300,19 +206,10 @@ pub struct EventPage {
     pub next_after: Option<u64>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Stream {
-    Stdout,
-    Stderr,
-}
-
-impl Stream {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Stream::Stdout => "stdout",
-            Stream::Stderr => "stderr",
-        }
+crate::wire_enum! {
+    pub enum Stream {
+        Stdout = "stdout",
+        Stderr = "stderr",
     }
 }
 

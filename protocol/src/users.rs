@@ -4,32 +4,16 @@ use serde::{Deserialize, Serialize};
 
 use crate::Timestamp;
 
-/// What a person may do across Loupe. Reviewing is not a role: it comes from membership of the
-/// groups a connection names as its reviewers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Role {
-    /// Runs Loupe: users, groups, connections, settings; sees everything.
-    Admin,
-    /// Reads everything, changes nothing: compliance evidence.
-    Auditor,
-    /// Runs sessions; sees their own, those they review and those shared with them.
-    User,
-}
-
-impl Role {
-    pub const ALL: [Role; 3] = [Role::Admin, Role::Auditor, Role::User];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Admin => "admin",
-            Role::Auditor => "auditor",
-            Role::User => "user",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<Role> {
-        Role::ALL.into_iter().find(|role| role.as_str() == text)
+crate::wire_enum! {
+    /// What a person may do across Loupe. Reviewing is not a role: it comes from membership of the
+    /// groups a connection names as its reviewers.
+    pub enum Role {
+        /// Runs Loupe: users, groups, connections, settings; sees everything.
+        Admin = "admin",
+        /// Reads everything, changes nothing: compliance evidence.
+        Auditor = "auditor",
+        /// Runs sessions; sees their own, those they review and those shared with them.
+        User = "user",
     }
 }
 

@@ -1,22 +1,27 @@
-//! `cargo xtask bench list|ingest|download [options]`: runs the benchmarks in `server/benches/loupe.rs`
-//! on SQLite and, when it answers, PostgreSQL. They print their own figures and baselines.
+//! `cargo xtask bench list|ingest|download|live [options]`: runs the benchmarks in
+//! `server/benches/loupe.rs` on SQLite and, when it answers, PostgreSQL. They print their own
+//! figures and baselines. `cargo xtask bench browser` opens a 1 GiB session in Chromium
+//! (`end2end/benches/`).
 
 use std::process::{Command, ExitCode};
 
 use anyhow::Result;
 
 use crate::{
-    postgres, process,
+    client, postgres, process, test, tools,
     workspace::{Workspace, cargo},
 };
 
 pub fn bench(args: &[String]) -> Result<ExitCode> {
+    if args.first().map(String::as_str) == Some("browser") {
+        return browser(&Workspace::locate()?);
+    }
     if !matches!(
         args.first().map(String::as_str),
         Some("list" | "ingest" | "download" | "live")
     ) {
         eprintln!(
-            "usage: cargo xtask bench list [--sessions N] | ingest|download [--bytes N] | live [--watchers N --rate N --seconds N]"
+            "usage: cargo xtask bench list [--sessions N] | ingest|download [--bytes N] | live [--watchers N --rate N --seconds N] | browser"
         );
         return Ok(ExitCode::from(2));
     }
@@ -50,6 +55,25 @@ pub fn bench(args: &[String]) -> Result<ExitCode> {
             .current_dir(&workspace.root)
             .env("LOUPE_BENCH_BACKENDS", backends.join(","))
             .env("LOUPE_BENCH_DIR", &scratch),
+    )?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The browser benchmarks, against a debug server and the release client, as the browser tests
+/// run.
+fn browser(workspace: &Workspace) -> Result<ExitCode> {
+    let client_tools = tools::ensure_client_tools(workspace)?;
+    client::build(workspace, &client_tools)?;
+    process::run(
+        Command::new(cargo())
+            .args(["build", "--locked", "-p", "loupe-server", "--bin", "loupe"])
+            .current_dir(&workspace.root),
+    )?;
+    let chromium = tools::ensure_chromium()?;
+    tools::install_end2end_packages(workspace)?;
+    let artifacts = workspace.target_dir.join("bench-artifacts");
+    process::run(
+        test::end2end_node(workspace, &chromium, &artifacts).arg("benches/large-output.bench.mjs"),
     )?;
     Ok(ExitCode::SUCCESS)
 }

@@ -153,6 +153,23 @@ fn run_postgres_suite(tally: &mut Tally, cargo_in_root: &dyn Fn(&[&str]) -> Comm
     );
 }
 
+/// `node --test` in `end2end/`, pointed at the debug server, the built client and Chromium;
+/// screenshots go to `artifacts`. Without file arguments it runs `tests/*.test.mjs`.
+pub fn end2end_node(
+    workspace: &Workspace,
+    chromium: &std::path::Path,
+    artifacts: &std::path::Path,
+) -> Command {
+    let mut node = Command::new("node");
+    node.args(["--test", "--test-reporter=spec"])
+        .current_dir(workspace.root.join("end2end"))
+        .env("LOUPE_BIN", workspace.loupe_binary("debug"))
+        .env("LOUPE_STATIC_DIR", workspace.dist_dir())
+        .env("CHROMIUM_PATH", chromium)
+        .env("E2E_ARTIFACTS", artifacts);
+    node
+}
+
 fn run_browser_tests(tally: &mut Tally, workspace: &Workspace) {
     let prepared = (|| -> Result<std::path::PathBuf> {
         process::run(
@@ -172,13 +189,7 @@ fn run_browser_tests(tally: &mut Tally, workspace: &Workspace) {
         }
     };
     let artifacts = workspace.target_dir.join("e2e-artifacts");
-    let mut node = Command::new("node");
-    node.args(["--test", "--test-reporter=spec"])
-        .current_dir(workspace.root.join("end2end"))
-        .env("LOUPE_BIN", workspace.loupe_binary("debug"))
-        .env("LOUPE_STATIC_DIR", workspace.dist_dir())
-        .env("CHROMIUM_PATH", chromium)
-        .env("E2E_ARTIFACTS", &artifacts);
+    let mut node = end2end_node(workspace, &chromium, &artifacts);
     tally.tests("browser tests (Chromium)", &mut node, parse_node_test_line);
     eprintln!(
         "xtask: browser test screenshots are in {}",

@@ -84,12 +84,18 @@ pub async fn run<S, R, E>(
                 Some(Ok(Message::Close(_)) | Err(_)) | None => false,
             },
             notice = notices.recv() => match notice {
-                Ok(notice) => connection.deliver(&notice).await,
+                Ok(notice) => {
+                    recheck_if_access_changed(&mut connection, &mut access).await
+                        && connection.deliver(&notice).await
+                }
                 Err(RecvError::Lagged(missed)) => connection.resync(missed).await,
                 Err(RecvError::Closed) => false,
             },
             review = reviews.recv() => match review {
-                Ok(review) => connection.deliver_review(&review).await,
+                Ok(review) => {
+                    recheck_if_access_changed(&mut connection, &mut access).await
+                        && connection.deliver_review(&review).await
+                }
                 Err(RecvError::Lagged(missed)) => connection.resync(missed).await,
                 Err(RecvError::Closed) => false,
             },
@@ -104,6 +110,21 @@ pub async fn run<S, R, E>(
         if !open || !connection.flush().await {
             break;
         }
+    }
+}
+
+/// Acts on an access change that is already waiting before delivering anything else: which of
+/// several ready branches `select!` takes is random, and a revoked watch must not receive one
+/// more message. False when the connection must close.
+async fn recheck_if_access_changed<S: Sink<Message> + Unpin>(
+    connection: &mut Connection<S>,
+    access: &mut tokio::sync::broadcast::Receiver<()>,
+) -> bool {
+    match access.try_recv() {
+        Ok(()) | Err(tokio::sync::broadcast::error::TryRecvError::Lagged(_)) => {
+            connection.recheck().await
+        }
+        Err(_) => true,
     }
 }
 

@@ -1029,17 +1029,19 @@ async fn an_open_inbox_follows_a_change_of_reviewer_groups() {
         ServerMessage::Watching { .. }
     ));
 
-    // Nina joins the reviewers while her inbox is open; groups read at the watch's start are
-    // trusted for a few seconds only.
-    identity::add_member(
-        &desk.app.store,
-        &Actor::command_line(),
-        &group,
-        &newcomer.id,
-    )
-    .await
-    .unwrap();
-    tokio::time::sleep(Duration::from_millis(5500)).await;
+    // Nina joins the reviewers while her inbox is open: the membership change reaches every open
+    // live connection at once (it tells them access changed), so her inbox reads her groups again.
+    let admin = desk.app.admin().await;
+    let added = desk
+        .app
+        .call(
+            Method::PUT,
+            &format!("/api/groups/{group}/members/{}", newcomer.id),
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(added.status(), 204);
     let (_, session) = desk.run(&desk.requester, &shell, "echo for nina").await;
     let ServerMessage::Review { review, .. } = live::next(&mut inbox).await else {
         panic!("expected the new review");

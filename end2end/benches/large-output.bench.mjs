@@ -1,5 +1,7 @@
-// A session with 1 GiB of output, opened and scrolled through in Chromium: time to first
-// content, the longest task on the main thread, and the JS heap. Prints the figures.
+// `cargo xtask bench browser`: a session with 1 GiB of output, opened and scrolled through in
+// Chromium: time to first content, the longest task on the main thread, and the JS heap. Prints
+// the figures. A benchmark, not a test: it takes about a minute and measures, so it is not part
+// of `cargo xtask test` (whose browser tests cover the same page's behaviour).
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
