@@ -16,6 +16,7 @@ use crate::{
     sessions::{
         self,
         notice::{Notice, Publish},
+        text,
     },
     store::Store,
 };
@@ -197,16 +198,17 @@ impl Hub {
             }
         }
         for (seq, from, to) in relay.output {
+            let (low, high) = (from.saturating_sub(text::LOOKAHEAD), to + text::LOOKAHEAD);
             if let Ok(chunks) = store
-                .output_chunks(&relay.session, seq as i64, from as i64, to as i64)
+                .output_chunks(&relay.session, seq as i64, low as i64, high as i64)
                 .await
             {
-                let clipped = chunks
-                    .iter()
-                    .filter_map(|chunk| sessions::clip_chunk(chunk, from, to));
-                notice
-                    .output
-                    .extend(clipped.map(|(piece, length)| (seq, piece, length)));
+                let (pieces, _, _) = text::window(&chunks, from, to);
+                notice.output.extend(
+                    pieces
+                        .into_iter()
+                        .map(|(piece, length)| (seq, piece, length)),
+                );
             }
         }
         if relay.session_changed {

@@ -17,7 +17,7 @@ use crate::{
     identity::auth::Actor,
     paging,
     routes::state::AppState,
-    sessions::{self, COUNT_CAP},
+    sessions::{self, COUNT_CAP, text},
     store::{EventRecord, MAX_PAGE_ROWS},
 };
 
@@ -172,23 +172,30 @@ pub async fn get_output(
         end - start,
     )
     .await?;
-    let chunks = if start < end {
-        state
-            .store
-            .output_chunks(&id, event.seq, start as i64, end as i64)
-            .await?
-    } else {
-        Vec::new()
-    };
-    let pieces = chunks
-        .iter()
-        .filter_map(|chunk| sessions::clip_chunk(chunk, start, end).map(|(piece, _)| piece))
-        .collect();
+    if start >= end {
+        return Ok(Json(OutputWindow {
+            offset: start,
+            length: 0,
+            total,
+            pieces: Vec::new(),
+        }));
+    }
+    // A few bytes either side, so the window's edges can move to character boundaries.
+    let chunks = state
+        .store
+        .output_chunks(
+            &id,
+            event.seq,
+            start.saturating_sub(text::LOOKAHEAD) as i64,
+            (end + text::LOOKAHEAD).min(total) as i64,
+        )
+        .await?;
+    let (pieces, start, end) = text::window(&chunks, start, end);
     Ok(Json(OutputWindow {
         offset: start,
         length: end - start,
         total,
-        pieces,
+        pieces: pieces.into_iter().map(|(piece, _)| piece).collect(),
     }))
 }
 

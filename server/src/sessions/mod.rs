@@ -10,13 +10,14 @@ pub mod notice;
 pub mod recorder;
 pub mod render;
 pub mod shares;
+pub mod text;
 pub mod window_budget;
 
 use std::collections::BTreeMap;
 
 use loupe_protocol::{
-    Column, ConnectionRef, EventKind, OutputPiece, SessionCounts, SessionEvent, SessionQuery,
-    SessionStatus, SessionType, Stream, Timestamp, UserRef, Verb,
+    Column, ConnectionRef, EventKind, SessionCounts, SessionEvent, SessionQuery, SessionStatus,
+    SessionType, Timestamp, UserRef, Verb,
 };
 
 use crate::{
@@ -24,7 +25,7 @@ use crate::{
     identity::auth::Actor,
     identity::policy,
     paging,
-    store::{ChunkRecord, EventRecord, SessionFilter, SessionRecord, Store, Visibility},
+    store::{EventRecord, SessionFilter, SessionRecord, Store, Visibility},
 };
 
 pub const DEFAULT_PAGE: u32 = 50;
@@ -224,27 +225,6 @@ pub fn to_session(record: SessionRecord) -> loupe_protocol::Session {
             }),
         id: record.id,
     }
-}
-
-/// The part of a stored chunk inside bytes [from, to) of its event, as a piece and its length
-/// in bytes; none when they do not overlap.
-pub fn clip_chunk(chunk: &ChunkRecord, from: u64, to: u64) -> Option<(OutputPiece, u64)> {
-    let start = chunk.byte_offset as u64;
-    let begin = from.saturating_sub(start) as usize;
-    let end = (to.saturating_sub(start) as usize).min(chunk.data.len());
-    (begin < end).then(|| {
-        let piece = OutputPiece {
-            offset: start + begin as u64,
-            at: Timestamp::from_micros(chunk.at_us),
-            stream: if chunk.stream == "stderr" {
-                Stream::Stderr
-            } else {
-                Stream::Stdout
-            },
-            text: String::from_utf8_lossy(&chunk.data[begin..end]).into_owned(),
-        };
-        (piece, (end - begin) as u64)
-    })
 }
 
 pub fn to_event(record: EventRecord) -> SessionEvent {

@@ -14,13 +14,16 @@ use std::{
     time::{Duration, Instant},
 };
 
-use loupe_protocol::{Cell, Column, EventKind, OutputPiece, SessionStatus, Stream, Timestamp};
+use loupe_protocol::{Cell, Column, EventKind, SessionStatus, Stream};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::{
     error::ApiError,
     sessions,
-    sessions::notice::{Notice, Publish},
+    sessions::{
+        notice::{Notice, Publish},
+        text::LiveText,
+    },
     store::{
         ChunkRecord, EventRecord, MAX_CHUNK_BYTES, MAX_PAGE_ROWS, RowPageRecord, Store, StoreError,
         WriteOp, now_us,
@@ -157,6 +160,7 @@ impl Recorder {
             sessions: HashMap::new(),
             hub,
             snapshots: HashMap::new(),
+            live_text: HashMap::new(),
         };
         tokio::spawn(task.run(receiver));
         Recorder { requests }
@@ -207,6 +211,8 @@ struct Task<P> {
     hub: P,
     /// When each running session's snapshot was last published.
     snapshots: HashMap<String, Instant>,
+    /// Each output event's live text, by (session, seq): see [`LiveText`].
+    live_text: HashMap<(String, i64), LiveText>,
 }
 
 impl<P: Publish> Task<P> {
@@ -427,24 +433,25 @@ impl<P: Publish> Task<P> {
                     snapshot |= event.seq == 1;
                     notice.events.push(sessions::to_event(event.clone()));
                 }
-                WriteOp::Chunk { seq, chunk, .. } => notice.output.push((
-                    *seq as u64,
-                    OutputPiece {
-                        offset: chunk.byte_offset as u64,
-                        at: Timestamp::from_micros(chunk.at_us),
-                        stream: if chunk.stream == "stderr" {
-                            Stream::Stderr
-                        } else {
-                            Stream::Stdout
-                        },
-                        text: if local_watchers {
-                            String::from_utf8_lossy(&chunk.data).into_owned()
-                        } else {
-                            String::new()
-                        },
-                    },
-                    chunk.data.len() as u64,
-                )),
+                WriteOp::Chunk { seq, chunk, .. } => {
+                    if self.live_text.len() > MAX_CACHED_SESSIONS {
+                        self.live_text.clear();
+                    }
+                    let live = self
+                        .live_text
+                        .entry((notice.session_id.clone(), *seq))
+                        .or_default();
+                    let stream = Stream::parse(&chunk.stream).unwrap_or(Stream::Stdout);
+                    if let Some((piece, length)) = live.piece(
+                        chunk.byte_offset as u64,
+                        chunk.at_us,
+                        stream,
+                        &chunk.data,
+                        local_watchers,
+                    ) {
+                        notice.output.push((*seq as u64, piece, length));
+                    }
+                }
                 WriteOp::RowPage { seq, page, .. } => {
                     let total = (page.first_row + i64::from(page.row_count)) as u64;
                     match notice
@@ -456,7 +463,12 @@ impl<P: Publish> Task<P> {
                         None => notice.rows.push((*seq as u64, total)),
                     }
                 }
-                WriteOp::Finish { .. } | WriteOp::Truncated { .. } => snapshot = true,
+                WriteOp::Finish { .. } => {
+                    snapshot = true;
+                    let session = notice.session_id.clone();
+                    self.live_text.retain(|(id, _), _| *id != session);
+                }
+                WriteOp::Truncated { .. } => snapshot = true,
                 WriteOp::EventGrowth { .. } | WriteOp::SessionGrowth { .. } => {}
             }
         }

@@ -20,4 +20,5 @@ mod security;
 mod sessions;
 mod settings;
 mod store;
+mod text;
 mod web;
