@@ -64,9 +64,18 @@ pub struct Gateway {
     secrets: SecretBox,
     limits: Limits,
     node_id: String,
-    running: Arc<Mutex<HashMap<String, CancellationToken>>>,
+    running: Arc<Mutex<HashMap<String, Running>>>,
     /// Loupe's own files, which no SQLite target may open (see [`sqlite::protected_paths`]).
     protected: Arc<Vec<PathBuf>>,
+}
+
+/// What this node knows of one of its runs, for stopping it.
+struct Running {
+    cancel: CancellationToken,
+    /// Why it was stopped, when something other than a person stopped it.
+    reason: Arc<std::sync::OnceLock<String>>,
+    /// The just-in-time access review it runs under, when its connection needs one.
+    access: Option<String>,
 }
 
 /// One run in progress: what executors record through.
@@ -77,6 +86,7 @@ pub(crate) struct Run {
     pub cancel: CancellationToken,
     timeout: Option<Duration>,
     told_truncated: AtomicBool,
+    stop_reason: Arc<std::sync::OnceLock<String>>,
 }
 
 impl Run {
@@ -156,17 +166,20 @@ impl Gateway {
     }
 
     /// Creates the session and starts running `input` through `connection`; answers at once.
+    /// `access` is the just-in-time access review it runs under, if its connection needs one:
+    /// the run stops when that access ends (see [`Gateway::runs_under_access`]).
     pub async fn start(
         &self,
         actor: &Actor,
         connection: &ConnectionRecord,
         input: &str,
         rerun_of: Option<String>,
+        access: Option<String>,
     ) -> Result<SessionRecord, ApiError> {
         let id = self
             .create_session(actor, connection, input, rerun_of, SessionStatus::Running)
             .await?;
-        self.launch(&id, connection, input)?;
+        self.launch(&id, connection, input, access)?;
         existing_session(&self.store, &id).await
     }
 
@@ -213,7 +226,7 @@ impl Gateway {
                 vec![Append::Event(NewEvent::new(EventKind::Note, note))],
             )
             .await?;
-        self.launch(session_id, connection, input)
+        self.launch(session_id, connection, input, None)
     }
 
     /// Ends a held session without running it.
@@ -272,7 +285,13 @@ impl Gateway {
     }
 
     /// Starts the work of a created session in its own task.
-    fn launch(&self, id: &str, connection: &ConnectionRecord, input: &str) -> Result<(), ApiError> {
+    fn launch(
+        &self,
+        id: &str,
+        connection: &ConnectionRecord,
+        input: &str,
+        access: Option<String>,
+    ) -> Result<(), ApiError> {
         let kind = ConnectionKind::parse(&connection.kind)
             .ok_or_else(|| ApiError::internal(anyhow::anyhow!("unknown connection kind")))?;
         let work = Work {
@@ -282,10 +301,15 @@ impl Gateway {
             protected: self.protected.clone(),
         };
         let cancel = CancellationToken::new();
-        self.running
-            .lock()
-            .expect("never poisoned")
-            .insert(id.to_owned(), cancel.clone());
+        let stop_reason = Arc::new(std::sync::OnceLock::new());
+        self.running.lock().expect("never poisoned").insert(
+            id.to_owned(),
+            Running {
+                cancel: cancel.clone(),
+                reason: stop_reason.clone(),
+                access,
+            },
+        );
         let timeout = connection
             .timeout_seconds
             .and_then(|seconds| u64::try_from(seconds).ok())
@@ -302,6 +326,7 @@ impl Gateway {
             cancel,
             timeout,
             told_truncated: AtomicBool::new(false),
+            stop_reason,
         };
         let gateway = self.clone();
         tokio::spawn(async move {
@@ -311,15 +336,38 @@ impl Gateway {
         Ok(())
     }
 
-    /// Stops a run on this node; false when none is running here under that id.
+    /// Stops a run on this node (a person asked); false when none is running here under that id.
     pub fn kill(&self, session_id: &str) -> bool {
         match self.running.lock().expect("never poisoned").get(session_id) {
-            Some(cancel) => {
-                cancel.cancel();
+            Some(running) => {
+                running.cancel.cancel();
                 true
             }
             None => false,
         }
+    }
+
+    /// Stops a run on this node for `reason`, which its record keeps; false when none is
+    /// running here under that id.
+    pub fn stop(&self, session_id: &str, reason: String) -> bool {
+        match self.running.lock().expect("never poisoned").get(session_id) {
+            Some(running) => {
+                let _ = running.reason.set(reason);
+                running.cancel.cancel();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// This node's runs that hold just-in-time access, as (session id, access review id).
+    pub fn runs_under_access(&self) -> Vec<(String, String)> {
+        self.running
+            .lock()
+            .expect("never poisoned")
+            .iter()
+            .filter_map(|(id, running)| Some((id.clone(), running.access.clone()?)))
+            .collect()
     }
 
     async fn finish(&self, run: &Run, outcome: Outcome) {
@@ -330,11 +378,22 @@ impl Gateway {
         let (status, exit_code, error) = match outcome {
             Outcome::Done { exit_code } => (SessionStatus::Done, exit_code, None),
             Outcome::Failed { reason } => (SessionStatus::Failed, None, Some(reason)),
-            Outcome::Cancelled => (
-                SessionStatus::Cancelled,
-                None,
-                Some("stopped by a person".to_owned()),
-            ),
+            Outcome::Cancelled => {
+                let reason = run
+                    .stop_reason
+                    .get()
+                    .cloned()
+                    .unwrap_or_else(|| "stopped by a person".to_owned());
+                let note = NewEvent::new(EventKind::Note, reason.clone());
+                if let Err(error) = self
+                    .recorder
+                    .record(&run.session_id, vec![Append::Event(note)])
+                    .await
+                {
+                    tracing::warn!(session = %run.session_id, %error, "could not record why a run stopped");
+                }
+                (SessionStatus::Cancelled, None, Some(reason))
+            }
             Outcome::Lost { reason } => {
                 tracing::error!(session = %run.session_id, %reason, "recording a run failed");
                 (

@@ -61,8 +61,9 @@ pub(super) async fn expire(state: &Reviews, record: &ReviewRecord) -> Result<(),
     Ok(())
 }
 
-/// Expires what is due, every second, for as long as the server runs. Several nodes may do this
-/// at once: each expiry is a conditional UPDATE, so only one of them acts on each review.
+/// Expires what is due, every second, for as long as the server runs, and stops this node's
+/// runs whose access ended. Several nodes may do this at once: each expiry is a conditional
+/// UPDATE, so only one of them acts on each review, and each stops only its own runs.
 pub fn expire_forever(state: Reviews) {
     tokio::spawn(async move {
         let mut ticks = tokio::time::interval(SWEEP_EVERY);
@@ -77,6 +78,9 @@ pub fn expire_forever(state: Reviews) {
                     }
                 }
                 Err(error) => tracing::warn!(%error, "could not look for reviews to expire"),
+            }
+            if let Err(error) = super::stop_runs_whose_access_ended(&state).await {
+                tracing::warn!(?error, "could not check runs under just-in-time access");
             }
         }
     });

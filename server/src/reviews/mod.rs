@@ -33,7 +33,7 @@ use crate::{
     paging, sessions,
     store::{
         ConnectionRecord, DecideOutcome, DecisionRecord, NewAuditEvent, ReviewFilter, ReviewRecord,
-        SessionFilter, Store, Visibility, now_us,
+        Store, now_us,
     },
 };
 
@@ -259,21 +259,20 @@ pub async fn run(
     rerun_of: Option<String>,
 ) -> Result<Session, ApiError> {
     let rules = rules::of(connection);
+    let mut access = None;
     if rules.jit_access {
         let holder = user_id(actor)?;
-        if state
-            .store
-            .active_access(&connection.id, holder)
-            .await?
-            .is_none()
-        {
-            return Err(ApiError::access_required(&connection.name));
-        }
+        let grant = state.store.active_access(&connection.id, holder).await?;
+        access = Some(
+            grant
+                .ok_or_else(|| ApiError::access_required(&connection.name))?
+                .id,
+        );
     }
     if !rules.command_review {
         let session = state
             .gateway
-            .start(actor, connection, input, rerun_of)
+            .start(actor, connection, input, rerun_of, access)
             .await?;
         return Ok(sessions::to_session(session));
     }
@@ -510,27 +509,47 @@ pub async fn revoke(
     changed(state, actor, &groups, id).await
 }
 
-/// Stops the requester's sessions still running on the connection whose access was revoked:
-/// revoking is for when access must end now. Only runs on this server can be stopped; with
-/// several servers, those running elsewhere go on to their end (or their timeout).
+/// Stops this node's runs under the revoked access at once (the other nodes' sweeps stop
+/// theirs within a second, see [`stop_runs_whose_access_ended`]); returns how many.
 async fn stop_runs_under(state: &Reviews, record: &ReviewRecord) -> Result<usize, ApiError> {
-    let requester = state.store.user_by_id(&record.requester_id).await?;
-    let filter = SessionFilter {
-        username: Some(requester.username),
-        connection: Some(record.connection_name.clone()),
-        session_type: None,
-        statuses: vec![SessionStatus::Running.as_str().to_owned()],
-        from_us: record.decided_at_us,
-        to_us: None,
-        id_prefix: None,
-        before: None,
-        visibility: Visibility::All,
-    };
-    let running = state.store.list_sessions(&filter, 200).await?;
-    Ok(running
-        .iter()
-        .filter(|session| state.gateway.kill(&session.id))
+    Ok(state
+        .gateway
+        .runs_under_access()
+        .into_iter()
+        .filter(|(_, access)| *access == record.id)
+        .filter(|(session, _)| {
+            state.gateway.stop(
+                session,
+                "stopped: the just-in-time access it ran under was revoked".into(),
+            )
+        })
         .count())
+}
+
+/// Stops every run on this node whose just-in-time access has ended, for whatever reason
+/// (the window closed, a reviewer or an administrator revoked it, on this node or another),
+/// with the reason in its record. Called by every node's sweep.
+pub async fn stop_runs_whose_access_ended(state: &Reviews) -> Result<(), ApiError> {
+    let now = now_us();
+    for (session, access) in state.gateway.runs_under_access() {
+        let reason = match state.store.review(&access).await? {
+            Some(review) if review.state == ReviewState::Approved.as_str() => {
+                if review.access_until_us.is_some_and(|until| until > now) {
+                    continue;
+                }
+                "stopped: the just-in-time access window it ran under ended"
+            }
+            Some(review) if review.state == ReviewState::Expired.as_str() => {
+                "stopped: the just-in-time access window it ran under ended"
+            }
+            Some(review) if review.state == ReviewState::Revoked.as_str() => {
+                "stopped: the just-in-time access it ran under was revoked"
+            }
+            _ => "stopped: the just-in-time access it ran under ended",
+        };
+        state.gateway.stop(&session, reason.to_owned());
+    }
+    Ok(())
 }
 
 /// The 409 for a move that found the review in another state.

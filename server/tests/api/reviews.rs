@@ -594,6 +594,10 @@ async fn approved_access_lets_the_requester_run_until_revoked_or_over() {
         .ended(&desk.requester, long["id"].as_str().unwrap())
         .await;
     assert_eq!(stopped["status"], "cancelled", "{stopped}");
+    assert!(
+        stopped["error"].as_str().unwrap().contains("was revoked"),
+        "the record says why: {stopped}"
+    );
     let (status, _) = desk.run(&desk.requester, &shell, "echo after").await;
     assert_eq!(status, 403);
     let (status, _) = desk.decide(&reviewer, &review_id, "revoke", None).await;
@@ -606,6 +610,8 @@ async fn approved_access_lets_the_requester_run_until_revoked_or_over() {
     let second = requested["id"].as_str().unwrap().to_owned();
     desk.decide(&reviewer, &second, "approve", None).await;
     let (status, _) = desk.run(&desk.requester, &shell, "echo ok").await;
+    assert_eq!(status, 201);
+    let (status, running) = desk.run(&desk.requester, &shell, "sleep 30").await;
     assert_eq!(status, 201);
     desk.app
         .execute_sql(&format!(
@@ -627,6 +633,18 @@ async fn approved_access_lets_the_requester_run_until_revoked_or_over() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(state, "expired");
+    // A run started inside the window does not outlive it.
+    let stopped = desk
+        .ended(&desk.requester, running["id"].as_str().unwrap())
+        .await;
+    assert_eq!(stopped["status"], "cancelled", "{stopped}");
+    assert!(
+        stopped["error"]
+            .as_str()
+            .unwrap()
+            .contains("access window it ran under ended"),
+        "{stopped}"
+    );
     assert_eq!(
         desk.audit_actions(&review_id).await,
         ["review.requested", "review.approved", "review.revoked"]
