@@ -76,6 +76,10 @@ pub async fn serve(
             listener.local_addr()?
         );
     }
+    let stopped = gateway::processes::stop_left_behind(&store, &config.node_id()).await?;
+    if stopped > 0 {
+        tracing::warn!(stopped, node = %config.node_id(), "stopped programs left running by a previous run of this server");
+    }
     let interrupted = store
         .interrupt_running(
             &config.node_id(),

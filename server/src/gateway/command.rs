@@ -147,6 +147,9 @@ pub(crate) async fn execute(run: &Run, settings: &CommandSettings) -> Outcome {
         Err(error) => return run.fail(format!("cannot start {program}: {error}")).await,
     };
     let group = child.id();
+    if let Some(group) = group {
+        run.started_program(group).await;
+    }
     if let Some(mut stdin) = child.stdin.take() {
         let input = run.input.clone().into_bytes();
         // A program that exits without reading its input is not an error.

@@ -4,6 +4,7 @@
 //! can be killed.
 
 pub mod command;
+pub mod processes;
 pub mod sealing;
 mod sql;
 pub(crate) mod sqlite;
@@ -81,6 +82,7 @@ struct Running {
 /// One run in progress: what executors record through.
 pub(crate) struct Run {
     session_id: String,
+    store: Store,
     pub input: String,
     recorder: Recorder,
     pub cancel: CancellationToken,
@@ -134,6 +136,21 @@ impl Run {
 
     pub fn timeout(&self) -> Option<Duration> {
         self.timeout
+    }
+
+    /// Stores the process group the run's program leads, so a restart can find it (see
+    /// [`processes`]).
+    pub async fn started_program(&self, group: u32) {
+        let Some(started) = processes::start_time(group) else {
+            return;
+        };
+        if let Err(error) = self
+            .store
+            .set_session_program(&self.session_id, i64::from(group), started)
+            .await
+        {
+            tracing::warn!(session = %self.session_id, %error, "could not store a program's process group");
+        }
     }
 }
 
@@ -321,6 +338,7 @@ impl Gateway {
             }));
         let run = Run {
             session_id: id.to_owned(),
+            store: self.store.clone(),
             input: input.to_owned(),
             recorder: self.recorder.clone(),
             cancel,

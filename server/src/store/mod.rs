@@ -178,6 +178,10 @@ forward! {
     pub async fn session_write_state(&self, session_id: &str) -> StoreResult<Option<SessionWriteState>>;
     pub async fn write_batch(&self, ops: &[WriteOp]) -> StoreResult<()>;
     pub async fn interrupt_running(&self, node_id: &str, reason: &str) -> StoreResult<u64>;
+    /// Stores the process group (and its leader's start time) a session's program runs in.
+    pub async fn set_session_program(&self, session_id: &str, group: i64, started: i64) -> StoreResult<()>;
+    pub async fn left_running_programs(&self, node_id: &str) -> StoreResult<Vec<(String, i64, i64)>>;
+    pub async fn interrupt_session(&self, id: &str, reason: &str) -> StoreResult<()>;
 
     pub async fn create_connection(&self, connection: &ConnectionRecord) -> StoreResult<()>;
     pub async fn connection(&self, id_or_name: &str) -> StoreResult<Option<ConnectionRecord>>;

@@ -1,5 +1,6 @@
 //! Durability: a server killed with SIGKILL while output is being appended keeps everything it
-//! acknowledged, byte for byte, and marks the session interrupted when it starts again.
+//! acknowledged, byte for byte; a session an agent records goes on after the restart; and a
+//! program the server started does not outlive it unobserved.
 
 use std::{
     process::Stdio,
@@ -75,7 +76,7 @@ fn byte_at(offset: u64) -> u8 {
 }
 
 #[tokio::test]
-async fn acknowledged_output_survives_sigkill_and_the_session_shows_interrupted() {
+async fn acknowledged_output_survives_sigkill_and_the_agent_goes_on_recording() {
     let database = TestDatabase::create().await;
     let store = database.open_store().await;
     identity::ensure_initial_admin(
@@ -180,8 +181,8 @@ async fn acknowledged_output_survives_sigkill_and_the_session_shows_interrupted(
         .json()
         .await
         .unwrap();
-    assert_eq!(session.status, SessionStatus::Interrupted);
-    assert!(session.error.as_deref().unwrap_or("").contains("stopped"));
+    // The session belongs to its agent, not to the server that died: it is still open.
+    assert_eq!(session.status, SessionStatus::Running);
     assert!(
         session.counts.output_bytes >= acked,
         "{} stored < {acked} acknowledged",
@@ -217,4 +218,118 @@ async fn acknowledged_output_survives_sigkill_and_the_session_shows_interrupted(
         );
         offset += window.length;
     }
+
+    // The agent carries on where the server's acknowledgements left off, and closes it.
+    let appended = client
+        .post(format!(
+            "{address}/api/ingest/sessions/{id}/output?stream=stdout&seq={seq}"
+        ))
+        .bearer_auth(&token)
+        .body("after the restart")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(appended.status(), 200);
+    let closed: Session = client
+        .post(format!("{address}/api/ingest/sessions/{id}/close"))
+        .bearer_auth(&token)
+        .json(&json!({ "status": "done", "exit_code": 0 }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(closed.status, SessionStatus::Done);
+}
+
+#[tokio::test]
+async fn a_program_left_running_by_a_killed_server_is_stopped_when_it_starts_again() {
+    let database = TestDatabase::create().await;
+    let store = database.open_store().await;
+    identity::ensure_initial_admin(
+        &store,
+        Some(&Secret::new("admin-heron-basalt-crash".into())),
+    )
+    .await
+    .unwrap();
+    let admin = store.user_by_username("admin").await.unwrap().unwrap();
+    let token = identity::create_token(
+        &store,
+        &Actor::command_line(),
+        &admin,
+        &NewToken {
+            name: "crash".into(),
+            expires_in_days: None,
+        },
+    )
+    .await
+    .unwrap()
+    .secret;
+    store.close().await;
+    let folder = tempfile::tempdir().unwrap();
+
+    let mut server = start_server(&database.url()).await;
+    let client = reqwest::Client::new();
+    let address = server.address.clone();
+    let created = client
+        .post(format!("{address}/api/connections"))
+        .bearer_auth(&token)
+        .json(&json!({ "name": "sh", "kind": "command", "command": { "argv": ["sh", "-c"], "working_dir": folder.path() } }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    let session: Session = client
+        .post(format!("{address}/api/sessions"))
+        .bearer_auth(&token)
+        .json(
+            &json!({ "connection": "sh", "input": "echo started; sleep 3; echo done > finished" }),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    // Once its output is recorded, the program runs.
+    for _ in 0..200 {
+        let now: Session = client
+            .get(format!("{address}/api/sessions/{}", session.id))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if now.counts.output_bytes > 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    server.child.start_kill().expect("SIGKILL is sent");
+    server.child.wait().await.unwrap();
+
+    let restarted = start_server(&database.url()).await;
+    let ended: Session = client
+        .get(format!("{}/api/sessions/{}", restarted.address, session.id))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ended.status, SessionStatus::Interrupted);
+    let error = ended.error.unwrap_or_default();
+    assert!(
+        error.contains("was still running and was stopped"),
+        "the record says the program was found and stopped: {error}"
+    );
+    tokio::time::sleep(std::time::Duration::from_secs(4)).await;
+    assert!(
+        !folder.path().join("finished").exists(),
+        "the program did not go on after the restart"
+    );
 }

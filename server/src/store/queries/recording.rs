@@ -121,10 +121,12 @@ macro_rules! recording_queries {
 
             /// Marks this node's running sessions interrupted: after a crash nothing is running
             /// them any more. Returns how many there were.
+            /// Sessions recorded by agents through the ingest API are not this node's to end: they
+            /// belong to their agent, which goes on appending once the server is back.
             pub async fn interrupt_running(&self, node_id: &str, reason: &str) -> StoreResult<u64> {
                 Ok(sqlx::query(
                     "UPDATE sessions SET status = 'interrupted', ended_at_us = $3, error = $2
-                     WHERE node_id = $1 AND status = 'running'",
+                     WHERE node_id = $1 AND status = 'running' AND verb <> 'record'",
                 )
                 .bind(node_id)
                 .bind(reason)
@@ -132,6 +134,41 @@ macro_rules! recording_queries {
                 .execute(&self.pool)
                 .await?
                 .rows_affected())
+            }
+
+            pub async fn set_session_program(&self, session_id: &str, group: i64, started: i64) -> StoreResult<()> {
+                sqlx::query("UPDATE sessions SET process_group = $2, process_started = $3 WHERE id = $1")
+                    .bind(session_id)
+                    .bind(group)
+                    .bind(started)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            /// This node's running sessions with a program, as (session, process group, start time).
+            pub async fn left_running_programs(&self, node_id: &str) -> StoreResult<Vec<(String, i64, i64)>> {
+                Ok(sqlx::query_as(
+                    "SELECT id, process_group, process_started FROM sessions
+                     WHERE node_id = $1 AND status = 'running' AND process_group IS NOT NULL
+                       AND process_started IS NOT NULL",
+                )
+                .bind(node_id)
+                .fetch_all(&self.pool)
+                .await?)
+            }
+
+            pub async fn interrupt_session(&self, id: &str, reason: &str) -> StoreResult<()> {
+                sqlx::query(
+                    "UPDATE sessions SET status = 'interrupted', ended_at_us = $3, error = $2
+                     WHERE id = $1 AND status = 'running'",
+                )
+                .bind(id)
+                .bind(reason)
+                .bind(now_us())
+                .execute(&self.pool)
+                .await?;
+                Ok(())
             }
         }
     };
