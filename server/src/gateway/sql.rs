@@ -61,7 +61,11 @@ pub async fn execute(run: &Run, kind: ConnectionKind, url: &str) -> Outcome {
                 .await;
         }
     };
-    for statement in statements::split(&run.input) {
+    let dialect = match kind {
+        ConnectionKind::Mysql => statements::Dialect::Mysql,
+        _ => statements::Dialect::Postgres,
+    };
+    for statement in statements::split(&run.input, dialect) {
         let input = NewEvent {
             text: Some(statement.to_owned()),
             ..NewEvent::new(EventKind::Input, summarize(statement))
@@ -206,6 +210,9 @@ where
     let mut rows: Vec<Vec<Cell>> = Vec::new();
     let mut affected: u64 = 0;
     let mut saw_result = false;
+    // Whether any result set was recorded: a statement (a procedure call, say) may return
+    // several, each its own result event with its own columns.
+    let mut had_rows = false;
     let deadline = run
         .timeout()
         .map(|limit| tokio::time::Instant::now() + limit);
@@ -222,6 +229,7 @@ where
             Ok(Some(Either::Right(row))) => {
                 let row: R = row;
                 if result_seq.is_none() {
+                    had_rows = true;
                     let columns = row
                         .columns()
                         .iter()
@@ -249,6 +257,16 @@ where
             Ok(Some(Either::Left(result))) => {
                 saw_result = true;
                 affected += rows_affected(&result);
+                // This result set is complete; rows that follow belong to the next one.
+                if let Some(seq) = result_seq.take()
+                    && !rows.is_empty()
+                {
+                    run.record(vec![Append::Rows {
+                        seq,
+                        rows: std::mem::take(&mut rows),
+                    }])
+                    .await?;
+                }
             }
             Ok(None) => break,
             Err(error) => {
@@ -285,7 +303,7 @@ where
             run.record(vec![Append::Rows { seq, rows }]).await?;
         }
         Some(_) => {}
-        None if saw_result => {
+        None if saw_result && !had_rows => {
             let note = NewEvent::new(EventKind::Note, format!("{affected} rows affected"));
             run.record(vec![Append::Event(note)]).await?;
         }

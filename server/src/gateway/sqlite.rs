@@ -223,7 +223,7 @@ pub(crate) async fn execute(run: &Run, url: &str, protected: &[PathBuf]) -> Outc
         Ok(target) => target,
         Err(reason) => return run.fail(format!("cannot open the target: {reason}")).await,
     };
-    let statements: Vec<String> = statements::split(&run.input)
+    let statements: Vec<String> = statements::split(&run.input, statements::Dialect::Sqlite)
         .into_iter()
         .map(str::to_owned)
         .collect();

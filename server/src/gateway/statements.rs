@@ -1,56 +1,119 @@
-//! Splitting a script into its SQL statements, so each is recorded as its own event. Semicolons
-//! inside quotes, identifiers, comments and PostgreSQL dollar-quoted bodies do not split.
+//! Splitting a script into its SQL statements, so each is recorded as its own event, following
+//! each target's own lexical rules for what a semicolon inside something else is:
+//!
+//! - PostgreSQL ("Lexical Structure", PostgreSQL 15 manual §4.1): `'…'` strings with `''` for a
+//!   quote and backslashes as plain characters (standard_conforming_strings, on since 9.1);
+//!   `E'…'` strings, where a backslash escapes; `"…"` identifiers; `--` comments; `/* … */`
+//!   comments that nest; `$tag$ … $tag$` dollar quoting (a tag is an identifier that does not
+//!   start with a digit, so `$1` is a parameter).
+//! - MySQL and MariaDB ("Comments", "String Literals"): `'…'` and `"…"` strings where a
+//!   backslash escapes and a doubled quote is a quote; `` `…` `` identifiers; `#` comments and
+//!   `-- ` comments (the dashes must be followed by a space or control character); `/* … */`
+//!   comments that do not nest.
+//! - SQLite ("SQL Language Expressions", "Comments"): `'…'` strings with `''`, no backslash
+//!   escapes; `"…"`, `` `…` `` and `[…]` identifiers; `--` comments; `/* … */` that do not nest.
 
-/// The statements of `script`, trimmed, without empty ones.
-pub fn split(script: &str) -> Vec<&str> {
+/// Whose rules to split by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    Postgres,
+    Mysql,
+    Sqlite,
+}
+
+/// The statements of `script`, trimmed, without empty ones (or ones that are only comments).
+pub fn split(script: &str, dialect: Dialect) -> Vec<&str> {
     let bytes = script.as_bytes();
     let mut statements = Vec::new();
-    let mut start = 0;
-    let mut at = 0;
+    let (mut start, mut at) = (0, 0);
     while at < bytes.len() {
-        match bytes[at] {
-            quote @ (b'\'' | b'"' | b'`') => at = skip_quoted(bytes, at, quote),
-            b'-' if bytes.get(at + 1) == Some(&b'-') => {
-                at = bytes[at..]
-                    .iter()
-                    .position(|&b| b == b'\n')
-                    .map_or(bytes.len(), |end| at + end + 1);
+        at = match (dialect, bytes[at]) {
+            (_, b';') => {
+                push(&mut statements, &script[start..at], dialect);
+                start = at + 1;
+                at + 1
             }
-            b'/' if bytes.get(at + 1) == Some(&b'*') => {
-                at = find(bytes, at + 2, b"*/").map_or(bytes.len(), |end| end + 2);
+            (Dialect::Postgres, b'e' | b'E')
+                if bytes.get(at + 1) == Some(&b'\'')
+                    && !is_word_byte(bytes, at.wrapping_sub(1)) =>
+            {
+                skip_quoted(bytes, at + 1, b'\'', true)
             }
-            b'$' => at = skip_dollar_quoted(bytes, at),
-            b';' => {
-                push(&mut statements, &script[start..at]);
-                at += 1;
-                start = at;
+            (Dialect::Postgres, b'\'') | (Dialect::Sqlite, b'\'') => {
+                skip_quoted(bytes, at, b'\'', false)
             }
-            _ => at += 1,
-        }
+            (Dialect::Mysql, quote @ (b'\'' | b'"')) => skip_quoted(bytes, at, quote, true),
+            (_, quote @ (b'"' | b'`')) => skip_quoted(bytes, at, quote, false),
+            (Dialect::Sqlite, b'[') => find(bytes, at + 1, b"]").map_or(bytes.len(), |end| end + 1),
+            (Dialect::Mysql, b'#') => line_end(bytes, at),
+            (Dialect::Mysql, b'-')
+                if bytes.get(at + 1) == Some(&b'-')
+                    && bytes.get(at + 2).is_none_or(|next| *next <= b' ') =>
+            {
+                line_end(bytes, at)
+            }
+            (Dialect::Postgres | Dialect::Sqlite, b'-') if bytes.get(at + 1) == Some(&b'-') => {
+                line_end(bytes, at)
+            }
+            (_, b'/') if bytes.get(at + 1) == Some(&b'*') => {
+                skip_block_comment(bytes, at, dialect == Dialect::Postgres)
+            }
+            (Dialect::Postgres, b'$') if !is_word_byte(bytes, at.wrapping_sub(1)) => {
+                skip_dollar_quoted(bytes, at)
+            }
+            _ => at + 1,
+        };
     }
-    push(&mut statements, &script[start..]);
+    push(&mut statements, &script[start..], dialect);
     statements
 }
 
-fn push<'a>(statements: &mut Vec<&'a str>, statement: &'a str) {
+fn push<'a>(statements: &mut Vec<&'a str>, statement: &'a str, dialect: Dialect) {
     let trimmed = statement.trim();
-    if !trimmed.is_empty() && !is_only_comments(trimmed) {
+    if !trimmed.is_empty() && !is_only_comments(trimmed, dialect) {
         statements.push(trimmed);
     }
 }
 
-fn is_only_comments(text: &str) -> bool {
-    text.lines().all(|line| {
-        let line = line.trim();
-        line.is_empty() || line.starts_with("--")
-    })
+/// Whether `text` (trimmed, with no statement separator) holds nothing but comments.
+fn is_only_comments(text: &str, dialect: Dialect) -> bool {
+    let bytes = text.as_bytes();
+    let mut at = 0;
+    while at < bytes.len() {
+        if bytes[at].is_ascii_whitespace() {
+            at += 1;
+        } else if bytes[at..].starts_with(b"--") || (dialect == Dialect::Mysql && bytes[at] == b'#')
+        {
+            at = line_end(bytes, at);
+        } else if bytes[at..].starts_with(b"/*") {
+            at = skip_block_comment(bytes, at, dialect == Dialect::Postgres);
+        } else {
+            return false;
+        }
+    }
+    true
 }
 
-/// Past a quoted run starting at `at`; a doubled quote is an escaped one.
-fn skip_quoted(bytes: &[u8], at: usize, quote: u8) -> usize {
+fn is_word_byte(bytes: &[u8], at: usize) -> bool {
+    bytes
+        .get(at)
+        .is_some_and(|byte| byte.is_ascii_alphanumeric() || *byte == b'_' || *byte >= 0x80)
+}
+
+/// Just past the end of the line holding `at`.
+fn line_end(bytes: &[u8], at: usize) -> usize {
+    bytes[at..]
+        .iter()
+        .position(|&byte| byte == b'\n')
+        .map_or(bytes.len(), |end| at + end + 1)
+}
+
+/// Past a quoted run opening at `at`: a doubled quote is a quote, and with `backslash` a
+/// backslash escapes the next byte.
+fn skip_quoted(bytes: &[u8], at: usize, quote: u8, backslash: bool) -> usize {
     let mut index = at + 1;
     while index < bytes.len() {
-        if bytes[index] == b'\\' && quote == b'\'' {
+        if backslash && bytes[index] == b'\\' {
             index += 2;
             continue;
         }
@@ -66,11 +129,31 @@ fn skip_quoted(bytes: &[u8], at: usize, quote: u8) -> usize {
     bytes.len()
 }
 
+/// Past a `/* … */` comment opening at `at`; PostgreSQL's nest.
+fn skip_block_comment(bytes: &[u8], at: usize, nested: bool) -> usize {
+    let (mut depth, mut index) = (1, at + 2);
+    while index < bytes.len() {
+        if nested && bytes[index..].starts_with(b"/*") {
+            depth += 1;
+            index += 2;
+        } else if bytes[index..].starts_with(b"*/") {
+            depth -= 1;
+            index += 2;
+            if depth == 0 {
+                return index;
+            }
+        } else {
+            index += 1;
+        }
+    }
+    bytes.len()
+}
+
 /// Past `$tag$ … $tag$` if `at` opens one; otherwise just past the `$` (a parameter like `$1`).
 fn skip_dollar_quoted(bytes: &[u8], at: usize) -> usize {
     let tag_end = bytes[at + 1..]
         .iter()
-        .position(|&b| !(b.is_ascii_alphanumeric() || b == b'_'))
+        .position(|&b| !(b.is_ascii_alphanumeric() || b == b'_' || b >= 0x80))
         .map(|offset| at + 1 + offset);
     match tag_end {
         Some(end)
@@ -94,14 +177,14 @@ fn find(bytes: &[u8], from: usize, needle: &[u8]) -> Option<usize> {
 
 #[cfg(test)]
 mod tests {
-    use super::split;
+    use super::{Dialect::*, split};
 
     #[test]
     fn splits_on_semicolons_outside_quotes_and_comments() {
         let script =
             "SELECT 'a;b', \"c;d\" FROM t; -- not; here\nSELECT `e;f` /* ; */ ;\n\n  SELECT 3";
         assert_eq!(
-            split(script),
+            split(script, Sqlite),
             [
                 "SELECT 'a;b', \"c;d\" FROM t",
                 "-- not; here\nSELECT `e;f` /* ; */",
@@ -114,17 +197,80 @@ mod tests {
     fn keeps_dollar_quoted_bodies_whole() {
         let script = "CREATE FUNCTION f() RETURNS int AS $body$ SELECT 1; $body$ LANGUAGE sql; SELECT $1::int";
         assert_eq!(
-            split(script),
+            split(script, Postgres),
             [
                 "CREATE FUNCTION f() RETURNS int AS $body$ SELECT 1; $body$ LANGUAGE sql",
                 "SELECT $1::int"
             ]
         );
+        assert_eq!(
+            split("SELECT $$a;b$$; SELECT $x$c$$;d$x$", Postgres),
+            ["SELECT $$a;b$$", "SELECT $x$c$$;d$x$"]
+        );
     }
 
     #[test]
     fn handles_escaped_quotes_and_empty_input() {
-        assert_eq!(split("SELECT 'it''s; fine'; "), ["SELECT 'it''s; fine'"]);
-        assert!(split("  ;; -- only a comment\n").is_empty());
+        assert_eq!(
+            split("SELECT 'it''s; fine'; ", Postgres),
+            ["SELECT 'it''s; fine'"]
+        );
+        assert!(split("  ;; -- only a comment\n", Postgres).is_empty());
+        assert!(split(" /* a */ ; # b\n", Mysql).is_empty());
+    }
+
+    #[test]
+    fn a_backslash_ends_nothing_in_standard_postgres_strings() {
+        assert_eq!(
+            split(r"SELECT 'C:\' AS path; SELECT 2 AS y", Postgres),
+            [r"SELECT 'C:\' AS path", "SELECT 2 AS y"]
+        );
+        assert_eq!(
+            split(r"SELECT E'it\'s; escaped'; SELECT 2", Postgres),
+            [r"SELECT E'it\'s; escaped'", "SELECT 2"]
+        );
+        assert_eq!(
+            split(r"SELECT 'C:\' AS path; SELECT 2", Sqlite),
+            [r"SELECT 'C:\' AS path", "SELECT 2"]
+        );
+    }
+
+    #[test]
+    fn postgres_block_comments_nest() {
+        assert_eq!(
+            split(
+                "/* outer /* inner */ still; comment */ SELECT 1 AS x; SELECT 2 AS y",
+                Postgres
+            ),
+            [
+                "/* outer /* inner */ still; comment */ SELECT 1 AS x",
+                "SELECT 2 AS y"
+            ]
+        );
+    }
+
+    #[test]
+    fn mysql_escapes_and_hash_comments() {
+        assert_eq!(
+            split(r#"SELECT 'it\'s; fine', "a\";b"; SELECT 2"#, Mysql),
+            [r#"SELECT 'it\'s; fine', "a\";b""#, "SELECT 2"]
+        );
+        assert_eq!(
+            split("SELECT 1 # not; here\n; SELECT 2", Mysql),
+            ["SELECT 1 # not; here", "SELECT 2"]
+        );
+        // `--` without a space after it is an operator pair, not a comment, in MySQL.
+        assert_eq!(
+            split("SELECT 1--1; SELECT 2", Mysql),
+            ["SELECT 1--1", "SELECT 2"]
+        );
+    }
+
+    #[test]
+    fn sqlite_bracketed_identifiers() {
+        assert_eq!(
+            split("SELECT [a;b] FROM t; SELECT 2", Sqlite),
+            ["SELECT [a;b] FROM t", "SELECT 2"]
+        );
     }
 }

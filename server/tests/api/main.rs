@@ -19,6 +19,7 @@ mod routes;
 mod security;
 mod sessions;
 mod settings;
+mod statements;
 mod store;
 mod text;
 mod web;
