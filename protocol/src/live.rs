@@ -10,11 +10,15 @@ use crate::{ErrorCode, OutputPiece, Review, Session, SessionEvent, SessionQuery}
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum ClientMessage {
     /// One session's events with a seq above `after` (0 for all): the stored ones first, then
-    /// live ones as they are committed, with no gap and no repeat between the two.
+    /// live ones as they are committed, with no gap and no repeat between the two. To resume
+    /// where a client stopped, `offset` says how much of event `after` it already has (bytes of
+    /// an output event, rows of a result): the rest of that event follows too.
     WatchSession {
         id: String,
         session: String,
         after: u64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        offset: Option<u64>,
     },
     /// Sessions the caller may see that match the list's filters (cursor and limit are
     /// ignored): each one as it starts, changes and ends.

@@ -122,6 +122,7 @@ pub fn RunPage() -> impl IntoView {
                                 id: "run".into(),
                                 session: id,
                                 after: 0,
+                                offset: None,
                             });
                             live.set_value(Some(connection));
                         }

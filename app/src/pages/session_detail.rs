@@ -163,6 +163,7 @@ fn SessionDetail(id: String) -> impl IntoView {
                         id: "detail".into(),
                         session: id.clone(),
                         after: 0,
+                        offset: None,
                     });
                     live.set_value(Some(connection));
                 }

@@ -433,9 +433,16 @@ pub async fn run_watch(args: &ServerArgs, id: &str) -> Result<i32> {
                 return Ok(exit_status(&session));
             }
             ServerMessage::Resync { .. } => {
-                // Fell behind: what is stored is complete, so read the rest from there.
+                // Fell behind: what is stored is complete, so read the rest from there, then
+                // resume the watch from the last event and how much of it was printed.
                 follower.catch_up(&client, id).await?;
-                let again = serde_json::json!({ "type": "watch_session", "id": "watch", "session": id, "after": follower.after });
+                let offset = follower
+                    .outputs
+                    .iter()
+                    .chain(&follower.results)
+                    .find(|(seq, _)| *seq == follower.after)
+                    .map(|(_, printed)| *printed);
+                let again = serde_json::json!({ "type": "watch_session", "id": "watch", "session": id, "after": follower.after, "offset": offset });
                 socket.send(Message::text(again.to_string())).await?;
             }
             ServerMessage::Error { message, .. } => bail!("{message}"),

@@ -20,7 +20,7 @@ use super::{ReviewChange, Subscription};
 use crate::{
     error::ApiError,
     identity::auth::{self, Actor},
-    sessions::{self, notice::Notice},
+    sessions::{self, notice::Notice, text},
     store::{SessionFilter, Store, Visibility},
 };
 
@@ -195,9 +195,12 @@ impl<S: Sink<Message> + Unpin> Connection<S> {
                     Err(error) => self.error(Some(id), error).await,
                 }
             }
-            ClientMessage::WatchSession { id, session, after } => {
-                self.watch_session(id, session, after).await
-            }
+            ClientMessage::WatchSession {
+                id,
+                session,
+                after,
+                offset,
+            } => self.watch_session(id, session, after, offset).await,
             ClientMessage::WatchReviews { id } => {
                 // Read afresh: someone may have joined a reviewer group since the last watch.
                 self.groups = None;
@@ -330,7 +333,15 @@ impl<S: Sink<Message> + Unpin> Connection<S> {
         true
     }
 
-    async fn watch_session(&mut self, id: String, session_id: String, after: u64) -> bool {
+    /// Starts a session watch from event `after`; with `offset`, from that far into event
+    /// `after` as well (a client resuming where it stopped).
+    async fn watch_session(
+        &mut self,
+        id: String,
+        session_id: String,
+        after: u64,
+        offset: Option<u64>,
+    ) -> bool {
         let record = match sessions::visible_session(&self.store, &self.actor, &session_id).await {
             Ok(record) => record,
             Err(error) => return self.error(Some(id), error).await,
@@ -340,6 +351,38 @@ impl<S: Sink<Message> + Unpin> Connection<S> {
         }
         let (mut last_seq, mut output_seen, mut rows_seen) =
             (after, HashMap::new(), HashMap::new());
+        if let Some(offset) = offset.filter(|_| after > 0) {
+            let event = match self.store.event(&session_id, after as i64).await {
+                Ok(event) => event.map(sessions::to_event),
+                Err(error) => return self.error(Some(id), error.into()).await,
+            };
+            match event {
+                Some(event) if event.kind == EventKind::Output => {
+                    let Some(end) = self
+                        .send_output_since(&id, &session_id, after, offset, event.bytes)
+                        .await
+                    else {
+                        return false;
+                    };
+                    output_seen.insert(after, end);
+                }
+                Some(event) if event.kind == EventKind::Result => {
+                    rows_seen.insert(after, event.rows.max(offset));
+                    if event.rows > offset {
+                        let rows = ServerMessage::Rows {
+                            id: id.clone(),
+                            session: session_id.clone(),
+                            seq: after,
+                            total: event.rows,
+                        };
+                        if !self.send(&rows).await {
+                            return false;
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
         loop {
             let page = match self
                 .store
@@ -385,6 +428,49 @@ impl<S: Sink<Message> + Unpin> Connection<S> {
             },
         );
         true
+    }
+
+    /// Sends output event `seq`'s bytes from `from` to `to` as it is stored, in windows cut at
+    /// character boundaries; returns where the sent bytes end, or none when the client is gone.
+    async fn send_output_since(
+        &mut self,
+        id: &str,
+        session_id: &str,
+        seq: u64,
+        mut from: u64,
+        to: u64,
+    ) -> Option<u64> {
+        const STEP: u64 = 1024 * 1024;
+        while from < to {
+            let until = (from + STEP).min(to);
+            let chunks = self
+                .store
+                .output_chunks(
+                    session_id,
+                    seq as i64,
+                    from.saturating_sub(text::LOOKAHEAD) as i64,
+                    (until + text::LOOKAHEAD) as i64,
+                )
+                .await
+                .ok()?;
+            let (pieces, _, end) = text::window(&chunks, from, until);
+            for (piece, _) in pieces {
+                let message = ServerMessage::Output {
+                    id: id.to_owned(),
+                    session: session_id.to_owned(),
+                    seq,
+                    piece,
+                };
+                if !self.send(&message).await {
+                    return None;
+                }
+            }
+            if end <= from {
+                break;
+            }
+            from = end;
+        }
+        Some(from)
     }
 
     async fn deliver(&mut self, notice: &Notice) -> bool {

@@ -484,3 +484,90 @@ async fn two_server_processes_on_one_postgres_database_relay_live() {
             .unwrap();
     }
 }
+
+/// A watcher that drops its connection part-way through an output event and watches again
+/// from that event and the bytes it has continues exactly there: no gap, no repeat.
+#[tokio::test]
+async fn a_watcher_that_reconnects_resumes_inside_the_event_being_written() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin().await;
+    let alice = app.user("alice", Role::User).await;
+    let created = app
+        .call(
+            Method::POST,
+            "/api/connections",
+            Some(&admin),
+            Some(json!({ "name": "sh", "kind": "command", "command": { "argv": ["sh", "-c"] } })),
+        )
+        .await;
+    assert_eq!(created.status(), 201);
+    let session: Session = app
+        .call(
+            Method::POST,
+            "/api/sessions",
+            Some(&alice),
+            Some(json!({ "connection": "sh", "input": "for i in $(seq 1 40); do echo line $i; sleep 0.05; done" })),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let expected: String = (1..=40).map(|n| format!("line {n}\n")).collect();
+
+    // First connection: until some output has arrived live.
+    let mut socket = connect(&app.address, &alice.token).await;
+    send(
+        &mut socket,
+        json!({ "type": "watch_session", "id": "w", "session": session.id, "after": 0 }),
+    )
+    .await;
+    let (mut text, mut output_seq) = (String::new(), 0);
+    while text.len() < 40 {
+        match next(&mut socket).await {
+            ServerMessage::Event { event, .. } if event.kind == EventKind::Output => {
+                output_seq = event.seq;
+                // Stored before the watch began: read it as a page would.
+                let window: OutputWindow = app
+                    .call(
+                        Method::GET,
+                        &format!(
+                            "/api/sessions/{}/events/{}/output?length=1048576",
+                            session.id, event.seq
+                        ),
+                        Some(&alice),
+                        None,
+                    )
+                    .await
+                    .json()
+                    .await
+                    .unwrap();
+                text.extend(window.pieces.iter().map(|piece| piece.text.clone()));
+            }
+            ServerMessage::Output { piece, .. } if piece.offset >= text.len() as u64 => {
+                assert_eq!(piece.offset, text.len() as u64, "no gap");
+                text.push_str(&piece.text);
+            }
+            _ => {}
+        }
+    }
+    drop(socket);
+
+    // Second connection, resuming from that event and the bytes already read.
+    let mut socket = connect(&app.address, &alice.token).await;
+    send(
+        &mut socket,
+        json!({ "type": "watch_session", "id": "w", "session": session.id, "after": output_seq, "offset": text.len() }),
+    )
+    .await;
+    loop {
+        match next(&mut socket).await {
+            ServerMessage::Output { piece, .. } => {
+                assert_eq!(piece.offset, text.len() as u64, "no gap, no repeat");
+                text.push_str(&piece.text);
+            }
+            ServerMessage::Session { session, .. } if session.status.is_final() => break,
+            _ => {}
+        }
+    }
+    assert_eq!(text, expected);
+}
