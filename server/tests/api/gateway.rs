@@ -3,8 +3,8 @@
 use std::{str::FromStr, time::Duration};
 
 use loupe_protocol::{
-    Cell, Connection, ConnectionCheck, ErrorBody, EventKind, EventPage, OutputWindow, Role,
-    RowsWindow, Session, SessionStatus,
+    Cell, Connection, ConnectionCheck, ErrorBody, EventKind, OutputWindow, Role, RowsWindow,
+    Session, SessionStatus,
 };
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -16,14 +16,6 @@ use sqlx::{
 use crate::helpers::{TestApp, TestUser};
 
 const MARIADB_URL: &str = "mysql://root@127.0.0.1:3306";
-
-async fn connection(app: &TestApp, admin: &TestUser, body: Value) -> Connection {
-    let response = app
-        .call(Method::POST, "/api/connections", Some(admin), Some(body))
-        .await;
-    assert_eq!(response.status(), 201, "{}", response.text().await.unwrap());
-    response.json().await.unwrap()
-}
 
 /// Tests the connection as an administrator would and checks the target named itself.
 async fn answers_as(app: &TestApp, admin: &TestUser, created: &Connection, product: &str) {
@@ -40,52 +32,6 @@ async fn answers_as(app: &TestApp, admin: &TestUser, created: &Connection, produ
     assert!(check.message.contains(product), "{}", check.message);
 }
 
-async fn run(app: &TestApp, who: &TestUser, connection: &str, input: &str) -> Session {
-    let response = app
-        .call(
-            Method::POST,
-            "/api/sessions",
-            Some(who),
-            Some(json!({ "connection": connection, "input": input })),
-        )
-        .await;
-    assert_eq!(response.status(), 201, "{}", response.text().await.unwrap());
-    response.json().await.unwrap()
-}
-
-/// Waits until the session has ended (at most 60 s) and returns it.
-async fn ended(app: &TestApp, who: &TestUser, id: &str) -> Session {
-    for _ in 0..3000 {
-        let session: Session = app
-            .call(Method::GET, &format!("/api/sessions/{id}"), Some(who), None)
-            .await
-            .json()
-            .await
-            .unwrap();
-        if session.status.is_final() {
-            return session;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("session {id} did not end");
-}
-
-async fn events(app: &TestApp, who: &TestUser, id: &str) -> Vec<loupe_protocol::SessionEvent> {
-    let page: EventPage = app
-        .call(
-            Method::GET,
-            &format!("/api/sessions/{id}/events?limit=500"),
-            Some(who),
-            None,
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
-    page.items
-}
-
-/// The whole output of an output event, read window by window.
 async fn output(
     app: &TestApp,
     who: &TestUser,
@@ -139,15 +85,15 @@ async fn check_script_recording(
     connection: &str,
     error_code: &str,
 ) {
-    let session = run(app, alice, connection, SCRIPT).await;
+    let session = app.run(alice, connection, SCRIPT).await;
     assert_eq!(
         session.status,
         SessionStatus::Running,
         "answers at once, before the work is done"
     );
-    let session = ended(app, alice, &session.id).await;
+    let session = app.ended(alice, &session.id).await;
     assert_eq!(session.status, SessionStatus::Failed);
-    let events = events(app, alice, &session.id).await;
+    let events = app.events(alice, &session.id).await;
     let kinds: Vec<_> = events.iter().map(|event| event.kind).collect();
     assert_eq!(
         kinds,
@@ -223,12 +169,12 @@ async fn runs_sql_on_postgres_and_records_each_statement() {
         .unwrap();
     setup.close().await.unwrap();
     let url = target.to_url_lossy().to_string();
-    let created = connection(
-        &app,
-        &admin,
-        json!({ "name": "pg-target", "kind": "postgres", "url": url }),
-    )
-    .await;
+    let created = app
+        .create_connection(
+            &admin,
+            json!({ "name": "pg-target", "kind": "postgres", "url": url }),
+        )
+        .await;
     answers_as(&app, &admin, &created, "PostgreSQL").await;
 
     check_script_recording(&app, &alice, "pg-target", "42703").await;
@@ -262,12 +208,12 @@ async fn runs_sql_on_mariadb_and_records_each_statement() {
         .await
         .unwrap();
     setup.close().await.unwrap();
-    let created = connection(
-        &app,
-        &admin,
-        json!({ "name": "maria", "kind": "mysql", "url": format!("{MARIADB_URL}/{name}") }),
-    )
-    .await;
+    let created = app
+        .create_connection(
+            &admin,
+            json!({ "name": "maria", "kind": "mysql", "url": format!("{MARIADB_URL}/{name}") }),
+        )
+        .await;
     answers_as(&app, &admin, &created, "MySQL/MariaDB").await;
 
     check_script_recording(&app, &alice, "maria", "42S22").await;
@@ -299,12 +245,12 @@ async fn runs_sql_on_sqlite_and_records_each_statement() {
         .await
         .unwrap();
     setup.close().await.unwrap();
-    let created = connection(
-        &app,
-        &admin,
-        json!({ "name": "lite", "kind": "sqlite", "url": url }),
-    )
-    .await;
+    let created = app
+        .create_connection(
+            &admin,
+            json!({ "name": "lite", "kind": "sqlite", "url": url }),
+        )
+        .await;
     answers_as(&app, &admin, &created, "SQLite").await;
 
     check_script_recording(&app, &alice, "lite", "1").await;
@@ -319,16 +265,18 @@ async fn records_stdout_and_stderr_in_order_with_the_exit_code() {
     let app = TestApp::spawn().await;
     let admin = app.admin().await;
     let alice = app.user("alice", Role::User).await;
-    connection(&app, &admin, shell("sh")).await;
+    app.create_connection(&admin, shell("sh")).await;
 
     let script = "printf 'one\\n'; sleep 0.2; printf '\\033[31mtwo\\033[0m\\n' >&2; sleep 0.2; printf 'three\\n'; exit 3";
-    let session = ended(&app, &alice, &run(&app, &alice, "sh", script).await.id).await;
+    let session = app
+        .ended(&alice, &app.run(&alice, "sh", script).await.id)
+        .await;
 
     assert_eq!(
         (session.status, session.exit_code),
         (SessionStatus::Done, Some(3))
     );
-    let events = events(&app, &alice, &session.id).await;
+    let events = app.events(&alice, &session.id).await;
     let kinds: Vec<_> = events.iter().map(|event| event.kind).collect();
     assert_eq!(
         kinds,
@@ -352,14 +300,15 @@ async fn records_a_million_lines_byte_for_byte() {
     let app = TestApp::spawn().await;
     let admin = app.admin().await;
     let alice = app.user("alice", Role::User).await;
-    connection(
-        &app,
+    app.create_connection(
         &admin,
         json!({ "name": "seq", "kind": "command", "command": { "argv": ["seq", "1"] } }),
     )
     .await;
 
-    let session = ended(&app, &alice, &run(&app, &alice, "seq", "1000000").await.id).await;
+    let session = app
+        .ended(&alice, &app.run(&alice, "seq", "1000000").await.id)
+        .await;
 
     assert_eq!(
         (session.status, session.exit_code),
@@ -367,7 +316,7 @@ async fn records_a_million_lines_byte_for_byte() {
     );
     let expected: String = (1..=1_000_000).map(|n| format!("{n}\n")).collect();
     assert_eq!(session.counts.output_bytes, expected.len() as u64);
-    let events = events(&app, &alice, &session.id).await;
+    let events = app.events(&alice, &session.id).await;
     let (text, _) = output(&app, &alice, &session.id, events[1].seq).await;
     assert!(text == expected, "the recorded output differs from seq's");
 }
@@ -378,16 +327,16 @@ async fn a_running_command_can_be_killed_with_its_children() {
     let admin = app.admin().await;
     let alice = app.user("alice", Role::User).await;
     let bob = app.user("bob", Role::User).await;
-    connection(&app, &admin, shell("sh")).await;
+    app.create_connection(&admin, shell("sh")).await;
     let marker = format!("loupe-kill-test-{}", uuid::Uuid::new_v4().simple());
 
-    let session = run(
-        &app,
-        &alice,
-        "sh",
-        &format!("echo started; sleep 1000 # {marker}"),
-    )
-    .await;
+    let session = app
+        .run(
+            &alice,
+            "sh",
+            &format!("echo started; sleep 1000 # {marker}"),
+        )
+        .await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let path = format!("/api/sessions/{}/kill", session.id);
     assert_eq!(
@@ -400,13 +349,13 @@ async fn a_running_command_can_be_killed_with_its_children() {
     let killed = app.call(Method::POST, &path, Some(&alice), None).await;
     assert_eq!(killed.status(), 200);
 
-    let session = ended(&app, &alice, &session.id).await;
+    let session = app.ended(&alice, &session.id).await;
     assert_eq!(session.status, SessionStatus::Cancelled);
     let (text, _) = output(
         &app,
         &alice,
         &session.id,
-        events(&app, &alice, &session.id).await[1].seq,
+        app.events(&alice, &session.id).await[1].seq,
     )
     .await;
     assert_eq!(text, "started\n");
@@ -434,8 +383,8 @@ async fn bad_runs_fail_clearly() {
     let admin = app.admin().await;
     let alice = app.user("alice", Role::User).await;
     let auditor = app.user("auditor", Role::Auditor).await;
-    connection(&app, &admin, json!({ "name": "ghost", "kind": "command", "command": { "argv": ["no-such-program-anywhere"] } })).await;
-    connection(&app, &admin, json!({ "name": "slow", "kind": "command", "command": { "argv": ["sh", "-c"] }, "timeout_seconds": 1 })).await;
+    app.create_connection(&admin, json!({ "name": "ghost", "kind": "command", "command": { "argv": ["no-such-program-anywhere"] } })).await;
+    app.create_connection(&admin, json!({ "name": "slow", "kind": "command", "command": { "argv": ["sh", "-c"] }, "timeout_seconds": 1 })).await;
 
     let unknown = app
         .call(
@@ -468,7 +417,9 @@ async fn bad_runs_fail_clearly() {
         .await;
     assert_eq!(as_auditor.status(), 403);
 
-    let missing = ended(&app, &alice, &run(&app, &alice, "ghost", "x").await.id).await;
+    let missing = app
+        .ended(&alice, &app.run(&alice, "ghost", "x").await.id)
+        .await;
     assert_eq!(missing.status, SessionStatus::Failed);
     assert!(
         missing
@@ -478,12 +429,9 @@ async fn bad_runs_fail_clearly() {
             .contains("no-such-program-anywhere was not found")
     );
 
-    let slow = ended(
-        &app,
-        &alice,
-        &run(&app, &alice, "slow", "sleep 30").await.id,
-    )
-    .await;
+    let slow = app
+        .ended(&alice, &app.run(&alice, "slow", "sleep 30").await.id)
+        .await;
     assert_eq!(slow.status, SessionStatus::Failed);
     assert!(
         slow.error.as_deref().unwrap().contains("longer than 1 s"),
@@ -497,12 +445,12 @@ async fn urls_are_write_only_and_encrypted_at_rest() {
     let app = TestApp::spawn().await;
     let admin = app.admin().await;
     let url = "postgres://app:hunter2-secret@127.0.0.1:5432/app";
-    let created = connection(
-        &app,
-        &admin,
-        json!({ "name": "prod", "kind": "postgres", "url": url }),
-    )
-    .await;
+    let created = app
+        .create_connection(
+            &admin,
+            json!({ "name": "prod", "kind": "postgres", "url": url }),
+        )
+        .await;
     assert!(created.has_url);
 
     let listed = app
@@ -555,13 +503,10 @@ async fn a_rerun_runs_the_same_input_again_and_links_back() {
     let app = TestApp::spawn().await;
     let admin = app.admin().await;
     let alice = app.user("alice", Role::User).await;
-    connection(&app, &admin, shell("sh")).await;
-    let first = ended(
-        &app,
-        &alice,
-        &run(&app, &alice, "sh", "echo again").await.id,
-    )
-    .await;
+    app.create_connection(&admin, shell("sh")).await;
+    let first = app
+        .ended(&alice, &app.run(&alice, "sh", "echo again").await.id)
+        .await;
 
     let response = app
         .call(
@@ -573,7 +518,7 @@ async fn a_rerun_runs_the_same_input_again_and_links_back() {
         .await;
     assert_eq!(response.status(), 201);
     let second: Session = response.json().await.unwrap();
-    let second = ended(&app, &alice, &second.id).await;
+    let second = app.ended(&alice, &second.id).await;
 
     assert_eq!(second.rerun_of.as_deref(), Some(first.id.as_str()));
     assert_eq!(second.summary, first.summary);
@@ -581,7 +526,7 @@ async fn a_rerun_runs_the_same_input_again_and_links_back() {
         &app,
         &alice,
         &second.id,
-        events(&app, &alice, &second.id).await[1].seq,
+        app.events(&alice, &second.id).await[1].seq,
     )
     .await;
     assert_eq!(text, "again\n");
@@ -592,19 +537,20 @@ async fn output_past_the_limit_is_not_kept_and_the_session_says_so() {
     let app = TestApp::spawn_with(|config| config.max_output_bytes = 100_000).await;
     let admin = app.admin().await;
     let alice = app.user("alice", Role::User).await;
-    connection(
-        &app,
+    app.create_connection(
         &admin,
         json!({ "name": "seq", "kind": "command", "command": { "argv": ["seq", "1"] } }),
     )
     .await;
 
-    let session = ended(&app, &alice, &run(&app, &alice, "seq", "100000").await.id).await;
+    let session = app
+        .ended(&alice, &app.run(&alice, "seq", "100000").await.id)
+        .await;
 
     assert_eq!(session.status, SessionStatus::Done);
     assert!(session.truncated);
     assert_eq!(session.counts.output_bytes, 100_000);
-    let events = events(&app, &alice, &session.id).await;
+    let events = app.events(&alice, &session.id).await;
     assert!(
         events
             .iter()

@@ -2,8 +2,13 @@
 
 use std::{path::Path, str::FromStr};
 
-use loupe_protocol::{NewToken, NewUser, Role};
+use loupe_protocol::{
+    Connection as LoupeConnection, EventKind, EventPage, NewToken, NewUser, OutputWindow, Role,
+    Session, SessionEvent,
+};
 use loupe_server::{Config, config::Secret, identity, identity::auth::Actor, store::Store};
+use reqwest::Method;
+use serde_json::{Value, json};
 use sqlx::{
     ConnectOptions, Connection, Executor,
     postgres::{PgConnectOptions, PgConnection},
@@ -221,6 +226,75 @@ impl TestApp {
             request = request.json(&body);
         }
         request.send().await.expect("the server answers")
+    }
+
+    /// Creates a connection as `admin`; fails the test unless it was created.
+    pub async fn create_connection(&self, admin: &TestUser, body: Value) -> LoupeConnection {
+        let response = self
+            .call(Method::POST, "/api/connections", Some(admin), Some(body))
+            .await;
+        assert_eq!(response.status(), 201, "{}", response.text().await.unwrap());
+        response.json().await.unwrap()
+    }
+
+    /// Runs `input` through `connection` as `who`; fails the test unless it started.
+    pub async fn run(&self, who: &TestUser, connection: &str, input: &str) -> Session {
+        let body = json!({ "connection": connection, "input": input });
+        let response = self
+            .call(Method::POST, "/api/sessions", Some(who), Some(body))
+            .await;
+        assert_eq!(response.status(), 201, "{}", response.text().await.unwrap());
+        response.json().await.unwrap()
+    }
+
+    /// Waits (60 s at most) until session `id` has ended, and returns it.
+    pub async fn ended(&self, who: &TestUser, id: &str) -> Session {
+        for _ in 0..3000 {
+            let session: Session = self
+                .call(Method::GET, &format!("/api/sessions/{id}"), Some(who), None)
+                .await
+                .json()
+                .await
+                .unwrap();
+            if session.status.is_final() {
+                return session;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        panic!("session {id} did not end");
+    }
+
+    /// Session `id`'s activity log (its first 100 events).
+    pub async fn events(&self, who: &TestUser, id: &str) -> Vec<SessionEvent> {
+        let path = format!("/api/sessions/{id}/events");
+        let page: EventPage = self
+            .call(Method::GET, &path, Some(who), None)
+            .await
+            .json()
+            .await
+            .unwrap();
+        page.items
+    }
+
+    /// The text of all of session `id`'s output events (up to 1 MiB each).
+    pub async fn output_text(&self, who: &TestUser, id: &str) -> String {
+        let mut text = String::new();
+        for event in self.events(who, id).await {
+            if event.kind == EventKind::Output {
+                let path = format!(
+                    "/api/sessions/{id}/events/{}/output?length=1048576",
+                    event.seq
+                );
+                let window: OutputWindow = self
+                    .call(Method::GET, &path, Some(who), None)
+                    .await
+                    .json()
+                    .await
+                    .unwrap();
+                text.extend(window.pieces.into_iter().map(|piece| piece.text));
+            }
+        }
+        text
     }
 
     /// Creates a user with `role` and an API token for them.

@@ -7,8 +7,7 @@ use std::{net::IpAddr, time::Duration};
 
 use futures_util::StreamExt;
 use loupe_protocol::{
-    Connection, ErrorBody, ErrorCode, EventKind, EventPage, Role, ServerMessage, Session,
-    SessionStatus, Share,
+    Connection, ErrorBody, ErrorCode, EventKind, Role, ServerMessage, Session, SessionStatus, Share,
 };
 use reqwest::{Method, StatusCode, header};
 use serde_json::{Value, json};
@@ -17,85 +16,6 @@ use crate::{
     helpers::{ADMIN_PASSWORD, TestApp, TestUser, backend},
     live::{self, Socket},
 };
-
-async fn create_connection(app: &TestApp, admin: &TestUser, body: Value) -> Connection {
-    let response = app
-        .call(Method::POST, "/api/connections", Some(admin), Some(body))
-        .await;
-    assert_eq!(response.status(), 201, "{}", response.text().await.unwrap());
-    response.json().await.unwrap()
-}
-
-async fn run(app: &TestApp, who: &TestUser, connection: &str, input: &str) -> Session {
-    let response = app
-        .call(
-            Method::POST,
-            "/api/sessions",
-            Some(who),
-            Some(json!({ "connection": connection, "input": input })),
-        )
-        .await;
-    assert_eq!(response.status(), 201, "{}", response.text().await.unwrap());
-    response.json().await.unwrap()
-}
-
-async fn ended(app: &TestApp, who: &TestUser, id: &str) -> Session {
-    for _ in 0..3000 {
-        let session: Session = app
-            .call(Method::GET, &format!("/api/sessions/{id}"), Some(who), None)
-            .await
-            .json()
-            .await
-            .unwrap();
-        if session.status.is_final() {
-            return session;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("session {id} did not end");
-}
-
-async fn events(app: &TestApp, who: &TestUser, id: &str) -> Vec<loupe_protocol::SessionEvent> {
-    let page: EventPage = app
-        .call(
-            Method::GET,
-            &format!("/api/sessions/{id}/events"),
-            Some(who),
-            None,
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
-    page.items
-}
-
-/// All output of a finished session, as text.
-async fn output_text(app: &TestApp, who: &TestUser, id: &str) -> String {
-    let mut text = String::new();
-    for event in events(app, who, id).await {
-        if event.kind == EventKind::Output {
-            let window: loupe_protocol::OutputWindow = app
-                .call(
-                    Method::GET,
-                    &format!(
-                        "/api/sessions/{id}/events/{}/output?length=1048576",
-                        event.seq
-                    ),
-                    Some(who),
-                    None,
-                )
-                .await
-                .json()
-                .await
-                .unwrap();
-            for piece in window.pieces {
-                text.push_str(&piece.text);
-            }
-        }
-    }
-    text
-}
 
 async fn error_of(response: reqwest::Response) -> ErrorBody {
     let status = response.status();
@@ -122,8 +42,7 @@ async fn a_sqlite_target_cannot_reach_other_files() {
             .unwrap();
     }
     let url = format!("sqlite://{}?mode=rwc", target.display());
-    create_connection(
-        &app,
+    app.create_connection(
         &admin,
         json!({ "name": "lite", "kind": "sqlite", "url": url }),
     )
@@ -148,15 +67,16 @@ async fn a_sqlite_target_cannot_reach_other_files() {
             "load_extension",
         ),
     ] {
-        let session = run(&app, &mallory, "lite", &script).await;
-        let session = ended(&app, &mallory, &session.id).await;
+        let session = app.run(&mallory, "lite", &script).await;
+        let session = app.ended(&mallory, &session.id).await;
         assert_eq!(session.status, SessionStatus::Failed, "{script}");
         let error = session.error.unwrap_or_default();
         assert!(
             error.to_lowercase().contains(&refused.to_lowercase()),
             "{script}: {error}"
         );
-        let kinds: Vec<EventKind> = events(&app, &mallory, &session.id)
+        let kinds: Vec<EventKind> = app
+            .events(&mallory, &session.id)
             .await
             .iter()
             .map(|event| event.kind)
@@ -166,9 +86,11 @@ async fn a_sqlite_target_cannot_reach_other_files() {
     assert!(!copy.exists(), "VACUUM INTO wrote nothing");
 
     // The target's own data stays usable.
-    let session = run(&app, &mallory, "lite", "SELECT count(*) AS n FROM t").await;
+    let session = app
+        .run(&mallory, "lite", "SELECT count(*) AS n FROM t")
+        .await;
     assert_eq!(
-        ended(&app, &mallory, &session.id).await.status,
+        app.ended(&mallory, &session.id).await.status,
         SessionStatus::Done
     );
 }
@@ -185,21 +107,20 @@ async fn read_only_sqlite_targets_and_loupes_own_files_are_respected() {
         .execute_batch("CREATE TABLE t (x INTEGER); INSERT INTO t VALUES (1)")
         .unwrap();
     let url = format!("sqlite://{}?mode=ro", target.display());
-    create_connection(
-        &app,
+    app.create_connection(
         &admin,
         json!({ "name": "ro", "kind": "sqlite", "url": url }),
     )
     .await;
 
-    let write = run(&app, &alice, "ro", "INSERT INTO t VALUES (2)").await;
+    let write = app.run(&alice, "ro", "INSERT INTO t VALUES (2)").await;
     assert_eq!(
-        ended(&app, &alice, &write.id).await.status,
+        app.ended(&alice, &write.id).await.status,
         SessionStatus::Failed
     );
-    let read = run(&app, &alice, "ro", "SELECT x FROM t").await;
+    let read = app.run(&alice, "ro", "SELECT x FROM t").await;
     assert_eq!(
-        ended(&app, &alice, &read.id).await.status,
+        app.ended(&alice, &read.id).await.status,
         SessionStatus::Done
     );
 
@@ -207,20 +128,15 @@ async fn read_only_sqlite_targets_and_loupes_own_files_are_respected() {
         // An administrator's mistake: pointing a connection at Loupe's own database.
         let own = app.database_file().unwrap();
         let url = format!("sqlite://{}?mode=ro", own.display());
-        create_connection(
-            &app,
+        app.create_connection(
             &admin,
             json!({ "name": "own", "kind": "sqlite", "url": url }),
         )
         .await;
-        let session = run(
-            &app,
-            &alice,
-            "own",
-            "SELECT username, password_hash FROM users",
-        )
-        .await;
-        let session = ended(&app, &alice, &session.id).await;
+        let session = app
+            .run(&alice, "own", "SELECT username, password_hash FROM users")
+            .await;
+        let session = app.ended(&alice, &session.id).await;
         assert_eq!(session.status, SessionStatus::Failed);
         assert!(
             session
@@ -237,17 +153,15 @@ async fn programs_get_a_minimal_environment_and_never_the_servers() {
     let app = TestApp::spawn().await;
     let admin = app.admin().await;
     let alice = app.user("alice", Role::User).await;
-    create_connection(
-        &app,
-        &admin,
+    app.create_connection(&admin,
         json!({ "name": "env", "kind": "command", "command": { "argv": ["env"], "env": { "PGPASSWORD": "target-only" } } }),
     )
     .await;
 
-    let session = run(&app, &alice, "env", "-0").await;
-    let session = ended(&app, &alice, &session.id).await;
+    let session = app.run(&alice, "env", "-0").await;
+    let session = app.ended(&alice, &session.id).await;
     assert_eq!(session.exit_code, Some(0));
-    let text = output_text(&app, &alice, &session.id).await;
+    let text = app.output_text(&alice, &session.id).await;
     let names: Vec<&str> = text
         .split('\0')
         .filter(|line| !line.is_empty())
@@ -290,20 +204,14 @@ async fn ingest_cannot_rewrite_a_session_loupe_runs() {
     let admin = app.admin().await;
     let mallory = app.user("mallory", Role::User).await;
     let folder = tempfile::tempdir().unwrap();
-    create_connection(
-        &app,
-        &admin,
+    app.create_connection(&admin,
         json!({ "name": "sh", "kind": "command", "command": { "argv": ["sh", "-c"], "working_dir": folder.path() } }),
     )
     .await;
 
-    let session = run(
-        &app,
-        &mallory,
-        "sh",
-        "echo start; sleep 2; touch proof; exit 3",
-    )
-    .await;
+    let session = app
+        .run(&mallory, "sh", "echo start; sleep 2; touch proof; exit 3")
+        .await;
     let forged_close = app
         .call(
             Method::POST,
@@ -335,13 +243,13 @@ async fn ingest_cannot_rewrite_a_session_loupe_runs() {
         .unwrap();
     assert_eq!(raw.status(), 404);
 
-    let finished = ended(&app, &mallory, &session.id).await;
+    let finished = app.ended(&mallory, &session.id).await;
     assert_eq!(
         (finished.status, finished.exit_code),
         (SessionStatus::Done, Some(3))
     );
     assert!(finished.agent.is_none(), "run by Loupe, not by an agent");
-    assert_eq!(output_text(&app, &mallory, &session.id).await, "start\n");
+    assert_eq!(app.output_text(&mallory, &session.id).await, "start\n");
     assert!(folder.path().join("proof").exists());
 }
 
@@ -475,9 +383,7 @@ async fn a_command_connections_environment_is_write_only_and_sealed() {
     let app = TestApp::spawn().await;
     let admin = app.admin().await;
     let alice = app.user("alice", Role::User).await;
-    let created = create_connection(
-        &app,
-        &admin,
+    let created = app.create_connection(&admin,
         json!({ "name": "psql", "kind": "command", "command": { "argv": ["sh", "-c"], "env": { "PGPASSWORD": "hunter2" } } }),
     )
     .await;
@@ -502,9 +408,9 @@ async fn a_command_connections_environment_is_write_only_and_sealed() {
     assert!(!stored.command.unwrap().contains("hunter2"));
     assert!(!String::from_utf8_lossy(stored.secret.as_deref().unwrap()).contains("hunter2"));
 
-    let session = run(&app, &alice, "psql", "printf %s \"$PGPASSWORD\"").await;
-    ended(&app, &alice, &session.id).await;
-    assert_eq!(output_text(&app, &alice, &session.id).await, "hunter2");
+    let session = app.run(&alice, "psql", "printf %s \"$PGPASSWORD\"").await;
+    app.ended(&alice, &session.id).await;
+    assert_eq!(app.output_text(&alice, &session.id).await, "hunter2");
 
     // Changing the program keeps the variables unless new ones are given; `{}` removes them.
     let path = format!("/api/connections/{}", created.id);
@@ -520,9 +426,9 @@ async fn a_command_connections_environment_is_write_only_and_sealed() {
         .await
         .unwrap();
     assert_eq!(kept.command.unwrap().env_names, ["PGPASSWORD"]);
-    let session = run(&app, &alice, "psql", "printf %s \"$PGPASSWORD\"").await;
-    ended(&app, &alice, &session.id).await;
-    assert_eq!(output_text(&app, &alice, &session.id).await, "hunter2");
+    let session = app.run(&alice, "psql", "printf %s \"$PGPASSWORD\"").await;
+    app.ended(&alice, &session.id).await;
+    assert_eq!(app.output_text(&alice, &session.id).await, "hunter2");
     let cleared: Connection = app
         .call(
             Method::PATCH,
@@ -535,23 +441,23 @@ async fn a_command_connections_environment_is_write_only_and_sealed() {
         .await
         .unwrap();
     assert!(cleared.command.unwrap().env_names.is_empty());
-    let session = run(&app, &alice, "psql", "printf %s \"${PGPASSWORD:-unset}\"").await;
-    ended(&app, &alice, &session.id).await;
-    assert_eq!(output_text(&app, &alice, &session.id).await, "unset");
+    let session = app
+        .run(&alice, "psql", "printf %s \"${PGPASSWORD:-unset}\"")
+        .await;
+    app.ended(&alice, &session.id).await;
+    assert_eq!(app.output_text(&alice, &session.id).await, "unset");
 }
 
 // ---- 4. live access ends with access -------------------------------------------------------
 
 /// Runs a command that prints a line every 100 ms for a while; returns the session id.
 async fn ticking_session(app: &TestApp, admin: &TestUser, owner: &TestUser) -> String {
-    create_connection(
-        app,
+    app.create_connection(
         admin,
         json!({ "name": "ticker", "kind": "command", "command": { "argv": ["sh", "-c"] } }),
     )
     .await;
-    run(
-        app,
+    app.run(
         owner,
         "ticker",
         "for i in $(seq 1 200); do echo tick $i; sleep 0.1; done",
@@ -741,6 +647,70 @@ async fn a_watcher_is_cut_off_when_their_account_or_token_ends() {
     .await;
 }
 
+#[tokio::test]
+async fn a_browser_watcher_is_cut_off_when_they_log_out() {
+    use futures_util::SinkExt;
+    use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest};
+
+    let app = TestApp::spawn().await;
+    let admin = app.admin().await;
+    let owner = app.user("owner", Role::User).await;
+    let session = ticking_session(&app, &admin, &owner).await;
+    let login = app
+        .client
+        .post(app.url("/api/auth/login"))
+        .json(&json!({ "username": "owner", "password": owner.password }))
+        .send()
+        .await
+        .unwrap();
+    let cookie = login.headers()[header::SET_COOKIE]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let mut request = format!("{}/api/live", app.address.replace("http://", "ws://"))
+        .into_client_request()
+        .unwrap();
+    request
+        .headers_mut()
+        .insert("cookie", cookie.parse().unwrap());
+    let mut socket = tokio_tungstenite::connect_async(request).await.unwrap().0;
+    socket
+        .send(Message::text(
+            json!({ "type": "watch_session", "id": "w", "session": session, "after": 0 })
+                .to_string(),
+        ))
+        .await
+        .unwrap();
+    loop {
+        if let ServerMessage::Output { .. } = live::next(&mut socket).await {
+            break;
+        }
+    }
+    let logout = app
+        .client
+        .post(app.url("/api/auth/logout"))
+        .header(header::COOKIE, &cookie)
+        .header(header::ORIGIN, &app.address)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(logout.status(), 204);
+    assert_eq!(
+        until_access_ends(&mut socket).await,
+        ErrorCode::Unauthenticated
+    );
+    app.call(
+        Method::POST,
+        &format!("/api/sessions/{session}/kill"),
+        Some(&owner),
+        None,
+    )
+    .await;
+}
+
 // ---- 6. login ------------------------------------------------------------------------------
 
 async fn log_in_from(app: &TestApp, from: &str, username: &str, password: &str) -> StatusCode {
@@ -854,12 +824,12 @@ async fn admin_routes_refuse_before_reading_the_body() {
     let alice = app.user("alice", Role::User).await;
     let admin = app.admin().await;
     let some_user = format!("/api/users/{}", alice.id);
-    let connection = create_connection(
-        &app,
-        &admin,
-        json!({ "name": "c", "kind": "command", "command": { "argv": ["true"] } }),
-    )
-    .await;
+    let connection = app
+        .create_connection(
+            &admin,
+            json!({ "name": "c", "kind": "command", "command": { "argv": ["true"] } }),
+        )
+        .await;
     let some_connection = format!("/api/connections/{}", connection.id);
     for (method, path) in [
         (Method::POST, "/api/users"),
@@ -971,20 +941,15 @@ async fn a_run_accepts_the_documented_input_size_and_names_the_field_past_it() {
     let app = TestApp::spawn().await;
     let admin = app.admin().await;
     let alice = app.user("alice", Role::User).await;
-    create_connection(
-        &app,
-        &admin,
+    app.create_connection(&admin,
         json!({ "name": "wc", "kind": "command", "command": { "argv": ["wc", "-c"], "input": "stdin" } }),
     )
     .await;
     let at_limit = "\"".repeat(1024 * 1024);
-    let session = run(&app, &alice, "wc", &at_limit).await;
-    let finished = ended(&app, &alice, &session.id).await;
+    let session = app.run(&alice, "wc", &at_limit).await;
+    let finished = app.ended(&alice, &session.id).await;
     assert_eq!(finished.exit_code, Some(0));
-    assert_eq!(
-        output_text(&app, &alice, &session.id).await.trim(),
-        "1048576"
-    );
+    assert_eq!(app.output_text(&alice, &session.id).await.trim(), "1048576");
 
     let past = app
         .call(
@@ -1119,13 +1084,11 @@ async fn a_reviewer_sees_the_session_they_are_asked_to_approve() {
         None,
     )
     .await;
-    create_connection(
-        &app,
-        &admin,
+    app.create_connection(&admin,
         json!({ "name": "held", "kind": "command", "command": { "argv": ["sh", "-c"] }, "review": { "command_review": true, "reviewer_groups": ["dba"] } }),
     )
     .await;
-    let session = run(&app, &ursula, "held", "echo approved output").await;
+    let session = app.run(&ursula, "held", "echo approved output").await;
     assert_eq!(session.status, SessionStatus::PendingReview);
     let path = format!("/api/sessions/{}", session.id);
 
@@ -1156,9 +1119,9 @@ async fn a_reviewer_sees_the_session_they_are_asked_to_approve() {
         )
         .await;
     assert_eq!(approved.status(), 200);
-    ended(&app, &rita, &session.id).await;
+    app.ended(&rita, &session.id).await;
     assert_eq!(
-        output_text(&app, &rita, &session.id).await,
+        app.output_text(&rita, &session.id).await,
         "approved output\n"
     );
 }

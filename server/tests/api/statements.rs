@@ -2,9 +2,9 @@
 //! result, never merged into another (the faithful-record issue's first kind), on real
 //! PostgreSQL and MariaDB servers.
 
-use std::{str::FromStr, time::Duration};
+use std::str::FromStr;
 
-use loupe_protocol::{EventKind, EventPage, Role, RowsWindow, Session, SessionEvent};
+use loupe_protocol::{EventKind, Role, RowsWindow, Session};
 use reqwest::Method;
 use serde_json::json;
 use sqlx::{ConnectOptions, Executor, mysql::MySqlConnectOptions, postgres::PgConnectOptions};
@@ -12,56 +12,14 @@ use sqlx::{ConnectOptions, Executor, mysql::MySqlConnectOptions, postgres::PgCon
 use crate::helpers::{TestApp, TestUser};
 
 async fn run_to_end(app: &TestApp, who: &TestUser, connection: &str, input: &str) -> Session {
-    let started: Session = app
-        .call(
-            Method::POST,
-            "/api/sessions",
-            Some(who),
-            Some(json!({ "connection": connection, "input": input })),
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
-    for _ in 0..1500 {
-        let session: Session = app
-            .call(
-                Method::GET,
-                &format!("/api/sessions/{}", started.id),
-                Some(who),
-                None,
-            )
-            .await
-            .json()
-            .await
-            .unwrap();
-        if session.status.is_final() {
-            return session;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("the session did not end");
-}
-
-async fn events(app: &TestApp, who: &TestUser, id: &str) -> Vec<SessionEvent> {
-    let page: EventPage = app
-        .call(
-            Method::GET,
-            &format!("/api/sessions/{id}/events"),
-            Some(who),
-            None,
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
-    page.items
+    let started = app.run(who, connection, input).await;
+    app.ended(who, &started.id).await
 }
 
 /// Each result event's column names and rows, in order.
 async fn results(app: &TestApp, who: &TestUser, id: &str) -> Vec<(Vec<String>, serde_json::Value)> {
     let mut found = Vec::new();
-    for event in events(app, who, id).await {
+    for event in app.events(who, id).await {
         if event.kind == EventKind::Result {
             let window: RowsWindow = app
                 .call(
@@ -86,7 +44,7 @@ async fn results(app: &TestApp, who: &TestUser, id: &str) -> Vec<(Vec<String>, s
 }
 
 async fn inputs(app: &TestApp, who: &TestUser, id: &str) -> Vec<String> {
-    events(app, who, id)
+    app.events(who, id)
         .await
         .into_iter()
         .filter(|event| event.kind == EventKind::Input)
