@@ -228,6 +228,25 @@ impl TestApp {
         request.send().await.expect("the server answers")
     }
 
+    /// Logs `who` in with their password and returns the login cookie (`name=value`).
+    pub async fn login_cookie(&self, who: &TestUser) -> String {
+        let response = self
+            .client
+            .post(self.url("/api/auth/login"))
+            .json(&json!({ "username": who.username, "password": who.password }))
+            .send()
+            .await
+            .expect("the server answers");
+        assert_eq!(response.status(), 200, "{} logs in", who.username);
+        response.headers()[reqwest::header::SET_COOKIE]
+            .to_str()
+            .unwrap()
+            .split(';')
+            .next()
+            .unwrap()
+            .to_owned()
+    }
+
     /// Creates a connection as `admin`; fails the test unless it was created.
     pub async fn create_connection(&self, admin: &TestUser, body: Value) -> LoupeConnection {
         let response = self

@@ -301,20 +301,7 @@ async fn an_ingest_session_belongs_to_the_token_that_opened_it() {
     assert_eq!(appended.status(), 404);
 
     // A browser login is not an agent.
-    let login = app
-        .client
-        .post(app.url("/api/auth/login"))
-        .json(&json!({ "username": "alice", "password": alice.password }))
-        .send()
-        .await
-        .unwrap();
-    let cookie = login.headers()[header::SET_COOKIE]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
+    let cookie = app.login_cookie(&alice).await;
     let by_cookie = app
         .client
         .post(app.url("/api/ingest/sessions"))
@@ -656,20 +643,7 @@ async fn a_browser_watcher_is_cut_off_when_they_log_out() {
     let admin = app.admin().await;
     let owner = app.user("owner", Role::User).await;
     let session = ticking_session(&app, &admin, &owner).await;
-    let login = app
-        .client
-        .post(app.url("/api/auth/login"))
-        .json(&json!({ "username": "owner", "password": owner.password }))
-        .send()
-        .await
-        .unwrap();
-    let cookie = login.headers()[header::SET_COOKIE]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
+    let cookie = app.login_cookie(&owner).await;
     let mut request = format!("{}/api/live", app.address.replace("http://", "ws://"))
         .into_client_request()
         .unwrap();
