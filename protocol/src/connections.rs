@@ -48,6 +48,11 @@ pub struct CommandSettings {
     pub working_dir: Option<String>,
     #[serde(default)]
     pub input: InputMode,
+    /// The operating-system user the program runs as (Loupe must run as root to switch). Unset,
+    /// it runs as Loupe's own user and can read what Loupe can, including its data folder: give
+    /// production command connections a user of their own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_as: Option<String>,
 }
 
 /// How a command connection runs its program, as answers show it: the variables' values are
@@ -59,6 +64,8 @@ pub struct CommandView {
     pub env_names: Vec<String>,
     pub working_dir: Option<String>,
     pub input: InputMode,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_as: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

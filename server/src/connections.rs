@@ -5,7 +5,7 @@
 
 use loupe_protocol::{
     CommandSettings, CommandView, Connection, ConnectionChanges, ConnectionKind, NewConnection,
-    SessionType, Timestamp,
+    Timestamp,
 };
 
 use std::collections::{BTreeMap, HashMap};
@@ -66,11 +66,10 @@ pub fn to_connection(
     record: ConnectionRecord,
     group_names: &HashMap<String, String>,
 ) -> Connection {
-    let kind = ConnectionKind::parse(&record.kind).unwrap_or(ConnectionKind::Command);
+    let kind = record.kind;
     Connection {
         review: rules::named(rules::of(&record), group_names),
-        session_type: SessionType::parse(&record.session_type)
-            .unwrap_or_else(|| default_session_type(kind)),
+        session_type: record.session_type,
         has_url: kind.is_database() && record.secret.is_some(),
         command: record
             .command
@@ -81,6 +80,7 @@ pub fn to_connection(
                 env_names: stored.env_names,
                 working_dir: stored.working_dir,
                 input: stored.input,
+                run_as: stored.run_as,
             }),
         timeout_seconds: record
             .timeout_seconds
@@ -136,6 +136,10 @@ fn check_command(settings: &CommandSettings) -> Result<(), ApiError> {
             "command",
             "command must not contain NUL characters",
         ));
+    }
+    if let Some(name) = &settings.run_as {
+        crate::gateway::command::os_user(name)
+            .map_err(|reason| ApiError::bad_request("command.run_as", reason))?;
     }
     if env.keys().any(|key| key.is_empty() || key.contains('=')) {
         return Err(ApiError::bad_request(
@@ -198,6 +202,7 @@ pub async fn create(
                 env_names: env.keys().cloned().collect(),
                 working_dir: settings.working_dir.clone(),
                 input: settings.input,
+                run_as: settings.run_as.clone(),
             };
             (Some(stored.to_json()), seal_env(gateway, &id, &env))
         }
@@ -219,12 +224,10 @@ pub async fn create(
     let record = ConnectionRecord {
         id,
         name,
-        kind: new.kind.as_str().into(),
+        kind: new.kind,
         session_type: new
             .session_type
-            .unwrap_or_else(|| default_session_type(new.kind))
-            .as_str()
-            .into(),
+            .unwrap_or_else(|| default_session_type(new.kind)),
         command,
         secret,
         timeout_seconds: check_timeout(new.timeout_seconds)?,
@@ -237,7 +240,7 @@ pub async fn create(
     };
     gateway.store().create_connection(&record).await?;
     let mut event = actor.audit("connection.created", format!("connection:{}", record.name));
-    event.detail = Some(record.kind.clone());
+    event.detail = Some(record.kind.as_str().to_owned());
     gateway.store().record_audit(&event).await?;
     Ok(to_connection(
         record,
@@ -256,7 +259,7 @@ pub async fn update(
         "only administrators manage connections",
     )?;
     let mut record = existing(gateway.store(), id).await?;
-    let kind = ConnectionKind::parse(&record.kind).unwrap_or(ConnectionKind::Command);
+    let kind = record.kind;
     if let Some(name) = &changes.name {
         record.name = validate::handle("name", name)?;
     }
@@ -297,6 +300,7 @@ pub async fn update(
             env_names,
             working_dir: settings.working_dir.clone(),
             input: settings.input,
+            run_as: settings.run_as.clone(),
         };
         record.command = Some(stored.to_json());
     }

@@ -125,6 +125,11 @@ async fn main() -> anyhow::Result<()> {
 
 async fn serve(config: Config) -> anyhow::Result<()> {
     telemetry::init(&config.log, config.log_format)?;
+    // Not dumpable: programs Loupe starts as its own user cannot read its memory or its
+    // environment (`/proc/<pid>/environ` holds DATABASE_URL, LOUPE_SECRET_KEY…) — prctl(2).
+    if let Err(error) = nix::sys::prctl::set_dumpable(false) {
+        tracing::warn!(%error, "cannot make the server process non-dumpable");
+    }
     let listener = TcpListener::bind(config.bind)
         .await
         .with_context(|| format!("cannot listen on {} (LOUPE_BIND)", config.bind))?;

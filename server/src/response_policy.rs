@@ -69,7 +69,8 @@ fn inline_scripts(html: &str) -> impl Iterator<Item = &str> {
 }
 
 pub async fn apply(request: Request, next: Next) -> Response {
-    let is_api = request.uri().path().starts_with("/api/");
+    let path = request.uri().path();
+    let is_api = path == "/api" || path.starts_with("/api/");
     let response = next.run(request).await;
     let mut response = if response.status().is_client_error() || response.status().is_server_error()
     {

@@ -40,6 +40,8 @@ pub struct StoredCommand {
     pub working_dir: Option<String>,
     #[serde(default)]
     pub input: InputMode,
+    #[serde(default)]
+    pub run_as: Option<String>,
 }
 
 impl StoredCommand {
@@ -58,6 +60,7 @@ impl StoredCommand {
             env: Some(env),
             working_dir: self.working_dir,
             input: self.input,
+            run_as: self.run_as,
         }
     }
 }
@@ -136,6 +139,19 @@ pub(crate) async fn execute(run: &Run, settings: &CommandSettings) -> Outcome {
     }
     if let Some(folder) = &settings.working_dir {
         command.current_dir(folder);
+    }
+    if let Some(name) = &settings.run_as {
+        match os_user(name) {
+            Ok(user) => {
+                command
+                    .uid(user.uid.as_raw())
+                    .gid(user.gid.as_raw())
+                    .env("HOME", &user.dir)
+                    .env("USER", &user.name)
+                    .env("LOGNAME", &user.name);
+            }
+            Err(reason) => return run.fail(reason).await,
+        }
     }
     let mut child = match command.spawn() {
         Ok(child) => child,
@@ -289,6 +305,17 @@ fn kill_group(group: Option<u32>) {
             nix::unistd::Pid::from_raw(group),
             nix::sys::signal::Signal::SIGKILL,
         );
+    }
+}
+
+/// The operating-system user `name`, or why it cannot be used.
+pub fn os_user(name: &str) -> Result<nix::unistd::User, String> {
+    match nix::unistd::User::from_name(name) {
+        Ok(Some(user)) => Ok(user),
+        Ok(None) => Err(format!(
+            "there is no operating-system user {name} to run as"
+        )),
+        Err(error) => Err(format!("cannot look up the user {name}: {error}")),
     }
 }
 

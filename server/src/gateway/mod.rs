@@ -285,10 +285,10 @@ impl Gateway {
                 username: actor.username.clone(),
                 connection_id: Some(connection.id.clone()),
                 connection_name: connection.name.clone(),
-                connection_kind: connection.kind.clone(),
-                session_type: connection.session_type.clone(),
-                verb: Verb::Exec.as_str().into(),
-                status: status.as_str().into(),
+                connection_kind: connection.kind.as_str().to_owned(),
+                session_type: connection.session_type,
+                verb: Verb::Exec,
+                status,
                 summary: summarize(input),
                 input: input.to_owned(),
                 node_id: self.node_id.clone(),
@@ -309,8 +309,7 @@ impl Gateway {
         input: &str,
         access: Option<String>,
     ) -> Result<(), ApiError> {
-        let kind = ConnectionKind::parse(&connection.kind)
-            .ok_or_else(|| ApiError::internal(anyhow::anyhow!("unknown connection kind")))?;
+        let kind = connection.kind;
         let work = Work {
             kind,
             url: self.url_of(connection)?,
@@ -443,7 +442,7 @@ impl Gateway {
     }
 
     fn url_of(&self, connection: &ConnectionRecord) -> Result<Option<String>, ApiError> {
-        if connection.kind == ConnectionKind::Command.as_str() {
+        if connection.kind == ConnectionKind::Command {
             return Ok(None);
         }
         self.opened_secret(connection)
@@ -473,7 +472,7 @@ impl Gateway {
         &self,
         connection: &ConnectionRecord,
     ) -> Result<Result<String, String>, ApiError> {
-        let kind = ConnectionKind::parse(&connection.kind).unwrap_or(ConnectionKind::Command);
+        let kind = connection.kind;
         Ok(match (kind, self.url_of(connection)?) {
             (ConnectionKind::Command, _) => match self.command_of(connection)? {
                 Some(settings) => command::check(&settings).await,

@@ -31,6 +31,9 @@ use crate::{
     sessions::summarize,
 };
 
+/// The longest string or blob a target may make, in bytes.
+const MAX_VALUE_BYTES: i32 = 16 * 1024 * 1024;
+
 /// Rows sent per message while a result streams in.
 const ROWS_PER_MESSAGE: usize = 1000;
 
@@ -114,15 +117,18 @@ pub fn parse_url(url: &str) -> Result<TargetFile, String> {
     Ok(target)
 }
 
-/// Refuses a target that is one of Loupe's own files (`protected`: its database, its key).
+/// Refuses a target that is one of Loupe's own files (`protected`: its database, its key),
+/// whatever name it has: compared by device and inode, so neither a symbolic nor a hard link
+/// gets around it.
 pub fn check_not_protected(target: &TargetFile, protected: &[PathBuf]) -> Result<(), String> {
-    let Ok(real) = std::fs::canonicalize(&target.path) else {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(file) = std::fs::metadata(&target.path) else {
         // A file that does not exist yet cannot be one of Loupe's.
         return Ok(());
     };
-    let is_loupes = protected
-        .iter()
-        .any(|own| std::fs::canonicalize(own).is_ok_and(|own| real == own));
+    let is_loupes = protected.iter().any(|own| {
+        std::fs::metadata(own).is_ok_and(|own| own.dev() == file.dev() && own.ino() == file.ino())
+    });
     if is_loupes {
         Err("this file is Loupe's own storage and cannot be a target".into())
     } else {
@@ -144,6 +150,9 @@ fn open(target: &TargetFile, refused: Arc<Mutex<Option<String>>>) -> rusqlite::R
     // Without SQLITE_OPEN_URI a `file:` name is a plain file name, never a URI with options.
     let connection = Connection::open_with_flags(&target.path, flags)?;
     connection.set_limit(Limit::SQLITE_LIMIT_ATTACHED, 0);
+    // The target runs in Loupe's memory: no string or blob past 16 MiB (sqlite.org's "Untrusted
+    // SQL inputs" advises lowering SQLITE_LIMIT_LENGTH), so `randomblob(1e9)` cannot eat it.
+    connection.set_limit(Limit::SQLITE_LIMIT_LENGTH, MAX_VALUE_BYTES);
     connection.set_db_config(DbConfig::SQLITE_DBCONFIG_DEFENSIVE, true)?;
     connection.set_db_config(DbConfig::SQLITE_DBCONFIG_TRUSTED_SCHEMA, false)?;
     connection.authorizer(Some(move |context: AuthContext<'_>| {
@@ -534,6 +543,7 @@ mod tests {
             "PRAGMA temp_store_directory = '/tmp'",
             "PRAGMA mmap_size = 1000000",
             "SELECT load_extension('/tmp/evil.so')",
+            "SELECT length(randomblob(100000000))",
         ] {
             assert!(
                 connection.execute_batch(statement).is_err(),
@@ -572,6 +582,13 @@ mod tests {
         let protected = protected_paths(&format!("sqlite://{}", own.display()), folder.path());
         let target = parse_url(&format!("sqlite://{}", own.display())).unwrap();
         assert!(check_not_protected(&target, &protected).is_err());
+        let linked = folder.path().join("innocent.db");
+        std::fs::hard_link(&own, &linked).unwrap();
+        let target = parse_url(&format!("sqlite://{}", linked.display())).unwrap();
+        assert!(
+            check_not_protected(&target, &protected).is_err(),
+            "a hard link"
+        );
         let elsewhere = parse_url("sqlite:///tmp/somewhere-else.db").unwrap();
         assert!(check_not_protected(&elsewhere, &protected).is_ok());
     }

@@ -12,6 +12,10 @@
 //!   comments that do not nest.
 //! - SQLite ("SQL Language Expressions", "Comments"): `'…'` strings with `''`, no backslash
 //!   escapes; `"…"`, `` `…` `` and `[…]` identifiers; `--` comments; `/* … */` that do not nest.
+//!
+//! A body of several statements ends only at its `END`: SQLite's `CREATE TRIGGER … BEGIN …;
+//! END` (the rule of SQLite's own `sqlite3_complete()`: inside a trigger, a semicolon ends the
+//! statement only right after `END`) and PostgreSQL's `BEGIN ATOMIC … END` function bodies.
 
 /// Whose rules to split by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,7 +32,7 @@ pub fn split(script: &str, dialect: Dialect) -> Vec<&str> {
     let (mut start, mut at) = (0, 0);
     while at < bytes.len() {
         at = match (dialect, bytes[at]) {
-            (_, b';') => {
+            (_, b';') if !inside_body(&script[start..at], dialect) => {
                 push(&mut statements, &script[start..at], dialect);
                 start = at + 1;
                 at + 1
@@ -66,6 +70,30 @@ pub fn split(script: &str, dialect: Dialect) -> Vec<&str> {
     }
     push(&mut statements, &script[start..], dialect);
     statements
+}
+
+/// Whether `so_far` (a statement up to a semicolon) is inside a body that ends at `END`.
+fn inside_body(so_far: &str, dialect: Dialect) -> bool {
+    let words: Vec<String> = so_far
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .filter(|word| !word.is_empty())
+        .take(4)
+        .map(str::to_ascii_uppercase)
+        .collect();
+    let opens_body = match dialect {
+        Dialect::Sqlite => {
+            words.first().is_some_and(|word| word == "CREATE")
+                && words[1..].iter().take(2).any(|word| word == "TRIGGER")
+        }
+        Dialect::Postgres => so_far.to_ascii_uppercase().contains("BEGIN ATOMIC"),
+        Dialect::Mysql => false,
+    };
+    let last_word = so_far
+        .trim_end()
+        .rsplit(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .next()
+        .unwrap_or("");
+    opens_body && !last_word.eq_ignore_ascii_case("END")
 }
 
 fn push<'a>(statements: &mut Vec<&'a str>, statement: &'a str, dialect: Dialect) {
@@ -263,6 +291,22 @@ mod tests {
         assert_eq!(
             split("SELECT 1--1; SELECT 2", Mysql),
             ["SELECT 1--1", "SELECT 2"]
+        );
+    }
+
+    #[test]
+    fn trigger_and_atomic_bodies_end_at_their_end() {
+        let trigger =
+            "CREATE TRIGGER t AFTER INSERT ON a BEGIN INSERT INTO b VALUES (1); DELETE FROM c; END";
+        assert_eq!(
+            split(&format!("{trigger}; SELECT 2"), Sqlite),
+            [trigger, "SELECT 2"]
+        );
+        let function =
+            "CREATE FUNCTION f() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT 1; SELECT 2; END";
+        assert_eq!(
+            split(&format!("{function}; SELECT 3"), Postgres),
+            [function, "SELECT 3"]
         );
     }
 

@@ -61,7 +61,7 @@ impl Actor {
         Actor {
             user_id: Some(user.id.clone()),
             username: user.username.clone(),
-            role: user.role(),
+            role: user.role,
             address,
             credential,
         }

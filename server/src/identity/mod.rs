@@ -58,7 +58,7 @@ pub async fn ensure_initial_admin(
         id: new_id(),
         username: "admin".into(),
         display_name: "Administrator".into(),
-        role: Role::Admin.as_str().into(),
+        role: Role::Admin,
         disabled: false,
         password_hash: Some(passwords::hash_off_executor(&password).await),
         created_at_us: now,
@@ -240,7 +240,7 @@ pub async fn create_user(store: &Store, actor: &Actor, new: &NewUser) -> Result<
         id: new_id(),
         username: username.clone(),
         display_name,
-        role: new.role.as_str().into(),
+        role: new.role,
         disabled: false,
         password_hash: Some(passwords::hash_off_executor(&new.password).await),
         created_at_us: now_us(),
@@ -282,7 +282,7 @@ pub async fn update_user(
             None => None,
         },
     };
-    let stops_being_admin = current.role() == Role::Admin
+    let stops_being_admin = current.role == Role::Admin
         && !current.disabled
         && (changes.role.is_some_and(|role| role != Role::Admin) || changes.disabled == Some(true));
     if stops_being_admin {
@@ -290,7 +290,7 @@ pub async fn update_user(
             .list_users()
             .await?
             .iter()
-            .filter(|user| user.role() == Role::Admin && !user.disabled)
+            .filter(|user| user.role == Role::Admin && !user.disabled)
             .count();
         if enabled_admins <= 1 {
             return Err(ApiError::conflict(
@@ -302,9 +302,9 @@ pub async fn update_user(
 
     let target = format!("user:{}", current.username);
     let mut events = Vec::new();
-    if let Some(role) = changes.role.filter(|&role| role != current.role()) {
+    if let Some(role) = changes.role.filter(|&role| role != current.role) {
         let mut event = actor.audit("user.role_changed", target.clone());
-        event.detail = Some(format!("{} → {}", current.role().as_str(), role.as_str()));
+        event.detail = Some(format!("{} → {role}", current.role));
         events.push(event);
     }
     if let Some(disabled) = changes

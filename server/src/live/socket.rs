@@ -13,7 +13,7 @@ use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use axum::extract::ws::{CloseFrame, Message};
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
-use loupe_protocol::{ClientMessage, ErrorCode, EventKind, ServerMessage, Session, SessionStatus};
+use loupe_protocol::{ClientMessage, ErrorCode, EventKind, ServerMessage, Session};
 use tokio::sync::broadcast::error::RecvError;
 
 use super::{ReviewChange, Subscription};
@@ -413,7 +413,7 @@ impl<S: Sink<Message> + Unpin> Connection<S> {
                 break;
             }
         }
-        if SessionStatus::parse(&record.status).is_some_and(SessionStatus::is_final) {
+        if record.status.is_final() {
             // Everything is stored and nothing more will come.
             let session = sessions::to_session(record);
             return self.send(&ServerMessage::Session { id, session }).await;

@@ -24,7 +24,13 @@ pub(super) async fn expire(state: &Reviews, record: &ReviewRecord) -> Result<(),
     };
     if !state
         .store
-        .move_review(&record.id, &record.state, "expired", None, Some(note))
+        .move_review(
+            &record.id,
+            record.state.as_str(),
+            "expired",
+            None,
+            Some(note),
+        )
         .await?
     {
         return Ok(());
@@ -38,7 +44,7 @@ pub(super) async fn expire(state: &Reviews, record: &ReviewRecord) -> Result<(),
     )
     .await?;
     if let Some(session) = &record.session_id
-        && record.kind == ReviewKind::Command.as_str()
+        && record.kind == ReviewKind::Command
     {
         state
             .gateway

@@ -147,11 +147,11 @@ fn new_record(
     let now = now_us();
     ReviewRecord {
         id: uuid::Uuid::now_v7().to_string(),
-        kind: kind.as_str().into(),
-        state: ReviewState::Pending.as_str().into(),
+        kind,
+        state: ReviewState::Pending,
         connection_id: connection.id.clone(),
         connection_name: connection.name.clone(),
-        connection_kind: connection.kind.clone(),
+        connection_kind: connection.kind.as_str().to_owned(),
         requester_id: actor_id.to_owned(),
         reason,
         input: None,
@@ -342,7 +342,7 @@ pub async fn decide(
             return Err(ApiError::conflict("you already decided on this review"));
         }
         DecideOutcome::NotPending { state: now } => {
-            if now == "expired" && record.state == "pending" {
+            if now == "expired" && record.state == ReviewState::Pending {
                 // Past its time but not yet swept: end it now rather than a second later.
                 expire(state, &record).await?;
             }
@@ -485,7 +485,7 @@ pub async fn revoke(
         policy::may_revoke_access(actor, notice.reviews(&groups)),
         "only this review's reviewers and administrators revoke access",
     )?;
-    if record.kind != ReviewKind::Access.as_str() {
+    if record.kind != ReviewKind::Access {
         return Err(ApiError::conflict(
             "only granted access can be revoked; an approved command has already run",
         ));
@@ -533,16 +533,16 @@ pub async fn stop_runs_whose_access_ended(state: &Reviews) -> Result<(), ApiErro
     let now = now_us();
     for (session, access) in state.gateway.runs_under_access() {
         let reason = match state.store.review(&access).await? {
-            Some(review) if review.state == ReviewState::Approved.as_str() => {
+            Some(review) if review.state == ReviewState::Approved => {
                 if review.access_until_us.is_some_and(|until| until > now) {
                     continue;
                 }
                 "stopped: the just-in-time access window it ran under ended"
             }
-            Some(review) if review.state == ReviewState::Expired.as_str() => {
+            Some(review) if review.state == ReviewState::Expired => {
                 "stopped: the just-in-time access window it ran under ended"
             }
-            Some(review) if review.state == ReviewState::Revoked.as_str() => {
+            Some(review) if review.state == ReviewState::Revoked => {
                 "stopped: the just-in-time access it ran under was revoked"
             }
             _ => "stopped: the just-in-time access it ran under ended",
@@ -555,8 +555,8 @@ pub async fn stop_runs_whose_access_ended(state: &Reviews) -> Result<(), ApiErro
 /// The 409 for a move that found the review in another state.
 async fn not_in(store: &Store, id: &str, from: &str, to: &str) -> ApiError {
     let now = match store.review(id).await {
-        Ok(Some(record)) => record.state,
-        _ => "gone".into(),
+        Ok(Some(record)) => record.state.as_str(),
+        _ => "gone",
     };
     ApiError::conflict(format!(
         "this review is {now}, not {from}; it cannot become {to}"

@@ -137,8 +137,8 @@ pub async fn notice_with(
         None => None,
     };
     let review = Review {
-        kind: ReviewKind::parse(&record.kind).unwrap_or(ReviewKind::Command),
-        state: ReviewState::parse(&record.state).unwrap_or(ReviewState::Expired),
+        kind: record.kind,
+        state: record.state,
         connection: ReviewConnection {
             id: record.connection_id.clone(),
             name: record.connection_name.clone(),

@@ -81,7 +81,7 @@ pub async fn kill_session(
         policy::may_act_on_session(&actor, &session.user_id),
         "only the session's owner or an administrator stops it",
     )?;
-    if session.status == SessionStatus::PendingReview.as_str() {
+    if session.status == SessionStatus::PendingReview {
         return Err(ApiError::conflict(
             "the session is waiting for review and not running: withdraw the request instead",
         ));
@@ -98,7 +98,7 @@ pub async fn kill_session(
     // The run records its end itself; give it a moment so the answer usually shows it.
     let mut current = sessions::existing_session(&state.store, &id).await?;
     for _ in 0..50 {
-        if current.status != "running" {
+        if current.status != SessionStatus::Running {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;

@@ -134,7 +134,7 @@ async fn event_of_kind(
         .event(id, seq)
         .await?
         .ok_or_else(|| ApiError::not_found("no such event"))?;
-    if event.kind != kind.as_str() {
+    if event.kind != kind {
         return Err(ApiError::bad_request(
             "seq",
             format!(

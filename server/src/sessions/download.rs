@@ -11,7 +11,7 @@ use std::{
 
 use axum::body::Bytes;
 use futures_util::{Stream, StreamExt};
-use loupe_protocol::{EventKind, SessionStatus};
+use loupe_protocol::EventKind;
 
 use super::render::{self, Format};
 use crate::{
@@ -59,7 +59,7 @@ pub async fn open(
         }
         _ => None,
     };
-    let resumable = SessionStatus::parse(&session.status).is_some_and(SessionStatus::is_final);
+    let resumable = session.status.is_final();
     let range = range.filter(|_| resumable).and_then(requested_range);
     let known = render::known_length(&session, format);
     let (served, skip, length) = match range {
@@ -101,7 +101,7 @@ async fn result_event(store: &Store, id: &str, asked: Option<u64>) -> Result<i64
         let seq =
             i64::try_from(seq).map_err(|_| ApiError::bad_request("event", "no such event"))?;
         return match store.event(id, seq).await? {
-            Some(event) if event.kind == EventKind::Result.as_str() => Ok(seq),
+            Some(event) if event.kind == EventKind::Result => Ok(seq),
             Some(_) => Err(ApiError::bad_request(
                 "event",
                 format!("event {seq} is not a result set"),
@@ -115,10 +115,7 @@ async fn result_event(store: &Store, id: &str, asked: Option<u64>) -> Result<i64
     let mut after = 0;
     loop {
         let page = store.session_events(id, after, 500).await?;
-        if let Some(first) = page
-            .iter()
-            .find(|event| event.kind == EventKind::Result.as_str())
-        {
+        if let Some(first) = page.iter().find(|event| event.kind == EventKind::Result) {
             return Ok(first.seq);
         }
         match page.last() {

@@ -103,9 +103,9 @@ pub async fn open(
             connection_id: None,
             connection_name: connection,
             connection_kind,
-            session_type: new.session_type.as_str().into(),
-            verb: Verb::Record.as_str().into(),
-            status: SessionStatus::Running.as_str().into(),
+            session_type: new.session_type,
+            verb: Verb::Record,
+            status: SessionStatus::Running,
             summary: sessions::summarize(&new.input),
             input: new.input.clone(),
             node_id,
@@ -139,7 +139,7 @@ async fn own_session(store: &Store, actor: &Actor, id: &str) -> Result<(), ApiEr
     match session {
         Some(session)
             if actor.is(&session.user_id)
-                && session.verb == Verb::Record.as_str()
+                && session.verb == Verb::Record
                 && session.agent_token_id.as_deref() == Some(token_id) =>
         {
             Ok(())

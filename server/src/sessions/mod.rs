@@ -16,8 +16,8 @@ pub mod window_budget;
 use std::collections::BTreeMap;
 
 use loupe_protocol::{
-    Column, ConnectionRef, EventKind, SessionCounts, SessionEvent, SessionQuery, SessionStatus,
-    SessionType, Timestamp, UserRef, Verb,
+    Column, ConnectionRef, SessionCounts, SessionEvent, SessionQuery, SessionStatus, Timestamp,
+    UserRef,
 };
 
 use crate::{
@@ -200,9 +200,9 @@ pub fn to_session(record: SessionRecord) -> loupe_protocol::Session {
             name: record.connection_name,
             kind: record.connection_kind,
         },
-        session_type: SessionType::parse(&record.session_type).unwrap_or(SessionType::Application),
-        verb: Verb::parse(&record.verb).unwrap_or(Verb::Record),
-        status: SessionStatus::parse(&record.status).unwrap_or(SessionStatus::Failed),
+        session_type: record.session_type,
+        verb: record.verb,
+        status: record.status,
         summary: record.summary,
         started_at,
         ended_at,
@@ -231,7 +231,7 @@ pub fn to_event(record: EventRecord) -> SessionEvent {
     SessionEvent {
         seq: record.seq as u64,
         at: Timestamp::from_micros(record.at_us),
-        kind: EventKind::parse(&record.kind).unwrap_or(EventKind::Note),
+        kind: record.kind,
         summary: record.summary,
         text: record.body,
         code: record.code,

@@ -348,7 +348,7 @@ impl<P: Publish> Task<P> {
                             chunk: ChunkRecord {
                                 byte_offset: event.bytes as i64,
                                 at_us: *at_us,
-                                stream: stream.as_str().to_owned(),
+                                stream: *stream,
                                 data: piece.to_vec(),
                             },
                         });
@@ -441,7 +441,7 @@ impl<P: Publish> Task<P> {
                         .live_text
                         .entry((notice.session_id.clone(), *seq))
                         .or_default();
-                    let stream = Stream::parse(&chunk.stream).unwrap_or(Stream::Stdout);
+                    let stream = chunk.stream;
                     if let Some((piece, length)) = live.piece(
                         chunk.byte_offset as u64,
                         chunk.at_us,
@@ -509,7 +509,7 @@ impl<P: Publish> Task<P> {
             .await
             .map_err(store_error)?
             .ok_or(RecordError::NoSession)?;
-        let ended = SessionStatus::parse(&stored.status).is_none_or(SessionStatus::is_final);
+        let ended = stored.status.is_final();
         Ok(SessionState {
             next_seq: stored.event_count as u64 + 1,
             output_bytes: stored.output_bytes as u64,
@@ -534,7 +534,7 @@ impl<P: Publish> Task<P> {
             .await
             .map_err(store_error)?
             .ok_or(RecordError::NoSuchEvent(seq))?;
-        let kind = EventKind::parse(&event.kind).ok_or(RecordError::NoSuchEvent(seq))?;
+        let kind = event.kind;
         state.events.insert(
             seq,
             EventState {
@@ -588,7 +588,7 @@ fn new_event(
         event: EventRecord {
             seq: seq as i64,
             at_us: event.at_us,
-            kind: event.kind.as_str().to_owned(),
+            kind: event.kind,
             summary: event.summary.clone(),
             body: event.text.clone(),
             code: event.code.clone(),

@@ -14,7 +14,7 @@ use std::collections::VecDeque;
 
 use axum::body::Bytes;
 use futures_util::Stream;
-use loupe_protocol::{Cell, Column, EventKind, Timestamp};
+use loupe_protocol::{Cell, Column, EventKind, SessionType, Timestamp};
 use serde_json::json;
 
 use crate::store::{EventRecord, SessionRecord, Store, StoreError};
@@ -61,7 +61,7 @@ impl Format {
 /// The download's exact length when it is known without rendering it: a command session's
 /// `txt` is its output bytes.
 pub fn known_length(session: &SessionRecord, format: Format) -> Option<u64> {
-    (format == Format::Txt && session.session_type != "database")
+    (format == Format::Txt && session.session_type != SessionType::Database)
         .then_some(session.output_bytes as u64)
 }
 
@@ -94,7 +94,7 @@ pub fn render(
         store,
         session_id: session.id.clone(),
         format,
-        database: session.session_type == "database",
+        database: session.session_type == SessionType::Database,
         only_event,
         after_seq: 0,
         events: VecDeque::new(),
@@ -179,7 +179,7 @@ impl Renderer {
 
     /// What an event contributes by itself; output and rows follow through `current`.
     fn start_event(&mut self, event: &EventRecord) -> Vec<u8> {
-        let kind = EventKind::parse(&event.kind);
+        let kind = Some(event.kind);
         let columns: Option<Vec<Column>> = event
             .columns
             .as_deref()

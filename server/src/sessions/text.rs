@@ -82,7 +82,7 @@ pub fn window(chunks: &[ChunkRecord], from: u64, to: u64) -> (Vec<(OutputPiece, 
             (begin < end).then(|| Span {
                 offset: offset + begin as u64,
                 at_us: chunk.at_us,
-                stream: stream_of(&chunk.stream),
+                stream: chunk.stream,
                 bytes: chunk.data[begin..end].to_vec(),
             })
         })
@@ -171,10 +171,6 @@ fn pieces(mut spans: Vec<Span>) -> Vec<(OutputPiece, u64)> {
         .collect()
 }
 
-fn stream_of(name: &str) -> Stream {
-    Stream::parse(name).unwrap_or(Stream::Stdout)
-}
-
 /// Live pieces of one output event as the recorder commits its chunks: an incomplete character
 /// at a chunk's end is held back and sent with the next chunk, so no live piece shows U+FFFD for
 /// good bytes.
@@ -238,7 +234,7 @@ mod tests {
                 let chunk = ChunkRecord {
                     byte_offset: offset,
                     at_us: 0,
-                    stream: "stdout".into(),
+                    stream: Stream::Stdout,
                     data: part.to_vec(),
                 };
                 offset += part.len() as i64;

@@ -1,7 +1,10 @@
 //! Rows as the store reads and writes them. Handlers turn these into `protocol` types; the store
 //! never sees the wire format.
 
-use loupe_protocol::{Role, Timestamp, User, UserRef};
+use loupe_protocol::{
+    ConnectionKind, EventKind, ReviewKind, ReviewState, Role, SessionStatus, SessionType, Stream,
+    Timestamp, User, UserRef, Verb,
+};
 use sqlx::FromRow;
 
 #[derive(Debug, Clone, FromRow)]
@@ -9,19 +12,14 @@ pub struct UserRecord {
     pub id: String,
     pub username: String,
     pub display_name: String,
-    pub role: String,
+    #[sqlx(try_from = "String")]
+    pub role: Role,
     pub disabled: bool,
     pub password_hash: Option<String>,
     pub created_at_us: i64,
 }
 
 impl UserRecord {
-    pub fn role(&self) -> Role {
-        // The column's CHECK constraint admits only the three names; fall back to the least
-        // privileged role rather than trust anything else.
-        Role::parse(&self.role).unwrap_or(Role::User)
-    }
-
     pub fn to_ref(&self) -> UserRef {
         UserRef {
             id: self.id.clone(),
@@ -32,7 +30,7 @@ impl UserRecord {
 
     pub fn into_user(self, groups: Vec<loupe_protocol::GroupRef>) -> User {
         User {
-            role: self.role(),
+            role: self.role,
             id: self.id,
             username: self.username,
             display_name: self.display_name,
@@ -126,9 +124,12 @@ pub struct SessionRecord {
     pub connection_id: Option<String>,
     pub connection_name: String,
     pub connection_kind: String,
-    pub session_type: String,
-    pub verb: String,
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub session_type: SessionType,
+    #[sqlx(try_from = "String")]
+    pub verb: Verb,
+    #[sqlx(try_from = "String")]
+    pub status: SessionStatus,
     pub summary: String,
     pub started_at_us: i64,
     pub ended_at_us: Option<i64>,
@@ -155,9 +156,9 @@ pub struct NewSessionRecord {
     pub connection_id: Option<String>,
     pub connection_name: String,
     pub connection_kind: String,
-    pub session_type: String,
-    pub verb: String,
-    pub status: String,
+    pub session_type: SessionType,
+    pub verb: Verb,
+    pub status: SessionStatus,
     pub summary: String,
     pub input: String,
     pub node_id: String,
@@ -199,7 +200,8 @@ pub struct SessionFilter {
 pub struct EventRecord {
     pub seq: i64,
     pub at_us: i64,
-    pub kind: String,
+    #[sqlx(try_from = "String")]
+    pub kind: EventKind,
     pub summary: String,
     pub body: Option<String>,
     pub code: Option<String>,
@@ -213,7 +215,8 @@ pub struct EventRecord {
 pub struct ChunkRecord {
     pub byte_offset: i64,
     pub at_us: i64,
-    pub stream: String,
+    #[sqlx(try_from = "String")]
+    pub stream: Stream,
     pub data: Vec<u8>,
 }
 
@@ -228,7 +231,8 @@ pub struct RowPageRecord {
 #[derive(Debug, Clone, FromRow)]
 pub struct SessionWriteState {
     pub user_id: String,
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub status: SessionStatus,
     pub event_count: i64,
     pub output_bytes: i64,
     pub truncated: bool,
@@ -297,11 +301,13 @@ pub struct ShareRecord {
 pub struct ConnectionRecord {
     pub id: String,
     pub name: String,
-    pub kind: String,
-    pub session_type: String,
-    /// `CommandSettings` as JSON, for command connections.
+    #[sqlx(try_from = "String")]
+    pub kind: ConnectionKind,
+    #[sqlx(try_from = "String")]
+    pub session_type: SessionType,
+    /// `StoredCommand` as JSON, for command connections.
     pub command: Option<String>,
-    /// The encrypted URL, for database connections.
+    /// Sealed: the URL of a database connection, the environment of a command connection.
     pub secret: Option<Vec<u8>>,
     pub timeout_seconds: Option<i32>,
     /// A JSON array of strings.
@@ -316,8 +322,10 @@ pub struct ConnectionRecord {
 #[derive(Debug, Clone, FromRow)]
 pub struct ReviewRecord {
     pub id: String,
-    pub kind: String,
-    pub state: String,
+    #[sqlx(try_from = "String")]
+    pub kind: ReviewKind,
+    #[sqlx(try_from = "String")]
+    pub state: ReviewState,
     pub connection_id: String,
     pub connection_name: String,
     pub connection_kind: String,

@@ -196,6 +196,46 @@ async fn programs_get_a_minimal_environment_and_never_the_servers() {
     assert!(text.contains("PGPASSWORD=target-only"));
 }
 
+#[tokio::test]
+async fn a_command_connection_can_run_its_program_as_another_user() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin().await;
+    let alice = app.user("alice", Role::User).await;
+    let unknown = app
+        .call(
+            Method::POST,
+            "/api/connections",
+            Some(&admin),
+            Some(json!({ "name": "x", "kind": "command", "command": { "argv": ["sh", "-c"], "run_as": "no-such-user-here" } })),
+        )
+        .await;
+    assert_eq!(unknown.status(), 400);
+    assert_eq!(
+        error_of(unknown).await.field.as_deref(),
+        Some("command.run_as")
+    );
+    app.create_connection(
+        &admin,
+        json!({ "name": "jailed", "kind": "command", "command": { "argv": ["sh", "-c"], "run_as": "nobody", "working_dir": "/" } }),
+    )
+    .await;
+    // The program, as `nobody`, cannot read the server's environment through /proc.
+    let probe =
+        "id -un; cat /proc/$PPID/environ > /dev/null 2>&1 && echo readable || echo unreadable";
+    let session = app.run(&alice, "jailed", probe).await;
+    let session = app.ended(&alice, &session.id).await;
+    if nix::unistd::geteuid().is_root() {
+        assert_eq!(session.exit_code, Some(0), "{session:?}");
+        assert_eq!(
+            app.output_text(&alice, &session.id).await,
+            "nobody\nunreadable\n"
+        );
+    } else {
+        // Only root may switch users: the run fails and says why.
+        assert_eq!(session.status, SessionStatus::Failed, "{session:?}");
+    }
+}
+
 // ---- 2. only the writer of a session writes to it ------------------------------------------
 
 #[tokio::test]

@@ -15,7 +15,7 @@ macro_rules! identity_queries {
                 .bind(&user.id)
                 .bind(&user.username)
                 .bind(&user.display_name)
-                .bind(&user.role)
+                .bind(user.role.as_str())
                 .bind(user.disabled)
                 .bind(&user.password_hash)
                 .bind(user.created_at_us)

@@ -28,7 +28,7 @@ macro_rules! recording_queries {
                             .bind(session_id)
                             .bind(event.seq)
                             .bind(event.at_us)
-                            .bind(&event.kind)
+                            .bind(event.kind.as_str())
                             .bind(&event.summary)
                             .bind(&event.body)
                             .bind(&event.code)
@@ -48,7 +48,7 @@ macro_rules! recording_queries {
                             .bind(*seq)
                             .bind(chunk.byte_offset)
                             .bind(chunk.at_us)
-                            .bind(&chunk.stream)
+                            .bind(chunk.stream.as_str())
                             .bind(&chunk.data)
                             .execute(&mut *tx)
                             .await?;

@@ -14,8 +14,8 @@ macro_rules! reviews_queries {
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)"
                 ))
                 .bind(&review.id)
-                .bind(&review.kind)
-                .bind(&review.state)
+                .bind(review.kind.as_str())
+                .bind(review.state.as_str())
                 .bind(&review.connection_id)
                 .bind(&review.connection_name)
                 .bind(&review.connection_kind)
