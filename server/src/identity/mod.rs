@@ -60,7 +60,7 @@ pub async fn ensure_initial_admin(
         display_name: "Administrator".into(),
         role: Role::Admin,
         disabled: false,
-        password_hash: Some(passwords::hash_off_executor(&password).await),
+        password_hash: Some(passwords::hash_off_executor(&password).await?),
         created_at_us: now,
     };
     match store.create_user(&admin).await {
@@ -242,7 +242,7 @@ pub async fn create_user(store: &Store, actor: &Actor, new: &NewUser) -> Result<
         display_name,
         role: new.role,
         disabled: false,
-        password_hash: Some(passwords::hash_off_executor(&new.password).await),
+        password_hash: Some(passwords::hash_off_executor(&new.password).await?),
         created_at_us: now_us(),
     };
     store.create_user(&record).await?;
@@ -277,7 +277,7 @@ pub async fn update_user(
         password_hash: match &changes.password {
             Some(password) => {
                 validate::password("password", password, &[&current.username])?;
-                Some(passwords::hash_off_executor(password).await)
+                Some(passwords::hash_off_executor(password).await?)
             }
             None => None,
         },

@@ -10,6 +10,8 @@ use std::sync::OnceLock;
 use argon2::{Argon2, PasswordHash, PasswordHasher, PasswordVerifier, password_hash::SaltString};
 use tokio::sync::Semaphore;
 
+use crate::error::ApiError;
+
 /// Limits hashes computed at once to the number of cores.
 fn hashing_slots() -> &'static Semaphore {
     static SLOTS: OnceLock<Semaphore> = OnceLock::new();
@@ -18,27 +20,32 @@ fn hashing_slots() -> &'static Semaphore {
     })
 }
 
-/// Runs `work` on a blocking thread once a hashing slot is free.
-async fn off_executor<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> T {
-    let _slot = hashing_slots()
-        .acquire()
-        .await
-        .expect("the semaphore is never closed");
-    tokio::task::spawn_blocking(work)
-        .await
-        .expect("password hashing does not panic")
+/// Runs `work` on a blocking thread once a hashing slot is free; none when the runtime is
+/// shutting down and the work could not run.
+async fn off_executor<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Option<T> {
+    let _slot = hashing_slots().acquire().await.ok()?;
+    tokio::task::spawn_blocking(work).await.ok()
 }
 
 /// [`hash_blocking`], without holding up the async executor.
-pub async fn hash_off_executor(password: &str) -> String {
+pub async fn hash_off_executor(password: &str) -> Result<String, ApiError> {
     let password = password.to_owned();
-    off_executor(move || hash_blocking(&password)).await
+    off_executor(move || hash_blocking(&password))
+        .await
+        .ok_or_else(|| {
+            ApiError::unavailable(
+                "the server is stopping; try again",
+                anyhow::anyhow!("password hashing did not run"),
+            )
+        })
 }
 
-/// [`verify_blocking`], without holding up the async executor.
+/// [`verify_blocking`], without holding up the async executor; false when it could not run.
 pub async fn verify_off_executor(password: &str, stored: Option<&str>) -> bool {
     let (password, stored) = (password.to_owned(), stored.map(str::to_owned));
-    off_executor(move || verify_blocking(&password, stored.as_deref())).await
+    off_executor(move || verify_blocking(&password, stored.as_deref()))
+        .await
+        .unwrap_or(false)
 }
 
 /// A PHC string (`$argon2id$v=19$…`) for storage.
