@@ -1,4 +1,4 @@
-//! `cargo xtask bench list | ingest | download | live`: Loupe's speed figures, through its HTTP API
+//! `cargo xtask bench list | ingest | download | live`: Loupe's speed figures, through its HTTP API on loopback,
 //! each printed next to a baseline measured in the same run, because these machines are noisy.
 //!
 //! - `list`: seeds sessions like real use (hundreds of users, dozens of connections, four types,
