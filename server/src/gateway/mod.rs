@@ -44,6 +44,11 @@ pub(crate) enum Outcome {
     Failed {
         reason: String,
     },
+    /// The target refused a statement, which has therefore ended: nothing is left running on
+    /// it to cancel.
+    Refused {
+        reason: String,
+    },
     Cancelled,
     /// Recording itself failed; nothing more can be written.
     Lost {
@@ -129,9 +134,9 @@ impl Run {
         }
     }
 
-    /// The failed outcome, when the error event is already recorded.
+    /// The outcome of a statement the target refused, when its error event is recorded.
     pub async fn finish_failed(&self, reason: String) -> Outcome {
-        Outcome::Failed { reason }
+        Outcome::Refused { reason }
     }
 
     pub fn timeout(&self) -> Option<Duration> {
@@ -394,7 +399,9 @@ impl Gateway {
             .remove(&run.session_id);
         let (status, exit_code, error) = match outcome {
             Outcome::Done { exit_code } => (SessionStatus::Done, exit_code, None),
-            Outcome::Failed { reason } => (SessionStatus::Failed, None, Some(reason)),
+            Outcome::Failed { reason } | Outcome::Refused { reason } => {
+                (SessionStatus::Failed, None, Some(reason))
+            }
             Outcome::Cancelled => {
                 let reason = run
                     .stop_reason

@@ -88,8 +88,11 @@ pub async fn execute(run: &Run, kind: ConnectionKind, url: &str) -> Outcome {
             }
         };
         if let Err(outcome) = step {
-            // Dropping our connection does not stop a query the server is still running.
-            if let Some(backend) = backend {
+            // Dropping our connection does not stop a query the server is still running (one
+            // cancelled, timed out, or whose recording failed); a refused one has ended.
+            if let Some(backend) = backend
+                && !matches!(outcome, Outcome::Refused { .. })
+            {
                 tokio::spawn(cancel_on_server(kind, url.to_owned(), backend));
             }
             return outcome;
