@@ -198,12 +198,7 @@ impl Hub {
             }
         }
         for (seq, from, to) in relay.output {
-            let (low, high) = (from.saturating_sub(text::LOOKAHEAD), to + text::LOOKAHEAD);
-            if let Ok(chunks) = store
-                .output_chunks(&relay.session, seq as i64, low as i64, high as i64)
-                .await
-            {
-                let (pieces, _, _) = text::window(&chunks, from, to);
+            if let Ok((pieces, _, _)) = text::read(store, &relay.session, seq, from, to).await {
                 notice.output.extend(
                     pieces
                         .into_iter()

@@ -443,17 +443,9 @@ impl<S: Sink<Message> + Unpin> Connection<S> {
         const STEP: u64 = 1024 * 1024;
         while from < to {
             let until = (from + STEP).min(to);
-            let chunks = self
-                .store
-                .output_chunks(
-                    session_id,
-                    seq as i64,
-                    from.saturating_sub(text::LOOKAHEAD) as i64,
-                    (until + text::LOOKAHEAD) as i64,
-                )
+            let (pieces, _, end) = text::read(&self.store, session_id, seq, from, until)
                 .await
                 .ok()?;
-            let (pieces, _, end) = text::window(&chunks, from, until);
             for (piece, _) in pieces {
                 let message = ServerMessage::Output {
                     id: id.to_owned(),

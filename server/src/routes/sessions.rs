@@ -180,17 +180,7 @@ pub async fn get_output(
             pieces: Vec::new(),
         }));
     }
-    // A few bytes either side, so the window's edges can move to character boundaries.
-    let chunks = state
-        .store
-        .output_chunks(
-            &id,
-            event.seq,
-            start.saturating_sub(text::LOOKAHEAD) as i64,
-            (end + text::LOOKAHEAD).min(total) as i64,
-        )
-        .await?;
-    let (pieces, start, end) = text::window(&chunks, start, end);
+    let (pieces, start, end) = text::read(&state.store, &id, seq, start, end).await?;
     Ok(Json(OutputWindow {
         offset: start,
         length: end - start,

@@ -16,10 +16,30 @@
 
 use loupe_protocol::{OutputPiece, Stream, Timestamp};
 
-use crate::store::ChunkRecord;
+use crate::store::{ChunkRecord, Store, StoreResult};
 
-/// Bytes past a window's end that are read so its last character can be finished.
-pub const LOOKAHEAD: u64 = 3;
+/// Bytes read either side of a window so its edges can move to character boundaries.
+const LOOKAHEAD: u64 = 3;
+
+/// Bytes `from..to` of output event `seq` as stored, read with the few bytes either side that
+/// [`window`] needs, and cut as it says.
+pub async fn read(
+    store: &Store,
+    session_id: &str,
+    seq: u64,
+    from: u64,
+    to: u64,
+) -> StoreResult<(Vec<(OutputPiece, u64)>, u64, u64)> {
+    let chunks = store
+        .output_chunks(
+            session_id,
+            seq as i64,
+            from.saturating_sub(LOOKAHEAD) as i64,
+            to.saturating_add(LOOKAHEAD) as i64,
+        )
+        .await?;
+    Ok(window(&chunks, from, to))
+}
 
 fn is_continuation(byte: u8) -> bool {
     byte & 0xC0 == 0x80
