@@ -124,12 +124,11 @@ fn check_command(settings: &CommandSettings) -> Result<(), ApiError> {
             "command.argv must name a program, e.g. [\"sh\", \"-c\"]",
         ));
     }
-    let env = settings.env.clone().unwrap_or_default();
+    let env = settings.env.iter().flatten();
     if settings
         .argv
         .iter()
-        .chain(env.keys())
-        .chain(env.values())
+        .chain(env.clone().flat_map(|(name, value)| [name, value]))
         .any(|part| part.contains('\0'))
     {
         return Err(ApiError::bad_request(
@@ -141,7 +140,10 @@ fn check_command(settings: &CommandSettings) -> Result<(), ApiError> {
         crate::gateway::command::os_user(name)
             .map_err(|reason| ApiError::bad_request("command.run_as", reason))?;
     }
-    if env.keys().any(|key| key.is_empty() || key.contains('=')) {
+    if env
+        .map(|(name, _)| name)
+        .any(|name| name.is_empty() || name.contains('='))
+    {
         return Err(ApiError::bad_request(
             "command.env",
             "command.env names must be non-empty and without '='",
@@ -196,14 +198,7 @@ pub async fn create(
                 ));
             }
             let env = settings.env.clone().unwrap_or_default();
-            let stored = StoredCommand {
-                argv: settings.argv.clone(),
-                env: BTreeMap::new(),
-                env_names: env.keys().cloned().collect(),
-                working_dir: settings.working_dir.clone(),
-                input: settings.input,
-                run_as: settings.run_as.clone(),
-            };
+            let stored = StoredCommand::new(settings, env.keys().cloned().collect());
             (Some(stored.to_json()), seal_env(gateway, &id, &env))
         }
         kind => {
@@ -294,15 +289,7 @@ pub async fn update(
             }
             None => previous.env_names,
         };
-        let stored = StoredCommand {
-            argv: settings.argv.clone(),
-            env: BTreeMap::new(),
-            env_names,
-            working_dir: settings.working_dir.clone(),
-            input: settings.input,
-            run_as: settings.run_as.clone(),
-        };
-        record.command = Some(stored.to_json());
+        record.command = Some(StoredCommand::new(settings, env_names).to_json());
     }
     if changes.timeout_seconds.is_some() {
         record.timeout_seconds = check_timeout(changes.timeout_seconds)?;

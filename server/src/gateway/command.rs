@@ -45,6 +45,18 @@ pub struct StoredCommand {
 }
 
 impl StoredCommand {
+    /// What the column keeps of `settings`, with the names of the (sealed) variables.
+    pub fn new(settings: &CommandSettings, env_names: Vec<String>) -> StoredCommand {
+        StoredCommand {
+            argv: settings.argv.clone(),
+            env: std::collections::BTreeMap::new(),
+            env_names,
+            working_dir: settings.working_dir.clone(),
+            input: settings.input,
+            run_as: settings.run_as.clone(),
+        }
+    }
+
     pub fn parse(json: &str) -> Result<StoredCommand, ApiError> {
         serde_json::from_str(json).map_err(ApiError::internal)
     }

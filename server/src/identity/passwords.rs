@@ -1,9 +1,9 @@
 //! Password hashing with Argon2id (the crate's defaults: 19 MiB, two passes), salted per user.
 //!
 //! Hashing takes tens of milliseconds of CPU on purpose. Async code calls [`hash_off_executor`]
-//! and [`verify_off_executor`], which run it on tokio's blocking threads, at most as many at once as there are cores: a burst of logins
-//! then queues for the CPU instead of stalling every other request (`/healthz` included) and
-//! each costs 19 MiB only while it runs.
+//! and [`verify_off_executor`], which run it on tokio's blocking threads, at most as many at
+//! once as there are cores: a burst of logins then queues for the CPU instead of stalling every
+//! other request (`/healthz` included), and each costs 19 MiB only while it runs.
 
 use std::sync::OnceLock;
 

@@ -98,7 +98,7 @@ impl Hub {
     }
 
     /// Publishes a review's new state on this node, and (PostgreSQL) tells the other nodes.
-    pub async fn publish_review(&self, store: &Store, notice: Arc<dyn ReviewChange>) {
+    pub async fn publish_review(&self, store: &Store, notice: impl ReviewChange + 'static) {
         if store.relays_live() {
             let relay = Relay {
                 node: self.node_id.clone(),
@@ -112,7 +112,7 @@ impl Hub {
                 tracing::warn!(%error, "could not tell other nodes about a review");
             }
         }
-        let _ = self.reviews.send(notice);
+        let _ = self.reviews.send(Arc::new(notice));
     }
 
     /// Whether any socket on this node is listening.

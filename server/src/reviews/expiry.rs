@@ -60,10 +60,7 @@ pub(super) async fn expire(state: &Reviews, record: &ReviewRecord) -> Result<(),
             .unwrap_or(record.clone()),
     )
     .await?;
-    state
-        .hub
-        .publish_review(&state.store, std::sync::Arc::new(notice))
-        .await;
+    state.hub.publish_review(&state.store, notice).await;
     Ok(())
 }
 

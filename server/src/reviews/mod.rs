@@ -92,10 +92,7 @@ async fn changed(
         .ok_or_else(|| ApiError::not_found("no such review"))?;
     let notice = notice(&state.store, record).await?;
     let view = notice.for_actor(actor, groups);
-    state
-        .hub
-        .publish_review(&state.store, std::sync::Arc::new(notice))
-        .await;
+    state.hub.publish_review(&state.store, notice).await;
     view.ok_or_else(|| ApiError::not_found("no such review"))
 }
 

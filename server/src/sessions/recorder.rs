@@ -19,8 +19,8 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::{
     error::ApiError,
-    sessions,
     sessions::{
+        self,
         notice::{Notice, Publish},
         text::LiveText,
     },
@@ -441,11 +441,10 @@ impl<P: Publish> Task<P> {
                         .live_text
                         .entry((notice.session_id.clone(), *seq))
                         .or_default();
-                    let stream = chunk.stream;
                     if let Some((piece, length)) = live.piece(
                         chunk.byte_offset as u64,
                         chunk.at_us,
-                        stream,
+                        chunk.stream,
                         &chunk.data,
                         local_watchers,
                     ) {
@@ -534,11 +533,10 @@ impl<P: Publish> Task<P> {
             .await
             .map_err(store_error)?
             .ok_or(RecordError::NoSuchEvent(seq))?;
-        let kind = event.kind;
         state.events.insert(
             seq,
             EventState {
-                kind,
+                kind: event.kind,
                 bytes: event.bytes as u64,
                 rows: event.row_count as u64,
             },
