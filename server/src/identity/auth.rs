@@ -15,7 +15,7 @@ use crate::{
     config::Config,
     error::ApiError,
     identity::credentials,
-    store::{NewAuditEvent, Store, StoreError, UserRecord, now_us},
+    store::{NewAuditEvent, Store, UserRecord, now_us},
 };
 
 /// The browser login cookie. HttpOnly and SameSite=Strict; see [`login_cookie`].
@@ -40,8 +40,8 @@ pub struct Actor {
 pub enum Credential {
     /// The digest of the login cookie's secret.
     Cookie(String),
-    /// An API token's id.
-    Token(String),
+    /// An API token: its id, and the digest of its secret (how it is looked up).
+    Token { id: String, digest: String },
     /// `loupe user …` and friends, run on the server with access to its database.
     CommandLine,
 }
@@ -88,27 +88,13 @@ impl Actor {
 /// WebSocket): none when their credential no longer works (logged out, expired, revoked, the
 /// account disabled); a changed role is picked up.
 pub async fn refreshed(store: &Store, actor: &Actor) -> Result<Option<Actor>, ApiError> {
+    // The same lookups that authenticate a request, so "still works" means exactly that.
     let user = match &actor.credential {
-        Credential::Token(id) => {
-            let token = match store.token_by_id(id).await {
-                Ok(token) => token,
-                Err(StoreError::NotFound) => return Ok(None),
-                Err(error) => return Err(error.into()),
-            };
-            let expired = token.expires_at_us.is_some_and(|at| at <= now_us());
-            if token.revoked_at_us.is_some() || expired {
-                return Ok(None);
-            }
-            store.user_by_id(&token.user_id).await?
-        }
-        Credential::Cookie(digest) => match store.login_session_user(digest).await? {
-            Some(user) => user,
-            None => return Ok(None),
-        },
+        Credential::Token { digest, .. } => store.token_user(digest).await?.map(|(_, user)| user),
+        Credential::Cookie(digest) => store.login_session_user(digest).await?,
         Credential::CommandLine => return Ok(Some(actor.clone())),
     };
-    Ok((!user.disabled)
-        .then(|| Actor::from_user(&user, actor.address.clone(), actor.credential.clone())))
+    Ok(user.map(|user| Actor::from_user(&user, actor.address.clone(), actor.credential.clone())))
 }
 
 /// The caller's network address, as the server saw it (none when the server was built without
@@ -152,23 +138,21 @@ where
                 .ok_or_else(|| {
                     ApiError::unauthenticated("the Authorization header must be `Bearer <token>`")
                 })?;
-            let (token, user) = store
-                .token_user(&credentials::digest(secret))
-                .await?
-                .ok_or_else(|| {
-                    ApiError::unauthenticated("this API token is invalid, expired or revoked")
-                })?;
+            let digest = credentials::digest(secret);
+            let (token, user) = store.token_user(&digest).await?.ok_or_else(|| {
+                ApiError::unauthenticated("this API token is invalid, expired or revoked")
+            })?;
             if token
                 .last_used_at_us
                 .is_none_or(|last| now_us() - last > TOKEN_TOUCH_INTERVAL_US)
             {
                 store.touch_token(&token.id).await?;
             }
-            return Ok(Actor::from_user(
-                &user,
-                address,
-                Credential::Token(token.id),
-            ));
+            let credential = Credential::Token {
+                id: token.id,
+                digest,
+            };
+            return Ok(Actor::from_user(&user, address, credential));
         }
         if let Some(secret) = cookie(&parts.headers, SESSION_COOKIE) {
             let digest = credentials::digest(secret);

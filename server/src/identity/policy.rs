@@ -112,7 +112,10 @@ mod tests {
             username: id.into(),
             role,
             address: None,
-            credential: Credential::Token("t".into()),
+            credential: Credential::Token {
+                id: "t".into(),
+                digest: "d".into(),
+            },
         }
     }
 

@@ -34,7 +34,7 @@ const STARTED_AT_FUTURE_US: i64 = 5 * 60 * 1_000_000;
 /// The API token an agent records with; a browser login cannot record.
 fn agent_token(actor: &Actor) -> Result<&str, ApiError> {
     match &actor.credential {
-        Credential::Token(token_id) => Ok(token_id),
+        Credential::Token { id, .. } => Ok(id),
         _ => Err(ApiError::forbidden(
             "recording sessions needs an API token (Authorization: Bearer …): the token is the agent's identity",
         )),
