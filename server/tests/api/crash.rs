@@ -70,13 +70,9 @@ pub async fn start_node(database_url: &str, node_id: &str) -> Node {
     }
 }
 
-/// The byte at `offset` of the test's output: easy to check anywhere.
-fn byte_at(offset: u64) -> u8 {
-    b'a' + (offset % 26) as u8
-}
-
-#[tokio::test]
-async fn acknowledged_output_survives_sigkill_and_the_agent_goes_on_recording() {
+/// A fresh database with the administrator, and an API token for `username` (made a plain user
+/// unless it is `admin`).
+async fn database_with_token(username: &str) -> (TestDatabase, String) {
     let database = TestDatabase::create().await;
     let store = database.open_store().await;
     identity::ensure_initial_admin(
@@ -86,27 +82,36 @@ async fn acknowledged_output_survives_sigkill_and_the_agent_goes_on_recording() 
     .await
     .unwrap();
     let actor = Actor::command_line();
-    let new = NewUser {
-        username: "agent".into(),
-        display_name: None,
-        role: Role::User,
-        password: "agent-heron-basalt-kite".into(),
+    if username != "admin" {
+        let new = NewUser {
+            username: username.into(),
+            display_name: None,
+            role: Role::User,
+            password: format!("{username}-heron-basalt-kite"),
+        };
+        identity::create_user(&store, &actor, &new).await.unwrap();
+    }
+    let owner = store.user_by_username(username).await.unwrap().unwrap();
+    let new_token = NewToken {
+        name: username.into(),
+        expires_in_days: None,
     };
-    let user = identity::create_user(&store, &actor, &new).await.unwrap();
-    let record = store.user_by_id(&user.id).await.unwrap();
-    let token = identity::create_token(
-        &store,
-        &actor,
-        &record,
-        &NewToken {
-            name: "agent".into(),
-            expires_in_days: None,
-        },
-    )
-    .await
-    .unwrap()
-    .secret;
+    let token = identity::create_token(&store, &actor, &owner, &new_token)
+        .await
+        .unwrap()
+        .secret;
     store.close().await;
+    (database, token)
+}
+
+/// The byte at `offset` of the test's output: easy to check anywhere.
+fn byte_at(offset: u64) -> u8 {
+    b'a' + (offset % 26) as u8
+}
+
+#[tokio::test]
+async fn acknowledged_output_survives_sigkill_and_the_agent_goes_on_recording() {
+    let (database, token) = database_with_token("agent").await;
 
     let mut server = start_server(&database.url()).await;
     let address = server.address.clone();
@@ -245,28 +250,7 @@ async fn acknowledged_output_survives_sigkill_and_the_agent_goes_on_recording() 
 
 #[tokio::test]
 async fn a_program_left_running_by_a_killed_server_is_stopped_when_it_starts_again() {
-    let database = TestDatabase::create().await;
-    let store = database.open_store().await;
-    identity::ensure_initial_admin(
-        &store,
-        Some(&Secret::new("admin-heron-basalt-crash".into())),
-    )
-    .await
-    .unwrap();
-    let admin = store.user_by_username("admin").await.unwrap().unwrap();
-    let token = identity::create_token(
-        &store,
-        &Actor::command_line(),
-        &admin,
-        &NewToken {
-            name: "crash".into(),
-            expires_in_days: None,
-        },
-    )
-    .await
-    .unwrap()
-    .secret;
-    store.close().await;
+    let (database, token) = database_with_token("admin").await;
     let folder = tempfile::tempdir().unwrap();
 
     let mut server = start_server(&database.url()).await;

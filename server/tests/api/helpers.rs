@@ -331,6 +331,17 @@ impl TestApp {
             .to_owned()
     }
 
+    /// Opens a session recorded by `who`'s token through the ingest API, as an agent would.
+    pub async fn record(&self, who: &TestUser, input: &str) -> Session {
+        let body =
+            json!({ "connection": "x", "connection_kind": "ssh", "type": "ssh", "input": input });
+        let response = self
+            .call(Method::POST, "/api/ingest/sessions", Some(who), Some(body))
+            .await;
+        assert_eq!(response.status(), 201, "{}", response.text().await.unwrap());
+        response.json().await.unwrap()
+    }
+
     /// Creates a connection as `admin`; fails the test unless it was created.
     pub async fn create_connection(&self, admin: &TestUser, body: Value) -> LoupeConnection {
         let response = self

@@ -897,17 +897,7 @@ async fn every_answer_carries_the_security_headers() {
 async fn every_error_is_the_json_error_shape() {
     let app = TestApp::spawn().await;
     let alice = app.user("alice", Role::User).await;
-    let session: Session = app
-        .call(
-            Method::POST,
-            "/api/ingest/sessions",
-            Some(&alice),
-            Some(json!({ "connection": "x", "connection_kind": "ssh", "type": "ssh", "input": "ls" })),
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
+    let session = app.record(&alice, "ls").await;
 
     let wrong_method = app
         .call(Method::DELETE, "/api/settings", Some(&alice), None)
@@ -1031,17 +1021,7 @@ async fn someone_a_session_is_shared_with_sees_only_their_own_share() {
     let bob = app.user("bob", Role::User).await;
     let carol = app.user("carol", Role::User).await;
     let auditor = app.user("auditor", Role::Auditor).await;
-    let session: Session = app
-        .call(
-            Method::POST,
-            "/api/ingest/sessions",
-            Some(&owner),
-            Some(json!({ "connection": "x", "connection_kind": "ssh", "type": "ssh", "input": "ls" })),
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
+    let session = app.record(&owner, "ls").await;
     let path = format!("/api/sessions/{}/shares", session.id);
     let shared = app
         .call(
@@ -1151,17 +1131,7 @@ async fn window_reads_are_bounded_and_audited_while_downloads_are_disabled() {
     .await;
     let alice = app.user("alice", Role::User).await;
     let auditor = app.user("auditor", Role::Auditor).await;
-    let session: Session = app
-        .call(
-            Method::POST,
-            "/api/ingest/sessions",
-            Some(&alice),
-            Some(json!({ "connection": "x", "connection_kind": "ssh", "type": "ssh", "input": "cat big" })),
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
+    let session = app.record(&alice, "cat big").await;
     let ack: Value = app
         .call(
             Method::POST,
