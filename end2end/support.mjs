@@ -20,10 +20,34 @@ function required(name) {
 /** Starts `loupe serve` on a free port with its own data folder; resolves once it listens. */
 export async function startServer(extraEnv = {}) {
   const dataDir = mkdtempSync(join(tmpdir(), 'loupe-e2e-'));
+  let { child, url } = await spawnServer(dataDir, '127.0.0.1:0', extraEnv);
+  const exited = () => new Promise((resolve) => (child.exitCode !== null || child.signalCode !== null ? resolve() : child.once('exit', resolve)));
+  return {
+    url,
+    /** Kills the server as a crash would (SIGKILL). */
+    async crash() {
+      const gone = exited();
+      child.kill('SIGKILL');
+      await gone;
+    },
+    /** Starts the server again on the same address, over the same data. */
+    async restart() {
+      ({ child } = await spawnServer(dataDir, url.replace('http://', ''), extraEnv));
+    },
+    async stop() {
+      const gone = exited();
+      child.kill('SIGTERM');
+      await gone;
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+async function spawnServer(dataDir, bind, extraEnv) {
   const child = spawn(required('LOUPE_BIN'), ['serve'], {
     env: {
       ...process.env,
-      LOUPE_BIND: '127.0.0.1:0',
+      LOUPE_BIND: bind,
       DATABASE_URL: `sqlite://${join(dataDir, 'loupe.db')}`,
       LOUPE_DATA_DIR: dataDir,
       LOUPE_STATIC_DIR: required('LOUPE_STATIC_DIR'),
@@ -52,15 +76,7 @@ export async function startServer(extraEnv = {}) {
       reject(new Error(`the server exited with ${code} before listening:\n${log}`));
     });
   });
-  return {
-    url,
-    async stop() {
-      const exited = new Promise((resolve) => child.once('exit', resolve));
-      child.kill('SIGTERM');
-      await exited;
-      rmSync(dataDir, { recursive: true, force: true });
-    },
-  };
+  return { child, url };
 }
 
 /** Debian's Chromium in a fresh profile, with the flags this sandboxed machine needs. */

@@ -136,11 +136,35 @@ pub async fn output(id: &str, seq: u64, offset: u64, length: u64) -> ApiResult<O
     .await
 }
 
-pub async fn rows(id: &str, seq: u64, offset: u64, limit: u32) -> ApiResult<RowsWindow> {
+/// Rows from `offset`, up to `limit` and as many as the server's byte bound allows, each text
+/// cell cut to `cell_bytes`.
+pub async fn rows(
+    id: &str,
+    seq: u64,
+    offset: u64,
+    limit: u32,
+    cell_bytes: u32,
+) -> ApiResult<RowsWindow> {
     get_json(&format!(
-        "/api/sessions/{id}/events/{seq}/rows?offset={offset}&limit={limit}"
+        "/api/sessions/{id}/events/{seq}/rows?offset={offset}&limit={limit}&cell_bytes={cell_bytes}"
     ))
     .await
+}
+
+/// Where one value of a result set is served whole, as text.
+pub fn cell_url(id: &str, seq: u64, row: u64, column: u32) -> String {
+    format!("/api/sessions/{id}/events/{seq}/rows/{row}/cells/{column}")
+}
+
+pub async fn cell_text(id: &str, seq: u64, row: u64, column: u32) -> ApiResult<String> {
+    let response = Request::get(&cell_url(id, seq, row, column))
+        .send()
+        .await
+        .map_err(network)?;
+    if response.ok() {
+        return response.text().await.map_err(network);
+    }
+    Err(failure(response).await)
 }
 
 pub async fn rerun(id: &str) -> ApiResult<Session> {

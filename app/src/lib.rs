@@ -7,6 +7,8 @@ mod components;
 mod format;
 mod live;
 mod pages;
+mod session_feed;
+mod settings;
 
 use leptos::prelude::*;
 use leptos_router::{
@@ -17,6 +19,7 @@ use leptos_router::{
 use crate::{
     auth::{Auth, Protected},
     components::shell::{Footer, Header},
+    live::LiveChannel,
     pages::{
         admin::{AdminLayout, AuditPage, ConnectionsPage, GroupsPage, UsersPage},
         login::LoginPage,
@@ -27,6 +30,7 @@ use crate::{
         sessions::SessionsPage,
         tokens::TokensPage,
     },
+    settings::ServerSettings,
 };
 
 #[component]
@@ -34,6 +38,8 @@ pub fn App() -> impl IntoView {
     provide_context(Auth {
         user: RwSignal::new(None),
     });
+    ServerSettings::provide();
+    LiveChannel::provide();
     view! {
         <Router>
             <a class="skip-link" href="#main">"Skip to content"</a>

@@ -63,11 +63,36 @@ test('the list filters through the URL, Back undoes a filter, and new sessions a
   await page.close();
 });
 
-test('a command session shows its coloured output; copy id and re-run work', async () => {
-  const session = await runAndWait('sh', "printf 'plain \\033[31mred\\033[0m\\n'; echo oops >&2; exit 2");
+test('a command session shows its output as a terminal would; copy id and re-run work', async () => {
+  const script = [
+    "printf 'plain \\033[31mred\\033[0m\\n'",
+    // An OSC title, a 256-colour background and a 24-bit foreground.
+    "printf '\\033]0;title\\007hi \\033[48;5;32mX\\033[0m \\033[38;2;255;100;0mrgb\\033[0m\\n'",
+    "printf '10%%\\r50%%\\r100%% done\\n'",
+    // The colour set in one piece still holds in the next.
+    "printf '\\033[32mgreen '", 'sleep 0.3', "printf 'still green\\033[0m\\n'",
+    'echo oops >&2', 'exit 2',
+  ].join('; ');
+  const session = await runAndWait('sh', script);
   const page = await browser.context.newPage();
   await page.goto(`${server.url}/sessions/${session.id}`);
-  await page.locator('[data-test=output] .ansi-fg-31', { hasText: 'red' }).waitFor();
+  const output = page.locator('[data-test=output]');
+  await output.locator('span', { hasText: 'still green' }).waitFor();
+  const paint = (text) => page.evaluate((text) => {
+    const span = [...document.querySelectorAll('[data-test=output] span')].find((candidate) => candidate.textContent === text);
+    if (!span) return null;
+    const style = getComputedStyle(span);
+    return { color: style.color, background: style.backgroundColor };
+  }, text);
+  const plain = await paint('plain ');
+  assert.deepEqual(await paint('red'), { color: 'rgb(255, 123, 114)', background: plain.background });
+  assert.deepEqual(await paint('X'), { color: plain.color, background: 'rgb(0, 135, 215)' });
+  assert.equal((await paint('rgb')).color, 'rgb(255, 100, 0)');
+  assert.equal((await paint('green still green')).color, 'rgb(63, 185, 80)');
+  const text = await output.textContent();
+  assert.match(text, /^hi X rgb$/m);
+  assert.match(text, /^100% done$/m);
+  assert.doesNotMatch(text, /title|\u001b|\u0007|50%/);
   assert.equal(await page.locator('[data-test=output] .stderr', { hasText: 'oops' }).count(), 1);
   assert.equal(await page.locator('[data-test=exit-code]').textContent(), '2');
 

@@ -6,6 +6,7 @@ use crate::Timestamp;
 
 /// `POST /api/auth/login`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct LoginRequest {
     pub username: String,
@@ -14,6 +15,7 @@ pub struct LoginRequest {
 
 /// An API token as listed: never the secret itself, which is shown once at creation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct ApiToken {
     pub id: String,
     pub name: String,
@@ -27,6 +29,7 @@ pub struct ApiToken {
 
 /// `POST /api/tokens`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct NewToken {
     pub name: String,
@@ -37,6 +40,7 @@ pub struct NewToken {
 
 /// The answer to `POST /api/tokens`: the only time the secret is shown.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct CreatedToken {
     pub token: ApiToken,
     /// Send as `Authorization: Bearer <secret>`.

@@ -24,6 +24,7 @@ impl ConnectionKind {
 
 /// Where a command connection puts the user's input.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum InputMode {
     /// Appended to the argv template as its last argument.
@@ -35,6 +36,7 @@ pub enum InputMode {
 
 /// How a command connection runs its program (what an administrator sends).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CommandSettings {
     /// The program and its fixed arguments, e.g. `["sh", "-c"]` or `["kubectl"]`.
@@ -58,6 +60,7 @@ pub struct CommandSettings {
 /// How a command connection runs its program, as answers show it: the variables' values are
 /// never shown.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct CommandView {
     pub argv: Vec<String>,
     /// The names of the variables the program gets.
@@ -69,6 +72,7 @@ pub struct CommandView {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct Connection {
     pub id: String,
     pub name: String,
@@ -89,6 +93,7 @@ pub struct Connection {
 
 /// `POST /api/connections`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct NewConnection {
     pub name: String,
@@ -112,6 +117,7 @@ pub struct NewConnection {
 
 /// `PATCH /api/connections/{id}`: only the fields present change.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ConnectionChanges {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -130,6 +136,7 @@ pub struct ConnectionChanges {
 
 /// `POST /api/connections/{id}/test`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct ConnectionCheck {
     pub ok: bool,
     /// What the target said, or why it could not be reached.
@@ -139,6 +146,7 @@ pub struct ConnectionCheck {
 
 /// `POST /api/sessions`: run a query or command through a connection.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RunRequest {
     /// The connection's name or id.

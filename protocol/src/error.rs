@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 /// What a client sees when a request fails: a stable machine code to branch on, a message for
 /// people, the offending field where there is one, and a request id to quote in a bug report.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct ErrorBody {
     pub code: ErrorCode,
     pub message: String,
@@ -16,6 +17,7 @@ pub struct ErrorBody {
 
 /// Machine-readable failure kinds. Adding one is fine; renaming one breaks clients.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
     BadRequest,

@@ -11,6 +11,7 @@ mod page;
 mod reviews;
 mod sessions;
 mod settings;
+pub mod terminal;
 mod time;
 mod users;
 mod wire_enum;
@@ -29,10 +30,10 @@ pub use reviews::{
     ReviewNote, ReviewQuery, ReviewRules, ReviewState, Verdict, Waiting,
 };
 pub use sessions::{
-    AgentRef, Cell, CloseSession, Column, ConnectionRef, Count, EventKind, EventPage, EventsQuery,
-    IngestAck, IngestBatch, IngestEvent, NewRecordedSession, NewShare, OutputPiece, OutputQuery,
-    OutputWindow, RawOutputQuery, RowsQuery, RowsWindow, Session, SessionCounts, SessionEvent,
-    SessionPage, SessionQuery, SessionStatus, SessionType, Share, Stream, Verb,
+    AgentRef, Cell, CloseSession, Column, ConnectionRef, Count, CutCell, EventKind, EventPage,
+    EventsQuery, IngestAck, IngestBatch, IngestEvent, NewRecordedSession, NewShare, OutputPiece,
+    OutputQuery, OutputWindow, RawOutputQuery, RowsQuery, RowsWindow, Session, SessionCounts,
+    SessionEvent, SessionPage, SessionQuery, SessionStatus, SessionType, Share, Stream, Verb,
 };
 pub use settings::{Health, Settings};
 pub use time::{Timestamp, TimestampError};

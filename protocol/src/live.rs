@@ -7,6 +7,7 @@ use crate::{ErrorCode, OutputPiece, Review, Session, SessionEvent, SessionQuery}
 
 /// What a client asks. `id` names the subscription in the answers; the client chooses it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum ClientMessage {
     /// One session's events with a seq above `after` (0 for all): the stored ones first, then
@@ -40,6 +41,7 @@ pub enum ClientMessage {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ServerMessage {
     /// The subscription is in place (for a session: the stored events follow first).
@@ -93,4 +95,21 @@ pub enum ServerMessage {
     },
     /// Sent every 20 seconds so idle connections stay open through proxies.
     Heartbeat,
+}
+
+impl ServerMessage {
+    /// The subscription a message answers, if it answers one.
+    pub fn subscription(&self) -> Option<&str> {
+        match self {
+            ServerMessage::Watching { id }
+            | ServerMessage::Event { id, .. }
+            | ServerMessage::Output { id, .. }
+            | ServerMessage::Rows { id, .. }
+            | ServerMessage::Session { id, .. }
+            | ServerMessage::Review { id, .. }
+            | ServerMessage::Resync { id, .. } => Some(id),
+            ServerMessage::Error { id, .. } => id.as_deref(),
+            ServerMessage::Pong { .. } | ServerMessage::Heartbeat => None,
+        }
+    }
 }

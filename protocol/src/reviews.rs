@@ -11,6 +11,7 @@ use crate::{GroupRef, Timestamp, UserRef};
 
 /// How many approvals a review needs.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Approvals {
     /// One approval from each reviewer group, each by a different person.
@@ -22,6 +23,7 @@ pub enum Approvals {
 
 /// What a connection asks for before it is used. The default asks for nothing.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ReviewRules {
     /// Users need approved, time-limited access before running anything here.
@@ -97,6 +99,7 @@ crate::wire_enum! {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Verdict {
     Approve,
@@ -105,6 +108,7 @@ pub enum Verdict {
 
 /// One reviewer's decision.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct ReviewDecision {
     pub reviewer: UserRef,
     pub verdict: Verdict,
@@ -116,6 +120,7 @@ pub struct ReviewDecision {
 
 /// What the caller may do with a review now; the server enforces the same rules.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct ReviewActions {
     pub decide: bool,
     pub cancel: bool,
@@ -123,6 +128,7 @@ pub struct ReviewActions {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct Review {
     pub id: String,
     pub kind: ReviewKind,
@@ -156,6 +162,7 @@ pub struct Review {
 
 /// The connection a review is about.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct ReviewConnection {
     pub id: String,
     pub name: String,
@@ -164,6 +171,7 @@ pub struct ReviewConnection {
 
 /// `POST /api/reviews`: ask for time-limited access to a connection.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct AccessRequest {
     /// The connection's name or id.
@@ -174,6 +182,7 @@ pub struct AccessRequest {
 
 /// `POST /api/reviews/{id}/approve|reject|cancel|revoke`. A rejection needs a note.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ReviewNote {
     #[serde(default)]
@@ -182,6 +191,7 @@ pub struct ReviewNote {
 
 /// `GET /api/reviews` filters.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ReviewQuery {
     /// `inbox` (reviews you may decide or have decided), `mine` (your requests), or `all`
@@ -207,6 +217,7 @@ pub struct ReviewQuery {
 
 /// `GET /api/reviews/waiting`: how many pending reviews wait for the caller's decision.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct Waiting {
     pub count: u64,
 }

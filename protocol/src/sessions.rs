@@ -1,7 +1,7 @@
 //! Sessions: every query or command run through Loupe (or recorded into it), with its activity
 //! log and its output.
 
-use std::collections::BTreeMap;
+use std::{borrow::Cow, collections::BTreeMap};
 
 use serde::{Deserialize, Serialize};
 
@@ -56,6 +56,7 @@ crate::wire_enum! {
 
 /// The connection a session went through, as it was when the session started.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct ConnectionRef {
     pub id: Option<String>,
     pub name: String,
@@ -64,6 +65,7 @@ pub struct ConnectionRef {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct SessionCounts {
     pub events: u64,
     pub input_bytes: u64,
@@ -72,6 +74,7 @@ pub struct SessionCounts {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct Session {
     /// A UUIDv7: sorting ids sorts sessions by creation time.
     pub id: String,
@@ -103,6 +106,7 @@ pub struct Session {
 
 /// The agent behind a recorded session: the API token it records with.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct AgentRef {
     pub token_id: String,
     /// The token's name when the session was opened.
@@ -111,6 +115,7 @@ pub struct AgentRef {
 
 /// `GET /api/sessions` filters. Every parameter is validated; an unknown one is refused.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct SessionQuery {
     /// A username.
@@ -142,6 +147,7 @@ pub struct SessionQuery {
 
 /// How many sessions match: exact up to a cap, beyond which it says "at least".
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct Count {
     pub value: u64,
     /// False when counting stopped at the cap: there are at least `value`.
@@ -149,6 +155,7 @@ pub struct Count {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct SessionPage {
     pub items: Vec<Session>,
     pub next_cursor: Option<String>,
@@ -171,6 +178,7 @@ crate::wire_enum! {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct Column {
     pub name: String,
     /// The database's name for the type, e.g. `int8`, `VARCHAR`.
@@ -179,6 +187,7 @@ pub struct Column {
 
 /// One entry of a session's activity log.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct SessionEvent {
     /// 1, 2, 3… within the session.
     pub seq: u64,
@@ -200,6 +209,7 @@ pub struct SessionEvent {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct EventPage {
     pub items: Vec<SessionEvent>,
     /// Pass as `after` for the next page; none when this was the last so far.
@@ -215,6 +225,7 @@ crate::wire_enum! {
 
 /// A piece of an event's output inside a window, with when it arrived and on which stream.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct OutputPiece {
     pub offset: u64,
     pub at: Timestamp,
@@ -226,6 +237,7 @@ pub struct OutputPiece {
 
 /// `GET /api/sessions/{id}/events/{seq}/output?offset=&length=`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct OutputWindow {
     pub offset: u64,
     /// Bytes in the window (less than asked for at the end of the output).
@@ -235,8 +247,11 @@ pub struct OutputWindow {
     pub pieces: Vec<OutputPiece>,
 }
 
-/// One value of a result row. NULL is `null`, distinct from the text "NULL".
+/// One value of a result row. NULL is `null`, distinct from the text "NULL". A value is a JSON
+/// number only where the number prints back as exactly the text the database wrote (so `1e+300`
+/// or `0.10` stay text, as written); everything else is the database's own text form.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(untagged)]
 pub enum Cell {
     Null,
@@ -246,20 +261,54 @@ pub enum Cell {
     Text(String),
 }
 
+impl Cell {
+    /// The value as text, the one way every view and download prints it; `None` for NULL.
+    pub fn text(&self) -> Option<Cow<'_, str>> {
+        match self {
+            Cell::Null => None,
+            Cell::Bool(value) => Some(Cow::Owned(value.to_string())),
+            Cell::Int(value) => Some(Cow::Owned(value.to_string())),
+            Cell::Float(value) => Some(Cow::Owned(value.to_string())),
+            Cell::Text(text) => Some(Cow::Borrowed(text)),
+        }
+    }
+}
+
+/// A cell a rows window sent cut short: its text is the first bytes of the value, cut at a
+/// character boundary. The whole value is at
+/// `GET /api/sessions/{id}/events/{seq}/rows/{row}/cells/{column}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+pub struct CutCell {
+    /// The row's number in the result set, from 0.
+    pub row: u64,
+    /// The column's position, from 0.
+    pub column: u32,
+    /// The whole value's length in bytes of UTF-8.
+    pub bytes: u64,
+}
+
 /// `GET /api/sessions/{id}/events/{seq}/rows?offset=&limit=`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct RowsWindow {
     pub offset: u64,
     /// Rows in the result set when the window was read.
     pub total: u64,
     pub columns: Vec<Column>,
+    /// As many rows as fit the window's byte bound (1 MiB of cell text; always at least one),
+    /// so possibly fewer than asked for: ask again from `offset + rows.len()`.
     pub rows: Vec<Vec<Cell>>,
+    /// The cells sent cut short (longer than `cell_bytes`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cut: Vec<CutCell>,
 }
 
 // ---- ingest: other gateways and agents recording into Loupe -----------------------------
 
 /// `POST /api/ingest/sessions`: open a session recorded elsewhere, owned by the token's user.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct NewRecordedSession {
     /// The connection's name as the agent knows it.
@@ -279,6 +328,7 @@ pub struct NewRecordedSession {
 
 /// One recorded event, as an agent sends it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum IngestEvent {
     Input {
@@ -314,6 +364,7 @@ pub enum IngestEvent {
 
 /// `POST /api/ingest/sessions/{id}/events`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct IngestBatch {
     pub events: Vec<IngestEvent>,
@@ -322,12 +373,14 @@ pub struct IngestBatch {
 /// The answer once the batch is committed: the seq each event was recorded as (for `output`
 /// with a `seq` and `rows`, the event appended to).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct IngestAck {
     pub seqs: Vec<u64>,
 }
 
 /// `POST /api/ingest/sessions/{id}/close`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CloseSession {
     /// `done`, `failed`, `cancelled` or `interrupted`.
@@ -342,6 +395,7 @@ pub struct CloseSession {
 
 /// `POST /api/sessions/{id}/shares`: give users and groups read access to one session.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct NewShare {
     #[serde(default)]
@@ -355,6 +409,7 @@ pub struct NewShare {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct Share {
     pub id: String,
     /// Exactly one of `user` and `group` is set.
@@ -368,6 +423,7 @@ pub struct Share {
 
 /// `GET /api/sessions/{id}/events` paging.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct EventsQuery {
     /// Events after this seq; from the first when absent.
@@ -380,6 +436,7 @@ pub struct EventsQuery {
 
 /// `GET /api/sessions/{id}/events/{seq}/output` window.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct OutputQuery {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -391,6 +448,7 @@ pub struct OutputQuery {
 
 /// `GET /api/sessions/{id}/events/{seq}/rows` window.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RowsQuery {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -398,10 +456,15 @@ pub struct RowsQuery {
     /// 1 to 1000; 100 when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limit: Option<u32>,
+    /// The longest a cell's text may be before it is cut, in bytes: 16 to 1048576; 4096 when
+    /// absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cell_bytes: Option<u32>,
 }
 
 /// `POST /api/ingest/sessions/{id}/output?stream=&seq=`: the body is raw output bytes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RawOutputQuery {
     pub stream: Stream,

@@ -19,6 +19,7 @@ crate::wire_enum! {
 
 /// A person, as shown next to what they did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct UserRef {
     pub id: String,
     pub username: String,
@@ -26,6 +27,7 @@ pub struct UserRef {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct User {
     pub id: String,
     /// Lower case letters, digits, `.`, `_` and `-`; unique.
@@ -40,6 +42,7 @@ pub struct User {
 
 /// `POST /api/users`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct NewUser {
     pub username: String,
@@ -57,6 +60,7 @@ fn default_role() -> Role {
 
 /// `PATCH /api/users/{id}`: only the fields present change.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct UserChanges {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -70,12 +74,14 @@ pub struct UserChanges {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct GroupRef {
     pub id: String,
     pub name: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct Group {
     pub id: String,
     pub name: String,
@@ -86,6 +92,7 @@ pub struct Group {
 
 /// `POST /api/groups`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct NewGroup {
     pub name: String,
@@ -95,6 +102,7 @@ pub struct NewGroup {
 
 /// `PATCH /api/groups/{id}`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct GroupChanges {
     #[serde(default, skip_serializing_if = "Option::is_none")]

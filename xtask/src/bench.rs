@@ -54,7 +54,9 @@ pub fn bench(args: &[String]) -> Result<ExitCode> {
             .args(args)
             .current_dir(&workspace.root)
             .env("LOUPE_BENCH_BACKENDS", backends.join(","))
-            .env("LOUPE_BENCH_DIR", &scratch),
+            .env("LOUPE_BENCH_DIR", &scratch)
+            // The bench databases (SQLite files) go there too.
+            .env("TMPDIR", &scratch),
     )?;
     Ok(ExitCode::SUCCESS)
 }

@@ -6,6 +6,8 @@
 //!   client build, browser tests), ending with one `N passed, N failed` line.
 //! - `cargo xtask bench list|ingest`: speed figures next to same-run baselines.
 //! - `cargo xtask cycles`: the import-cycle check that `test` also runs.
+//! - `cargo xtask schemathesis [EXAMPLES]`: Schemathesis against the API description, which
+//!   `test` also runs with fewer examples.
 
 mod bench;
 mod client;
@@ -13,6 +15,7 @@ mod cycles;
 mod postgres;
 mod process;
 mod run;
+mod schemathesis;
 mod test;
 mod tools;
 mod workspace;
@@ -25,6 +28,7 @@ fn main() -> ExitCode {
         Some("run") => run::run(&args[1..]),
         Some("test") => test::test(&args[1..]),
         Some("bench") => bench::bench(&args[1..]),
+        Some("schemathesis") => schemathesis::command(&args[1..]),
         Some("cycles") => workspace::Workspace::locate()
             .and_then(|workspace| cycles::check(&workspace.root))
             .map(|()| {
@@ -33,7 +37,7 @@ fn main() -> ExitCode {
             }),
         _ => {
             eprintln!(
-                "usage: cargo xtask run [-- SERVER FLAGS…] | cargo xtask test | cargo xtask bench list|ingest|download|live | cargo xtask cycles"
+                "usage: cargo xtask run [-- SERVER FLAGS…] | cargo xtask test | cargo xtask bench list|ingest|download|live | cargo xtask cycles | cargo xtask schemathesis [EXAMPLES]"
             );
             return ExitCode::from(2);
         }

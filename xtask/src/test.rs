@@ -11,9 +11,13 @@ use std::{
 use anyhow::{Context, Result};
 
 use crate::{
-    client, cycles, postgres, process, tools,
+    client, cycles, postgres, process, schemathesis, tools,
     workspace::{Workspace, cargo},
 };
+
+/// Schemathesis examples per operation in a test run: enough to meet every operation with
+/// valid and invalid input in seconds; `cargo xtask schemathesis` goes further.
+const TEST_EXAMPLES: u32 = 5;
 
 pub fn test(_args: &[String]) -> Result<ExitCode> {
     let workspace = Workspace::locate()?;
@@ -72,6 +76,10 @@ pub fn test(_args: &[String]) -> Result<ExitCode> {
     );
 
     run_postgres_suite(&mut tally, &cargo_in_root);
+
+    tally.check("Schemathesis against /api/openapi.json", || {
+        schemathesis::check(&workspace, TEST_EXAMPLES)
+    });
 
     let client_built = tally.check("web client build", || {
         let client_tools = tools::ensure_client_tools(&workspace)?;

@@ -6,3 +6,4 @@ pub mod review_bits;
 pub mod rows_view;
 pub mod session_bits;
 pub mod shell;
+pub mod terminal_text;

@@ -1,13 +1,14 @@
 //! A command's output, however large: a bounded window of 64 KiB pages in the DOM, fetched as the
 //! reader scrolls either way; "Jump to end"; and, while the session runs, a live tail that
-//! follows the end until the reader scrolls up. ANSI colours are shown; stderr is marked.
+//! follows the end until the reader scrolls up. Text is drawn as a terminal draws it
+//! ([`terminal_text`]), with the colours in force carried from page to page; stderr is marked.
 
 use std::collections::VecDeque;
 
 use leptos::{html, prelude::*, task::spawn_local};
-use loupe_protocol::{OutputPiece, Stream};
+use loupe_protocol::{OutputPiece, terminal::Style};
 
-use crate::api;
+use crate::{api, components::terminal_text};
 
 /// Page size when the server's `preview_bytes` is out of bounds.
 const MIN_PAGE: u64 = 4 * 1024;
@@ -20,6 +21,22 @@ struct Page {
     offset: u64,
     length: u64,
     pieces: Vec<OutputPiece>,
+    /// The pen at the page's start and at its end.
+    pen: Style,
+    end_pen: Style,
+}
+
+impl Page {
+    fn new(offset: u64, length: u64, pieces: Vec<OutputPiece>) -> Page {
+        let end_pen = terminal_text::read(&pieces, Style::default()).pen;
+        Page {
+            offset,
+            length,
+            pieces,
+            pen: Style::default(),
+            end_pen,
+        }
+    }
 }
 
 #[component]
@@ -49,11 +66,7 @@ pub fn OutputView(
             let session = session.clone();
             spawn_local(async move {
                 if let Ok(window) = api::output(&session, seq, offset, page_size).await {
-                    let page = Page {
-                        offset: window.offset,
-                        length: window.length,
-                        pieces: window.pieces,
-                    };
+                    let page = Page::new(window.offset, window.length, window.pieces);
                     pages.update(|pages| {
                         if replace {
                             pages.clear();
@@ -63,11 +76,13 @@ pub fn OutputView(
                             if pages.len() > MAX_PAGES {
                                 pages.pop_back();
                             }
+                            carry_pens(pages, 1);
                         } else {
                             pages.push_back(page);
                             if pages.len() > MAX_PAGES {
                                 pages.pop_front();
                             }
+                            carry_pens(pages, pages.len() - 1);
                         }
                     });
                 }
@@ -97,28 +112,26 @@ pub fn OutputView(
         for piece in pieces {
             let piece_end = piece.offset + piece.text.len() as u64;
             total.update(|total| *total = (*total).max(piece_end));
-            pages.update(|pages| match pages.back_mut() {
-                Some(page) if page.offset + page.length == piece.offset => {
-                    if page.length < page_size * 2 {
-                        page.length += piece.text.len() as u64;
-                        page.pieces.push(piece);
-                    } else {
-                        pages.push_back(Page {
-                            offset: piece.offset,
-                            length: piece.text.len() as u64,
-                            pieces: vec![piece],
-                        });
-                        if pages.len() > MAX_PAGES {
-                            pages.pop_front();
+            pages.update(|pages| {
+                let length = piece.text.len() as u64;
+                match pages.back_mut() {
+                    Some(page) if page.offset + page.length == piece.offset => {
+                        if page.length < page_size * 2 {
+                            page.length += length;
+                            page.pieces.push(piece);
+                            // The whole page again: an escape sequence may span pieces.
+                            page.end_pen = terminal_text::read(&page.pieces, page.pen).pen;
+                        } else {
+                            pages.push_back(Page::new(piece.offset, length, vec![piece]));
+                            if pages.len() > MAX_PAGES {
+                                pages.pop_front();
+                            }
+                            carry_pens(pages, pages.len() - 1);
                         }
                     }
+                    None if piece.offset == 0 => pages.push_back(Page::new(0, length, vec![piece])),
+                    _ => {}
                 }
-                None if piece.offset == 0 => pages.push_back(Page {
-                    offset: 0,
-                    length: piece.text.len() as u64,
-                    pieces: vec![piece],
-                }),
-                _ => {}
             });
         }
         if following.get_untracked()
@@ -176,9 +189,9 @@ pub fn OutputView(
             <Show when=move || following.get()><span class="badge running">"following"</span></Show>
         </div>
         <div class="output" node_ref=container on:scroll=on_scroll data-test="output" tabindex="0" aria-label="Output">
-            <For each=move || pages.get() key=|page| (page.offset, page.length) let:page>
+            <For each=move || pages.get() key=|page| (page.offset, page.length, page.pen) let:page>
                 <pre class="output-page" data-offset=page.offset>
-                    {page.pieces.iter().flat_map(|piece| ansi_spans(&piece.text, piece.stream == Stream::Stderr)).collect_view()}
+                    {terminal_text::lines_view(terminal_text::read(&page.pieces, page.pen))}
                 </pre>
             </For>
         </div>
@@ -189,45 +202,15 @@ fn end_of(pages: &VecDeque<Page>) -> u64 {
     pages.back().map_or(0, |page| page.offset + page.length)
 }
 
-/// Text with ANSI colour sequences (SGR) as spans; other escape sequences are dropped.
-fn ansi_spans(text: &str, stderr: bool) -> Vec<AnyView> {
-    let mut spans = Vec::new();
-    let mut classes: Vec<String> = Vec::new();
-    let mut rest = text;
-    let base = if stderr { "stderr" } else { "" };
-    while let Some(start) = rest.find('\u{1b}') {
-        if start > 0 {
-            let class = format!("{base} {}", classes.join(" "));
-            spans.push(view! { <span class=class>{rest[..start].to_owned()}</span> }.into_any());
+/// Each page's starting pen is where the page before it left the pen, so colours carry across
+/// pages; from `from` on, pens are read again (the first page kept has nothing before it).
+fn carry_pens(pages: &mut VecDeque<Page>, from: usize) {
+    for index in from.max(1)..pages.len() {
+        let pen = pages[index - 1].end_pen;
+        if pages[index].pen == pen && index > from {
+            break;
         }
-        let after = &rest[start + 1..];
-        if let Some(body) = after.strip_prefix('[') {
-            let end = body
-                .find(|c: char| c.is_ascii_alphabetic())
-                .unwrap_or(body.len().saturating_sub(1));
-            if body.as_bytes().get(end) == Some(&b'm') {
-                for code in body[..end].split(';') {
-                    match code {
-                        "" | "0" => classes.clear(),
-                        "1" => classes.push("ansi-bold".into()),
-                        code if code.len() == 2
-                            && (code.starts_with('3') || code.starts_with('9')) =>
-                        {
-                            classes.retain(|class| !class.starts_with("ansi-fg"));
-                            classes.push(format!("ansi-fg-{code}"));
-                        }
-                        _ => {}
-                    }
-                }
-            }
-            rest = body.get(end + 1..).unwrap_or("");
-        } else {
-            rest = after;
-        }
+        pages[index].pen = pen;
+        pages[index].end_pen = terminal_text::read(&pages[index].pieces, pen).pen;
     }
-    if !rest.is_empty() {
-        let class = format!("{base} {}", classes.join(" "));
-        spans.push(view! { <span class=class>{rest.to_owned()}</span> }.into_any());
-    }
-    spans
 }

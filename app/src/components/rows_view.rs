@@ -1,13 +1,14 @@
 //! A result set, however many rows: a virtual scroll area whose height stands for every row
 //! (scaled down past what browsers allow), with only the rows in view in the DOM, fetched by
-//! window as the reader scrolls.
+//! window as the reader scrolls. Windows are bounded in bytes too: long values arrive cut, shown
+//! with their whole size and a way to open or copy the whole value.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use leptos::{html, prelude::*, task::spawn_local};
 use loupe_protocol::{Cell, Column};
 
-use crate::api;
+use crate::{api, components::session_bits::human_bytes};
 
 const ROW_HEIGHT: f64 = 28.0;
 const VIEW_HEIGHT: f64 = 420.0;
@@ -17,6 +18,8 @@ const MAX_SCROLL_HEIGHT: f64 = 8_000_000.0;
 /// Rows fetched per request when the server's `preview_rows` is out of bounds.
 const MIN_BLOCK: u64 = 20;
 const MAX_BLOCK: u64 = 1000;
+/// Bytes of a value shown in a cell; more than a cell's width ever shows.
+const CELL_BYTES: u32 = 1024;
 
 #[component]
 pub fn RowsView(
@@ -30,33 +33,77 @@ pub fn RowsView(
     let block_size = block_rows.clamp(MIN_BLOCK, MAX_BLOCK);
     let first = RwSignal::new(0u64);
     let blocks = RwSignal::new(HashMap::<u64, Vec<Vec<Cell>>>::new());
+    // Blocks with a request in flight, and the cut cells by (row, column) with their whole size.
+    let loading = StoredValue::new(HashSet::<u64>::new());
+    let cuts = RwSignal::new(HashMap::<(u64, u32), u64>::new());
     let container = NodeRef::<html::Div>::new();
     let visible = (VIEW_HEIGHT / ROW_HEIGHT).ceil() as u64 + 1;
     let full_height = move || (total.get() as f64 * ROW_HEIGHT).min(MAX_SCROLL_HEIGHT) + ROW_HEIGHT;
 
-    // Fetches the blocks of rows around `first` that are not loaded, and forgets far ones.
+    // Fetches what the blocks of rows around `first` lack (a window may stop short at its byte
+    // bound, and a running result grows), and forgets far blocks.
     let fill = {
         let session = session.clone();
         move || {
             let from = first.get_untracked() / block_size;
             let to = (first.get_untracked() + visible) / block_size;
+            let rows = total.get_untracked();
             for block in from..=to {
-                if blocks.with_untracked(|blocks| blocks.contains_key(&block))
-                    || block * block_size >= total.get_untracked()
+                let start = block * block_size;
+                let end = (start + block_size).min(rows);
+                let have = blocks.with_untracked(|blocks| blocks.get(&block).map_or(0, Vec::len));
+                if start + have as u64 >= end
+                    || loading.with_value(|loading| loading.contains(&block))
                 {
                     continue;
                 }
+                loading.update_value(|loading| {
+                    loading.insert(block);
+                });
                 blocks.update(|blocks| {
-                    blocks.insert(block, Vec::new());
+                    blocks.entry(block).or_default();
                     blocks.retain(|known, _| known.abs_diff(block) <= 4);
+                });
+                cuts.update(|cuts| {
+                    cuts.retain(|(row, _), _| (row / block_size).abs_diff(block) <= 4)
                 });
                 let session = session.clone();
                 spawn_local(async move {
-                    if let Ok(window) =
-                        api::rows(&session, seq, block * block_size, block_size as u32).await
-                    {
-                        blocks.update(|blocks| drop(blocks.insert(block, window.rows)));
+                    let mut offset = start + have as u64;
+                    while offset < end {
+                        let Ok(window) =
+                            api::rows(&session, seq, offset, (end - offset) as u32, CELL_BYTES)
+                                .await
+                        else {
+                            break;
+                        };
+                        if window.rows.is_empty() {
+                            break;
+                        }
+                        offset += window.rows.len() as u64;
+                        cuts.update(|cuts| {
+                            cuts.extend(
+                                window
+                                    .cut
+                                    .iter()
+                                    .map(|cut| ((cut.row, cut.column), cut.bytes)),
+                            )
+                        });
+                        let kept = blocks
+                            .try_update(|blocks| {
+                                blocks
+                                    .get_mut(&block)
+                                    .map(|rows| rows.extend(window.rows))
+                                    .is_some()
+                            })
+                            .unwrap_or(false);
+                        if !kept {
+                            break;
+                        }
                     }
+                    loading.update_value(|loading| {
+                        loading.remove(&block);
+                    });
                 });
             }
         }
@@ -109,7 +156,11 @@ pub fn RowsView(
                                         <tr data-test="row" data-row=row>
                                             <td class="num muted">{row + 1}</td>
                                             {match cells {
-                                                Some(cells) => cells.into_iter().map(|cell| view! { <td>{cell_view(cell)}</td> }.into_any()).collect_view().into_any(),
+                                                Some(cells) => (0u32..).zip(cells).map(|(column, cell)| {
+                                                    let cut = cuts.with(|cuts| cuts.get(&(row, column)).copied());
+                                                    let whole = cut.map(|bytes| WholeValue { session: session.clone(), seq, row, column, bytes });
+                                                    view! { <td>{cell_view(cell, whole)}</td> }.into_any()
+                                                }).collect_view().into_any(),
                                                 None => view! { <td colspan=width class="muted">"…"</td> }.into_any(),
                                             }}
                                         </tr>
@@ -124,12 +175,56 @@ pub fn RowsView(
     }
 }
 
-fn cell_view(cell: Cell) -> AnyView {
-    match cell {
-        Cell::Null => view! { <span class="null">"NULL"</span> }.into_any(),
-        Cell::Bool(value) => view! { <span class="num">{value.to_string()}</span> }.into_any(),
-        Cell::Int(value) => view! { <span class="num">{value.to_string()}</span> }.into_any(),
-        Cell::Float(value) => view! { <span class="num">{value.to_string()}</span> }.into_any(),
-        Cell::Text(text) => view! { <span>{text}</span> }.into_any(),
+/// Where the whole of a cut value is, and how long it is.
+struct WholeValue {
+    session: String,
+    seq: u64,
+    row: u64,
+    column: u32,
+    bytes: u64,
+}
+
+fn cell_view(cell: Cell, whole: Option<WholeValue>) -> AnyView {
+    let numeric = matches!(cell, Cell::Bool(_) | Cell::Int(_) | Cell::Float(_));
+    let Some(text) = cell.text().map(|text| text.into_owned()) else {
+        return view! { <span class="null">"NULL"</span> }.into_any();
+    };
+    let Some(whole) = whole else {
+        return view! { <span class:num=numeric>{text}</span> }.into_any();
+    };
+    let url = api::cell_url(&whole.session, whole.seq, whole.row, whole.column);
+    let size = format!("… {} in all ", human_bytes(whole.bytes));
+    let copied = RwSignal::new(false);
+    let copy = move |_| {
+        let WholeValue {
+            session,
+            seq,
+            row,
+            column,
+            ..
+        } = &whole;
+        let (session, seq, row, column) = (session.clone(), *seq, *row, *column);
+        spawn_local(async move {
+            if let Ok(text) = api::cell_text(&session, seq, row, column).await
+                && let Some(window) = web_sys::window()
+            {
+                let _ = window.navigator().clipboard().write_text(&text);
+                copied.try_set(true);
+            }
+        });
+    };
+    view! {
+        <div class="cell-cut" data-test="cell-cut">
+            <span class="cell-text">{text}</span>
+            <span class="cell-more muted">
+                {size}
+                <a href=url target="_blank" rel="noopener" data-test="cell-open">"open"</a>
+                " "
+                <button type="button" class="link-button" data-test="cell-copy" on:click=copy>
+                    {move || if copied.get() { "copied" } else { "copy" }}
+                </button>
+            </span>
+        </div>
     }
+    .into_any()
 }

@@ -4,7 +4,12 @@
 use leptos::{prelude::*, task::spawn_local};
 use leptos_router::{NavigateOptions, components::A, hooks::use_navigate};
 
-use crate::{api, auth::Auth, live::watch_reviews};
+use crate::{
+    api,
+    auth::Auth,
+    live::{LinkState, LiveChannel, watch_reviews},
+    settings::ServerSettings,
+};
 
 #[component]
 pub fn Header() -> impl IntoView {
@@ -26,7 +31,19 @@ pub fn Header() -> impl IntoView {
                 </nav>
                 <UserMenu/>
             </Show>
+            <LinkNotice/>
         </header>
+    }
+}
+
+/// Says so while the live connection is down and reconnecting: what is shown is not following.
+#[component]
+fn LinkNotice() -> impl IntoView {
+    let live = LiveChannel::get();
+    view! {
+        <Show when=move || live.state.get() == LinkState::Reconnecting>
+            <span class="link-notice" role="status" data-test="live-reconnecting">"Reconnecting…"</span>
+        </Show>
     }
 }
 
@@ -100,7 +117,7 @@ fn UserMenu() -> impl IntoView {
 
 #[component]
 pub fn Footer() -> impl IntoView {
-    let settings = LocalResource::new(api::settings);
+    let settings = ServerSettings::get().0;
     view! {
         <footer class="footer">
             <Transition fallback=|| view! { <span class="muted">"Connecting…"</span> }>

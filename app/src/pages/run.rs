@@ -4,8 +4,8 @@
 use leptos::{prelude::*, task::spawn_local};
 use leptos_router::components::A;
 use loupe_protocol::{
-    AccessRequest, ClientMessage, Connection, EventKind, Review, ReviewKind, ReviewQuery,
-    ReviewState, RunRequest, ServerMessage, Session, SessionStatus,
+    AccessRequest, Connection, EventKind, OutputPiece, Review, ReviewKind, ReviewQuery,
+    ReviewState, RunRequest, SessionStatus, terminal::Style,
 };
 
 use crate::{
@@ -15,9 +15,11 @@ use crate::{
         feedback::ErrorLine,
         review_bits::{approvals_text, human_seconds},
         session_bits::StatusBadge,
+        terminal_text,
     },
     format::local_time,
-    live::{Live, watch_reviews},
+    live::{Watch, watch_reviews},
+    session_feed::{Entry, SessionFeed},
 };
 
 #[component]
@@ -36,12 +38,10 @@ pub fn RunPage() -> impl IntoView {
     });
     // The review holding the session, while it waits.
     let held_by = RwSignal::new(None::<String>);
-    let session = RwSignal::new(None::<Session>);
-    // Lines about the run (statements, errors, notes), and the output by byte offset: what was
-    // recorded before the watch began is fetched, what comes after arrives live.
-    let lines = RwSignal::new(Vec::<String>::new());
-    let output = RwSignal::new(std::collections::BTreeMap::<(u64, u64), String>::new());
-    let live = StoredValue::new_local(None::<Live>);
+    // The run's session as it streams in: the same reducer as the session page.
+    let feed = SessionFeed::new();
+    let session = feed.session;
+    let live = StoredValue::new_local(None::<Watch>);
     on_cleanup(move || live.set_value(None));
 
     let run = move || {
@@ -53,8 +53,8 @@ pub fn RunPage() -> impl IntoView {
         if request.connection.is_empty() {
             return error.set(Some("Choose a connection first".into()));
         }
-        lines.set(Vec::new());
-        output.set(Default::default());
+        live.set_value(None);
+        feed.entries.set(Vec::new());
         spawn_local(async move {
             match api::run(&request).await {
                 Ok(started) => {
@@ -71,63 +71,7 @@ pub fn RunPage() -> impl IntoView {
                     }
                     let id = started.id.clone();
                     session.set(Some(started));
-                    let session_id = id.clone();
-                    let on_message = move |message: ServerMessage| match message {
-                        ServerMessage::Output { seq, piece, .. } => {
-                            output.update(|text| drop(text.insert((seq, piece.offset), piece.text)))
-                        }
-                        ServerMessage::Event { event, .. } => match event.kind {
-                            EventKind::Input => {
-                                lines.update(|lines| lines.push(format!("> {}", event.summary)))
-                            }
-                            EventKind::Error => lines.update(|lines| {
-                                lines
-                                    .push(format!("ERROR: {}", event.text.unwrap_or(event.summary)))
-                            }),
-                            EventKind::Result => lines.update(|lines| {
-                                lines.push(format!(
-                                    "[result: {} — open the session for its rows]",
-                                    event.summary
-                                ))
-                            }),
-                            EventKind::Note | EventKind::Exit => {
-                                lines.update(|lines| lines.push(format!("-- {}", event.summary)))
-                            }
-                            EventKind::Output if event.bytes > 0 => {
-                                let (session_id, seq, bytes) =
-                                    (session_id.clone(), event.seq, event.bytes);
-                                spawn_local(async move {
-                                    if let Ok(window) =
-                                        api::output(&session_id, seq, 0, bytes.min(1024 * 1024))
-                                            .await
-                                    {
-                                        output.update(|text| {
-                                            for piece in window.pieces {
-                                                text.insert((seq, piece.offset), piece.text);
-                                            }
-                                        });
-                                    }
-                                });
-                            }
-                            EventKind::Output => {}
-                        },
-                        ServerMessage::Session {
-                            session: snapshot, ..
-                        } => session.set(Some(snapshot)),
-                        _ => {}
-                    };
-                    match Live::connect(on_message) {
-                        Ok(connection) => {
-                            connection.send(ClientMessage::WatchSession {
-                                id: "run".into(),
-                                session: id,
-                                after: 0,
-                                offset: None,
-                            });
-                            live.set_value(Some(connection));
-                        }
-                        Err(failure) => error.set(Some(format!("Live output is off: {failure}"))),
-                    }
+                    live.try_set_value(Some(feed.follow(&id)));
                 }
                 Err(failure) => error.set(Some(failure.to_string())),
             }
@@ -170,12 +114,54 @@ pub fn RunPage() -> impl IntoView {
                 <p class="error-text" role="alert" data-test="run-rejected">{why}</p>
             })}
         })}
-        <Show when=move || lines.with(|lines| !lines.is_empty()) || output.with(|text| !text.is_empty())>
+        <Show when=move || feed.entries.with(|entries| !entries.is_empty())>
             <pre class="output run-output" data-test="run-output">
-                {move || lines.get().join("\n")}"\n"
-                {move || output.with(|text| text.values().cloned().collect::<String>())}
+                <For each=move || feed.entries.get() key=|entry| entry.event.seq let:entry>
+                    {run_line(session.with_untracked(|session| session.as_ref().map(|session| session.id.clone())).unwrap_or_default(), entry)}
+                </For>
             </pre>
         </Show>
+    }
+}
+
+/// One event of the run as a line of the run's log; output as a terminal would draw it.
+fn run_line(session_id: String, entry: Entry) -> AnyView {
+    let event = entry.event;
+    match event.kind {
+        EventKind::Input => format!("> {}\n", event.summary).into_any(),
+        EventKind::Error => format!("ERROR: {}\n", event.text.unwrap_or(event.summary)).into_any(),
+        EventKind::Result => format!(
+            "[result: {} — open the session for its rows]\n",
+            event.summary
+        )
+        .into_any(),
+        EventKind::Note | EventKind::Exit => format!("-- {}\n", event.summary).into_any(),
+        EventKind::Output => {
+            // What was recorded before the watch began is fetched; the rest arrives live.
+            let head = RwSignal::new(Vec::<OutputPiece>::new());
+            if event.bytes > 0 {
+                let (seq, bytes) = (event.seq, event.bytes);
+                spawn_local(async move {
+                    if let Ok(window) =
+                        api::output(&session_id, seq, 0, bytes.min(1024 * 1024)).await
+                    {
+                        head.try_set(window.pieces);
+                    }
+                });
+            }
+            let tail = entry.tail;
+            (move || {
+                head.with(|head| {
+                    tail.with(|tail| {
+                        terminal_text::lines_view(terminal_text::read(
+                            head.iter().chain(tail),
+                            Style::default(),
+                        ))
+                    })
+                })
+            })
+            .into_any()
+        }
     }
 }
 

@@ -8,10 +8,7 @@ use leptos_router::{
     components::A,
     hooks::{use_navigate, use_params_map},
 };
-use loupe_protocol::{
-    ClientMessage, EventKind, NewShare, OutputPiece, ReviewQuery, ServerMessage, Session,
-    SessionEvent, SessionStatus, Settings,
-};
+use loupe_protocol::{EventKind, NewShare, ReviewQuery, Session, SessionStatus, Settings};
 
 use crate::{
     api,
@@ -24,28 +21,10 @@ use crate::{
         },
     },
     format::local_time,
-    live::Live,
+    live::Watch,
+    session_feed::{Entry, SessionFeed},
+    settings::ServerSettings,
 };
-
-/// An event in the timeline, with the signals live updates write to.
-#[derive(Clone)]
-struct Entry {
-    event: SessionEvent,
-    bytes: RwSignal<u64>,
-    rows: RwSignal<u64>,
-    tail: RwSignal<Vec<OutputPiece>>,
-}
-
-impl Entry {
-    fn new(event: SessionEvent) -> Entry {
-        Entry {
-            bytes: RwSignal::new(event.bytes),
-            rows: RwSignal::new(event.rows),
-            tail: RwSignal::new(Vec::new()),
-            event,
-        }
-    }
-}
 
 #[component]
 pub fn SessionDetailPage() -> impl IntoView {
@@ -61,22 +40,14 @@ pub fn SessionDetailPage() -> impl IntoView {
 
 #[component]
 fn SessionDetail(id: String) -> impl IntoView {
-    let session = RwSignal::new(None::<Session>);
-    let entries = RwSignal::new(Vec::<Entry>::new());
-    let error = RwSignal::new(None::<String>);
-    let settings = LocalResource::new(api::settings);
-    // How much output and how many rows to fetch at a time, as the server says.
-    let preview = Memo::new(move |_| {
-        settings
-            .get()
-            .and_then(Result::ok)
-            .map_or((64 * 1024, 100), |settings| {
-                (
-                    u64::from(settings.preview_bytes),
-                    u64::from(settings.preview_rows),
-                )
-            })
-    });
+    let feed = SessionFeed::new();
+    let SessionFeed {
+        session,
+        entries,
+        problem: error,
+    } = feed;
+    let settings = ServerSettings::get();
+    let preview = Memo::new(move |_| settings.preview());
     let now = RwSignal::new(js_sys::Date::now());
     if let Ok(handle) = set_interval_with_handle(
         move || now.set(js_sys::Date::now()),
@@ -85,50 +56,8 @@ fn SessionDetail(id: String) -> impl IntoView {
         on_cleanup(move || handle.clear());
     }
 
-    // Stored events first, then the live tail from the last one read.
-    let live = StoredValue::new_local(None::<Live>);
-    let on_message = move |message: ServerMessage| match message {
-        // The watch starts from the first event: known ones bring their sizes up to date (output
-        // recorded between the page's read and the watch is fetched by the views), new ones
-        // join the timeline.
-        ServerMessage::Event { event, .. } => {
-            let known = entries.with_untracked(|entries| {
-                entries
-                    .iter()
-                    .find(|entry| entry.event.seq == event.seq)
-                    .cloned()
-            });
-            match known {
-                Some(entry) => {
-                    entry
-                        .bytes
-                        .update(|bytes| *bytes = (*bytes).max(event.bytes));
-                    entry.rows.update(|rows| *rows = (*rows).max(event.rows));
-                }
-                None => entries.update(|entries| entries.push(Entry::new(event))),
-            }
-        }
-        ServerMessage::Output { seq, piece, .. } => entries.with_untracked(|entries| {
-            if let Some(entry) = entries.iter().find(|entry| entry.event.seq == seq) {
-                entry.tail.update(|tail| tail.push(piece));
-            }
-        }),
-        ServerMessage::Rows { seq, total, .. } => entries.with_untracked(|entries| {
-            if let Some(entry) = entries.iter().find(|entry| entry.event.seq == seq) {
-                entry.rows.set(total);
-            }
-        }),
-        ServerMessage::Session {
-            session: snapshot, ..
-        } => session.set(Some(snapshot)),
-        ServerMessage::Resync { .. } => error.set(Some(
-            "Fell behind the live session; reload the page to catch up.".into(),
-        )),
-        // Access ended while watching (a share revoked, the login ended): say so, since
-        // nothing more will arrive.
-        ServerMessage::Error { message, .. } => error.set(Some(message)),
-        _ => {}
-    };
+    // Stored events first, then the live tail on the tab's live channel.
+    let live = StoredValue::new_local(None::<Watch>);
     let load = {
         let id = id.clone();
         move || {
@@ -158,14 +87,8 @@ fn SessionDetail(id: String) -> impl IntoView {
                         .as_ref()
                         .is_some_and(|session| !session.status.is_final())
                 });
-                if running && let Ok(connection) = Live::connect(on_message) {
-                    connection.send(ClientMessage::WatchSession {
-                        id: "detail".into(),
-                        session: id.clone(),
-                        after: 0,
-                        offset: None,
-                    });
-                    live.set_value(Some(connection));
+                if running {
+                    live.try_set_value(Some(feed.follow(&id)));
                 }
             });
         }
@@ -176,7 +99,7 @@ fn SessionDetail(id: String) -> impl IntoView {
     view! {
         {move || error.get().map(|message| view! { <ErrorPanel message=message retry=Callback::new(move |()| error.set(None))/> })}
         {move || session.get().map(|current| {
-            let downloads_disabled = settings.get().and_then(Result::ok).is_some_and(|settings: Settings| settings.downloads_disabled);
+            let downloads_disabled = settings.read().is_some_and(|settings: Settings| settings.downloads_disabled);
             view! {
                 <SessionHeader session=current.clone() now=now downloads_disabled=downloads_disabled/>
             }

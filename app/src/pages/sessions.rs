@@ -10,8 +10,7 @@ use leptos_router::{
     hooks::{use_navigate, use_query_map},
 };
 use loupe_protocol::{
-    ClientMessage, Count, ServerMessage, Session, SessionQuery, SessionStatus, SessionType,
-    Timestamp,
+    Count, ServerMessage, Session, SessionQuery, SessionStatus, SessionType, Timestamp,
 };
 
 use crate::{
@@ -21,7 +20,7 @@ use crate::{
         session_bits::{Duration as DurationCell, StatusBadge, TypeIcon, human_bytes},
     },
     format::{local_time, relative_time},
-    live::Live,
+    live::{LiveChannel, Watch},
 };
 
 const PERIODS: [(&str, &str, i64); 4] = [
@@ -105,10 +104,10 @@ pub fn SessionsPage() -> impl IntoView {
         });
     };
 
-    // Live: the server filters by the same query and by who may see what.
-    let live = StoredValue::new_local(None::<Live>);
-    let on_message = move |message: ServerMessage| {
-        if let ServerMessage::Session { session, .. } = message {
+    // Live: the server filters by the same query and by who may see what. A watch per query;
+    // the one before is dropped (unwatched) when the query changes.
+    let on_message = move |message: ServerMessage| match message {
+        ServerMessage::Session { session, .. } => {
             sessions.update(
                 |list| match list.iter_mut().find(|known| known.id == session.id) {
                     Some(known) => *known = session,
@@ -128,31 +127,27 @@ pub fn SessionsPage() -> impl IntoView {
                         list.insert(0, session);
                     }
                 },
-            );
+            )
         }
+        // Changes may have been missed (the connection dropped, or this tab fell behind).
+        ServerMessage::Resync { .. } => load(false),
+        _ => {}
     };
-    match Live::connect(on_message) {
-        Ok(connection) => live.set_value(Some(connection)),
-        Err(failure) => error.set(Some(format!("Live updates are off: {failure}"))),
-    }
+    let live = StoredValue::new_local(None::<Watch>);
     on_cleanup(move || live.set_value(None));
 
     Effect::new(move |_| {
         let query = query_from_url(&params.read());
         load(false);
-        live.with_value(|live| {
-            if let Some(live) = live {
-                live.send(ClientMessage::Unwatch { id: "list".into() });
-                live.send(ClientMessage::WatchSessions {
-                    id: "list".into(),
-                    filter: SessionQuery {
-                        cursor: None,
-                        limit: None,
-                        ..query
-                    },
-                });
-            }
-        });
+        let watch = LiveChannel::get().watch_sessions(
+            SessionQuery {
+                cursor: None,
+                limit: None,
+                ..query
+            },
+            on_message,
+        );
+        live.set_value(Some(watch));
     });
 
     // Filters write the URL; the effect above reloads from it.

@@ -7,7 +7,7 @@ pub async fn run(backend: &str, total: u64) -> Result<()> {
         "\n== bench download on {backend}: {} MiB of output as txt",
         total >> 20
     );
-    let database = BenchDatabase::create(backend).await?;
+    let database = TestDatabase::create_on(backend).await;
     let pattern = ingest::text(64 << 20);
     let server = BenchServer::start(&database).await?;
     let (id, _) = ingest::fill(&server, &pattern, total).await?;
@@ -75,5 +75,6 @@ pub async fn run(backend: &str, total: u64) -> Result<()> {
         peak - rss_before
     );
     server.stop().await?;
-    database.drop_database().await
+    drop(database);
+    Ok(())
 }

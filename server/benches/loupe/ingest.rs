@@ -21,7 +21,7 @@ pub async fn run(backend: &str, total: u64) -> Result<()> {
         "\n== bench ingest on {backend}: {} MiB of output into one session",
         total >> 20
     );
-    let database = BenchDatabase::create(backend).await?;
+    let database = TestDatabase::create_on(backend).await;
     let pattern = text(64 << 20);
 
     // Baseline: the same bytes, in the same sized writes, to a plain file on the same disk.
@@ -75,7 +75,8 @@ pub async fn run(backend: &str, total: u64) -> Result<()> {
     );
     print_window_plan(&database, &id, seq as i64, (total / 2) as i64).await?;
     server.stop().await?;
-    database.drop_database().await
+    drop(database);
+    Ok(())
 }
 
 /// One session holding `total` bytes of output, appended through the raw ingest endpoint in
@@ -132,20 +133,15 @@ pub fn pieces(pattern: &[u8], total: u64, size: usize) -> impl Iterator<Item = &
 }
 
 /// The plan of the window query, for the record: one range scan of the primary key.
-async fn print_window_plan(
-    database: &BenchDatabase,
-    id: &str,
-    seq: i64,
-    offset: i64,
-) -> Result<()> {
+async fn print_window_plan(database: &TestDatabase, id: &str, seq: i64, offset: i64) -> Result<()> {
     let query = format!(
         "SELECT byte_offset, at_us, stream, data FROM output_chunks WHERE session_id = '{id}' AND seq = {seq} AND byte_offset > {} AND byte_offset < {}",
         offset - 65_536,
         offset + 1_048_576
     );
     println!("window query plan:");
-    if database.url.starts_with("sqlite") {
-        let pool = SqlitePool::connect(&database.url).await?;
+    if database.url().starts_with("sqlite") {
+        let pool = SqlitePool::connect(&database.url()).await?;
         let rows: Vec<(i64, i64, i64, String)> =
             sqlx::query_as(&format!("EXPLAIN QUERY PLAN {query}"))
                 .fetch_all(&pool)
@@ -155,7 +151,7 @@ async fn print_window_plan(
         }
         pool.close().await;
     } else {
-        let pool = PgPool::connect(&database.url).await?;
+        let pool = PgPool::connect(&database.url()).await?;
         let rows: Vec<(String,)> =
             sqlx::query_as(&format!("EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) {query}"))
                 .fetch_all(&pool)

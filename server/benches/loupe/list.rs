@@ -21,7 +21,7 @@ fn status(rng: &mut Rng) -> &'static str {
 
 pub async fn run(backend: &str, sessions: usize) -> Result<()> {
     println!("\n== bench list on {backend}: {sessions} sessions");
-    let database = BenchDatabase::create(backend).await?;
+    let database = TestDatabase::create_on(backend).await;
     let server = BenchServer::start(&database).await?;
     let seeded = Instant::now();
     seed(&database, sessions).await?;
@@ -142,11 +142,12 @@ pub async fn run(backend: &str, sessions: usize) -> Result<()> {
         ms(baseline)
     );
     server.stop().await?;
-    database.drop_database().await
+    drop(database);
+    Ok(())
 }
 
 /// Writes users and sessions straight into the tables, in large multi-row inserts.
-async fn seed(database: &BenchDatabase, sessions: usize) -> Result<()> {
+async fn seed(database: &TestDatabase, sessions: usize) -> Result<()> {
     let now = loupe_server::store::now_us();
     let mut sql = String::from(
         "INSERT INTO users (id, username, display_name, role, disabled, created_at_us, updated_at_us) VALUES ",
@@ -157,7 +158,7 @@ async fn seed(database: &BenchDatabase, sessions: usize) -> Result<()> {
             "{comma}('u{n:03}', 'user{n:03}', 'User {n}', 'user', FALSE, {now}, {now})"
         ));
     }
-    database.execute(&sql).await?;
+    execute(database, &sql).await?;
     let mut rng = Rng(42);
     let batch = 2000;
     let mut written = 0;
@@ -187,7 +188,7 @@ async fn seed(database: &BenchDatabase, sessions: usize) -> Result<()> {
             ));
         }
         sql.push_str("; COMMIT;");
-        database.execute(&sql).await?;
+        execute(database, &sql).await?;
         written += batch.min(sessions - written);
         if written % 100_000 == 0 {
             print!(".");
@@ -197,9 +198,9 @@ async fn seed(database: &BenchDatabase, sessions: usize) -> Result<()> {
     println!();
     // Planner statistics and (PostgreSQL) the visibility map, as a long-running
     // installation has them from autovacuum.
-    if database.url.starts_with("sqlite") {
-        database.execute("ANALYZE").await
+    if database.url().starts_with("sqlite") {
+        execute(database, "ANALYZE").await
     } else {
-        database.execute("VACUUM ANALYZE sessions").await
+        execute(database, "VACUUM ANALYZE sessions").await
     }
 }

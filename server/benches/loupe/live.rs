@@ -61,7 +61,7 @@ struct Tally {
 
 pub async fn run(backend: &str, watchers: usize, rate: u64, seconds: u64) -> Result<()> {
     println!("\n== bench live on {backend}: {watchers} watchers, {rate} events/s for {seconds} s");
-    let database = BenchDatabase::create(backend).await?;
+    let database = TestDatabase::create_on(backend).await;
     let token = admin_token(&database).await?;
 
     // The server in its own process, so its memory is its own.
@@ -69,7 +69,7 @@ pub async fn run(backend: &str, watchers: usize, rate: u64, seconds: u64) -> Res
     let mut server = tokio::process::Command::new(env!("CARGO_BIN_EXE_loupe"))
         .arg("serve")
         .env("LOUPE_BIND", "127.0.0.1:0")
-        .env("DATABASE_URL", &database.url)
+        .env("DATABASE_URL", &database.url())
         .env("LOUPE_DATA_DIR", data.path())
         .env("LOUPE_STATIC_DIR", "/nonexistent")
         .env("LOUPE_LIVE_QUEUE", "65536")
@@ -221,7 +221,7 @@ pub async fn run(backend: &str, watchers: usize, rate: u64, seconds: u64) -> Res
         peak.load(Ordering::Relaxed) as f64 / 1024.0
     );
     let _ = server.kill().await;
-    database.drop_database().await?;
+    drop(database);
 
     let (base_p50, base_p99, base_rate) = baseline(watchers, rate, seconds).await?;
     println!(

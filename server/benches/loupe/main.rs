@@ -72,73 +72,19 @@ fn main() -> Result<()> {
     Ok(())
 }
 
-/// A database for one bench run, dropped afterwards.
-struct BenchDatabase {
-    url: String,
-    cleanup: Cleanup,
-}
-
-enum Cleanup {
-    /// Removed with the folder when dropped.
-    Sqlite {
-        _folder: tempfile::TempDir,
-    },
-    Postgres(Box<PgConnectOptions>, String),
-}
-
-impl BenchDatabase {
-    async fn create(backend: &str) -> Result<BenchDatabase> {
-        if backend == "postgres" {
-            let url = std::env::var("LOUPE_TEST_DATABASE_URL")
-                .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-            let admin = PgConnectOptions::from_str(&url)?;
-            let name = format!("loupe_bench_{}", uuid::Uuid::new_v4().simple());
-            PgConnection::connect_with(&admin)
-                .await?
-                .execute(format!("CREATE DATABASE {name}").as_str())
-                .await?;
-            let url = admin.clone().database(&name).to_url_lossy().to_string();
-            Ok(BenchDatabase {
-                url,
-                cleanup: Cleanup::Postgres(Box::new(admin), name),
-            })
-        } else {
-            // The system's temporary folder unless told otherwise: never inside the checkout.
-            let dir = tempfile::tempdir_in(
-                std::env::var_os("LOUPE_BENCH_DIR")
-                    .map_or_else(std::env::temp_dir, std::path::PathBuf::from),
-            )?;
-            let url = format!("sqlite://{}", dir.path().join("bench.db").display());
-            Ok(BenchDatabase {
-                url,
-                cleanup: Cleanup::Sqlite { _folder: dir },
-            })
-        }
+/// Runs SQL written out in full (the seeding statements), on either backend.
+async fn execute(database: &TestDatabase, sql: &str) -> Result<()> {
+    let url = database.url();
+    if url.starts_with("sqlite") {
+        let pool = SqlitePool::connect(&url).await?;
+        sqlx::raw_sql(sql).execute(&pool).await?;
+        pool.close().await;
+    } else {
+        let pool = PgPool::connect(&url).await?;
+        sqlx::raw_sql(sql).execute(&pool).await?;
+        pool.close().await;
     }
-
-    async fn drop_database(self) -> Result<()> {
-        if let Cleanup::Postgres(admin, name) = self.cleanup {
-            PgConnection::connect_with(&admin)
-                .await?
-                .execute(format!("DROP DATABASE {name} WITH (FORCE)").as_str())
-                .await?;
-        }
-        Ok(())
-    }
-
-    /// Runs SQL written out in full (the seeding statements), on either backend.
-    async fn execute(&self, sql: &str) -> Result<()> {
-        if self.url.starts_with("sqlite") {
-            let pool = SqlitePool::connect(&self.url).await?;
-            sqlx::raw_sql(sql).execute(&pool).await?;
-            pool.close().await;
-        } else {
-            let pool = PgPool::connect(&self.url).await?;
-            sqlx::raw_sql(sql).execute(&pool).await?;
-            pool.close().await;
-        }
-        Ok(())
-    }
+    Ok(())
 }
 
 /// A running server over the bench database, and an administrator's token for it.
@@ -151,8 +97,8 @@ struct BenchServer {
 }
 
 /// Creates the administrator on the bench database and returns an API token for them.
-async fn admin_token(database: &BenchDatabase) -> Result<String> {
-    let store = Store::open(&Secret::new(database.url.clone()), 2).await?;
+async fn admin_token(database: &TestDatabase) -> Result<String> {
+    let store = Store::open(&Secret::new(database.url()), 2).await?;
     identity::ensure_initial_admin(
         &store,
         Some(&Secret::new("bench-admin-heron-basalt".into())),
@@ -174,9 +120,9 @@ async fn admin_token(database: &BenchDatabase) -> Result<String> {
 }
 
 impl BenchServer {
-    async fn start(database: &BenchDatabase) -> Result<BenchServer> {
+    async fn start(database: &TestDatabase) -> Result<BenchServer> {
         let token = admin_token(database).await?;
-        let mut config = Config::with_database(database.url.clone());
+        let mut config = Config::with_database(database.url());
         config.static_dir = "/nonexistent".into();
         config.log = "warn".into();
         let listener = TcpListener::bind("127.0.0.1:0").await?;
@@ -273,10 +219,12 @@ fn rss_mib() -> f64 {
         .map_or(0.0, |kb| kb / 1024.0)
 }
 
-mod list;
-
-mod ingest;
-
 mod download;
-
+mod ingest;
+mod list;
 mod live;
+
+#[path = "../../tests/support/database.rs"]
+mod database;
+
+use database::TestDatabase;

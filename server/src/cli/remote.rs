@@ -12,7 +12,7 @@ use loupe_protocol::{
 };
 use serde::de::DeserializeOwned;
 
-use crate::config::Secret;
+use crate::{config::Secret, sessions::render::tsv_row};
 
 const POLL: Duration = Duration::from_millis(100);
 
@@ -52,6 +52,11 @@ impl Client {
     }
 
     async fn send<T: DeserializeOwned>(&self, request: reqwest::RequestBuilder) -> Result<T> {
+        Ok(self.respond(request).await?.json().await?)
+    }
+
+    /// The response to `request` when it succeeded, else the server's message as the error.
+    async fn respond(&self, request: reqwest::RequestBuilder) -> Result<reqwest::Response> {
         let response = request
             .bearer_auth(&self.token)
             .send()
@@ -65,12 +70,17 @@ impl Client {
             };
             bail!("{message}");
         }
-        Ok(response.json().await?)
+        Ok(response)
     }
 
     async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T> {
         self.send(self.http.get(format!("{}{path}", self.base)))
             .await
+    }
+
+    async fn get_text(&self, path: &str) -> Result<String> {
+        let request = self.http.get(format!("{}{path}", self.base));
+        Ok(self.respond(request).await?.text().await?)
     }
 }
 
@@ -237,15 +247,29 @@ impl Follower {
         std::io::stdout().flush()?;
         for (seq, printed) in &mut self.results {
             loop {
-                let window: RowsWindow = client
+                let mut window: RowsWindow = client
                     .get(&format!(
-                        "/api/sessions/{id}/events/{seq}/rows?offset={printed}&limit=1000"
+                        "/api/sessions/{id}/events/{seq}/rows?offset={printed}&limit=1000&cell_bytes=1048576"
                     ))
                     .await?;
+                // Values longer than a window carries are fetched whole.
+                for cut in &window.cut {
+                    let whole = client
+                        .get_text(&format!(
+                            "/api/sessions/{id}/events/{seq}/rows/{}/cells/{}",
+                            cut.row, cut.column
+                        ))
+                        .await?;
+                    if let Some(cell) = (cut.row.checked_sub(window.offset))
+                        .and_then(|index| window.rows.get_mut(index as usize))
+                        .and_then(|row| row.get_mut(cut.column as usize))
+                    {
+                        *cell = Cell::Text(whole);
+                    }
+                }
                 let mut out = std::io::stdout().lock();
                 for row in &window.rows {
-                    let line: Vec<String> = row.iter().map(cell_text).collect();
-                    writeln!(out, "{}", line.join("\t"))?;
+                    out.write_all(&tsv_row(row))?;
                 }
                 *printed += window.rows.len() as u64;
                 if window.rows.is_empty() {
@@ -254,17 +278,6 @@ impl Follower {
             }
         }
         Ok(())
-    }
-}
-
-/// A cell as psql prints it in unaligned mode: NULL as an empty field.
-fn cell_text(cell: &Cell) -> String {
-    match cell {
-        Cell::Null => String::new(),
-        Cell::Bool(value) => value.to_string(),
-        Cell::Int(value) => value.to_string(),
-        Cell::Float(value) => value.to_string(),
-        Cell::Text(text) => text.replace('\t', "\\t").replace('\n', "\\n"),
     }
 }
 

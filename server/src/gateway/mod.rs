@@ -9,6 +9,7 @@ pub mod sealing;
 mod sql;
 pub(crate) mod sqlite;
 mod statements;
+mod values;
 
 use std::{
     collections::HashMap,

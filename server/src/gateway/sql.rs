@@ -5,8 +5,8 @@
 //! affected; a database error records the database's message and code and stops the script.
 //!
 //! Statements go through each database's simple ("text") protocol, so every type arrives as
-//! the database prints it and nothing is lost to a missing Rust decoder; integers, floats and
-//! booleans are kept as JSON numbers and booleans, NULL as null.
+//! the database prints it and nothing is lost to a missing Rust decoder; [`super::values`]
+//! decides which of those texts are also numbers or booleans.
 
 use std::time::Duration;
 
@@ -18,7 +18,10 @@ use sqlx::{
     postgres::{PgConnectOptions, PgConnection, PgRow},
 };
 
-use super::{Outcome, Run, sleep_until, statements};
+use super::{
+    Outcome, Run, sleep_until, statements,
+    values::{hex, typed_cell},
+};
 use crate::{
     sessions::recorder::{Append, NewEvent},
     sessions::summarize,
@@ -315,43 +318,6 @@ where
     Ok(())
 }
 
-/// A text-format value as a cell, typed by the column's type name.
-fn typed_cell(type_name: &str, text: &str) -> Cell {
-    let upper = type_name.to_ascii_uppercase();
-    let integer = [
-        "INT2",
-        "INT4",
-        "INT8",
-        "OID",
-        "TINYINT",
-        "SMALLINT",
-        "MEDIUMINT",
-        "INT",
-        "INTEGER",
-        "BIGINT",
-        "YEAR",
-    ];
-    let float = ["FLOAT4", "FLOAT8", "FLOAT", "DOUBLE", "REAL"];
-    if integer.contains(&upper.as_str()) {
-        if let Ok(value) = text.parse() {
-            return Cell::Int(value);
-        }
-    } else if float.contains(&upper.as_str()) {
-        if let Ok(value) = text.parse::<f64>()
-            && value.is_finite()
-        {
-            return Cell::Float(value);
-        }
-    } else if upper == "BOOL" || upper == "BOOLEAN" {
-        match text {
-            "t" | "true" | "1" => return Cell::Bool(true),
-            "f" | "false" | "0" => return Cell::Bool(false),
-            _ => {}
-        }
-    }
-    Cell::Text(text.to_owned())
-}
-
 fn pg_cell(row: &PgRow, index: usize) -> Cell {
     let Ok(value) = row.try_get_raw(index) else {
         return Cell::Null;
@@ -383,27 +349,5 @@ fn mysql_cell(row: &MySqlRow, index: usize) -> Cell {
         Err(_) => row
             .try_get_unchecked::<Vec<u8>, _>(index)
             .map_or(Cell::Null, |bytes| Cell::Text(format!("0x{}", hex(&bytes)))),
-    }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn types_text_values_by_column_type() {
-        assert_eq!(typed_cell("INT8", "42"), Cell::Int(42));
-        assert_eq!(typed_cell("float8", "1.5"), Cell::Float(1.5));
-        assert_eq!(typed_cell("BOOL", "t"), Cell::Bool(true));
-        assert_eq!(
-            typed_cell("NUMERIC", "12345678901234567890.5"),
-            Cell::Text("12345678901234567890.5".into())
-        );
-        assert_eq!(typed_cell("TEXT", "NULL"), Cell::Text("NULL".into()));
-        assert_eq!(typed_cell("FLOAT8", "NaN"), Cell::Text("NaN".into()));
     }
 }

@@ -25,7 +25,10 @@ use rusqlite::{
 };
 use tokio::sync::mpsc;
 
-use super::{Outcome, Run, sleep_until, statements};
+use super::{
+    Outcome, Run, sleep_until, statements,
+    values::{hex, integer_cell, typed_cell},
+};
 use crate::{
     sessions::recorder::{Append, NewEvent},
     sessions::summarize,
@@ -397,7 +400,12 @@ fn run_one(
             }
             columns_sent = true;
         }
-        page.push(values.iter().map(cell).collect());
+        page.push(
+            values
+                .iter()
+                .map(|value| cell(connection, value))
+                .collect::<rusqlite::Result<_>>()?,
+        );
         if page.len() == ROWS_PER_MESSAGE
             && steps
                 .blocking_send(Step::Rows(std::mem::take(&mut page)))
@@ -462,21 +470,21 @@ fn value_type(value: &ValueRef<'_>) -> &'static str {
     }
 }
 
-fn cell(value: &ValueRef<'_>) -> Cell {
-    match *value {
+/// A value as a cell. A REAL is shown as SQLite itself turns it into text (`CAST(x AS TEXT)`,
+/// the same conversion as `sqlite3_column_text`), so `0.1 + 0.2` reads as SQLite prints it.
+fn cell(connection: &Connection, value: &ValueRef<'_>) -> rusqlite::Result<Cell> {
+    Ok(match *value {
         ValueRef::Null => Cell::Null,
-        ValueRef::Integer(number) => Cell::Int(number),
-        ValueRef::Real(number) if number.is_finite() => Cell::Float(number),
-        ValueRef::Real(number) => Cell::Text(number.to_string()),
+        ValueRef::Integer(number) => integer_cell(number),
+        ValueRef::Real(number) => {
+            let text: String = connection
+                .prepare_cached("SELECT CAST(?1 AS TEXT)")?
+                .query_row([number], |row| row.get(0))?;
+            typed_cell("REAL", &text)
+        }
         ValueRef::Text(bytes) => Cell::Text(String::from_utf8_lossy(bytes).into_owned()),
-        ValueRef::Blob(bytes) => Cell::Text(format!(
-            "x'{}'",
-            bytes
-                .iter()
-                .map(|byte| format!("{byte:02x}"))
-                .collect::<String>()
-        )),
-    }
+        ValueRef::Blob(bytes) => Cell::Text(format!("x'{}'", hex(bytes))),
+    })
 }
 
 /// The paths a SQLite target must never be: Loupe's database (with its WAL and shared-memory

@@ -667,13 +667,8 @@ fn matches(filter: &SessionFilter, session: &Session) -> bool {
             .is_none_or(|connection| *connection == session.connection.name)
         && filter
             .session_type
-            .as_ref()
-            .is_none_or(|kind| kind == session.session_type.as_str())
-        && (filter.statuses.is_empty()
-            || filter
-                .statuses
-                .iter()
-                .any(|status| status == session.status.as_str()))
+            .is_none_or(|kind| kind == session.session_type)
+        && (filter.statuses.is_empty() || filter.statuses.contains(&session.status))
         && filter.from_us.is_none_or(|from| started >= from)
         && filter.to_us.is_none_or(|to| started < to)
         && filter

@@ -339,7 +339,7 @@ pub async fn decide(
             return Err(ApiError::conflict("you already decided on this review"));
         }
         DecideOutcome::NotPending { state: now } => {
-            if now == "expired" && record.state == ReviewState::Pending {
+            if now == ReviewState::Expired && record.state == ReviewState::Pending {
                 // Past its time but not yet swept: end it now rather than a second later.
                 expire(state, &record).await?;
             }
@@ -353,9 +353,9 @@ pub async fn decide(
         Verdict::Reject => "review.rejected",
     };
     audit(&state.store, Some(actor), action, id, note.clone()).await?;
-    match (state_now.as_str(), record.session_id.as_deref()) {
-        ("approved", Some(_)) => execute(state, &record.id).await?,
-        ("rejected", Some(session)) => {
+    match (state_now, record.session_id.as_deref()) {
+        (ReviewState::Approved, Some(_)) => execute(state, &record.id).await?,
+        (ReviewState::Rejected, Some(session)) => {
             let reason = format!(
                 "rejected by {}: {}",
                 actor.username,
@@ -570,7 +570,7 @@ pub async fn list(
     let groups = sessions::actor_group_ids(&state.store, actor).await?;
     let me = actor.user_id.clone().unwrap_or_default();
     let mut filter = ReviewFilter {
-        kind: query.kind.map(|kind| kind.as_str().to_owned()),
+        kind: query.kind,
         connection_name: query.connection.clone(),
         session_id: query.session.clone(),
         // One more than asked tells whether another page follows.
@@ -593,15 +593,15 @@ pub async fn list(
     }
     if let Some(states) = &query.state {
         for state in states.split(',').map(str::trim) {
-            if ReviewState::parse(state).is_none() {
+            let Some(state) = ReviewState::parse(state) else {
                 return Err(ApiError::bad_request(
                     "state",
                     format!(
                         "state {state:?} is not one of pending, approved, executed, rejected, cancelled, expired, revoked"
                     ),
                 ));
-            }
-            filter.states.push(state.to_owned());
+            };
+            filter.states.push(state);
         }
     }
     if let Some(cursor) = &query.cursor {

@@ -22,10 +22,13 @@ use crate::{
     },
 };
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DownloadQuery {
+    /// `txt` (the output as written), `csv` (one result set: give `event`) or `jsonl` (the
+    /// whole activity log).
     format: String,
+    /// The result event, for `csv`.
     #[serde(default)]
     event: Option<u64>,
 }

@@ -4,9 +4,11 @@
 use axum::{
     Json,
     extract::{Path, State},
+    http::header,
+    response::IntoResponse,
 };
 use loupe_protocol::{
-    Cell, Column, Count, EventKind, EventPage, EventsQuery, OutputQuery, OutputWindow, RowsQuery,
+    Column, Count, EventKind, EventPage, EventsQuery, OutputQuery, OutputWindow, RowsQuery,
     RowsWindow, Session, SessionPage, SessionQuery,
 };
 use serde::Deserialize;
@@ -17,7 +19,7 @@ use crate::{
     identity::auth::Actor,
     paging,
     routes::state::AppState,
-    sessions::{self, COUNT_CAP, text},
+    sessions::{self, COUNT_CAP, rows, text},
     store::{EventRecord, MAX_PAGE_ROWS},
 };
 
@@ -196,48 +198,97 @@ pub async fn get_rows(
     ApiQuery(query): ApiQuery<RowsQuery>,
 ) -> Result<Json<RowsWindow>, ApiError> {
     let limit = paging::limit(query.limit, DEFAULT_WINDOW_ROWS, MAX_PAGE_ROWS as u32)?;
+    let cell_bytes = query.cell_bytes.unwrap_or(rows::DEFAULT_CELL_BYTES);
+    if !rows::CELL_BYTES.contains(&cell_bytes) {
+        return Err(ApiError::bad_request(
+            "cell_bytes",
+            format!(
+                "cell_bytes must be {} to {}",
+                rows::CELL_BYTES.start(),
+                rows::CELL_BYTES.end()
+            ),
+        ));
+    }
     let event = event_of_kind(&state, &actor, &id, seq, EventKind::Result).await?;
     let total = event.row_count as u64;
     let start = query.offset.unwrap_or(0).min(total);
     let end = start.saturating_add(u64::from(limit)).min(total);
-    let columns: Vec<Column> = event
-        .columns
-        .as_deref()
-        .and_then(|json| serde_json::from_str(json).ok())
-        .unwrap_or_default();
-    let mut rows = Vec::with_capacity((end - start) as usize);
-    if start < end {
-        for page in state
-            .store
-            .row_pages(&id, event.seq, start as i64, end as i64)
-            .await?
-        {
-            let page_rows: Vec<Vec<Cell>> =
-                serde_json::from_str(&page.data).map_err(ApiError::internal)?;
-            let first = page.first_row as u64;
-            for (index, row) in page_rows.into_iter().enumerate() {
-                let number = first + index as u64;
-                if (start..end).contains(&number) {
-                    rows.push(row);
-                }
-            }
-        }
-    }
-    if state.config.disable_sessions_download {
-        let bytes = serde_json::to_vec(&rows).map_or(0, |json| json.len() as u64);
-        charge_window(
-            &state,
-            &actor,
-            &id,
-            format!("rows of event {seq}, rows {start}..{end}"),
-            bytes,
-        )
-        .await?;
-    }
+    let columns = columns_of(&event);
+    let (rows, cut) = rows::window(
+        &state.store,
+        &id,
+        event.seq,
+        (start, end),
+        columns.len(),
+        cell_bytes as usize,
+    )
+    .await?;
+    // Only counted where windows are budgeted (downloads disabled).
+    let bytes = if state.config.disable_sessions_download {
+        serde_json::to_vec(&rows).map_or(0, |json| json.len() as u64)
+    } else {
+        0
+    };
+    let read = format!(
+        "rows of event {seq}, rows {start}..{}",
+        start + rows.len() as u64
+    );
+    charge_window(&state, &actor, &id, read, bytes).await?;
     Ok(Json(RowsWindow {
         offset: start,
         total,
         columns,
         rows,
+        cut,
     }))
+}
+
+/// `/api/sessions/{id}/events/{seq}/rows/{row}/cells/{column}`.
+#[derive(Deserialize)]
+pub struct CellPath {
+    id: String,
+    seq: u64,
+    row: u64,
+    column: u32,
+}
+
+/// One value whole, as `text/plain` (NULL as nothing): what a rows window sent cut.
+pub async fn get_cell(
+    State(state): State<AppState>,
+    actor: Actor,
+    ApiPath(CellPath {
+        id,
+        seq,
+        row,
+        column,
+    }): ApiPath<CellPath>,
+) -> Result<impl IntoResponse, ApiError> {
+    let event = event_of_kind(&state, &actor, &id, seq, EventKind::Result).await?;
+    let Some(cells) = rows::row(&state.store, &id, event.seq, row).await? else {
+        return Err(ApiError::not_found(format!(
+            "event {seq} has {} rows; there is no row {row}",
+            event.row_count
+        )));
+    };
+    let Some(cell) = cells.get(column as usize) else {
+        return Err(ApiError::not_found(format!(
+            "the rows of event {seq} have {} columns; there is no column {column}",
+            cells.len()
+        )));
+    };
+    let text = cell
+        .text()
+        .map(|text| text.into_owned())
+        .unwrap_or_default();
+    let read = format!("cell of event {seq}, row {row}, column {column}");
+    charge_window(&state, &actor, &id, read, text.len() as u64).await?;
+    Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text))
+}
+
+fn columns_of(event: &EventRecord) -> Vec<Column> {
+    event
+        .columns
+        .as_deref()
+        .and_then(|json| serde_json::from_str(json).ok())
+        .unwrap_or_default()
 }

@@ -1,7 +1,7 @@
 //! The sessions domain. This file reads sessions: who may see which, the list's filters, and
 //! turning stored records into the wire types. Its parts: [`recorder`], the one writer, and
 //! [`notice`], what each commit tells the live hub; [`ingest`], sessions recorded by agents;
-//! [`shares`]; [`download`] and [`render`], downloads streamed chunk by chunk; and
+//! [`shares`]; [`rows`], result rows read back in bounded windows; [`download`] and [`render`], downloads streamed chunk by chunk; and
 //! [`window_budget`], which bounds window reads when downloads are disabled.
 
 pub mod download;
@@ -9,6 +9,7 @@ pub mod ingest;
 pub mod notice;
 pub mod recorder;
 pub mod render;
+pub mod rows;
 pub mod shares;
 pub mod text;
 pub mod window_budget;
@@ -120,7 +121,7 @@ pub fn filter_from(
         Some(list) => list
             .split(',')
             .map(|status| {
-                SessionStatus::parse(status.trim()).map(|status| status.as_str().to_owned()).ok_or_else(|| {
+                SessionStatus::parse(status.trim()).ok_or_else(|| {
                     ApiError::bad_request(
                         "status",
                         format!("status {status:?} is not one of pending_review, running, done, failed, rejected, cancelled, interrupted"),
@@ -156,7 +157,7 @@ pub fn filter_from(
     let filter = SessionFilter {
         username: non_empty(&query.user).map(|user| user.to_ascii_lowercase()),
         connection: non_empty(&query.connection),
-        session_type: query.session_type.map(|kind| kind.as_str().to_owned()),
+        session_type: query.session_type,
         statuses,
         from_us: query.from.map(Timestamp::as_micros),
         to_us: query.to.map(Timestamp::as_micros),

@@ -371,39 +371,29 @@ fn json_line(value: &serde_json::Value) -> Vec<u8> {
     line
 }
 
-fn cell_text(cell: &Cell) -> Option<String> {
-    match cell {
-        Cell::Null => None,
-        Cell::Bool(value) => Some(value.to_string()),
-        Cell::Int(value) => Some(value.to_string()),
-        Cell::Float(value) => Some(value.to_string()),
-        Cell::Text(text) => Some(text.clone()),
-    }
-}
-
 /// One RFC 4180 record. NULL is an empty field; the empty string is `""` (PostgreSQL's `COPY …
 /// CSV` convention). Written here rather than with the `csv` crate, whose writer quotes by a
 /// rule for all fields and so cannot keep NULL and the empty string apart.
 fn csv_row(row: &[Cell]) -> Vec<u8> {
     let fields: Vec<String> = row
         .iter()
-        .map(|cell| match cell_text(cell) {
+        .map(|cell| match cell.text() {
             None => String::new(),
             Some(text) if text.is_empty() || text.contains([',', '"', '\r', '\n']) => {
                 format!("\"{}\"", text.replace('"', "\"\""))
             }
-            Some(text) => text,
+            Some(text) => text.into_owned(),
         })
         .collect();
     format!("{}\r\n", fields.join(",")).into_bytes()
 }
 
 /// One tab-separated line, as `loupe exec` prints rows: NULL empty, tabs and newlines escaped.
-fn tsv_row(row: &[Cell]) -> Vec<u8> {
+pub fn tsv_row(row: &[Cell]) -> Vec<u8> {
     let fields: Vec<String> = row
         .iter()
         .map(|cell| {
-            cell_text(cell)
+            cell.text()
                 .unwrap_or_default()
                 .replace('\t', "\\t")
                 .replace('\n', "\\n")

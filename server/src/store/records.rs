@@ -186,8 +186,8 @@ pub enum Visibility {
 pub struct SessionFilter {
     pub username: Option<String>,
     pub connection: Option<String>,
-    pub session_type: Option<String>,
-    pub statuses: Vec<String>,
+    pub session_type: Option<SessionType>,
+    pub statuses: Vec<SessionStatus>,
     pub from_us: Option<i64>,
     pub to_us: Option<i64>,
     pub id_prefix: Option<String>,
@@ -365,8 +365,8 @@ pub struct ReviewFilter {
     pub reviewer_groups: Option<Vec<String>>,
     /// For callers who do not see everything: their own requests and what their groups review.
     pub visible_to: Option<(String, Vec<String>)>,
-    pub states: Vec<String>,
-    pub kind: Option<String>,
+    pub states: Vec<ReviewState>,
+    pub kind: Option<ReviewKind>,
     pub connection_name: Option<String>,
     pub session_id: Option<String>,
     /// Reviews created before this (created_at_us, id).
@@ -378,9 +378,9 @@ pub struct ReviewFilter {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DecideOutcome {
     /// The decision is recorded; the review is now in this state.
-    Recorded { state: String },
+    Recorded { state: ReviewState },
     /// The review is not pending (any more): its state now.
-    NotPending { state: String },
+    NotPending { state: ReviewState },
     /// This reviewer already decided on this review.
     AlreadyDecided,
 }

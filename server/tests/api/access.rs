@@ -172,6 +172,12 @@ const MATRIX: &[Row] = &[
     ),
     row(
         "GET",
+        "/api/sessions/{session_id}/events/{result_seq}/rows/0/cells/0",
+        None,
+        SESSION_READERS,
+    ),
+    row(
+        "GET",
         "/api/sessions/{session_id}/shares",
         None,
         SESSION_READERS,
@@ -704,7 +710,8 @@ fn every_route_has_a_row_in_the_matrix() {
                 .replace("{share_id}", "{share}")
                 .replace("{group_id}", "{id}")
                 .replace("{token_id}", "{id}")
-                .replace("{member_id}", "{user_id}");
+                .replace("{member_id}", "{user_id}")
+                .replace("/rows/0/cells/0", "/rows/{row}/cells/{column}");
             format!("{} {path}", row.method)
         })
         .collect();

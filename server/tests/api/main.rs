@@ -22,4 +22,5 @@ mod settings;
 mod statements;
 mod store;
 mod text;
+mod values;
 mod web;

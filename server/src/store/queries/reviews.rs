@@ -135,15 +135,16 @@ macro_rules! reviews_queries {
                 .await?
                 .rows_affected();
                 if taken == 0 {
-                    let state: Option<(String, i64)> =
-                        sqlx::query_as("SELECT state, expires_at_us FROM reviews WHERE id = $1")
+                    let state: Option<String> =
+                        sqlx::query_scalar("SELECT state FROM reviews WHERE id = $1")
                             .bind(&decision.review_id)
                             .fetch_optional(&mut *tx)
                             .await?;
-                    return match state {
+                    let state = state.map(|state| loupe_protocol::ReviewState::parse(&state).ok_or(StoreError::Config(format!("a review in an unknown state {state:?}"))));
+                    return match state.transpose()? {
                         None => Err(StoreError::NotFound),
-                        Some((state, _)) if state != "pending" => Ok(DecideOutcome::NotPending { state }),
-                        Some(_) => Ok(DecideOutcome::NotPending { state: "expired".into() }),
+                        Some(loupe_protocol::ReviewState::Pending) => Ok(DecideOutcome::NotPending { state: loupe_protocol::ReviewState::Expired }),
+                        Some(state) => Ok(DecideOutcome::NotPending { state }),
                     };
                 }
                 let inserted = sqlx::query(
@@ -174,7 +175,7 @@ macro_rules! reviews_queries {
                     .bind(&decision.note)
                     .execute(&mut *tx)
                     .await?;
-                    "rejected"
+                    loupe_protocol::ReviewState::Rejected
                 } else {
                     let review: ReviewRecord =
                         sqlx::query_as(&format!("SELECT {REVIEW_COLUMNS} FROM reviews WHERE id = $1"))
@@ -199,13 +200,13 @@ macro_rules! reviews_queries {
                         .bind(access_until)
                         .execute(&mut *tx)
                         .await?;
-                        "approved"
+                        loupe_protocol::ReviewState::Approved
                     } else {
-                        "pending"
+                        loupe_protocol::ReviewState::Pending
                     }
                 };
                 tx.commit().await?;
-                Ok(DecideOutcome::Recorded { state: state.to_owned() })
+                Ok(DecideOutcome::Recorded { state })
             }
 
             /// Moves a review from `from` to the final state `to`, only if it is still in

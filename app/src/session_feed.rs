@@ -1,0 +1,94 @@
+//! A session's live messages read into page state: the one reducer the session page and the Run
+//! page share, so both show the same thing for the same messages.
+
+use leptos::prelude::*;
+use loupe_protocol::{OutputPiece, ServerMessage, Session, SessionEvent};
+
+use crate::live::{LiveChannel, Watch};
+
+/// An event in the timeline, with the signals live updates write to.
+#[derive(Clone)]
+pub struct Entry {
+    pub event: SessionEvent,
+    /// Output bytes or result rows recorded so far.
+    pub bytes: RwSignal<u64>,
+    pub rows: RwSignal<u64>,
+    /// Live output pieces not yet taken by the output view.
+    pub tail: RwSignal<Vec<OutputPiece>>,
+}
+
+impl Entry {
+    pub fn new(event: SessionEvent) -> Entry {
+        Entry {
+            bytes: RwSignal::new(event.bytes),
+            rows: RwSignal::new(event.rows),
+            tail: RwSignal::new(Vec::new()),
+            event,
+        }
+    }
+}
+
+/// The session, its timeline, and what stopped the live view, if anything.
+#[derive(Clone, Copy)]
+pub struct SessionFeed {
+    pub session: RwSignal<Option<Session>>,
+    pub entries: RwSignal<Vec<Entry>>,
+    pub problem: RwSignal<Option<String>>,
+}
+
+impl SessionFeed {
+    pub fn new() -> SessionFeed {
+        SessionFeed {
+            session: RwSignal::new(None),
+            entries: RwSignal::new(Vec::new()),
+            problem: RwSignal::new(None),
+        }
+    }
+
+    /// Follows session `id` on the tab's live channel while the returned handle lives.
+    pub fn follow(self, id: &str) -> Watch {
+        LiveChannel::get().watch_session(id, move |message| self.apply(message))
+    }
+
+    /// Reads one message of the session's watch. The watch starts from the first event: known
+    /// events bring their sizes up to date (what was recorded between a page's read and the
+    /// watch is fetched by the views), new ones join the timeline.
+    pub fn apply(self, message: ServerMessage) {
+        match message {
+            ServerMessage::Event { event, .. } => {
+                let known = self.entry(event.seq);
+                match known {
+                    Some(entry) => {
+                        entry
+                            .bytes
+                            .update(|bytes| *bytes = (*bytes).max(event.bytes));
+                        entry.rows.update(|rows| *rows = (*rows).max(event.rows));
+                    }
+                    None => self
+                        .entries
+                        .update(|entries| entries.push(Entry::new(event))),
+                }
+            }
+            ServerMessage::Output { seq, piece, .. } => {
+                if let Some(entry) = self.entry(seq) {
+                    entry.tail.update(|tail| tail.push(piece));
+                }
+            }
+            ServerMessage::Rows { seq, total, .. } => {
+                if let Some(entry) = self.entry(seq) {
+                    entry.rows.set(total);
+                }
+            }
+            ServerMessage::Session { session, .. } => self.session.set(Some(session)),
+            // Access ended while watching (a share revoked, the login ended): say so, since
+            // nothing more will arrive.
+            ServerMessage::Error { message, .. } => self.problem.set(Some(message)),
+            _ => {}
+        }
+    }
+
+    fn entry(self, seq: u64) -> Option<Entry> {
+        self.entries
+            .with_untracked(|entries| entries.iter().find(|entry| entry.event.seq == seq).cloned())
+    }
+}
