@@ -6,8 +6,8 @@
 //! with exponential backoff from half a second to ten, and then asks for every watch again:
 //! a session's watch resumes from the position its messages reached (the last event and how much
 //! of it arrived, the `after`/`offset` resume rule of `watch_session`), so output continues with
-//! no gap and no duplicate; list watches (sessions, reviews) get a `resync` so the page reads its
-//! list again. [`LiveChannel::state`] tells the page whether it is following or reconnecting.
+//! no gap and no duplicate. Every watch then gets a `resync`, so a page reads again what may
+//! have changed meanwhile (a list; a session's earlier events that an agent appended to). [`LiveChannel::state`] tells the page whether it is following or reconnecting.
 
 use std::{cell::RefCell, collections::HashMap, rc::Rc, time::Duration};
 
@@ -47,9 +47,12 @@ struct Hub {
     generation: u64,
 }
 
+/// What a page does with each message of its watch.
+type Handler = Rc<dyn Fn(ServerMessage)>;
+
 struct WatchEntry {
     kind: WatchKind,
-    on_message: Rc<dyn Fn(ServerMessage)>,
+    on_message: Handler,
 }
 
 enum WatchKind {
@@ -101,7 +104,7 @@ impl WatchKind {
                 };
             }
             ServerMessage::Output { seq, piece, .. } if *seq == *after => {
-                let end = piece.offset + piece.text.len() as u64;
+                let end = piece.offset + piece.bytes;
                 *offset = Some(offset.unwrap_or(0).max(end));
             }
             ServerMessage::Rows { seq, total, .. } if *seq == *after => {
@@ -132,9 +135,11 @@ impl Drop for Watch {
             });
         }
         if hub.watches.is_empty() {
-            // Nothing needs the socket: closing the writer closes it.
+            // Nothing needs the socket: closing the writer closes it, and a reconnect under
+            // way stops (its generation is no longer current).
             hub.outgoing = None;
             hub.generation += 1;
+            self.channel.state.try_set(LinkState::Live);
         }
     }
 }
@@ -258,7 +263,7 @@ impl LiveChannel {
                     answered = true;
                     self.state.try_set(LinkState::Live);
                     if attempt > 0 {
-                        self.resync_lists(&hub);
+                        Self::resync_all(&hub);
                     }
                 }
                 if let Message::Text(text) = message
@@ -289,41 +294,43 @@ impl LiveChannel {
         self.open(attempt + 1);
     }
 
-    /// After a reconnect, tells each list watch that changes may have been missed meanwhile.
-    fn resync_lists(self, hub: &Rc<RefCell<Hub>>) {
-        let lists: Vec<String> = hub
+    /// After a reconnect, tells every watch that changes may have been missed meanwhile (their
+    /// requests, session positions included, went out when the socket opened).
+    fn resync_all(hub: &Rc<RefCell<Hub>>) {
+        let handlers: Vec<(String, Handler)> = hub
             .borrow()
             .watches
             .iter()
-            .filter(|(_, watch)| !matches!(watch.kind, WatchKind::Session { .. }))
-            .map(|(id, _)| id.clone())
+            .map(|(id, watch)| (id.clone(), watch.on_message.clone()))
             .collect();
-        for id in lists {
+        for (id, handler) in handlers {
             let reason = "reconnected after the live connection closed".to_owned();
-            self.deliver(hub, ServerMessage::Resync { id, reason });
+            handler(ServerMessage::Resync { id, reason });
         }
     }
 
     /// Hands `message` to its watch, keeping a session watch's position; a `resync` for a
-    /// session is answered here by watching again from that position.
+    /// session is also answered here by watching again from that position.
     fn deliver(self, hub: &Rc<RefCell<Hub>>, message: ServerMessage) {
         let Some(id) = message.subscription().map(str::to_owned) else {
             return;
         };
         let handler = {
             let mut hub = hub.borrow_mut();
-            let Some(watch) = hub.watches.get_mut(&id) else {
+            let Hub {
+                watches, outgoing, ..
+            } = &mut *hub;
+            let Some(watch) = watches.get_mut(&id) else {
                 return;
             };
             watch.kind.advance(&message);
+            // The server dropped a session watch that fell behind: watch again from where its
+            // messages reached (the handler hears of it too, to read what may have grown).
             if matches!(message, ServerMessage::Resync { .. })
                 && let WatchKind::Session { .. } = watch.kind
+                && let Some(outgoing) = outgoing
             {
-                let request = watch.kind.request(&id);
-                if let Some(outgoing) = &hub.outgoing {
-                    let _ = outgoing.unbounded_send(request);
-                }
-                return;
+                let _ = outgoing.unbounded_send(watch.kind.request(&id));
             }
             watch.on_message.clone()
         };

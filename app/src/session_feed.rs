@@ -1,10 +1,13 @@
 //! A session's live messages read into page state: the one reducer the session page and the Run
 //! page share, so both show the same thing for the same messages.
 
-use leptos::prelude::*;
+use leptos::{prelude::*, task::spawn_local};
 use loupe_protocol::{OutputPiece, ServerMessage, Session, SessionEvent};
 
-use crate::live::{LiveChannel, Watch};
+use crate::{
+    api,
+    live::{LiveChannel, Watch},
+};
 
 /// An event in the timeline, with the signals live updates write to.
 #[derive(Clone)]
@@ -45,9 +48,38 @@ impl SessionFeed {
         }
     }
 
-    /// Follows session `id` on the tab's live channel while the returned handle lives.
-    pub fn follow(self, id: &str) -> Watch {
-        LiveChannel::get().watch_session(id, move |message| self.apply(message))
+    /// Follows session `id` on the tab's live channel while the returned handle lives. When
+    /// the channel says changes may have been missed (it reconnected, or fell behind), the
+    /// session and its events are read again, so events that grew meanwhile catch up too.
+    pub fn follow(self, channel: LiveChannel, id: &str) -> Watch {
+        let session = id.to_owned();
+        channel.watch_session(id, move |message| match message {
+            ServerMessage::Resync { .. } => self.refresh(session.clone()),
+            message => self.apply(message),
+        })
+    }
+
+    /// Reads the session and every event's size again, as if their messages had arrived.
+    fn refresh(self, id: String) {
+        spawn_local(async move {
+            if let Ok(found) = api::session(&id).await {
+                self.session.try_set(Some(found));
+            }
+            let mut after = 0;
+            while let Ok(page) = api::events(&id, after).await {
+                for event in page.items {
+                    after = event.seq;
+                    self.apply(ServerMessage::Event {
+                        id: String::new(),
+                        session: id.clone(),
+                        event,
+                    });
+                }
+                if page.next_after.is_none() {
+                    break;
+                }
+            }
+        });
     }
 
     /// Reads one message of the session's watch. The watch starts from the first event: known
@@ -64,9 +96,10 @@ impl SessionFeed {
                             .update(|bytes| *bytes = (*bytes).max(event.bytes));
                         entry.rows.update(|rows| *rows = (*rows).max(event.rows));
                     }
-                    None => self
-                        .entries
-                        .update(|entries| entries.push(Entry::new(event))),
+                    None => self.entries.update(|entries| {
+                        let at = entries.partition_point(|entry| entry.event.seq < event.seq);
+                        entries.insert(at, Entry::new(event));
+                    }),
                 }
             }
             ServerMessage::Output { seq, piece, .. } => {

@@ -233,6 +233,9 @@ pub struct OutputPiece {
     /// The bytes as text; bytes that are not UTF-8 (or a character cut by the window's edge)
     /// show as U+FFFD. The `txt` download has the exact bytes.
     pub text: String,
+    /// How many bytes of output the piece stands for: the next piece starts at `offset +
+    /// bytes` (the text's own length differs where the bytes are not UTF-8).
+    pub bytes: u64,
 }
 
 /// `GET /api/sessions/{id}/events/{seq}/output?offset=&length=`.

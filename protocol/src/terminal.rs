@@ -142,6 +142,9 @@ impl Terminal {
 
 /// Columns a tab advances to (a multiple of eight, as terminals set their tab stops).
 const TAB_STOP: usize = 8;
+/// How far right a cursor movement may go: wider than any terminal, and a bound on what one
+/// `CSI 65535 C` can make a viewer's tab allocate. Printed text itself is not bounded.
+const MAX_CURSOR_COLUMN: usize = 4096;
 
 #[derive(Default)]
 struct Screen {
@@ -164,6 +167,11 @@ impl Screen {
             self.current[self.cursor] = (character, self.pen);
         }
         self.cursor += 1;
+    }
+
+    /// Moves the cursor within the line, no further right than the text or [`MAX_CURSOR_COLUMN`].
+    fn move_to(&mut self, column: usize) {
+        self.cursor = column.min(MAX_CURSOR_COLUMN.max(self.current.len()));
     }
 
     fn new_line(&mut self) {
@@ -310,8 +318,8 @@ impl Perform for Screen {
             'm' => self.select_graphic_rendition(params),
             'K' => self.erase_in_line(first),
             // Cursor Horizontal Absolute, and forward and back within the line.
-            'G' => self.cursor = usize::from(first.max(1)) - 1,
-            'C' => self.cursor += usize::from(first.max(1)),
+            'G' => self.move_to(usize::from(first.max(1)) - 1),
+            'C' => self.move_to(self.cursor + usize::from(first.max(1))),
             'D' => self.cursor = self.cursor.saturating_sub(usize::from(first.max(1))),
             // Moves to other lines and screen edits have no meaning in a log: dropped.
             _ => {}
@@ -458,6 +466,14 @@ mod tests {
             "a\tb\u{8}c\n",
         ]);
         assert_eq!(text(&lines), ["onetwolink", "a       c"]);
+    }
+
+    #[test]
+    fn cursor_moves_are_bounded() {
+        let lines = render(&["\u{1b}[65535Ca\u{1b}[65535Gb\u{1b}[65535C\u{1b}[65535Cc\n"]);
+        let width = text(&lines)[0].chars().count();
+        assert!(width <= MAX_CURSOR_COLUMN + 3, "{width} columns");
+        assert!(text(&lines)[0].ends_with("abc") || text(&lines)[0].contains('c'));
     }
 
     #[test]

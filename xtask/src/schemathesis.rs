@@ -50,7 +50,7 @@ pub fn check(workspace: &Workspace, examples: u32) -> Result<()> {
     let database = format!("sqlite://{}", data_dir.join("loupe.db").display());
     let binary = workspace.loupe_binary("debug");
 
-    let mut server = Server::start(&binary, &data_dir, &database)?;
+    let server = Server::start(&binary, &data_dir, &database)?;
     let token = admin_token(&binary, &data_dir, &database)?;
     let mut run = Command::new(&schemathesis);
     run.arg("run")
@@ -73,7 +73,7 @@ pub fn check(workspace: &Workspace, examples: u32) -> Result<()> {
         .env("SCHEMATHESIS_TELEMETRY", "false")
         .current_dir(&data_dir);
     let outcome = process::run(&mut run);
-    server.stop();
+    drop(server);
     outcome.context("Schemathesis found responses that break the API description (above)")
 }
 
@@ -130,6 +130,21 @@ fn admin_token(binary: &Path, data_dir: &Path, database: &str) -> Result<String>
         })
 }
 
+/// `GET /healthz` answered 200, asked with a bare HTTP/1.1 request (xtask has no HTTP client).
+fn healthy(address: &str) -> bool {
+    use std::io::{Read, Write};
+    let Ok(mut stream) = std::net::TcpStream::connect(address) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+    let request = format!("GET /healthz HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n");
+    if stream.write_all(request.as_bytes()).is_err() {
+        return false;
+    }
+    let mut answer = [0u8; 12];
+    stream.read_exact(&mut answer).is_ok() && answer.ends_with(b" 200")
+}
+
 struct Server {
     child: Child,
     url: String,
@@ -167,17 +182,31 @@ impl Server {
                 }
             }
         });
-        match url.recv_timeout(Duration::from_secs(60)) {
-            Ok(url) => Ok(Server { child, url }),
-            Err(_) => {
-                let _ = child.kill();
-                bail!("the server did not say where it listens within 60 s")
+        let Ok(url) = url.recv_timeout(Duration::from_secs(60)) else {
+            let _ = child.kill();
+            bail!("the server did not say where it listens within 60 s");
+        };
+        // It listens before its database is open and migrated: wait until it is healthy.
+        let address = url.trim_start_matches("http://").to_owned();
+        for _ in 0..600 {
+            if healthy(&address) {
+                return Ok(Server { child, url });
             }
+            std::thread::sleep(Duration::from_millis(100));
         }
+        let _ = child.kill();
+        bail!("the server at {url} did not answer /healthz within 60 s")
     }
 
     fn stop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// Whatever fails after the start, the server does not outlive the run.
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop();
     }
 }

@@ -110,10 +110,10 @@ pub fn OutputView(
         }
         tail.update_untracked(Vec::clear);
         for piece in pieces {
-            let piece_end = piece.offset + piece.text.len() as u64;
+            let piece_end = piece.offset + piece.bytes;
             total.update(|total| *total = (*total).max(piece_end));
             pages.update(|pages| {
-                let length = piece.text.len() as u64;
+                let length = piece.bytes;
                 match pages.back_mut() {
                     Some(page) if page.offset + page.length == piece.offset => {
                         if page.length < page_size * 2 {

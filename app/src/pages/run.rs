@@ -18,7 +18,7 @@ use crate::{
         terminal_text,
     },
     format::local_time,
-    live::{Watch, watch_reviews},
+    live::{LiveChannel, Watch, watch_reviews},
     session_feed::{Entry, SessionFeed},
 };
 
@@ -41,6 +41,7 @@ pub fn RunPage() -> impl IntoView {
     // The run's session as it streams in: the same reducer as the session page.
     let feed = SessionFeed::new();
     let session = feed.session;
+    let channel = LiveChannel::get();
     let live = StoredValue::new_local(None::<Watch>);
     on_cleanup(move || live.set_value(None));
 
@@ -71,7 +72,7 @@ pub fn RunPage() -> impl IntoView {
                     }
                     let id = started.id.clone();
                     session.set(Some(started));
-                    live.try_set_value(Some(feed.follow(&id)));
+                    live.try_set_value(Some(feed.follow(channel, &id)));
                 }
                 Err(failure) => error.set(Some(failure.to_string())),
             }

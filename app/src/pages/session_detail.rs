@@ -21,7 +21,7 @@ use crate::{
         },
     },
     format::local_time,
-    live::Watch,
+    live::{LiveChannel, Watch},
     session_feed::{Entry, SessionFeed},
     settings::ServerSettings,
 };
@@ -47,6 +47,7 @@ fn SessionDetail(id: String) -> impl IntoView {
         problem: error,
     } = feed;
     let settings = ServerSettings::get();
+    let channel = LiveChannel::get();
     let preview = Memo::new(move |_| settings.preview());
     let now = RwSignal::new(js_sys::Date::now());
     if let Ok(handle) = set_interval_with_handle(
@@ -88,7 +89,7 @@ fn SessionDetail(id: String) -> impl IntoView {
                         .is_some_and(|session| !session.status.is_final())
                 });
                 if running {
-                    live.try_set_value(Some(feed.follow(&id)));
+                    live.try_set_value(Some(feed.follow(channel, &id)));
                 }
             });
         }

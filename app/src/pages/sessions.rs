@@ -135,11 +135,12 @@ pub fn SessionsPage() -> impl IntoView {
     };
     let live = StoredValue::new_local(None::<Watch>);
     on_cleanup(move || live.set_value(None));
+    let channel = LiveChannel::get();
 
     Effect::new(move |_| {
         let query = query_from_url(&params.read());
         load(false);
-        let watch = LiveChannel::get().watch_sessions(
+        let watch = channel.watch_sessions(
             SessionQuery {
                 cursor: None,
                 limit: None,

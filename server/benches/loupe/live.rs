@@ -69,7 +69,7 @@ pub async fn run(backend: &str, watchers: usize, rate: u64, seconds: u64) -> Res
     let mut server = tokio::process::Command::new(env!("CARGO_BIN_EXE_loupe"))
         .arg("serve")
         .env("LOUPE_BIND", "127.0.0.1:0")
-        .env("DATABASE_URL", &database.url())
+        .env("DATABASE_URL", database.url())
         .env("LOUPE_DATA_DIR", data.path())
         .env("LOUPE_STATIC_DIR", "/nonexistent")
         .env("LOUPE_LIVE_QUEUE", "65536")

@@ -17,18 +17,13 @@
 
 use std::{
     io::Write,
-    str::FromStr,
     time::{Duration, Instant},
 };
 
 use anyhow::{Context, Result};
 use loupe_protocol::{NewToken, SessionPage};
 use loupe_server::{Config, config::Secret, identity, identity::auth::Actor, store::Store};
-use sqlx::{
-    ConnectOptions, Connection, Executor,
-    postgres::{PgConnectOptions, PgConnection, PgPool},
-    sqlite::SqlitePool,
-};
+use sqlx::{postgres::PgPool, sqlite::SqlitePool};
 use tokio::{net::TcpListener, sync::oneshot};
 
 const DAY_US: i64 = 86_400_000_000;

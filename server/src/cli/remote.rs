@@ -428,7 +428,7 @@ pub async fn run_watch(args: &ServerArgs, id: &str) -> Result<i32> {
             ServerMessage::Output { seq, piece, .. } => {
                 if let Some((_, printed)) =
                     follower.outputs.iter_mut().find(|(known, _)| *known == seq)
-                    && piece.offset + piece.text.len() as u64 > *printed
+                    && piece.offset + piece.bytes > *printed
                 {
                     let skip = printed.saturating_sub(piece.offset) as usize;
                     let text = piece.text.get(skip..).unwrap_or(&piece.text);
@@ -437,7 +437,7 @@ pub async fn run_watch(args: &ServerArgs, id: &str) -> Result<i32> {
                         Stream::Stderr => std::io::stderr().write_all(text.as_bytes())?,
                     }
                     std::io::stdout().flush()?;
-                    *printed = piece.offset + piece.text.len() as u64;
+                    *printed = piece.offset + piece.bytes;
                 }
             }
             ServerMessage::Rows { .. } => follower.drain(&client, id).await?,

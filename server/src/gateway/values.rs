@@ -23,14 +23,14 @@ const INTEGER_TYPES: [&str; 11] = [
 ];
 const FLOAT_TYPES: [&str; 5] = ["FLOAT4", "FLOAT8", "FLOAT", "DOUBLE", "REAL"];
 /// Integers beyond ±2^53 stay text: JSON readers that hold numbers as doubles would round them.
-const EXACT_IN_A_DOUBLE: i64 = 1 << 53;
+const EXACT_IN_A_DOUBLE: u64 = 1 << 53;
 
 /// A text-form value as a cell, typed by its column's type name.
 pub fn typed_cell(type_name: &str, text: &str) -> Cell {
     let upper = type_name.to_ascii_uppercase();
     if INTEGER_TYPES.contains(&upper.as_str()) {
         if let Ok(value) = text.parse::<i64>()
-            && value.abs() <= EXACT_IN_A_DOUBLE
+            && value.unsigned_abs() <= EXACT_IN_A_DOUBLE
             && value.to_string() == text
         {
             return Cell::Int(value);
@@ -55,7 +55,7 @@ pub fn typed_cell(type_name: &str, text: &str) -> Cell {
 
 /// An integer the database holds as a number (SQLite's INTEGER storage class).
 pub fn integer_cell(value: i64) -> Cell {
-    if value.abs() <= EXACT_IN_A_DOUBLE {
+    if value.unsigned_abs() <= EXACT_IN_A_DOUBLE {
         Cell::Int(value)
     } else {
         Cell::Text(value.to_string())
@@ -89,6 +89,12 @@ mod tests {
             Cell::Text("9223372036854775807".into())
         );
         assert_eq!(typed_cell("INT8", "9007199254740992"), Cell::Int(1 << 53));
+        assert_eq!(
+            typed_cell("INT8", "-9223372036854775808"),
+            Cell::Text("-9223372036854775808".into())
+        );
+        assert_eq!(integer_cell(i64::MIN), Cell::Text(i64::MIN.to_string()));
+        assert_eq!(integer_cell(-(1 << 53)), Cell::Int(-(1 << 53)));
         assert_eq!(
             typed_cell("NUMERIC", "12345678901234567890.50"),
             Cell::Text("12345678901234567890.50".into())

@@ -504,6 +504,7 @@ impl<S: Sink<Message> + Unpin> Connection<S> {
                             if let Some(tail) = piece.text.get((*seen - piece.offset) as usize..) {
                                 rest.text = tail.to_owned();
                                 rest.offset = *seen;
+                                rest.bytes = end - *seen;
                             }
                             let message = ServerMessage::Output {
                                 id: id.clone(),
@@ -702,6 +703,7 @@ mod tests {
             at: event.at,
             stream: Stream::Stderr,
             text: "é\u{1b}[31m".into(),
+            bytes: 7,
         };
         let id = "sub \"1\"";
         let event_json = serde_json::to_string(&event).unwrap();

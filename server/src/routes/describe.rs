@@ -35,8 +35,10 @@ pub enum Answer {
     Json(u16, SchemaFn),
     /// No body (204).
     Empty,
-    /// A body of one of these media types, possibly partial (206) for a Range request.
+    /// A body of one of these media types (200).
     Content(&'static [&'static str]),
+    /// A body of one of these media types, or the part a Range asked for (206).
+    Ranges(&'static [&'static str]),
     /// 101 Switching Protocols to a WebSocket.
     Upgrade,
 }

@@ -146,9 +146,15 @@ impl Endpoint {
         self
     }
 
-    /// Answers with a body of one of `media_types` (200, or 206 for a Range).
+    /// Answers 200 with a body of one of `media_types`.
     fn content(mut self, media_types: &'static [&'static str]) -> Self {
         self.doc.answer = Answer::Content(media_types);
+        self
+    }
+
+    /// Answers with a body of one of `media_types`, or 206 with the Range asked for.
+    fn ranges(mut self, media_types: &'static [&'static str]) -> Self {
+        self.doc.answer = Answer::Ranges(media_types);
         self
     }
 
@@ -338,7 +344,7 @@ pub fn endpoints() -> Vec<Endpoint> {
             "The full output (txt), one result set (csv) or the whole log (jsonl), streamed; honours Range",
             downloads::download_session,
         )
-        .query::<downloads::DownloadQuery>().content(&["text/plain", "text/csv", "application/x-ndjson"]),
+        .query::<downloads::DownloadQuery>().ranges(&["text/plain", "text/csv", "application/x-ndjson"]),
         Endpoint::get(
             "/api/live",
             "The WebSocket: watch sessions and the sessions list live",

@@ -108,25 +108,29 @@ fn responses(answer: Answer, generator: &mut SchemaGenerator) -> Value {
             },
         }),
         Answer::Empty => json!({ "204": { "description": "Done; no body" } }),
-        Answer::Content(media_types) => {
-            let content: Map<String, Value> = media_types
-                .iter()
-                .map(|media_type| {
-                    (
-                        (*media_type).to_owned(),
-                        json!({ "schema": { "type": "string" } }),
-                    )
-                })
-                .collect();
-            json!({
-                "200": { "description": "The whole body", "content": content.clone() },
-                "206": { "description": "The range asked for", "content": content },
-            })
-        }
+        Answer::Content(media_types) => json!({
+            "200": { "description": "The whole body", "content": text_content(media_types) },
+        }),
+        Answer::Ranges(media_types) => json!({
+            "200": { "description": "The whole body", "content": text_content(media_types) },
+            "206": { "description": "The range asked for", "content": text_content(media_types) },
+        }),
         Answer::Upgrade => {
             json!({ "101": { "description": "Switching to the WebSocket protocol" } })
         }
     }
+}
+
+fn text_content(media_types: &[&str]) -> Map<String, Value> {
+    media_types
+        .iter()
+        .map(|media_type| {
+            (
+                (*media_type).to_owned(),
+                json!({ "schema": { "type": "string" } }),
+            )
+        })
+        .collect()
 }
 
 /// A query struct's properties as OpenAPI query parameters. An absent parameter is how a

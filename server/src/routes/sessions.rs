@@ -264,11 +264,17 @@ pub async fn get_cell(
     }): ApiPath<CellPath>,
 ) -> Result<impl IntoResponse, ApiError> {
     let event = event_of_kind(&state, &actor, &id, seq, EventKind::Result).await?;
-    let Some(cells) = rows::row(&state.store, &id, event.seq, row).await? else {
-        return Err(ApiError::not_found(format!(
+    let no_row = || {
+        ApiError::not_found(format!(
             "event {seq} has {} rows; there is no row {row}",
             event.row_count
-        )));
+        ))
+    };
+    if row >= event.row_count as u64 {
+        return Err(no_row());
+    }
+    let Some(cells) = rows::row(&state.store, &id, event.seq, row).await? else {
+        return Err(no_row());
     };
     let Some(cell) = cells.get(column as usize) else {
         return Err(ApiError::not_found(format!(

@@ -17,7 +17,8 @@ pub const DEFAULT_CELL_BYTES: u32 = 4096;
 pub const CELL_BYTES: RangeInclusive<u32> = 16..=1024 * 1024;
 
 /// Rows `start..end` of result event `seq` as far as they fit [`MAX_WINDOW_BYTES`], each text
-/// cell cut to `cell_bytes` (less where many columns must share one row's bound).
+/// cell cut to `cell_bytes` (less where many columns must share one row's bound). `columns` is
+/// how many the result set declares.
 pub async fn window(
     store: &Store,
     session: &str,
@@ -31,8 +32,6 @@ pub async fn window(
     if start >= end {
         return Ok((rows, cut));
     }
-    // Even the first row must fit the bound, whatever its width.
-    let cell_bytes = cell_bytes.min(MAX_WINDOW_BYTES / columns.max(1)).max(1);
     let mut bytes = 0usize;
     for page in store
         .row_pages(session, seq, start as i64, end as i64)
@@ -45,11 +44,15 @@ pub async fn window(
             if !(start..end).contains(&number) {
                 continue;
             }
+            // Even the first row must fit the bound, however wide: its cells share it. (A row
+            // may be wider than the columns recorded, so its own width counts.)
+            let share = MAX_WINDOW_BYTES / row.len().max(columns).max(1);
+            let limit = cell_bytes.min(share).max(1);
             let mut row_bytes = 0;
             let mut row_cut = Vec::new();
             for (column, cell) in (0u32..).zip(row.iter_mut()) {
                 if let Cell::Text(text) = cell
-                    && let Some(whole) = cut_text(text, cell_bytes)
+                    && let Some(whole) = cut_text(text, limit)
                 {
                     row_cut.push(CutCell {
                         row: number,
@@ -77,7 +80,7 @@ pub async fn row(
     seq: i64,
     row: u64,
 ) -> Result<Option<Vec<Cell>>, ApiError> {
-    let Ok(number) = i64::try_from(row) else {
+    let Some(number) = i64::try_from(row).ok().filter(|number| *number < i64::MAX) else {
         return Ok(None);
     };
     for page in store.row_pages(session, seq, number, number + 1).await? {

@@ -185,6 +185,7 @@ fn pieces(mut spans: Vec<Span>) -> Vec<(OutputPiece, u64)> {
                 at: Timestamp::from_micros(span.at_us),
                 stream: span.stream,
                 text: String::from_utf8_lossy(&span.bytes).into_owned(),
+                bytes: length,
             };
             (piece, length)
         })
@@ -235,6 +236,7 @@ impl LiveText {
             at: Timestamp::from_micros(at_us),
             stream,
             text,
+            bytes: length,
         };
         Some((piece, length))
     }
