@@ -2,7 +2,8 @@
 //! against a running debug server's `/api/openapi.json`, as an administrator with an API token.
 //! Every operation gets up to EXAMPLES generated requests (20 by default, 5 in `cargo xtask
 //! test`); the run fails on any 5xx, any response that contradicts its schema, and any
-//! undocumented content type. The WebSocket (`/api/live`) is not HTTP to test this way.
+//! undocumented content type. The WebSocket (`/api/live`) is not HTTP to test this way, and
+//! revoking a token is left out because Schemathesis finds its own in `GET /api/tokens`.
 //!
 //! Schemathesis is installed on first use into a virtualenv under `<target>/tools`.
 
@@ -66,6 +67,12 @@ pub fn check(workspace: &Workspace, examples: u32) -> Result<()> {
             "2",
             "--exclude-path",
             "/api/live",
+            // Revoking its own token would end the run's authentication halfway.
+            "--exclude-operation-id",
+            "DELETE /api/tokens/{id}",
+            // Its own made-up cookies and tokens would stand in for the administrator's.
+            "--generation-with-security-parameters",
+            "false",
             "--no-color",
             "--header",
             &format!("Authorization: Bearer {token}"),

@@ -46,6 +46,8 @@ pub enum Answer {
 /// An endpoint's description for the document.
 #[derive(Clone, Copy)]
 pub struct Doc {
+    /// Answers without a login or token.
+    pub public: bool,
     pub query: Option<SchemaFn>,
     pub body: Option<Body>,
     pub answer: Answer,
@@ -54,6 +56,7 @@ pub struct Doc {
 impl Default for Doc {
     fn default() -> Self {
         Doc {
+            public: false,
             query: None,
             body: None,
             answer: Answer::Unsaid,

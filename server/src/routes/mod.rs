@@ -110,6 +110,12 @@ impl Endpoint {
         Self::new(Method::DELETE, path, summary, handler)
     }
 
+    /// Answers anyone, without a login or token.
+    fn public(mut self) -> Self {
+        self.doc.public = true;
+        self
+    }
+
     /// Takes query parameters: the fields of `Q`.
     fn query<Q: JsonSchema>(mut self) -> Self {
         self.doc.query = Some(inline::<Q>());
@@ -182,18 +188,21 @@ pub fn endpoints() -> Vec<Endpoint> {
             "Liveness, with a round trip to the database",
             health::check_health,
         )
+        .public()
         .json::<Health>(),
         Endpoint::get(
             "/api/settings",
             "What the web app must know about this server: version, download policy, preview sizes",
             settings::get_settings,
         )
+        .public()
         .json::<Settings>(),
         Endpoint::get(
             "/api/openapi.json",
             "This API's OpenAPI 3.1 description",
             openapi::get_openapi,
         )
+        .public()
         .json::<serde_json::Value>(),
         // Identity
         Endpoint::post(
@@ -201,6 +210,7 @@ pub fn endpoints() -> Vec<Endpoint> {
             "Log in with username and password; sets the login cookie",
             auth::log_in,
         )
+        .public()
         .body::<LoginRequest>().json::<User>(),
         Endpoint::post(
             "/api/auth/logout",

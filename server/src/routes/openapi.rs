@@ -31,11 +31,14 @@ fn document(endpoints: &[Endpoint]) -> Value {
     let error = generator.subschema_for::<ErrorBody>().to_value();
     let mut paths = Map::new();
     for endpoint in endpoints {
+        let mut operation = operation(endpoint, &mut generator, &error);
+        if let Answer::Json(201, _) = endpoint.doc.answer {
+            operation["responses"]["201"]["links"] = links_from(endpoint.path, endpoints);
+        }
         let operations = paths
             .entry(endpoint.path)
             .or_insert_with(|| Value::Object(Map::new()));
-        operations[endpoint.method.as_str().to_ascii_lowercase()] =
-            operation(endpoint, &mut generator, &error);
+        operations[endpoint.method.as_str().to_ascii_lowercase()] = operation;
     }
     json!({
         "openapi": "3.1.0",
@@ -76,6 +79,9 @@ fn operation(endpoint: &Endpoint, generator: &mut SchemaGenerator, error: &Value
         "parameters": parameters,
         "responses": responses(endpoint.doc.answer, generator),
     });
+    if endpoint.doc.public {
+        operation["security"] = json!([]);
+    }
     operation["responses"]["default"] = json!({
         "description": "Failure: a machine code, a message for people, and the field at fault",
         "content": { "application/json": { "schema": error } },
@@ -194,6 +200,31 @@ fn without_null(mut schema: Value) -> Value {
     schema
 }
 
+/// Links from what a `POST` to `path` creates to every operation on `path/{id}…` that needs no
+/// other parameter: the created object's `id` fills it. Clients and tools such as Schemathesis
+/// follow them from a created object to what can be done with it.
+fn links_from(path: &str, endpoints: &[Endpoint]) -> Value {
+    let prefix = format!("{path}/{{id}}");
+    let links: Map<String, Value> = endpoints
+        .iter()
+        .filter(|target| {
+            (target.path == prefix || target.path.starts_with(&format!("{prefix}/")))
+                && path_parameters(target.path).eq(["id"])
+        })
+        .map(|target| {
+            let id = format!("{} {}", target.method, target.path);
+            // Link names follow the component-name rule: letters, digits, `.`, `-`, `_`.
+            let name: String = id
+                .chars()
+                .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+                .collect();
+            let link = json!({ "operationId": id, "parameters": { "id": "$response.body#/id" } });
+            (name, link)
+        })
+        .collect();
+    Value::Object(links)
+}
+
 /// The `{name}` segments of an axum path.
 fn path_parameters(path: &str) -> impl Iterator<Item = &str> {
     path.split('/')
@@ -255,6 +286,19 @@ mod tests {
             "#/components/schemas/NewUser"
         );
         assert!(create["responses"]["201"].is_object());
+        // What a created session leads to.
+        let run = &doc["paths"]["/api/sessions"]["post"]["responses"]["201"]["links"];
+        assert_eq!(
+            run["GET__api_sessions__id__events"]["operationId"],
+            "GET /api/sessions/{id}/events"
+        );
+        assert!(
+            run.get("GET__api_sessions__id__events__seq__output")
+                .is_none()
+        );
+        // Public operations say so; the rest need the token or the login.
+        assert_eq!(doc["paths"]["/healthz"]["get"]["security"], json!([]));
+        assert!(list.get("security").is_none());
         let schemas = &doc["components"]["schemas"];
         assert_eq!(schemas["ErrorBody"]["required"], json!(["code", "message"]));
         assert!(schemas["Session"]["properties"]["status"].is_object());
