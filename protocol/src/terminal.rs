@@ -14,7 +14,8 @@
 //!   DCS strings) is never shown as text.
 //!
 //! The pen (the current style) is carried from one piece to the next by feeding them to one
-//! [`Terminal`], and from one page to the next with [`Terminal::pen`] and [`Terminal::with_pen`].
+//! [`Terminal`], and from one page to the next with a [`Carry`]: the pen, and an escape sequence
+//! a page's edge cut in two.
 
 use vte::{Params, Parser, Perform};
 
@@ -90,34 +91,70 @@ pub struct Span {
 /// One line of output, without its line feed.
 pub type Line = Vec<Span>;
 
+/// What a stretch of output leaves for the text after it: the pen, and the start of an escape
+/// sequence it began but did not finish (a window's edge can fall inside one).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+pub struct Carry {
+    pub pen: Style,
+    unfinished: String,
+}
+
 /// Reads output into lines. Feed it pieces in order; read [`Terminal::lines`] at any point.
 pub struct Terminal {
     parser: Parser,
     screen: Screen,
+    /// Text since the last escape that no sequence has ended yet.
+    unfinished: String,
 }
 
 impl Default for Terminal {
     fn default() -> Self {
-        Terminal::with_pen(Style::default())
+        Terminal::resume(&Carry::default())
     }
 }
 
 impl Terminal {
-    /// A terminal whose pen starts as `pen`: the pen at the end of the text before this.
-    pub fn with_pen(pen: Style) -> Terminal {
-        Terminal {
+    /// A terminal that goes on where the text before left off.
+    pub fn resume(carry: &Carry) -> Terminal {
+        let mut terminal = Terminal {
             parser: Parser::new(),
             screen: Screen {
-                pen,
+                pen: carry.pen,
                 ..Screen::default()
             },
-        }
+            unfinished: String::new(),
+        };
+        // Nothing of an unfinished sequence is drawn: it only puts the parser where it was.
+        terminal.feed(&carry.unfinished, carry.pen.stderr);
+        terminal
     }
 
     /// Reads `text`, written to standard error when `stderr` is set.
     pub fn feed(&mut self, text: &str, stderr: bool) {
         self.screen.pen.stderr = stderr;
-        self.parser.advance(&mut self.screen, text.as_bytes());
+        let (before, from_escape) = text.split_at(text.rfind('\u{1b}').unwrap_or(0));
+        self.parser.advance(&mut self.screen, before.as_bytes());
+        if !before.is_empty() && self.screen.ended {
+            self.unfinished.clear();
+        }
+        self.screen.ended = false;
+        self.parser
+            .advance(&mut self.screen, from_escape.as_bytes());
+        if self.screen.ended {
+            self.unfinished.clear();
+        } else if from_escape.starts_with('\u{1b}') {
+            self.unfinished = from_escape.to_owned();
+        } else if !self.unfinished.is_empty() {
+            self.unfinished.push_str(from_escape);
+        }
+    }
+
+    /// Where the next text goes on from.
+    pub fn carry(&self) -> Carry {
+        Carry {
+            pen: self.screen.pen,
+            unfinished: self.unfinished.clone(),
+        }
     }
 
     /// The style the next text would be drawn in.
@@ -149,6 +186,9 @@ const MAX_CURSOR_COLUMN: usize = 4096;
 #[derive(Default)]
 struct Screen {
     pen: Style,
+    /// A sequence ended (or text was printed, which only happens outside one) since this was
+    /// last cleared.
+    ended: bool,
     lines: Vec<Line>,
     /// The line being written, a character per column.
     current: Vec<(char, Style)>,
@@ -289,7 +329,20 @@ fn spans(cells: &[(char, Style)]) -> Line {
 
 impl Perform for Screen {
     fn print(&mut self, character: char) {
+        self.ended = true;
         self.put(character);
+    }
+
+    fn osc_dispatch(&mut self, _params: &[&[u8]], _bell_terminated: bool) {
+        self.ended = true;
+    }
+
+    fn esc_dispatch(&mut self, _intermediates: &[u8], _ignore: bool, _byte: u8) {
+        self.ended = true;
+    }
+
+    fn unhook(&mut self) {
+        self.ended = true;
     }
 
     fn execute(&mut self, byte: u8) {
@@ -309,6 +362,7 @@ impl Perform for Screen {
     }
 
     fn csi_dispatch(&mut self, params: &Params, intermediates: &[u8], ignore: bool, action: char) {
+        self.ended = true;
         // Private sequences (`CSI ? 25 l`, `CSI > …`) and oversized ones change nothing here.
         if ignore || !intermediates.is_empty() {
             return;
@@ -454,9 +508,38 @@ mod tests {
 
         let mut first = Terminal::default();
         first.feed("\u{1b}[32mgreen page\n", false);
-        let mut second = Terminal::with_pen(first.pen());
+        let mut second = Terminal::resume(&first.carry());
         second.feed("next page\n", false);
         assert_eq!(second.lines()[0][0].style.fg, Color::Indexed(2));
+    }
+
+    #[test]
+    fn a_sequence_cut_by_a_page_edge_is_still_one_sequence() {
+        for (end, start) in [
+            ("a \u{1b}[3", "1mred\n"),
+            ("a \u{1b}", "[31mred\n"),
+            ("a \u{1b}]0;ti", "tle\u{7}\u{1b}[31mred\n"),
+            ("a \u{1b}[38;5", ";1mred\n"),
+        ] {
+            let mut first = Terminal::default();
+            first.feed(end, false);
+            let mut second = Terminal::resume(&first.carry());
+            second.feed(start, false);
+            let lines = second.lines();
+            assert_eq!(text(&lines), ["red"], "{end:?} | {start:?}");
+            assert_eq!(
+                lines[0][0].style.fg,
+                Color::Indexed(1),
+                "{end:?} | {start:?}"
+            );
+        }
+        // A page ending with a finished sequence leaves nothing unfinished.
+        let mut done = Terminal::default();
+        done.feed("x\u{1b}[0m", false);
+        assert_eq!(done.carry(), Carry::default());
+        // Pieces inside one page: the sequence goes on across three of them.
+        let lines = render(&["\u{1b}[", "3", "1mred\n"]);
+        assert_eq!(lines[0][0].style.fg, Color::Indexed(1));
     }
 
     #[test]

@@ -1,12 +1,12 @@
 //! A command's output, however large: a bounded window of 64 KiB pages in the DOM, fetched as the
 //! reader scrolls either way; "Jump to end"; and, while the session runs, a live tail that
 //! follows the end until the reader scrolls up. Text is drawn as a terminal draws it
-//! ([`terminal_text`]), with the colours in force carried from page to page; stderr is marked.
+//! ([`terminal_text`]), each page going on from where the one before left off; stderr is marked.
 
 use std::collections::VecDeque;
 
 use leptos::{html, prelude::*, task::spawn_local};
-use loupe_protocol::{OutputPiece, terminal::Style};
+use loupe_protocol::{OutputPiece, terminal::Carry};
 
 use crate::{api, components::terminal_text};
 
@@ -21,20 +21,20 @@ struct Page {
     offset: u64,
     length: u64,
     pieces: Vec<OutputPiece>,
-    /// The pen at the page's start and at its end.
-    pen: Style,
-    end_pen: Style,
+    /// Where the page's text goes on from, and where the text after it does.
+    carry: Carry,
+    end: Carry,
 }
 
 impl Page {
     fn new(offset: u64, length: u64, pieces: Vec<OutputPiece>) -> Page {
-        let end_pen = terminal_text::read(&pieces, Style::default()).pen;
+        let end = terminal_text::read(&pieces, &Carry::default()).carry;
         Page {
             offset,
             length,
             pieces,
-            pen: Style::default(),
-            end_pen,
+            carry: Carry::default(),
+            end,
         }
     }
 }
@@ -76,13 +76,13 @@ pub fn OutputView(
                             if pages.len() > MAX_PAGES {
                                 pages.pop_back();
                             }
-                            carry_pens(pages, 1);
+                            carry_over(pages, 1);
                         } else {
                             pages.push_back(page);
                             if pages.len() > MAX_PAGES {
                                 pages.pop_front();
                             }
-                            carry_pens(pages, pages.len() - 1);
+                            carry_over(pages, pages.len() - 1);
                         }
                     });
                 }
@@ -120,13 +120,13 @@ pub fn OutputView(
                             page.length += length;
                             page.pieces.push(piece);
                             // The whole page again: an escape sequence may span pieces.
-                            page.end_pen = terminal_text::read(&page.pieces, page.pen).pen;
+                            page.end = terminal_text::read(&page.pieces, &page.carry).carry;
                         } else {
                             pages.push_back(Page::new(piece.offset, length, vec![piece]));
                             if pages.len() > MAX_PAGES {
                                 pages.pop_front();
                             }
-                            carry_pens(pages, pages.len() - 1);
+                            carry_over(pages, pages.len() - 1);
                         }
                     }
                     None if piece.offset == 0 => pages.push_back(Page::new(0, length, vec![piece])),
@@ -189,9 +189,9 @@ pub fn OutputView(
             <Show when=move || following.get()><span class="badge running">"following"</span></Show>
         </div>
         <div class="output" node_ref=container on:scroll=on_scroll data-test="output" tabindex="0" aria-label="Output">
-            <For each=move || pages.get() key=|page| (page.offset, page.length, page.pen) let:page>
+            <For each=move || pages.get() key=|page| (page.offset, page.length, page.carry.clone()) let:page>
                 <pre class="output-page" data-offset=page.offset>
-                    {terminal_text::lines_view(terminal_text::read(&page.pieces, page.pen))}
+                    {terminal_text::lines_view(terminal_text::read(&page.pieces, &page.carry))}
                 </pre>
             </For>
         </div>
@@ -202,15 +202,16 @@ fn end_of(pages: &VecDeque<Page>) -> u64 {
     pages.back().map_or(0, |page| page.offset + page.length)
 }
 
-/// Each page's starting pen is where the page before it left the pen, so colours carry across
-/// pages; from `from` on, pens are read again (the first page kept has nothing before it).
-fn carry_pens(pages: &mut VecDeque<Page>, from: usize) {
+/// Each page goes on from where the page before it left off (its colours, and an escape
+/// sequence the edge between them cut); from `from` on, pages are read again (the first page
+/// kept has nothing before it).
+fn carry_over(pages: &mut VecDeque<Page>, from: usize) {
     for index in from.max(1)..pages.len() {
-        let pen = pages[index - 1].end_pen;
-        if pages[index].pen == pen && index > from {
+        let carry = pages[index - 1].end.clone();
+        if pages[index].carry == carry && index > from {
             break;
         }
-        pages[index].pen = pen;
-        pages[index].end_pen = terminal_text::read(&pages[index].pieces, pen).pen;
+        pages[index].end = terminal_text::read(&pages[index].pieces, &carry).carry;
+        pages[index].carry = carry;
     }
 }

@@ -5,27 +5,27 @@
 use leptos::prelude::*;
 use loupe_protocol::{
     OutputPiece, Stream,
-    terminal::{Line, Style, Terminal},
+    terminal::{Carry, Line, Terminal},
 };
 
-/// Pieces read in order, starting with the pen the text before them left.
+/// Pieces read in order, going on from where the text before them left off.
 pub struct Reading {
     pub lines: Vec<Line>,
     /// The last line has no line feed yet.
     pub mid_line: bool,
-    /// The pen after the last piece: where the next text starts.
-    pub pen: Style,
+    /// Where the text after the last piece goes on from.
+    pub carry: Carry,
 }
 
-pub fn read<'a>(pieces: impl IntoIterator<Item = &'a OutputPiece>, pen: Style) -> Reading {
-    let mut terminal = Terminal::with_pen(pen);
+pub fn read<'a>(pieces: impl IntoIterator<Item = &'a OutputPiece>, carry: &Carry) -> Reading {
+    let mut terminal = Terminal::resume(carry);
     for piece in pieces {
         terminal.feed(&piece.text, piece.stream == Stream::Stderr);
     }
     Reading {
         lines: terminal.lines(),
         mid_line: terminal.is_mid_line(),
-        pen: terminal.pen(),
+        carry: terminal.carry(),
     }
 }
 

@@ -5,7 +5,7 @@ use leptos::{prelude::*, task::spawn_local};
 use leptos_router::components::A;
 use loupe_protocol::{
     AccessRequest, Connection, EventKind, OutputPiece, Review, ReviewKind, ReviewQuery,
-    ReviewState, RunRequest, SessionStatus, terminal::Style,
+    ReviewState, RunRequest, SessionStatus, terminal::Carry,
 };
 
 use crate::{
@@ -156,7 +156,7 @@ fn run_line(session_id: String, entry: Entry) -> AnyView {
                     tail.with(|tail| {
                         terminal_text::lines_view(terminal_text::read(
                             head.iter().chain(tail),
-                            Style::default(),
+                            &Carry::default(),
                         ))
                     })
                 })
