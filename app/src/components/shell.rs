@@ -29,9 +29,9 @@ pub fn Header() -> impl IntoView {
                         <A href="/admin" attr:data-test="nav-admin">"Admin"</A>
                     </Show>
                 </nav>
+                <LinkNotice/>
                 <UserMenu/>
             </Show>
-            <LinkNotice/>
         </header>
     }
 }
