@@ -86,6 +86,12 @@ pub struct Config {
           value_parser = BoolishValueParser::new(), action = clap::ArgAction::Set)]
     pub demo: bool,
 
+    /// Where PostgreSQL clients (psql, drivers) connect to reach PostgreSQL connections through
+    /// Loupe, e.g. `127.0.0.1:6432`; unset, no such listener. Clear text only for now: keep it on
+    /// loopback.
+    #[arg(long, env = "LOUPE_PG_BIND")]
+    pub pg_bind: Option<String>,
+
     /// Changes a live connection may fall behind before it is told to resync. Default: 1024.
     #[arg(long, env = "LOUPE_LIVE_QUEUE", default_value_t = 1024)]
     pub live_queue: usize,

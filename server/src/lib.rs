@@ -19,6 +19,7 @@ pub mod sessions;
 pub mod store;
 pub mod telemetry;
 mod web;
+pub mod wire;
 
 use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
@@ -155,6 +156,18 @@ pub async fn serve(
         hub,
     };
     reviews::expire_forever(state.reviews.clone());
+    if let Some(address) = &state.config.pg_bind {
+        let listener = TcpListener::bind(address).await.map_err(|error| {
+            anyhow::anyhow!("listening for PostgreSQL clients on {address}: {error}")
+        })?;
+        tracing::info!(address = %listener.local_addr()?, "PostgreSQL clients may connect");
+        let wire = wire::postgres::PgGateway::new(
+            state.store.clone(),
+            state.gateway.clone(),
+            state.recorder.clone(),
+        );
+        tokio::spawn(wire.serve(listener));
+    }
     let app = build_router(state).into_make_service_with_connect_info::<SocketAddr>();
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)

@@ -9,7 +9,7 @@ pub mod sealing;
 mod sql;
 pub(crate) mod sqlite;
 mod statements;
-mod values;
+pub(crate) mod values;
 
 use std::{
     collections::HashMap,
@@ -271,7 +271,7 @@ impl Gateway {
         Ok(())
     }
 
-    async fn create_session(
+    pub(crate) async fn create_session(
         &self,
         actor: &Actor,
         connection: &ConnectionRecord,
@@ -449,7 +449,7 @@ impl Gateway {
             .map_err(ApiError::internal)
     }
 
-    fn url_of(&self, connection: &ConnectionRecord) -> Result<Option<String>, ApiError> {
+    pub(crate) fn url_of(&self, connection: &ConnectionRecord) -> Result<Option<String>, ApiError> {
         if connection.kind == ConnectionKind::Command {
             return Ok(None);
         }

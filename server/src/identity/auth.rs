@@ -57,7 +57,11 @@ impl Actor {
         }
     }
 
-    fn from_user(user: &UserRecord, address: Option<String>, credential: Credential) -> Actor {
+    pub(crate) fn from_user(
+        user: &UserRecord,
+        address: Option<String>,
+        credential: Credential,
+    ) -> Actor {
         Actor {
             user_id: Some(user.id.clone()),
             username: user.username.clone(),

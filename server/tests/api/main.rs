@@ -24,3 +24,4 @@ mod store;
 mod text;
 mod values;
 mod web;
+mod wire;

@@ -1,0 +1,951 @@
+//! The PostgreSQL wire protocol (version 3.0, <https://www.postgresql.org/docs/current/protocol.html>)
+//! through Loupe: `psql "host=… port=6432 user=<loupe user> dbname=<connection> password=<API token>"`.
+//!
+//! A connection goes: the client's startup (TLS and GSSAPI encryption are declined, so libpq
+//! goes on in clear text; the listener is meant for loopback until TLS is offered), a cleartext
+//! password that must be one of the user's API tokens, the connection's rules (just-in-time
+//! access must be granted; connections whose statements are reviewed are refused here for now),
+//! then Loupe logs in to the target with the connection's stored URL (SCRAM-SHA-256, MD5 or
+//! cleartext, by `postgres-protocol`) and relays. Every message is forwarded unchanged; copies
+//! are decoded and recorded as one session per client connection: each query (simple, or
+//! `Parse` with its `Bind` parameters) is an input, each row description a result with its rows,
+//! each command tag a note, each error an error with its SQLSTATE. A `CancelRequest` with the
+//! key Loupe gave the client cancels the statement on the target.
+//!
+//! Not yet (see the wire-gateway issue): TLS, reviews held at the wire, kill from the page,
+//! COPY recording (COPY data is relayed, not recorded), MySQL.
+
+use std::{
+    collections::HashMap,
+    net::SocketAddr,
+    sync::{Arc, Mutex},
+};
+
+use bytes::{BufMut, BytesMut};
+use fallible_iterator::FallibleIterator;
+use loupe_protocol::{Cell, Column, ConnectionKind, EventKind, SessionStatus};
+use postgres_protocol::{
+    authentication::{
+        md5_hash,
+        sasl::{ChannelBinding, SCRAM_SHA_256, ScramSha256},
+    },
+    message::{
+        backend::{Message, RowDescriptionBody},
+        frontend,
+    },
+};
+use tokio::{
+    io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt},
+    net::{TcpListener, TcpStream},
+    sync::mpsc,
+};
+
+use crate::{
+    gateway::{Gateway, values::typed_cell},
+    identity::{
+        auth::{Actor, Credential},
+        credentials, policy,
+    },
+    reviews::rules,
+    sessions::{
+        recorder::{Append, NewEvent, Recorder},
+        summarize,
+    },
+    store::Store,
+};
+
+/// The first message's code: protocol 3.0, or one of the requests that come instead.
+const PROTOCOL_3: i32 = 196_608;
+const SSL_REQUEST: i32 = 80_877_103;
+const GSSENC_REQUEST: i32 = 80_877_104;
+const CANCEL_REQUEST: i32 = 80_877_102;
+/// PostgreSQL's own bound on a startup packet (`MAX_STARTUP_PACKET_LENGTH`).
+const MAX_STARTUP: usize = 10_000;
+/// A message longer than this is not PostgreSQL's (its own limit is 1 GiB).
+const MAX_MESSAGE: usize = 1 << 30;
+const ROWS_PER_APPEND: usize = 1000;
+
+/// What the listener needs: who may connect, where targets are, and where sessions go.
+#[derive(Clone)]
+pub struct PgGateway {
+    store: Store,
+    gateway: Gateway,
+    recorder: Recorder,
+    /// The keys Loupe handed to clients, and the target's own key each stands for.
+    cancels: Arc<Mutex<HashMap<(i32, i32), Target>>>,
+}
+
+/// A target connection's address and its cancel key.
+#[derive(Clone)]
+struct Target {
+    address: String,
+    key: (i32, i32),
+}
+
+impl PgGateway {
+    pub fn new(store: Store, gateway: Gateway, recorder: Recorder) -> PgGateway {
+        PgGateway {
+            store,
+            gateway,
+            recorder,
+            cancels: Arc::default(),
+        }
+    }
+
+    /// Accepts clients until the process ends; each connection runs in its own task.
+    pub async fn serve(self, listener: TcpListener) {
+        loop {
+            let (stream, peer) = match listener.accept().await {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    tracing::warn!(%error, "accepting a PostgreSQL client");
+                    continue;
+                }
+            };
+            let this = self.clone();
+            tokio::spawn(async move {
+                if let Err(error) = this.handle(stream, peer).await {
+                    tracing::debug!(%peer, %error, "a PostgreSQL client connection ended");
+                }
+            });
+        }
+    }
+
+    async fn handle(&self, mut client: TcpStream, peer: SocketAddr) -> std::io::Result<()> {
+        let parameters = loop {
+            let body = read_startup(&mut client).await?;
+            let code = i32_at(&body, 0).unwrap_or_default();
+            match code {
+                SSL_REQUEST | GSSENC_REQUEST => client.write_all(b"N").await?,
+                CANCEL_REQUEST => return self.cancel(&body).await,
+                PROTOCOL_3 => break startup_parameters(&body[4..]),
+                _ => {
+                    let message = format!(
+                        "unsupported frontend protocol {}.{}: Loupe speaks 3.0",
+                        code >> 16,
+                        code & 0xffff
+                    );
+                    return refuse(&mut client, "0A000", &message).await;
+                }
+            }
+        };
+        let Some(username) = parameters.get("user").cloned() else {
+            return refuse(&mut client, "28000", "no user name in the startup message").await;
+        };
+        let connection_name = parameters
+            .get("database")
+            .cloned()
+            .unwrap_or_else(|| username.clone());
+        client.write_all(&frame(b'R', &3i32.to_be_bytes())).await?;
+        let (tag, body) = read_message(&mut client).await?;
+        if tag != b'p' {
+            return refuse(&mut client, "08P01", "expected a password message").await;
+        }
+        let token = cstring(&body).unwrap_or_default();
+        let prepared = match self.admit(&username, &connection_name, &token, peer).await {
+            Ok(prepared) => prepared,
+            Err((code, message)) => return refuse(&mut client, code, &message).await,
+        };
+        let application = parameters
+            .get("application_name")
+            .cloned()
+            .unwrap_or_else(|| "a PostgreSQL client".into());
+        let (upstream, greeting, target) = match connect_target(&prepared.url, &parameters).await {
+            Ok(connected) => connected,
+            Err(message) => {
+                return refuse(
+                    &mut client,
+                    "08006",
+                    &format!("cannot connect to the target: {message}"),
+                )
+                .await;
+            }
+        };
+        let input = format!("{application} from {} (PostgreSQL protocol)", peer.ip());
+        let session = match self
+            .gateway
+            .create_session(
+                &prepared.actor,
+                &prepared.connection,
+                &input,
+                None,
+                SessionStatus::Running,
+            )
+            .await
+        {
+            Ok(id) => id,
+            Err(error) => return refuse(&mut client, "58000", error.message()).await,
+        };
+        let ours = (rand_i32(), rand_i32());
+        self.cancels
+            .lock()
+            .expect("never poisoned")
+            .insert(ours, target.clone());
+        let mut hello = frame(b'R', &0i32.to_be_bytes());
+        for message in &greeting {
+            hello.extend_from_slice(message);
+        }
+        let mut key = Vec::with_capacity(8);
+        key.extend_from_slice(&ours.0.to_be_bytes());
+        key.extend_from_slice(&ours.1.to_be_bytes());
+        // The key goes before ReadyForQuery, the greeting's last message.
+        let ready_at = hello.len() - greeting.last().map_or(0, Vec::len);
+        hello.splice(ready_at..ready_at, frame(b'K', &key));
+        client.write_all(&hello).await?;
+
+        let ended = relay(client, upstream, &self.recorder, &session).await;
+        self.cancels.lock().expect("never poisoned").remove(&ours);
+        let (status, error) = match ended {
+            Ok(()) => (SessionStatus::Done, None),
+            Err(reason) => (SessionStatus::Failed, Some(reason)),
+        };
+        let finish = Append::Finish {
+            status,
+            exit_code: None,
+            error,
+        };
+        if let Err(error) = self.recorder.record(&session, vec![finish]).await {
+            tracing::warn!(%session, %error, "could not end a PostgreSQL-protocol session");
+        }
+        Ok(())
+    }
+
+    /// The token's user, if it is the one named, may use the connection now; else the
+    /// SQLSTATE and message to refuse with.
+    async fn admit(
+        &self,
+        username: &str,
+        connection_name: &str,
+        token: &str,
+        peer: SocketAddr,
+    ) -> Result<Admitted, (&'static str, String)> {
+        let failed = || {
+            (
+                "28P01",
+                format!(
+                    "password authentication failed for user \"{username}\": the password is one of your Loupe API tokens"
+                ),
+            )
+        };
+        let digest = credentials::digest(token);
+        let Ok(Some((token, user))) = self.store.token_user(&digest).await else {
+            return Err(failed());
+        };
+        if !user.username.eq_ignore_ascii_case(username) {
+            return Err(failed());
+        }
+        let actor = Actor::from_user(
+            &user,
+            Some(peer.ip().to_string()),
+            Credential::Token {
+                id: token.id,
+                digest,
+            },
+        );
+        if !policy::may_run_sessions(&actor) {
+            return Err(("42501", "auditors cannot run queries".into()));
+        }
+        let connection = match self.store.connection(connection_name).await {
+            Ok(Some(connection)) if connection.kind == ConnectionKind::Postgres => connection,
+            Ok(Some(other)) => {
+                return Err((
+                    "3D000",
+                    format!(
+                        "{connection_name} is a {} connection, not PostgreSQL",
+                        other.kind.as_str()
+                    ),
+                ));
+            }
+            _ => {
+                return Err((
+                    "3D000",
+                    format!(
+                        "no connection named \"{connection_name}\" (the database name is the Loupe connection's name)"
+                    ),
+                ));
+            }
+        };
+        let rules = rules::of(&connection);
+        if rules.jit_access {
+            let granted = self
+                .store
+                .active_access(&connection.id, &user.id)
+                .await
+                .ok()
+                .flatten();
+            if granted.is_none() {
+                return Err((
+                    "28000",
+                    format!(
+                        "{connection_name} needs approved access: request it on Loupe's Run page, and connect again once a reviewer approves"
+                    ),
+                ));
+            }
+        }
+        if rules.command_review {
+            return Err((
+                "0A000",
+                format!(
+                    "statements on {connection_name} wait for a reviewer, which this protocol gateway does not offer yet: run them from Loupe's Run page"
+                ),
+            ));
+        }
+        let url = match self.gateway.url_of(&connection) {
+            Ok(Some(url)) => url,
+            _ => {
+                return Err((
+                    "58000",
+                    format!("{connection_name} has no target address Loupe can open"),
+                ));
+            }
+        };
+        Ok(Admitted {
+            actor,
+            connection,
+            url,
+        })
+    }
+
+    /// Passes a client's cancel request on to the target, if the key is one Loupe gave out.
+    async fn cancel(&self, body: &[u8]) -> std::io::Result<()> {
+        let key = (
+            i32_at(body, 4).unwrap_or_default(),
+            i32_at(body, 8).unwrap_or_default(),
+        );
+        let target = self
+            .cancels
+            .lock()
+            .expect("never poisoned")
+            .get(&key)
+            .cloned();
+        if let Some(target) = target {
+            let mut request = BytesMut::new();
+            frontend::cancel_request(target.key.0, target.key.1, &mut request);
+            let mut stream = TcpStream::connect(&target.address).await?;
+            stream.write_all(&request).await?;
+        }
+        Ok(())
+    }
+}
+
+struct Admitted {
+    actor: Actor,
+    connection: crate::store::ConnectionRecord,
+    url: String,
+}
+
+/// Tells the client why (an `ErrorResponse` of severity FATAL) and closes.
+async fn refuse(client: &mut TcpStream, code: &str, message: &str) -> std::io::Result<()> {
+    client.write_all(&error_response(code, message)).await?;
+    client.shutdown().await
+}
+
+fn error_response(code: &str, message: &str) -> Vec<u8> {
+    let mut body = Vec::new();
+    for (field, value) in [
+        (b'S', "FATAL"),
+        (b'V', "FATAL"),
+        (b'C', code),
+        (b'M', message),
+    ] {
+        body.push(field);
+        body.extend_from_slice(value.as_bytes());
+        body.push(0);
+    }
+    body.push(0);
+    frame(b'E', &body)
+}
+
+/// Logs in to the target named by `url`, passing on the client's own startup parameters but
+/// its user and database. Answers the stream, the messages the client should see after its
+/// own `AuthenticationOk` (parameter statuses, then `ReadyForQuery`), and the cancel key.
+async fn connect_target(
+    url: &str,
+    client_parameters: &HashMap<String, String>,
+) -> Result<(TcpStream, Vec<Vec<u8>>, Target), String> {
+    let url = url::Url::parse(url).map_err(|error| error.to_string())?;
+    let host = url.host_str().unwrap_or("localhost").to_owned();
+    let address = format!("{host}:{}", url.port().unwrap_or(5432));
+    let user = decode(url.username());
+    let password = url.password().map(decode).unwrap_or_default();
+    let database = url.path().trim_start_matches('/').to_owned();
+    let database = if database.is_empty() {
+        user.clone()
+    } else {
+        decode(&database)
+    };
+    if url.query_pairs().any(|(name, value)| {
+        name == "sslmode" && matches!(&*value, "require" | "verify-ca" | "verify-full")
+    }) {
+        return Err("TLS to the target is not offered by this gateway yet".into());
+    }
+    let mut stream = TcpStream::connect(&address)
+        .await
+        .map_err(|error| error.to_string())?;
+    let mut parameters: Vec<(&str, &str)> = vec![("user", &user), ("database", &database)];
+    for (name, value) in client_parameters {
+        if name != "user" && name != "database" {
+            parameters.push((name, value));
+        }
+    }
+    let mut buffer = BytesMut::new();
+    frontend::startup_message(parameters, &mut buffer).map_err(|error| error.to_string())?;
+    stream
+        .write_all(&buffer)
+        .await
+        .map_err(|error| error.to_string())?;
+
+    let mut scram = None;
+    let mut greeting = Vec::new();
+    let mut key = (0, 0);
+    loop {
+        let (tag, body) = read_message(&mut stream)
+            .await
+            .map_err(|error| error.to_string())?;
+        let raw = frame(tag, &body);
+        let message = Message::parse(&mut BytesMut::from(&raw[..]))
+            .map_err(|error| error.to_string())?
+            .ok_or("a message cut short")?;
+        let mut reply = BytesMut::new();
+        match message {
+            Message::AuthenticationOk => {}
+            Message::AuthenticationCleartextPassword => {
+                frontend::password_message(password.as_bytes(), &mut reply)
+                    .map_err(|error| error.to_string())?;
+            }
+            Message::AuthenticationMd5Password(body) => {
+                let hash = md5_hash(user.as_bytes(), password.as_bytes(), body.salt());
+                frontend::password_message(hash.as_bytes(), &mut reply)
+                    .map_err(|error| error.to_string())?;
+            }
+            Message::AuthenticationSasl(body) => {
+                let mut mechanisms = body.mechanisms();
+                let mut offered = false;
+                while let Some(mechanism) = mechanisms.next().map_err(|error| error.to_string())? {
+                    offered |= mechanism == SCRAM_SHA_256;
+                }
+                if !offered {
+                    return Err("the target offers no SASL mechanism Loupe speaks".into());
+                }
+                let start = ScramSha256::new(password.as_bytes(), ChannelBinding::unsupported());
+                frontend::sasl_initial_response(SCRAM_SHA_256, start.message(), &mut reply)
+                    .map_err(|error| error.to_string())?;
+                scram = Some(start);
+            }
+            Message::AuthenticationSaslContinue(body) => {
+                let state = scram.as_mut().ok_or("SASL out of order")?;
+                state
+                    .update(body.data())
+                    .map_err(|error| error.to_string())?;
+                frontend::sasl_response(state.message(), &mut reply)
+                    .map_err(|error| error.to_string())?;
+            }
+            Message::AuthenticationSaslFinal(body) => {
+                let state = scram.as_mut().ok_or("SASL out of order")?;
+                state
+                    .finish(body.data())
+                    .map_err(|error| error.to_string())?;
+            }
+            Message::BackendKeyData(body) => key = (body.process_id(), body.secret_key()),
+            Message::ParameterStatus(_) | Message::NoticeResponse(_) => greeting.push(raw),
+            Message::ReadyForQuery(_) => {
+                greeting.push(raw);
+                let target = Target { address, key };
+                return Ok((stream, greeting, target));
+            }
+            Message::ErrorResponse(body) => {
+                let mut fields = body.fields();
+                let mut said = String::from("the target refused the login");
+                while let Ok(Some(field)) = fields.next() {
+                    if field.type_() == b'M' {
+                        said = String::from_utf8_lossy(field.value_bytes()).into_owned();
+                    }
+                }
+                return Err(said);
+            }
+            _ => return Err("the target asked for an authentication Loupe does not speak".into()),
+        }
+        if !reply.is_empty() {
+            stream
+                .write_all(&reply)
+                .await
+                .map_err(|error| error.to_string())?;
+        }
+    }
+}
+
+fn decode(text: &str) -> String {
+    url::form_urlencoded::parse(format!("x={text}").as_bytes())
+        .next()
+        .map(|(_, value)| value.into_owned())
+        .unwrap_or_default()
+}
+
+/// What the relay saw, in the order it saw it, for the recorder.
+enum Seen {
+    Query(String),
+    /// A `Bind`: its parameters, and the result formats it asked for.
+    Bound(Vec<String>, Vec<i16>),
+    Columns(Vec<Column>),
+    Row(Vec<Cell>),
+    Complete(String),
+    Failed {
+        code: String,
+        message: String,
+    },
+}
+
+/// Forwards both ways until either side closes; the client leaving (`Terminate` or closing)
+/// is a normal end, the target closing first a failed one.
+async fn relay(
+    client: TcpStream,
+    target: TcpStream,
+    recorder: &Recorder,
+    session: &str,
+) -> Result<(), String> {
+    let (mut client_read, mut client_write) = client.into_split();
+    let (mut target_read, mut target_write) = target.into_split();
+    let (seen, mut record) = mpsc::unbounded_channel::<Seen>();
+    // The result formats the client asked for in its latest Bind (None after a simple Query,
+    // whose rows are text as their description says): a prepared statement's description is
+    // read before the Bind that chooses them.
+    let formats = Arc::new(Mutex::new(None::<Vec<i16>>));
+    let from_client = {
+        let (seen, formats) = (seen.clone(), formats.clone());
+        async move {
+            loop {
+                let Ok((tag, body)) = read_message(&mut client_read).await else {
+                    return;
+                };
+                // Noted before it is forwarded: the answers come after it.
+                if let Some(noted) = frontend_seen(tag, &body) {
+                    let chosen = match &noted {
+                        Seen::Bound(_, chosen) => Some(chosen.clone()),
+                        _ => None,
+                    };
+                    *formats.lock().expect("never poisoned") = chosen;
+                    let _ = seen.send(noted);
+                }
+                if target_write.write_all(&frame(tag, &body)).await.is_err() || tag == b'X' {
+                    return;
+                }
+            }
+        }
+    };
+    let from_target = async move {
+        let mut columns: Option<RowDescription> = None;
+        loop {
+            let Ok((tag, body)) = read_message(&mut target_read).await else {
+                return Err("the target closed the connection".to_owned());
+            };
+            let chosen = formats.lock().expect("never poisoned").clone();
+            if let Some(noted) = backend_seen(tag, &body, &mut columns, chosen.as_deref()) {
+                let _ = seen.send(noted);
+            }
+            if client_write.write_all(&frame(tag, &body)).await.is_err() {
+                return Ok(());
+            }
+        }
+    };
+    let recording = async {
+        let mut state = Recording::default();
+        while let Some(noted) = record.recv().await {
+            state.take(recorder, session, noted).await;
+        }
+        state.flush(recorder, session).await;
+    };
+    let relaying = async {
+        tokio::select! {
+            () = from_client => Ok(()),
+            ended = from_target => ended,
+        }
+    };
+    let (ended, ()) = tokio::join!(relaying, recording);
+    ended
+}
+
+/// A row description's columns, for reading the rows that follow.
+struct RowDescription {
+    type_names: Vec<String>,
+    binary: Vec<bool>,
+}
+
+fn frontend_seen(tag: u8, body: &[u8]) -> Option<Seen> {
+    match tag {
+        b'Q' => cstring(body).map(Seen::Query),
+        b'P' => {
+            let name_end = body.iter().position(|byte| *byte == 0)?;
+            cstring(&body[name_end + 1..]).map(Seen::Query)
+        }
+        b'B' => bound_parameters(body).map(|(values, formats)| Seen::Bound(values, formats)),
+        _ => None,
+    }
+}
+
+/// A `Bind` message's parameters as text (binary ones in hex, NULL as `NULL`), and the
+/// formats it asks the result columns in (none: all text; one: all alike; else one each).
+fn bound_parameters(body: &[u8]) -> Option<(Vec<String>, Vec<i16>)> {
+    let mut at = body.iter().position(|byte| *byte == 0)? + 1;
+    at += body[at..].iter().position(|byte| *byte == 0)? + 1;
+    let formats = usize::try_from(i16_at(body, at)?).ok()?;
+    let format_codes: Vec<i16> = (0..formats)
+        .map(|index| i16_at(body, at + 2 + index * 2))
+        .collect::<Option<_>>()?;
+    at += 2 + formats * 2;
+    let count = usize::try_from(i16_at(body, at)?).ok()?;
+    at += 2;
+    let mut values = Vec::with_capacity(count);
+    for index in 0..count {
+        let length = i32_at(body, at)?;
+        at += 4;
+        if length < 0 {
+            values.push("NULL".to_owned());
+            continue;
+        }
+        let value = body.get(at..at + length as usize)?;
+        at += length as usize;
+        let binary = match format_codes.as_slice() {
+            [] => false,
+            [only] => *only == 1,
+            many => many.get(index) == Some(&1),
+        };
+        values.push(if binary {
+            format!("\\x{}", crate::gateway::values::hex(value))
+        } else {
+            String::from_utf8_lossy(value).into_owned()
+        });
+    }
+    let results = usize::try_from(i16_at(body, at)?).ok()?;
+    let result_formats = (0..results)
+        .map(|index| i16_at(body, at + 2 + index * 2))
+        .collect::<Option<_>>()?;
+    Some((values, result_formats))
+}
+
+/// Whether result column `index` comes in binary, by the formats a `Bind` asked for.
+fn is_binary(formats: &[i16], index: usize) -> bool {
+    match formats {
+        [] => false,
+        [only] => *only == 1,
+        many => many.get(index) == Some(&1),
+    }
+}
+
+fn backend_seen(
+    tag: u8,
+    body: &[u8],
+    columns: &mut Option<RowDescription>,
+    bound: Option<&[i16]>,
+) -> Option<Seen> {
+    if !matches!(tag, b'T' | b'D' | b'C' | b'E') {
+        return None;
+    }
+    let raw = frame(tag, body);
+    let message = Message::parse(&mut BytesMut::from(&raw[..])).ok()??;
+    match message {
+        Message::RowDescription(description) => {
+            let (described, binary) = describe(&description).ok()?;
+            *columns = Some(RowDescription {
+                type_names: described
+                    .iter()
+                    .map(|column| column.type_name.clone())
+                    .collect(),
+                binary,
+            });
+            Some(Seen::Columns(described))
+        }
+        Message::DataRow(row) => {
+            let shape = columns.as_ref()?;
+            let buffer = row.buffer();
+            let mut ranges = row.ranges();
+            let mut cells = Vec::new();
+            let mut index = 0;
+            while let Ok(Some(range)) = ranges.next() {
+                let cell = match range {
+                    None => Cell::Null,
+                    Some(range)
+                        if bound.map_or(shape.binary.get(index) == Some(&true), |formats| {
+                            is_binary(formats, index)
+                        }) =>
+                    {
+                        Cell::Text(format!(
+                            "\\x{}",
+                            crate::gateway::values::hex(&buffer[range])
+                        ))
+                    }
+                    Some(range) => {
+                        let text = String::from_utf8_lossy(&buffer[range]);
+                        typed_cell(
+                            shape.type_names.get(index).map_or("", String::as_str),
+                            &text,
+                        )
+                    }
+                };
+                cells.push(cell);
+                index += 1;
+            }
+            Some(Seen::Row(cells))
+        }
+        Message::CommandComplete(complete) => complete
+            .tag()
+            .ok()
+            .map(|tag| Seen::Complete(tag.to_owned())),
+        Message::ErrorResponse(error) => {
+            let (mut code, mut text) = (String::new(), String::new());
+            let mut fields = error.fields();
+            while let Ok(Some(field)) = fields.next() {
+                match field.type_() {
+                    b'C' => code = String::from_utf8_lossy(field.value_bytes()).into_owned(),
+                    b'M' => text = String::from_utf8_lossy(field.value_bytes()).into_owned(),
+                    _ => {}
+                }
+            }
+            Some(Seen::Failed {
+                code,
+                message: text,
+            })
+        }
+        _ => None,
+    }
+}
+
+/// Columns with their type names (PostgreSQL's own for the common types, else the OID), and
+/// which are sent in binary.
+fn describe(description: &RowDescriptionBody) -> std::io::Result<(Vec<Column>, Vec<bool>)> {
+    let mut fields = description.fields();
+    let (mut columns, mut binary) = (Vec::new(), Vec::new());
+    while let Some(field) = fields.next()? {
+        columns.push(Column {
+            name: field.name().to_owned(),
+            type_name: type_name(field.type_oid()),
+        });
+        binary.push(field.format() == 1);
+    }
+    Ok((columns, binary))
+}
+
+/// `pg_type.typname` (upper case, as sqlx names them elsewhere in Loupe) for built-in OIDs.
+fn type_name(oid: u32) -> String {
+    let name = match oid {
+        16 => "BOOL",
+        17 => "BYTEA",
+        18 => "CHAR",
+        19 => "NAME",
+        20 => "INT8",
+        21 => "INT2",
+        23 => "INT4",
+        25 => "TEXT",
+        26 => "OID",
+        114 => "JSON",
+        700 => "FLOAT4",
+        701 => "FLOAT8",
+        1042 => "BPCHAR",
+        1043 => "VARCHAR",
+        1082 => "DATE",
+        1083 => "TIME",
+        1114 => "TIMESTAMP",
+        1184 => "TIMESTAMPTZ",
+        1186 => "INTERVAL",
+        1700 => "NUMERIC",
+        2950 => "UUID",
+        3802 => "JSONB",
+        _ => return format!("OID {oid}"),
+    };
+    name.to_owned()
+}
+
+/// The session being written: the result whose rows are arriving, and rows not yet stored.
+#[derive(Default)]
+struct Recording {
+    result: Option<u64>,
+    rows: Vec<Vec<Cell>>,
+}
+
+impl Recording {
+    async fn take(&mut self, recorder: &Recorder, session: &str, seen: Seen) {
+        let event = match seen {
+            Seen::Query(text) => NewEvent {
+                text: Some(text.clone()),
+                ..NewEvent::new(EventKind::Input, summarize(&text))
+            },
+            Seen::Bound(values, _) if values.is_empty() => return,
+            Seen::Bound(values, _) => {
+                let listed: Vec<String> = values
+                    .iter()
+                    .enumerate()
+                    .map(|(index, value)| format!("${} = {value}", index + 1))
+                    .collect();
+                NewEvent::new(
+                    EventKind::Note,
+                    summarize(&format!("parameters: {}", listed.join(", "))),
+                )
+            }
+            Seen::Columns(columns) => {
+                self.flush(recorder, session).await;
+                let event = NewEvent {
+                    columns: Some(columns.clone()),
+                    ..NewEvent::new(EventKind::Result, format!("{} columns", columns.len()))
+                };
+                match recorder.record(session, vec![Append::Event(event)]).await {
+                    Ok(recorded) => self.result = recorded.seqs.first().copied(),
+                    Err(error) => tracing::warn!(%session, %error, "recording a result"),
+                }
+                return;
+            }
+            Seen::Row(cells) => {
+                self.rows.push(cells);
+                if self.rows.len() >= ROWS_PER_APPEND {
+                    self.flush(recorder, session).await;
+                }
+                return;
+            }
+            Seen::Complete(tag) => {
+                let had_rows = self.result.is_some();
+                self.flush(recorder, session).await;
+                self.result = None;
+                if had_rows {
+                    return;
+                }
+                NewEvent::new(EventKind::Note, tag)
+            }
+            Seen::Failed { code, message } => {
+                self.flush(recorder, session).await;
+                self.result = None;
+                NewEvent {
+                    text: Some(message.clone()),
+                    code: Some(code),
+                    ..NewEvent::new(EventKind::Error, summarize(&message))
+                }
+            }
+        };
+        if let Err(error) = recorder.record(session, vec![Append::Event(event)]).await {
+            tracing::warn!(%session, %error, "recording a PostgreSQL-protocol event");
+        }
+    }
+
+    async fn flush(&mut self, recorder: &Recorder, session: &str) {
+        let (Some(seq), false) = (self.result, self.rows.is_empty()) else {
+            return;
+        };
+        let rows = std::mem::take(&mut self.rows);
+        if let Err(error) = recorder
+            .record(session, vec![Append::Rows { seq, rows }])
+            .await
+        {
+            tracing::warn!(%session, %error, "recording rows");
+        }
+    }
+}
+
+/// A message with its type byte and length, as it goes on the wire.
+fn frame(tag: u8, body: &[u8]) -> Vec<u8> {
+    let mut framed = Vec::with_capacity(body.len() + 5);
+    framed.put_u8(tag);
+    framed.put_i32(body.len() as i32 + 4);
+    framed.extend_from_slice(body);
+    framed
+}
+
+/// One typed message: its type byte and body.
+async fn read_message(stream: &mut (impl AsyncRead + Unpin)) -> std::io::Result<(u8, Vec<u8>)> {
+    let tag = stream.read_u8().await?;
+    let length = stream.read_i32().await?;
+    let length = usize::try_from(length)
+        .ok()
+        .filter(|length| (4..=MAX_MESSAGE).contains(length))
+        .ok_or_else(|| invalid("a message length out of bounds"))?;
+    let mut body = vec![0; length - 4];
+    stream.read_exact(&mut body).await?;
+    Ok((tag, body))
+}
+
+/// One untyped first message (startup, SSL, GSSAPI or cancel request): its body.
+async fn read_startup(
+    stream: &mut (impl AsyncRead + AsyncWrite + Unpin),
+) -> std::io::Result<Vec<u8>> {
+    let length = stream.read_i32().await?;
+    let length = usize::try_from(length)
+        .ok()
+        .filter(|length| (8..=MAX_STARTUP).contains(length))
+        .ok_or_else(|| invalid("a startup packet length out of bounds"))?;
+    let mut body = vec![0; length - 4];
+    stream.read_exact(&mut body).await?;
+    Ok(body)
+}
+
+fn invalid(what: &str) -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::InvalidData, what.to_owned())
+}
+
+/// `name\0value\0…\0` pairs of a startup message.
+fn startup_parameters(body: &[u8]) -> HashMap<String, String> {
+    let mut parts = body
+        .split(|byte| *byte == 0)
+        .map(|part| String::from_utf8_lossy(part).into_owned());
+    let mut parameters = HashMap::new();
+    while let (Some(name), Some(value)) = (parts.next(), parts.next()) {
+        if name.is_empty() {
+            break;
+        }
+        parameters.insert(name, value);
+    }
+    parameters
+}
+
+fn cstring(body: &[u8]) -> Option<String> {
+    let end = body.iter().position(|byte| *byte == 0)?;
+    Some(String::from_utf8_lossy(&body[..end]).into_owned())
+}
+
+fn i32_at(body: &[u8], at: usize) -> Option<i32> {
+    Some(i32::from_be_bytes(body.get(at..at + 4)?.try_into().ok()?))
+}
+
+fn i16_at(body: &[u8], at: usize) -> Option<i16> {
+    Some(i16::from_be_bytes(body.get(at..at + 2)?.try_into().ok()?))
+}
+
+fn rand_i32() -> i32 {
+    let mut bytes = [0u8; 4];
+    getrandom::fill(&mut bytes).expect("the system's random source");
+    i32::from_be_bytes(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_startup_parameters_and_bind_values() {
+        let parameters = startup_parameters(b"user\0alice\0database\0pg\0\0");
+        assert_eq!(parameters["user"], "alice");
+        assert_eq!(parameters["database"], "pg");
+
+        // Bind: portal "", statement "s1", one format code (text), two values: "42" and NULL.
+        let mut body = b"\0s1\0".to_vec();
+        body.extend_from_slice(&1i16.to_be_bytes());
+        body.extend_from_slice(&0i16.to_be_bytes());
+        body.extend_from_slice(&2i16.to_be_bytes());
+        body.extend_from_slice(&2i32.to_be_bytes());
+        body.extend_from_slice(b"42");
+        body.extend_from_slice(&(-1i32).to_be_bytes());
+        // And one result format code: binary.
+        body.extend_from_slice(&1i16.to_be_bytes());
+        body.extend_from_slice(&1i16.to_be_bytes());
+        assert_eq!(
+            bound_parameters(&body),
+            Some((vec!["42".to_owned(), "NULL".to_owned()], vec![1]))
+        );
+        assert!(is_binary(&[1], 3) && !is_binary(&[], 0) && is_binary(&[0, 1], 1));
+        // Cut short: nothing, not a panic.
+        assert_eq!(bound_parameters(&body[..body.len() - 3]), None);
+    }
+
+    #[test]
+    fn refusals_are_fatal_error_responses() {
+        let response = error_response("28P01", "no");
+        assert_eq!(response[0], b'E');
+        assert_eq!(i32_at(&response, 1), Some(response.len() as i32 - 1));
+        assert!(response.windows(6).any(|window| window == b"C28P01"));
+    }
+}

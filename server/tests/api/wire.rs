@@ -1,0 +1,360 @@
+//! Real PostgreSQL clients through Loupe's PostgreSQL-protocol listener (`LOUPE_PG_BIND`):
+//! Debian's `psql` (simple protocol, cancel on SIGINT) and sqlx (its own protocol code:
+//! extended protocol, prepared statements, binary results), each checked statement by
+//! statement against what was recorded.
+
+use std::{process::Stdio, str::FromStr, time::Duration};
+
+use loupe_protocol::{EventKind, Role, RowsWindow, Session, SessionEvent, SessionStatus};
+use reqwest::Method;
+use serde_json::{Value, json};
+use sqlx::{ConnectOptions, Connection, Row, postgres::PgConnectOptions};
+
+use crate::helpers::{TestApp, TestUser};
+
+/// A free loopback port for the listener (the server binds it a moment later).
+fn free_address() -> String {
+    let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    probe.local_addr().unwrap().to_string()
+}
+
+async fn gateway_app() -> (TestApp, String) {
+    let address = free_address();
+    let bind = address.clone();
+    let app = TestApp::spawn_with(move |config| config.pg_bind = Some(bind)).await;
+    (app, address)
+}
+
+async fn postgres_connection(app: &TestApp, admin: &TestUser, name: &str, rules: Value) {
+    let server = std::env::var("LOUPE_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let url = PgConnectOptions::from_str(&server)
+        .unwrap()
+        .to_url_lossy()
+        .to_string();
+    app.create_connection(
+        admin,
+        json!({ "name": name, "kind": "postgres", "url": url, "review": rules }),
+    )
+    .await;
+}
+
+fn psql(address: &str, user: &TestUser, database: &str) -> tokio::process::Command {
+    let (host, port) = address.split_once(':').unwrap();
+    let mut command = tokio::process::Command::new("psql");
+    command
+        .arg(format!(
+            "host={host} port={port} user={} dbname={database}",
+            user.username
+        ))
+        .args([
+            "--no-psqlrc",
+            "--tuples-only",
+            "--no-align",
+            "--set",
+            "ON_ERROR_STOP=1",
+        ])
+        .env("PGPASSWORD", &user.token)
+        .env("PGCONNECT_TIMEOUT", "10")
+        .stdin(Stdio::null())
+        .kill_on_drop(true);
+    command
+}
+
+/// The session the client's connection became, once it has ended.
+async fn recorded(app: &TestApp, who: &TestUser) -> (Session, Vec<SessionEvent>) {
+    for _ in 0..200 {
+        let page: Value = app
+            .call(Method::GET, "/api/sessions", Some(who), None)
+            .await
+            .json()
+            .await
+            .unwrap();
+        if let Some(first) = page["items"].as_array().and_then(|items| items.first()) {
+            let session: Session = serde_json::from_value(first.clone()).unwrap();
+            if session.status.is_final() {
+                let events = app.events(who, &session.id).await;
+                return (session, events);
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("no ended session for {}", who.username);
+}
+
+async fn rows(app: &TestApp, who: &TestUser, session: &str, seq: u64) -> Value {
+    let window: RowsWindow = app
+        .call(
+            Method::GET,
+            &format!("/api/sessions/{session}/events/{seq}/rows"),
+            Some(who),
+            None,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    serde_json::to_value(window.rows).unwrap()
+}
+
+#[tokio::test]
+async fn psql_queries_through_loupe_are_recorded_statement_by_statement() {
+    let (app, address) = gateway_app().await;
+    let admin = app.admin().await;
+    let alice = app.user("alice", Role::User).await;
+    postgres_connection(&app, &admin, "pg", json!({})).await;
+
+    let output = psql(&address, &alice, "pg")
+        .args([
+            "-c",
+            "SELECT 1 AS one, 'x' AS two; SELECT 2.50::numeric AS n",
+        ])
+        .args([
+            "-c",
+            "CREATE TEMP TABLE t (id int); INSERT INTO t VALUES (1), (2)",
+        ])
+        .args(["-c", "SELECT 1/0"])
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(stdout, "1|x\n2.50\nCREATE TABLE\nINSERT 0 2\n", "{stderr}");
+    assert!(stderr.contains("division by zero"), "{stderr}");
+
+    let (session, events) = recorded(&app, &alice).await;
+    assert_eq!(session.status, SessionStatus::Done);
+    assert_eq!(session.connection.name, "pg");
+    assert!(
+        session.summary.starts_with("psql from 127.0.0.1"),
+        "{}",
+        session.summary
+    );
+    let kinds: Vec<(EventKind, String)> = events
+        .iter()
+        .map(|event| {
+            (
+                event.kind,
+                event.text.clone().unwrap_or_else(|| event.summary.clone()),
+            )
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            (
+                EventKind::Input,
+                "SELECT 1 AS one, 'x' AS two; SELECT 2.50::numeric AS n".into()
+            ),
+            (EventKind::Result, "2 columns".into()),
+            (EventKind::Result, "1 columns".into()),
+            (
+                EventKind::Input,
+                "CREATE TEMP TABLE t (id int); INSERT INTO t VALUES (1), (2)".into()
+            ),
+            (EventKind::Note, "CREATE TABLE".into()),
+            (EventKind::Note, "INSERT 0 2".into()),
+            (EventKind::Input, "SELECT 1/0".into()),
+            (EventKind::Error, "division by zero".into()),
+        ]
+    );
+    assert_eq!(events[7].code.as_deref(), Some("22012"));
+    assert_eq!(
+        rows(&app, &alice, &session.id, events[1].seq).await,
+        json!([[1, "x"]])
+    );
+    assert_eq!(
+        rows(&app, &alice, &session.id, events[2].seq).await,
+        json!([["2.50"]])
+    );
+    let columns: Vec<(String, String)> = events[1]
+        .columns
+        .clone()
+        .unwrap()
+        .into_iter()
+        .map(|column| (column.name, column.type_name))
+        .collect();
+    assert_eq!(
+        columns,
+        [("one".into(), "INT4".into()), ("two".into(), "TEXT".into())]
+    );
+}
+
+#[tokio::test]
+async fn a_driver_with_prepared_statements_and_binary_results_works_and_is_recorded() {
+    let (app, address) = gateway_app().await;
+    let admin = app.admin().await;
+    let alice = app.user("alice", Role::User).await;
+    postgres_connection(&app, &admin, "pg", json!({})).await;
+
+    let (host, port) = address.split_once(':').unwrap();
+    let options = PgConnectOptions::new()
+        .host(host)
+        .port(port.parse().unwrap())
+        .username("alice")
+        .password(&alice.token)
+        .database("pg");
+    let mut connection = sqlx::PgConnection::connect_with(&options).await.unwrap();
+    let row = sqlx::query("SELECT $1::int8 + 1 AS next, $2::text AS name")
+        .bind(41_i64)
+        .bind("loupe")
+        .fetch_one(&mut connection)
+        .await
+        .unwrap();
+    assert_eq!(row.get::<i64, _>("next"), 42);
+    assert_eq!(row.get::<String, _>("name"), "loupe");
+    let mut transaction = connection.begin().await.unwrap();
+    let inside: i32 = sqlx::query_scalar("SELECT 7")
+        .fetch_one(&mut *transaction)
+        .await
+        .unwrap();
+    assert_eq!(inside, 7);
+    transaction.commit().await.unwrap();
+    connection.close().await.unwrap();
+
+    let (session, events) = recorded(&app, &alice).await;
+    assert_eq!(session.status, SessionStatus::Done);
+    let inputs: Vec<String> = events
+        .iter()
+        .filter(|event| event.kind == EventKind::Input)
+        .filter_map(|event| event.text.clone())
+        .collect();
+    assert!(
+        inputs.contains(&"SELECT $1::int8 + 1 AS next, $2::text AS name".to_owned()),
+        "{inputs:?}"
+    );
+    assert!(
+        inputs
+            .iter()
+            .any(|input| input.eq_ignore_ascii_case("BEGIN")),
+        "{inputs:?}"
+    );
+    assert!(
+        inputs
+            .iter()
+            .any(|input| input.eq_ignore_ascii_case("COMMIT")),
+        "{inputs:?}"
+    );
+    assert!(
+        events.iter().any(|event| event.kind == EventKind::Note
+            && event.summary == "parameters: $1 = \\x0000000000000029, $2 = \\x6c6f757065"),
+        "the bound values, binary as sqlx sends them: {events:?}"
+    );
+    // sqlx asks for binary results: recorded as the bytes, in hex.
+    let result = events
+        .iter()
+        .find(|event| {
+            event.kind == EventKind::Result
+                && event
+                    .columns
+                    .as_ref()
+                    .is_some_and(|columns| columns[0].name == "next")
+        })
+        .expect("the prepared statement's result");
+    assert_eq!(
+        rows(&app, &alice, &session.id, result.seq).await,
+        json!([["\\x000000000000002a", "\\x6c6f757065"]])
+    );
+}
+
+#[tokio::test]
+async fn wrong_tokens_unknown_connections_rules_and_garbage_get_clear_refusals() {
+    let (app, address) = gateway_app().await;
+    let admin = app.admin().await;
+    let alice = app.user("alice", Role::User).await;
+    let bob = app.user("bob", Role::User).await;
+    postgres_connection(&app, &admin, "pg", json!({})).await;
+    let group = app
+        .call(
+            Method::POST,
+            "/api/groups",
+            Some(&admin),
+            Some(json!({ "name": "dba" })),
+        )
+        .await;
+    assert_eq!(group.status(), 201);
+    postgres_connection(
+        &app,
+        &admin,
+        "guarded",
+        json!({ "jit_access": true, "reviewer_groups": ["dba"] }),
+    )
+    .await;
+
+    let mut wrong = alice.clone();
+    wrong.token = bob.token.clone();
+    for (who, database, expected) in [
+        (
+            &wrong,
+            "pg",
+            "password authentication failed for user \"alice\"",
+        ),
+        (&alice, "nope", "no connection named \"nope\""),
+        (&alice, "guarded", "guarded needs approved access"),
+    ] {
+        let output = psql(&address, who, database)
+            .args(["-c", "SELECT 1"])
+            .output()
+            .await
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success());
+        assert!(stderr.contains(expected), "{database}: {stderr}");
+    }
+
+    // Garbage instead of a startup packet: the connection closes, the server goes on.
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    for garbage in [
+        &b"\x00\x00\x00\x08\x12\x34\x56\x78"[..],
+        b"GET / HTTP/1.1\r\n\r\n",
+        b"\xff\xff\xff\xff",
+    ] {
+        let mut stream = tokio::net::TcpStream::connect(&address).await.unwrap();
+        stream.write_all(garbage).await.unwrap();
+        let mut answer = Vec::new();
+        let _ = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut answer)).await;
+    }
+    let output = psql(&address, &alice, "pg")
+        .args(["-c", "SELECT 'still here'"])
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&output.stdout), "still here\n");
+    assert_eq!(app.get("/healthz").await.status(), 200);
+}
+
+#[tokio::test]
+async fn ctrl_c_in_psql_cancels_the_statement_on_the_target() {
+    let (app, address) = gateway_app().await;
+    let admin = app.admin().await;
+    let alice = app.user("alice", Role::User).await;
+    postgres_connection(&app, &admin, "pg", json!({})).await;
+
+    let started = std::time::Instant::now();
+    let child = psql(&address, &alice, "pg")
+        .args(["-c", "SELECT pg_sleep(30)"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let pid = nix::unistd::Pid::from_raw(child.id().unwrap() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).unwrap();
+    let output = tokio::time::timeout(Duration::from_secs(10), child.wait_with_output())
+        .await
+        .expect("psql ends once the statement is cancelled")
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("canceling statement due to user request"),
+        "{stderr}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(20));
+
+    let (_, events) = recorded(&app, &alice).await;
+    let error = events
+        .iter()
+        .find(|event| event.kind == EventKind::Error)
+        .expect("an error event");
+    assert_eq!(error.code.as_deref(), Some("57014"));
+}
