@@ -359,6 +359,34 @@ impl Gateway {
         Ok(())
     }
 
+    /// Registers a session that runs outside [`Gateway::start`] (a wire-protocol client's), so
+    /// that kill, stop and the end of its just-in-time access reach it too. Answers what stopping
+    /// it signals and why; call [`Gateway::forget`] when it ends.
+    pub(crate) fn register(
+        &self,
+        session_id: &str,
+        access: Option<String>,
+    ) -> (CancellationToken, Arc<std::sync::OnceLock<String>>) {
+        let cancel = CancellationToken::new();
+        let reason = Arc::new(std::sync::OnceLock::new());
+        self.running.lock().expect("never poisoned").insert(
+            session_id.to_owned(),
+            Running {
+                cancel: cancel.clone(),
+                reason: reason.clone(),
+                access,
+            },
+        );
+        (cancel, reason)
+    }
+
+    pub(crate) fn forget(&self, session_id: &str) {
+        self.running
+            .lock()
+            .expect("never poisoned")
+            .remove(session_id);
+    }
+
     /// Stops a run on this node (a person asked); false when none is running here under that id.
     pub fn kill(&self, session_id: &str) -> bool {
         match self.running.lock().expect("never poisoned").get(session_id) {

@@ -12,8 +12,11 @@
 //! each command tag a note, each error an error with its SQLSTATE. A `CancelRequest` with the
 //! key Loupe gave the client cancels the statement on the target.
 //!
-//! Not yet (see the wire-gateway issue): TLS, reviews held at the wire, kill from the page,
-//! COPY recording (COPY data is relayed, not recorded), MySQL.
+//! Killing the session in Loupe, or its just-in-time access ending, ends the client's
+//! connection with a FATAL saying why and cancels what it was running on the target.
+//!
+//! Not yet (see the wire-gateway issue): TLS, reviews held at the wire, COPY recording (COPY
+//! data is relayed, not recorded), MySQL.
 
 use std::{
     collections::HashMap,
@@ -39,6 +42,7 @@ use tokio::{
     net::{TcpListener, TcpStream},
     sync::mpsc,
 };
+use tokio_util::sync::CancellationToken;
 
 use crate::{
     gateway::{Gateway, values::typed_cell},
@@ -193,18 +197,31 @@ impl PgGateway {
         hello.splice(ready_at..ready_at, frame(b'K', &key));
         client.write_all(&hello).await?;
 
-        let ended = relay(client, upstream, &self.recorder, &session).await;
+        // Kill, stop and the end of its access reach it like any run on this node.
+        let (stop, why) = self.gateway.register(&session, prepared.access.clone());
+        let ended = relay(client, upstream, &self.recorder, &session, &stop, &why).await;
+        self.gateway.forget(&session);
         self.cancels.lock().expect("never poisoned").remove(&ours);
+        let mut appends = Vec::new();
         let (status, error) = match ended {
-            Ok(()) => (SessionStatus::Done, None),
-            Err(reason) => (SessionStatus::Failed, Some(reason)),
+            Ended::ClientLeft => (SessionStatus::Done, None),
+            Ended::TargetClosed(reason) => (SessionStatus::Failed, Some(reason)),
+            Ended::Stopped(reason) => {
+                // Whatever the target is running for this client stops too.
+                let _ = cancel_on(&target).await;
+                appends.push(Append::Event(NewEvent::new(
+                    EventKind::Note,
+                    reason.clone(),
+                )));
+                (SessionStatus::Cancelled, Some(reason))
+            }
         };
-        let finish = Append::Finish {
+        appends.push(Append::Finish {
             status,
             exit_code: None,
             error,
-        };
-        if let Err(error) = self.recorder.record(&session, vec![finish]).await {
+        });
+        if let Err(error) = self.recorder.record(&session, appends).await {
             tracing::warn!(%session, %error, "could not end a PostgreSQL-protocol session");
         }
         Ok(())
@@ -266,6 +283,7 @@ impl PgGateway {
             }
         };
         let rules = rules::of(&connection);
+        let mut access = None;
         if rules.jit_access {
             let granted = self
                 .store
@@ -273,6 +291,7 @@ impl PgGateway {
                 .await
                 .ok()
                 .flatten();
+            access = granted.as_ref().map(|review| review.id.clone());
             if granted.is_none() {
                 return Err((
                     "28000",
@@ -303,6 +322,7 @@ impl PgGateway {
             actor,
             connection,
             url,
+            access,
         })
     }
 
@@ -318,20 +338,27 @@ impl PgGateway {
             .expect("never poisoned")
             .get(&key)
             .cloned();
-        if let Some(target) = target {
-            let mut request = BytesMut::new();
-            frontend::cancel_request(target.key.0, target.key.1, &mut request);
-            let mut stream = TcpStream::connect(&target.address).await?;
-            stream.write_all(&request).await?;
+        match target {
+            Some(target) => cancel_on(&target).await,
+            None => Ok(()),
         }
-        Ok(())
     }
+}
+
+/// Asks the target to cancel what the connection with this key is running.
+async fn cancel_on(target: &Target) -> std::io::Result<()> {
+    let mut request = BytesMut::new();
+    frontend::cancel_request(target.key.0, target.key.1, &mut request);
+    let mut stream = TcpStream::connect(&target.address).await?;
+    stream.write_all(&request).await
 }
 
 struct Admitted {
     actor: Actor,
     connection: crate::store::ConnectionRecord,
     url: String,
+    /// The just-in-time access it runs under, when the connection needs one.
+    access: Option<String>,
 }
 
 /// Tells the client why (an `ErrorResponse` of severity FATAL) and closes.
@@ -495,14 +522,25 @@ enum Seen {
     },
 }
 
-/// Forwards both ways until either side closes; the client leaving (`Terminate` or closing)
-/// is a normal end, the target closing first a failed one.
+/// How a relayed connection ended.
+enum Ended {
+    /// `Terminate`, or the client closed: a normal end.
+    ClientLeft,
+    TargetClosed(String),
+    /// Killed in Loupe, or its access ended: the client was told why.
+    Stopped(String),
+}
+
+/// Forwards both ways until either side closes or `stop` fires (the client is then told why:
+/// `why`, or that a person stopped it).
 async fn relay(
     client: TcpStream,
     target: TcpStream,
     recorder: &Recorder,
     session: &str,
-) -> Result<(), String> {
+    stop: &CancellationToken,
+    why: &std::sync::OnceLock<String>,
+) -> Ended {
     let (mut client_read, mut client_write) = client.into_split();
     let (mut target_read, mut target_write) = target.into_split();
     let (seen, mut record) = mpsc::unbounded_channel::<Seen>();
@@ -535,15 +573,27 @@ async fn relay(
     let from_target = async move {
         let mut columns: Option<RowDescription> = None;
         loop {
-            let Ok((tag, body)) = read_message(&mut target_read).await else {
-                return Err("the target closed the connection".to_owned());
+            let read = tokio::select! {
+                read = read_message(&mut target_read) => read,
+                () = stop.cancelled() => {
+                    let reason = why
+                        .get()
+                        .cloned()
+                        .unwrap_or_else(|| "stopped in Loupe by a person".to_owned());
+                    let told = error_response("57P01", &format!("terminating the connection: {reason}"));
+                    let _ = client_write.write_all(&told).await;
+                    return Ended::Stopped(reason);
+                }
+            };
+            let Ok((tag, body)) = read else {
+                return Ended::TargetClosed("the target closed the connection".to_owned());
             };
             let chosen = formats.lock().expect("never poisoned").clone();
             if let Some(noted) = backend_seen(tag, &body, &mut columns, chosen.as_deref()) {
                 let _ = seen.send(noted);
             }
             if client_write.write_all(&frame(tag, &body)).await.is_err() {
-                return Ok(());
+                return Ended::ClientLeft;
             }
         }
     };
@@ -556,7 +606,7 @@ async fn relay(
     };
     let relaying = async {
         tokio::select! {
-            () = from_client => Ok(()),
+            () = from_client => Ended::ClientLeft,
             ended = from_target => ended,
         }
     };

@@ -358,3 +358,167 @@ async fn ctrl_c_in_psql_cancels_the_statement_on_the_target() {
         .expect("an error event");
     assert_eq!(error.code.as_deref(), Some("57014"));
 }
+
+#[tokio::test]
+async fn killing_the_session_in_loupe_ends_the_client_connection_and_says_why() {
+    let (app, address) = gateway_app().await;
+    let admin = app.admin().await;
+    let alice = app.user("alice", Role::User).await;
+    postgres_connection(&app, &admin, "pg", json!({})).await;
+
+    let child = psql(&address, &alice, "pg")
+        .args(["-c", "SELECT pg_sleep(30)"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The running session, once its statement is recorded.
+    let mut running = None;
+    for _ in 0..200 {
+        let page: Value = app
+            .call(
+                Method::GET,
+                "/api/sessions?status=running",
+                Some(&alice),
+                None,
+            )
+            .await
+            .json()
+            .await
+            .unwrap();
+        if let Some(id) = page["items"][0]["id"].as_str()
+            && app
+                .events(&alice, id)
+                .await
+                .iter()
+                .any(|event| event.kind == EventKind::Input)
+        {
+            running = Some(id.to_owned());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let id = running.expect("the psql session runs");
+    let killed = app
+        .call(
+            Method::POST,
+            &format!("/api/sessions/{id}/kill"),
+            Some(&alice),
+            None,
+        )
+        .await;
+    assert_eq!(killed.status(), 200);
+    let output = tokio::time::timeout(Duration::from_secs(10), child.wait_with_output())
+        .await
+        .expect("psql ends when its session is killed")
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(
+        stderr.contains("terminating the connection: stopped in Loupe by a person"),
+        "{stderr}"
+    );
+    let session = app.ended(&alice, &id).await;
+    assert_eq!(session.status, SessionStatus::Cancelled);
+}
+
+#[tokio::test]
+async fn pgbench_initialises_with_copy_and_runs_simple_and_prepared_through_loupe() {
+    let (app, address) = gateway_app().await;
+    let admin = app.admin().await;
+    let alice = app.user("alice", Role::User).await;
+    // A database of the test's own, dropped at the end.
+    let server = std::env::var("LOUPE_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let options = PgConnectOptions::from_str(&server).unwrap();
+    let name = format!("loupe_pgbench_{}", uuid::Uuid::new_v4().simple());
+    let mut admin_connection = sqlx::PgConnection::connect_with(&options).await.unwrap();
+    sqlx::Executor::execute(
+        &mut admin_connection,
+        format!("CREATE DATABASE {name}").as_str(),
+    )
+    .await
+    .unwrap();
+    let url = options.clone().database(&name).to_url_lossy().to_string();
+    app.create_connection(
+        &admin,
+        json!({ "name": "bench", "kind": "postgres", "url": url }),
+    )
+    .await;
+
+    let (host, port) = address.split_once(':').unwrap();
+    let pgbench = |args: &[&str]| {
+        let mut command = tokio::process::Command::new("pgbench");
+        command
+            .args(["-h", host, "-p", port, "-U", "alice"])
+            .args(args)
+            .arg("bench")
+            .env("PGPASSWORD", &alice.token)
+            .kill_on_drop(true);
+        command
+    };
+    for args in [
+        &["-i", "-s", "1", "-q"][..],
+        &["-n", "-S", "-t", "20", "-M", "simple"],
+        &["-n", "-S", "-t", "20", "-M", "prepared"],
+    ] {
+        let output = pgbench(args).output().await.unwrap();
+        let said = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(output.status.success(), "pgbench {args:?}: {said}");
+        if args[0] == "-n" {
+            assert!(
+                said.contains("number of transactions actually processed: 20/20"),
+                "{said}"
+            );
+        }
+    }
+    // Three client connections at least (pgbench -i makes one, each run one), all ended well,
+    // and the selects recorded with their results.
+    let page: Value = app
+        .call(
+            Method::GET,
+            "/api/sessions?connection=bench",
+            Some(&alice),
+            None,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let sessions = page["items"].as_array().unwrap();
+    assert!(sessions.len() >= 3, "{sessions:?}");
+    assert!(
+        sessions.iter().all(|session| session["status"] == "done"),
+        "{sessions:?}"
+    );
+    let mut selects = 0;
+    for session in sessions {
+        let id = session["id"].as_str().unwrap();
+        selects += app
+            .events(&alice, id)
+            .await
+            .iter()
+            .filter(|event| {
+                event.kind == EventKind::Input
+                    && event
+                        .summary
+                        .contains("SELECT abalance FROM pgbench_accounts")
+            })
+            .count();
+    }
+    // Simple protocol: a statement per transaction; prepared: parsed once, bound 20 times.
+    assert!(selects >= 21, "{selects} selects recorded");
+
+    drop(admin_connection);
+    let mut admin_connection = sqlx::PgConnection::connect_with(&options).await.unwrap();
+    sqlx::Executor::execute(
+        &mut admin_connection,
+        format!("DROP DATABASE {name} WITH (FORCE)").as_str(),
+    )
+    .await
+    .unwrap();
+}
