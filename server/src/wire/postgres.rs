@@ -22,6 +22,7 @@ use std::{
     collections::HashMap,
     net::SocketAddr,
     sync::{Arc, Mutex},
+    time::Duration,
 };
 
 use bytes::{BufMut, BytesMut};
@@ -67,6 +68,27 @@ const CANCEL_REQUEST: i32 = 80_877_102;
 const MAX_STARTUP: usize = 10_000;
 /// A message longer than this is not PostgreSQL's (its own limit is 1 GiB).
 const MAX_MESSAGE: usize = 1 << 30;
+/// Before a client has authenticated, no message may be longer than this (PostgreSQL's
+/// `PG_MAX_AUTH_TOKEN_LENGTH` is 65535): nobody can make Loupe allocate on a bare connect.
+const MAX_AUTH_MESSAGE: usize = 64 * 1024;
+/// How long a client has to send its startup and password, and Loupe to log in to the target.
+const LOGIN_TIME: Duration = Duration::from_secs(60);
+const TARGET_TIME: Duration = Duration::from_secs(10);
+/// Decoded messages waiting for the recorder; past this the relay goes on and the record says
+/// what it could not keep (the client is never slowed down by recording).
+const RECORDING_QUEUE: usize = 4096;
+/// The startup parameters passed on to the target: the session's settings. Not
+/// `replication` (a walsender), nor protocol extensions (`_pq_.*`).
+const PASSED_PARAMETERS: [&str; 8] = [
+    "application_name",
+    "client_encoding",
+    "DateStyle",
+    "TimeZone",
+    "IntervalStyle",
+    "extra_float_digits",
+    "search_path",
+    "options",
+];
 const ROWS_PER_APPEND: usize = 1000;
 
 /// What the listener needs: who may connect, where targets are, and where sessions go.
@@ -102,7 +124,9 @@ impl PgGateway {
             let (stream, peer) = match listener.accept().await {
                 Ok(accepted) => accepted,
                 Err(error) => {
+                    // Out of file descriptors, say: wait rather than spin.
                     tracing::warn!(%error, "accepting a PostgreSQL client");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
                     continue;
                 }
             };
@@ -116,12 +140,31 @@ impl PgGateway {
     }
 
     async fn handle(&self, mut client: TcpStream, peer: SocketAddr) -> std::io::Result<()> {
+        let logged_in = tokio::time::timeout(LOGIN_TIME, self.log_in(&mut client, peer)).await;
+        let Ok(Some(login)) = logged_in.unwrap_or_else(|_| Ok(None)) else {
+            return Ok(());
+        };
+        self.relay_session(client, peer, login).await
+    }
+
+    /// The startup and login: the admitted client and its target connection, or none when the
+    /// client was refused (and told why) or only wanted a cancel.
+    async fn log_in(
+        &self,
+        client: &mut TcpStream,
+        peer: SocketAddr,
+    ) -> std::io::Result<Option<Login>> {
+        let mut negotiations = 0;
         let parameters = loop {
-            let body = read_startup(&mut client).await?;
+            let body = read_startup(client).await?;
             let code = i32_at(&body, 0).unwrap_or_default();
             match code {
-                SSL_REQUEST | GSSENC_REQUEST => client.write_all(b"N").await?,
-                CANCEL_REQUEST => return self.cancel(&body).await,
+                // libpq asks for TLS, then perhaps GSSAPI encryption, once each.
+                SSL_REQUEST | GSSENC_REQUEST if negotiations < 2 => {
+                    negotiations += 1;
+                    client.write_all(b"N").await?;
+                }
+                CANCEL_REQUEST => return self.cancel(&body).await.map(|()| None),
                 PROTOCOL_3 => break startup_parameters(&body[4..]),
                 _ => {
                     let message = format!(
@@ -129,42 +172,71 @@ impl PgGateway {
                         code >> 16,
                         code & 0xffff
                     );
-                    return refuse(&mut client, "0A000", &message).await;
+                    return refuse(client, "0A000", &message).await;
                 }
             }
         };
         let Some(username) = parameters.get("user").cloned() else {
-            return refuse(&mut client, "28000", "no user name in the startup message").await;
+            return refuse(client, "28000", "no user name in the startup message").await;
         };
         let connection_name = parameters
             .get("database")
             .cloned()
             .unwrap_or_else(|| username.clone());
         client.write_all(&frame(b'R', &3i32.to_be_bytes())).await?;
-        let (tag, body) = read_message(&mut client).await?;
+        let (tag, body) = read_message(client, MAX_AUTH_MESSAGE).await?;
         if tag != b'p' {
-            return refuse(&mut client, "08P01", "expected a password message").await;
+            return refuse(client, "08P01", "expected a password message").await;
         }
         let token = cstring(&body).unwrap_or_default();
-        let prepared = match self.admit(&username, &connection_name, &token, peer).await {
-            Ok(prepared) => prepared,
-            Err((code, message)) => return refuse(&mut client, code, &message).await,
+        let admitted = match self.admit(&username, &connection_name, &token, peer).await {
+            Ok(admitted) => admitted,
+            Err((code, message)) => return refuse(client, code, &message).await,
+        };
+        let connected =
+            tokio::time::timeout(TARGET_TIME, connect_target(&admitted.url, &parameters)).await;
+        let (target_stream, greeting, target) = match connected {
+            Ok(Ok(connected)) => connected,
+            failed => {
+                // The detail (roles, addresses, hba rules) is the administrator's, not the client's.
+                let detail = match failed {
+                    Ok(Err(message)) => message,
+                    _ => format!("no answer within {} s", TARGET_TIME.as_secs()),
+                };
+                tracing::warn!(connection = %connection_name, %detail, "a PostgreSQL client's target did not let Loupe in");
+                let message = format!(
+                    "cannot connect to the target of {connection_name}; an administrator can test the connection on its page"
+                );
+                return refuse(client, "08006", &message).await;
+            }
         };
         let application = parameters
             .get("application_name")
             .cloned()
             .unwrap_or_else(|| "a PostgreSQL client".into());
-        let (upstream, greeting, target) = match connect_target(&prepared.url, &parameters).await {
-            Ok(connected) => connected,
-            Err(message) => {
-                return refuse(
-                    &mut client,
-                    "08006",
-                    &format!("cannot connect to the target: {message}"),
-                )
-                .await;
-            }
-        };
+        Ok(Some(Login {
+            admitted,
+            application,
+            target_stream,
+            greeting,
+            target,
+        }))
+    }
+
+    /// Greets the logged-in client as the target did, then relays and records until the end.
+    async fn relay_session(
+        &self,
+        mut client: TcpStream,
+        peer: SocketAddr,
+        login: Login,
+    ) -> std::io::Result<()> {
+        let Login {
+            admitted: prepared,
+            application,
+            target_stream: upstream,
+            greeting,
+            target,
+        } = login;
         let input = format!("{application} from {} (PostgreSQL protocol)", peer.ip());
         let session = match self
             .gateway
@@ -178,9 +250,18 @@ impl PgGateway {
             .await
         {
             Ok(id) => id,
-            Err(error) => return refuse(&mut client, "58000", error.message()).await,
+            Err(error) => {
+                return refuse::<()>(&mut client, "58000", error.message())
+                    .await
+                    .map(drop);
+            }
         };
         let ours = (rand_i32(), rand_i32());
+        // From here on the session ends and the key is forgotten however the client leaves.
+        let _forget = ForgetKey {
+            cancels: self.cancels.clone(),
+            key: ours,
+        };
         self.cancels
             .lock()
             .expect("never poisoned")
@@ -195,13 +276,15 @@ impl PgGateway {
         // The key goes before ReadyForQuery, the greeting's last message.
         let ready_at = hello.len() - greeting.last().map_or(0, Vec::len);
         hello.splice(ready_at..ready_at, frame(b'K', &key));
-        client.write_all(&hello).await?;
+        let greeted = client.write_all(&hello).await;
 
         // Kill, stop and the end of its access reach it like any run on this node.
         let (stop, why) = self.gateway.register(&session, prepared.access.clone());
-        let ended = relay(client, upstream, &self.recorder, &session, &stop, &why).await;
+        let ended = match greeted {
+            Ok(()) => relay(client, upstream, &self.recorder, &session, &stop, &why).await,
+            Err(error) => Ended::TargetClosed(format!("the client went away at login: {error}")),
+        };
         self.gateway.forget(&session);
-        self.cancels.lock().expect("never poisoned").remove(&ours);
         let mut appends = Vec::new();
         let (status, error) = match ended {
             Ended::ClientLeft => (SessionStatus::Done, None),
@@ -349,8 +432,37 @@ impl PgGateway {
 async fn cancel_on(target: &Target) -> std::io::Result<()> {
     let mut request = BytesMut::new();
     frontend::cancel_request(target.key.0, target.key.1, &mut request);
-    let mut stream = TcpStream::connect(&target.address).await?;
-    stream.write_all(&request).await
+    let send = async {
+        let mut stream = TcpStream::connect(&target.address).await?;
+        stream.write_all(&request).await
+    };
+    tokio::time::timeout(TARGET_TIME, send)
+        .await
+        .unwrap_or_else(|_| Err(std::io::ErrorKind::TimedOut.into()))
+}
+
+/// A client past its login, with the target connection made for it.
+struct Login {
+    admitted: Admitted,
+    application: String,
+    target_stream: TcpStream,
+    greeting: Vec<Vec<u8>>,
+    target: Target,
+}
+
+/// Forgets a cancel key when its connection ends, whichever way.
+struct ForgetKey {
+    cancels: Arc<Mutex<HashMap<(i32, i32), Target>>>,
+    key: (i32, i32),
+}
+
+impl Drop for ForgetKey {
+    fn drop(&mut self) {
+        self.cancels
+            .lock()
+            .expect("never poisoned")
+            .remove(&self.key);
+    }
 }
 
 struct Admitted {
@@ -362,9 +474,14 @@ struct Admitted {
 }
 
 /// Tells the client why (an `ErrorResponse` of severity FATAL) and closes.
-async fn refuse(client: &mut TcpStream, code: &str, message: &str) -> std::io::Result<()> {
+async fn refuse<T>(
+    client: &mut TcpStream,
+    code: &str,
+    message: &str,
+) -> std::io::Result<Option<T>> {
     client.write_all(&error_response(code, message)).await?;
-    client.shutdown().await
+    client.shutdown().await?;
+    Ok(None)
 }
 
 fn error_response(code: &str, message: &str) -> Vec<u8> {
@@ -395,23 +512,36 @@ async fn connect_target(
     let address = format!("{host}:{}", url.port().unwrap_or(5432));
     let user = decode(url.username());
     let password = url.password().map(decode).unwrap_or_default();
+    let asked = |names: &[&str]| {
+        url.query_pairs()
+            .find(|(name, _)| names.contains(&name.as_ref()))
+            .map(|(_, value)| value.into_owned())
+    };
+    if asked(&["host", "hostaddr", "port"]).is_some() {
+        return Err(
+            "the URL names its host in a parameter, which this gateway does not follow".into(),
+        );
+    }
+    // This relay speaks to targets in clear text: never where the URL wants TLS, and only on
+    // loopback unless it says `sslmode=disable` (sqlx, Loupe's other path, prefers TLS).
+    let loopback = matches!(host.as_str(), "localhost" | "127.0.0.1" | "::1" | "[::1]");
+    match asked(&["sslmode", "ssl-mode"]).as_deref() {
+        Some("disable") => {}
+        None | Some("allow" | "prefer") if loopback => {}
+        _ => return Err("TLS to the target is not offered by this gateway yet".into()),
+    }
     let database = url.path().trim_start_matches('/').to_owned();
     let database = if database.is_empty() {
         user.clone()
     } else {
         decode(&database)
     };
-    if url.query_pairs().any(|(name, value)| {
-        name == "sslmode" && matches!(&*value, "require" | "verify-ca" | "verify-full")
-    }) {
-        return Err("TLS to the target is not offered by this gateway yet".into());
-    }
     let mut stream = TcpStream::connect(&address)
         .await
         .map_err(|error| error.to_string())?;
     let mut parameters: Vec<(&str, &str)> = vec![("user", &user), ("database", &database)];
     for (name, value) in client_parameters {
-        if name != "user" && name != "database" {
+        if PASSED_PARAMETERS.contains(&name.as_str()) {
             parameters.push((name, value));
         }
     }
@@ -426,7 +556,7 @@ async fn connect_target(
     let mut greeting = Vec::new();
     let mut key = (0, 0);
     loop {
-        let (tag, body) = read_message(&mut stream)
+        let (tag, body) = read_message(&mut stream, MAX_MESSAGE)
             .await
             .map_err(|error| error.to_string())?;
         let raw = frame(tag, &body);
@@ -501,11 +631,11 @@ async fn connect_target(
     }
 }
 
+/// A percent-encoded part of a URL (RFC 3986: `+` is a plus, not a space).
 fn decode(text: &str) -> String {
-    url::form_urlencoded::parse(format!("x={text}").as_bytes())
-        .next()
-        .map(|(_, value)| value.into_owned())
-        .unwrap_or_default()
+    percent_encoding::percent_decode_str(text)
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 /// What the relay saw, in the order it saw it, for the recorder.
@@ -543,16 +673,17 @@ async fn relay(
 ) -> Ended {
     let (mut client_read, mut client_write) = client.into_split();
     let (mut target_read, mut target_write) = target.into_split();
-    let (seen, mut record) = mpsc::unbounded_channel::<Seen>();
+    let (seen, mut record) = mpsc::channel::<Seen>(RECORDING_QUEUE);
+    let missed = Arc::new(std::sync::atomic::AtomicBool::new(false));
     // The result formats the client asked for in its latest Bind (None after a simple Query,
     // whose rows are text as their description says): a prepared statement's description is
     // read before the Bind that chooses them.
     let formats = Arc::new(Mutex::new(None::<Vec<i16>>));
     let from_client = {
-        let (seen, formats) = (seen.clone(), formats.clone());
+        let (seen, formats, missed) = (seen.clone(), formats.clone(), missed.clone());
         async move {
             loop {
-                let Ok((tag, body)) = read_message(&mut client_read).await else {
+                let Ok((tag, body)) = read_message(&mut client_read, MAX_MESSAGE).await else {
                     return;
                 };
                 // Noted before it is forwarded: the answers come after it.
@@ -562,7 +693,9 @@ async fn relay(
                         _ => None,
                     };
                     *formats.lock().expect("never poisoned") = chosen;
-                    let _ = seen.send(noted);
+                    if seen.try_send(noted).is_err() {
+                        missed.store(true, std::sync::atomic::Ordering::Relaxed);
+                    }
                 }
                 if target_write.write_all(&frame(tag, &body)).await.is_err() || tag == b'X' {
                     return;
@@ -570,30 +703,35 @@ async fn relay(
             }
         }
     };
-    let from_target = async move {
-        let mut columns: Option<RowDescription> = None;
-        loop {
-            let read = tokio::select! {
-                read = read_message(&mut target_read) => read,
-                () = stop.cancelled() => {
-                    let reason = why
-                        .get()
-                        .cloned()
-                        .unwrap_or_else(|| "stopped in Loupe by a person".to_owned());
-                    let told = error_response("57P01", &format!("terminating the connection: {reason}"));
-                    let _ = client_write.write_all(&told).await;
-                    return Ended::Stopped(reason);
+    let from_target = {
+        let missed = missed.clone();
+        async move {
+            let mut columns: Option<RowDescription> = None;
+            loop {
+                let read = tokio::select! {
+                    read = read_message(&mut target_read, MAX_MESSAGE) => read,
+                    () = stop.cancelled() => {
+                        let reason = why
+                            .get()
+                            .cloned()
+                            .unwrap_or_else(|| "stopped in Loupe by a person".to_owned());
+                        let told = error_response("57P01", &format!("terminating the connection: {reason}"));
+                        let _ = client_write.write_all(&told).await;
+                        return Ended::Stopped(reason);
+                    }
+                };
+                let Ok((tag, body)) = read else {
+                    return Ended::TargetClosed("the target closed the connection".to_owned());
+                };
+                let chosen = formats.lock().expect("never poisoned").clone();
+                if let Some(noted) = backend_seen(tag, &body, &mut columns, chosen.as_deref())
+                    && seen.try_send(noted).is_err()
+                {
+                    missed.store(true, std::sync::atomic::Ordering::Relaxed);
                 }
-            };
-            let Ok((tag, body)) = read else {
-                return Ended::TargetClosed("the target closed the connection".to_owned());
-            };
-            let chosen = formats.lock().expect("never poisoned").clone();
-            if let Some(noted) = backend_seen(tag, &body, &mut columns, chosen.as_deref()) {
-                let _ = seen.send(noted);
-            }
-            if client_write.write_all(&frame(tag, &body)).await.is_err() {
-                return Ended::ClientLeft;
+                if client_write.write_all(&frame(tag, &body)).await.is_err() {
+                    return Ended::ClientLeft;
+                }
             }
         }
     };
@@ -603,11 +741,29 @@ async fn relay(
             state.take(recorder, session, noted).await;
         }
         state.flush(recorder, session).await;
+        if missed.load(std::sync::atomic::Ordering::Relaxed) {
+            let note = NewEvent::new(
+                EventKind::Note,
+                "statements or rows came faster than they could be recorded; some were relayed but not kept",
+            );
+            if let Err(error) = recorder.record(session, vec![Append::Event(note)]).await {
+                tracing::warn!(%session, %error, "recording a PostgreSQL-protocol note");
+            }
+        }
     };
     let relaying = async {
+        // A client that reads nothing can keep the FATAL from being written: a stop then takes
+        // effect anyway, a moment later.
+        let stopped_anyway = async {
+            stop.cancelled().await;
+            tokio::time::sleep(Duration::from_secs(2)).await;
+        };
         tokio::select! {
             () = from_client => Ended::ClientLeft,
             ended = from_target => ended,
+            () = stopped_anyway => Ended::Stopped(
+                why.get().cloned().unwrap_or_else(|| "stopped in Loupe by a person".to_owned()),
+            ),
         }
     };
     let (ended, ()) = tokio::join!(relaying, recording);
@@ -736,11 +892,17 @@ fn backend_seen(
             }
             Some(Seen::Row(cells))
         }
-        Message::CommandComplete(complete) => complete
-            .tag()
-            .ok()
-            .map(|tag| Seen::Complete(tag.to_owned())),
+        Message::CommandComplete(complete) => {
+            // The next rows need their own description (a cached statement sends none: its
+            // rows are then not recorded rather than recorded under another's columns).
+            *columns = None;
+            complete
+                .tag()
+                .ok()
+                .map(|tag| Seen::Complete(tag.to_owned()))
+        }
         Message::ErrorResponse(error) => {
+            *columns = None;
             let (mut code, mut text) = (String::new(), String::new());
             let mut fields = error.fields();
             while let Ok(Some(field)) = fields.next() {
@@ -842,6 +1004,8 @@ impl Recording {
                 }
                 return;
             }
+            // Rows of a result whose description was not recorded are not kept.
+            Seen::Row(_) if self.result.is_none() => return,
             Seen::Row(cells) => {
                 self.rows.push(cells);
                 if self.rows.len() >= ROWS_PER_APPEND {
@@ -896,13 +1060,16 @@ fn frame(tag: u8, body: &[u8]) -> Vec<u8> {
     framed
 }
 
-/// One typed message: its type byte and body.
-async fn read_message(stream: &mut (impl AsyncRead + Unpin)) -> std::io::Result<(u8, Vec<u8>)> {
+/// One typed message of at most `max` bytes: its type byte and body.
+async fn read_message(
+    stream: &mut (impl AsyncRead + Unpin),
+    max: usize,
+) -> std::io::Result<(u8, Vec<u8>)> {
     let tag = stream.read_u8().await?;
     let length = stream.read_i32().await?;
     let length = usize::try_from(length)
         .ok()
-        .filter(|length| (4..=MAX_MESSAGE).contains(length))
+        .filter(|length| (4..=max).contains(length))
         .ok_or_else(|| invalid("a message length out of bounds"))?;
     let mut body = vec![0; length - 4];
     stream.read_exact(&mut body).await?;

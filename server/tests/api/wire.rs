@@ -314,6 +314,25 @@ async fn wrong_tokens_unknown_connections_rules_and_garbage_get_clear_refusals()
         let mut answer = Vec::new();
         let _ = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut answer)).await;
     }
+    // A password message claiming a gigabyte, before any login: refused at once, nothing
+    // allocated or awaited.
+    let mut stream = tokio::net::TcpStream::connect(&address).await.unwrap();
+    let parameters = b"user\0alice\0database\0pg\0\0";
+    let mut startup = ((8 + parameters.len()) as i32).to_be_bytes().to_vec();
+    startup.extend_from_slice(&196_608_i32.to_be_bytes());
+    startup.extend_from_slice(parameters);
+    stream.write_all(&startup).await.unwrap();
+    let mut asked = [0u8; 9];
+    stream.read_exact(&mut asked).await.unwrap();
+    assert_eq!(&asked[..1], b"R", "the password is asked for");
+    stream.write_all(b"p\x3f\xff\x00\x00").await.unwrap();
+    let mut rest = Vec::new();
+    let closed = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut rest)).await;
+    assert!(
+        closed.is_ok(),
+        "the connection closes without waiting for a gigabyte"
+    );
+
     let output = psql(&address, &alice, "pg")
         .args(["-c", "SELECT 'still here'"])
         .output()
