@@ -495,20 +495,32 @@ async fn pgbench_initialises_with_copy_and_runs_simple_and_prepared_through_loup
             );
         }
     }
-    // Three client connections at least (pgbench -i makes one, each run one), all ended well,
-    // and the selects recorded with their results.
-    let page: Value = app
-        .call(
-            Method::GET,
-            "/api/sessions?connection=bench",
-            Some(&alice),
-            None,
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
-    let sessions = page["items"].as_array().unwrap();
+    // Three client connections at least (pgbench -i makes one, each run one), all ended well
+    // (each ends once its recording is flushed, a moment after the client leaves), and the
+    // selects recorded with their results.
+    let mut sessions = Vec::new();
+    for _ in 0..200 {
+        let page: Value = app
+            .call(
+                Method::GET,
+                "/api/sessions?connection=bench",
+                Some(&alice),
+                None,
+            )
+            .await
+            .json()
+            .await
+            .unwrap();
+        sessions = page["items"].as_array().unwrap().clone();
+        if sessions.len() >= 3
+            && sessions
+                .iter()
+                .all(|session| session["status"] != "running")
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     assert!(sessions.len() >= 3, "{sessions:?}");
     assert!(
         sessions.iter().all(|session| session["status"] == "done"),
