@@ -21,6 +21,7 @@
 use std::{
     collections::HashMap,
     net::SocketAddr,
+    sync::atomic::{AtomicBool, Ordering},
     sync::{Arc, Mutex},
     time::Duration,
 };
@@ -184,11 +185,11 @@ impl PgGateway {
             .cloned()
             .unwrap_or_else(|| username.clone());
         client.write_all(&frame(b'R', &3i32.to_be_bytes())).await?;
-        let (tag, body) = read_message(client, MAX_AUTH_MESSAGE).await?;
-        if tag != b'p' {
+        let message = read_message(client, MAX_AUTH_MESSAGE).await?;
+        if message[0] != b'p' {
             return refuse(client, "08P01", "expected a password message").await;
         }
-        let token = cstring(&body).unwrap_or_default();
+        let token = cstring(&message[5..]).unwrap_or_default();
         let admitted = match self.admit(&username, &connection_name, &token, peer).await {
             Ok(admitted) => admitted,
             Err((code, message)) => return refuse(client, code, &message).await,
@@ -556,10 +557,9 @@ async fn connect_target(
     let mut greeting = Vec::new();
     let mut key = (0, 0);
     loop {
-        let (tag, body) = read_message(&mut stream, MAX_MESSAGE)
+        let raw = read_message(&mut stream, MAX_MESSAGE)
             .await
             .map_err(|error| error.to_string())?;
-        let raw = frame(tag, &body);
         let message = Message::parse(&mut BytesMut::from(&raw[..]))
             .map_err(|error| error.to_string())?
             .ok_or("a message cut short")?;
@@ -674,7 +674,7 @@ async fn relay(
     let (mut client_read, mut client_write) = client.into_split();
     let (mut target_read, mut target_write) = target.into_split();
     let (seen, mut record) = mpsc::channel::<Seen>(RECORDING_QUEUE);
-    let missed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let missed = Arc::new(AtomicBool::new(false));
     // The result formats the client asked for in its latest Bind (None after a simple Query,
     // whose rows are text as their description says): a prepared statement's description is
     // read before the Bind that chooses them.
@@ -683,21 +683,20 @@ async fn relay(
         let (seen, formats, missed) = (seen.clone(), formats.clone(), missed.clone());
         async move {
             loop {
-                let Ok((tag, body)) = read_message(&mut client_read, MAX_MESSAGE).await else {
+                let Ok(message) = read_message(&mut client_read, MAX_MESSAGE).await else {
                     return;
                 };
+                let tag = message[0];
                 // Noted before it is forwarded: the answers come after it.
-                if let Some(noted) = frontend_seen(tag, &body) {
+                if let Some(noted) = frontend_seen(tag, &message[5..]) {
                     let chosen = match &noted {
                         Seen::Bound(_, chosen) => Some(chosen.clone()),
                         _ => None,
                     };
                     *formats.lock().expect("never poisoned") = chosen;
-                    if seen.try_send(noted).is_err() {
-                        missed.store(true, std::sync::atomic::Ordering::Relaxed);
-                    }
+                    note(&seen, &missed, noted);
                 }
-                if target_write.write_all(&frame(tag, &body)).await.is_err() || tag == b'X' {
+                if target_write.write_all(&message).await.is_err() || tag == b'X' {
                     return;
                 }
             }
@@ -720,16 +719,13 @@ async fn relay(
                         return Ended::Stopped(reason);
                     }
                 };
-                let Ok((tag, body)) = read else {
+                let Ok(message) = read else {
                     return Ended::TargetClosed("the target closed the connection".to_owned());
                 };
-                let chosen = formats.lock().expect("never poisoned").clone();
-                if let Some(noted) = backend_seen(tag, &body, &mut columns, chosen.as_deref())
-                    && seen.try_send(noted).is_err()
-                {
-                    missed.store(true, std::sync::atomic::Ordering::Relaxed);
+                if let Some(noted) = backend_seen(&message, &mut columns, &formats) {
+                    note(&seen, &missed, noted);
                 }
-                if client_write.write_all(&frame(tag, &body)).await.is_err() {
+                if client_write.write_all(&message).await.is_err() {
                     return Ended::ClientLeft;
                 }
             }
@@ -741,7 +737,7 @@ async fn relay(
             state.take(recorder, session, noted).await;
         }
         state.flush(recorder, session).await;
-        if missed.load(std::sync::atomic::Ordering::Relaxed) {
+        if missed.load(Ordering::Relaxed) {
             let note = NewEvent::new(
                 EventKind::Note,
                 "statements or rows came faster than they could be recorded; some were relayed but not kept",
@@ -837,17 +833,25 @@ fn is_binary(formats: &[i16], index: usize) -> bool {
     }
 }
 
+/// Hands `noted` to the recorder without waiting; when its queue is full, remembers that
+/// something was missed (the record says so at the end).
+fn note(seen: &mpsc::Sender<Seen>, missed: &AtomicBool, noted: Seen) {
+    if seen.try_send(noted).is_err() {
+        missed.store(true, Ordering::Relaxed);
+    }
+}
+
+/// What a target's message (as framed on the wire) says for the record. `formats` holds the
+/// result formats of the client's latest Bind, read only for a row.
 fn backend_seen(
-    tag: u8,
-    body: &[u8],
+    raw: &[u8],
     columns: &mut Option<RowDescription>,
-    bound: Option<&[i16]>,
+    formats: &Mutex<Option<Vec<i16>>>,
 ) -> Option<Seen> {
-    if !matches!(tag, b'T' | b'D' | b'C' | b'E') {
+    if !matches!(raw[0], b'T' | b'D' | b'C' | b'E') {
         return None;
     }
-    let raw = frame(tag, body);
-    let message = Message::parse(&mut BytesMut::from(&raw[..])).ok()??;
+    let message = Message::parse(&mut BytesMut::from(raw)).ok()??;
     match message {
         Message::RowDescription(description) => {
             let (described, binary) = describe(&description).ok()?;
@@ -862,6 +866,7 @@ fn backend_seen(
         }
         Message::DataRow(row) => {
             let shape = columns.as_ref()?;
+            let bound = formats.lock().expect("never poisoned");
             let buffer = row.buffer();
             let mut ranges = row.ranges();
             let mut cells = Vec::new();
@@ -870,9 +875,11 @@ fn backend_seen(
                 let cell = match range {
                     None => Cell::Null,
                     Some(range)
-                        if bound.map_or(shape.binary.get(index) == Some(&true), |formats| {
-                            is_binary(formats, index)
-                        }) =>
+                        if bound
+                            .as_deref()
+                            .map_or(shape.binary.get(index) == Some(&true), |formats| {
+                                is_binary(formats, index)
+                            }) =>
                     {
                         Cell::Text(format!(
                             "\\x{}",
@@ -1060,20 +1067,24 @@ fn frame(tag: u8, body: &[u8]) -> Vec<u8> {
     framed
 }
 
-/// One typed message of at most `max` bytes: its type byte and body.
+/// One typed message of at most `max` bytes, as it goes on the wire (type byte, length, body:
+/// the body starts at 5), so it is forwarded as read and parsed from the same bytes.
 async fn read_message(
     stream: &mut (impl AsyncRead + Unpin),
     max: usize,
-) -> std::io::Result<(u8, Vec<u8>)> {
+) -> std::io::Result<Vec<u8>> {
     let tag = stream.read_u8().await?;
     let length = stream.read_i32().await?;
-    let length = usize::try_from(length)
+    let size = usize::try_from(length)
         .ok()
         .filter(|length| (4..=max).contains(length))
         .ok_or_else(|| invalid("a message length out of bounds"))?;
-    let mut body = vec![0; length - 4];
-    stream.read_exact(&mut body).await?;
-    Ok((tag, body))
+    let mut message = Vec::with_capacity(size + 1);
+    message.push(tag);
+    message.extend_from_slice(&length.to_be_bytes());
+    message.resize(size + 1, 0);
+    stream.read_exact(&mut message[5..]).await?;
+    Ok(message)
 }
 
 /// One untyped first message (startup, SSL, GSSAPI or cancel request): its body.
