@@ -5,7 +5,9 @@
 
 use std::{process::Stdio, str::FromStr, time::Duration};
 
-use loupe_protocol::{EventKind, Role, RowsWindow, Session, SessionEvent, SessionStatus};
+use loupe_protocol::{
+    EventKind, Role, RowsWindow, Session, SessionEvent, SessionPage, SessionStatus,
+};
 use reqwest::Method;
 use serde_json::{Value, json};
 use sqlx::{ConnectOptions, Connection, Row, postgres::PgConnectOptions};
@@ -61,21 +63,30 @@ fn psql(address: &str, user: &TestUser, database: &str) -> tokio::process::Comma
     command
 }
 
+/// The first page of the sessions `who` sees, filtered by `query` (`status=running`, …).
+async fn sessions(app: &TestApp, who: &TestUser, query: &str) -> Vec<Session> {
+    let page: SessionPage = app
+        .call(
+            Method::GET,
+            &format!("/api/sessions?{query}"),
+            Some(who),
+            None,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    page.items
+}
+
 /// The session the client's connection became, once it has ended.
 async fn recorded(app: &TestApp, who: &TestUser) -> (Session, Vec<SessionEvent>) {
     for _ in 0..200 {
-        let page: Value = app
-            .call(Method::GET, "/api/sessions", Some(who), None)
-            .await
-            .json()
-            .await
-            .unwrap();
-        if let Some(first) = page["items"].as_array().and_then(|items| items.first()) {
-            let session: Session = serde_json::from_value(first.clone()).unwrap();
-            if session.status.is_final() {
-                let events = app.events(who, &session.id).await;
-                return (session, events);
-            }
+        if let Some(session) = sessions(app, who, "").await.into_iter().next()
+            && session.status.is_final()
+        {
+            let events = app.events(who, &session.id).await;
+            return (session, events);
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -394,25 +405,17 @@ async fn killing_the_session_in_loupe_ends_the_client_connection_and_says_why() 
     // The running session, once its statement is recorded.
     let mut running = None;
     for _ in 0..200 {
-        let page: Value = app
-            .call(
-                Method::GET,
-                "/api/sessions?status=running",
-                Some(&alice),
-                None,
-            )
+        if let Some(session) = sessions(&app, &alice, "status=running")
             .await
-            .json()
-            .await
-            .unwrap();
-        if let Some(id) = page["items"][0]["id"].as_str()
+            .into_iter()
+            .next()
             && app
-                .events(&alice, id)
+                .events(&alice, &session.id)
                 .await
                 .iter()
                 .any(|event| event.kind == EventKind::Input)
         {
-            running = Some(id.to_owned());
+            running = Some(session.id);
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -498,39 +501,25 @@ async fn pgbench_initialises_with_copy_and_runs_simple_and_prepared_through_loup
     // Three client connections at least (pgbench -i makes one, each run one), all ended well
     // (each ends once its recording is flushed, a moment after the client leaves), and the
     // selects recorded with their results.
-    let mut sessions = Vec::new();
+    let mut bench = Vec::new();
     for _ in 0..200 {
-        let page: Value = app
-            .call(
-                Method::GET,
-                "/api/sessions?connection=bench",
-                Some(&alice),
-                None,
-            )
-            .await
-            .json()
-            .await
-            .unwrap();
-        sessions = page["items"].as_array().unwrap().clone();
-        if sessions.len() >= 3
-            && sessions
-                .iter()
-                .all(|session| session["status"] != "running")
-        {
+        bench = sessions(&app, &alice, "connection=bench").await;
+        if bench.len() >= 3 && bench.iter().all(|session| session.status.is_final()) {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert!(sessions.len() >= 3, "{sessions:?}");
+    assert!(bench.len() >= 3, "{bench:?}");
     assert!(
-        sessions.iter().all(|session| session["status"] == "done"),
-        "{sessions:?}"
+        bench
+            .iter()
+            .all(|session| session.status == SessionStatus::Done),
+        "{bench:?}"
     );
     let mut selects = 0;
-    for session in sessions {
-        let id = session["id"].as_str().unwrap();
+    for session in bench {
         selects += app
-            .events(&alice, id)
+            .events(&alice, &session.id)
             .await
             .iter()
             .filter(|event| {
