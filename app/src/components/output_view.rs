@@ -203,12 +203,13 @@ fn end_of(pages: &VecDeque<Page>) -> u64 {
 }
 
 /// Each page goes on from where the page before it left off (its colours, and an escape
-/// sequence the edge between them cut); from `from` on, pages are read again (the first page
-/// kept has nothing before it).
+/// sequence the edge between them cut); from `from` on, pages are read again until one already
+/// starts where it should (each page's `end` is always read from its own `carry`, so the pages
+/// after it are right too). The first page kept has nothing before it.
 fn carry_over(pages: &mut VecDeque<Page>, from: usize) {
     for index in from.max(1)..pages.len() {
         let carry = pages[index - 1].end.clone();
-        if pages[index].carry == carry && index > from {
+        if pages[index].carry == carry {
             break;
         }
         pages[index].end = terminal_text::read(&pages[index].pieces, &carry).carry;
