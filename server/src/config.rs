@@ -92,6 +92,12 @@ pub struct Config {
     #[arg(long, env = "LOUPE_PG_BIND")]
     pub pg_bind: Option<String>,
 
+    /// Where MySQL and MariaDB clients (mysql, drivers) connect to reach MySQL connections
+    /// through Loupe, e.g. `127.0.0.1:3307`; unset, no such listener. Clear text only for now:
+    /// keep it on loopback.
+    #[arg(long, env = "LOUPE_MYSQL_BIND")]
+    pub mysql_bind: Option<String>,
+
     /// Changes a live connection may fall behind before it is told to resync. Default: 1024.
     #[arg(long, env = "LOUPE_LIVE_QUEUE", default_value_t = 1024)]
     pub live_queue: usize,

@@ -157,11 +157,17 @@ pub async fn serve(
     };
     reviews::expire_forever(state.reviews.clone());
     if let Some(address) = &state.config.pg_bind {
-        let listener = TcpListener::bind(address).await.map_err(|error| {
-            anyhow::anyhow!("listening for PostgreSQL clients on {address}: {error}")
-        })?;
-        tracing::info!(address = %listener.local_addr()?, "PostgreSQL clients may connect");
+        let listener = listen(address, "PostgreSQL").await?;
         let wire = wire::postgres::PgGateway::new(
+            state.store.clone(),
+            state.gateway.clone(),
+            state.recorder.clone(),
+        );
+        tokio::spawn(wire.serve(listener));
+    }
+    if let Some(address) = &state.config.mysql_bind {
+        let listener = listen(address, "MySQL").await?;
+        let wire = wire::mysql::MyGateway::new(
             state.store.clone(),
             state.gateway.clone(),
             state.recorder.clone(),
@@ -174,6 +180,15 @@ pub async fn serve(
         .await?;
     store.close().await;
     Ok(())
+}
+
+/// A wire-protocol listener on `address`, for `protocol`'s clients.
+async fn listen(address: &str, protocol: &str) -> anyhow::Result<TcpListener> {
+    let listener = TcpListener::bind(address).await.map_err(|error| {
+        anyhow::anyhow!("listening for {protocol} clients on {address}: {error}")
+    })?;
+    tracing::info!(address = %listener.local_addr()?, "{protocol} clients may connect");
+    Ok(listener)
 }
 
 async fn refresh_statistics_hourly(store: Store) {

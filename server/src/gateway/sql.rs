@@ -23,12 +23,10 @@ use super::{
     values::{hex, typed_cell},
 };
 use crate::{
-    sessions::recorder::{Append, NewEvent},
+    sessions::recorder::{Append, NewEvent, ROWS_PER_APPEND},
     sessions::summarize,
 };
 
-/// Rows recorded per append while a result streams in.
-const ROWS_PER_APPEND: usize = 1000;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Checks that the target answers: connect and ask for its version.

@@ -28,14 +28,16 @@ const EXACT_IN_A_DOUBLE: u64 = 1 << 53;
 /// A text-form value as a cell, typed by its column's type name.
 pub fn typed_cell(type_name: &str, text: &str) -> Cell {
     let upper = type_name.to_ascii_uppercase();
-    if INTEGER_TYPES.contains(&upper.as_str()) {
+    // MySQL's unsigned integers (`INT UNSIGNED`) are integers under the same rule.
+    let upper = upper.strip_suffix(" UNSIGNED").unwrap_or(&upper);
+    if INTEGER_TYPES.contains(&upper) {
         if let Ok(value) = text.parse::<i64>()
             && value.unsigned_abs() <= EXACT_IN_A_DOUBLE
             && value.to_string() == text
         {
             return Cell::Int(value);
         }
-    } else if FLOAT_TYPES.contains(&upper.as_str()) {
+    } else if FLOAT_TYPES.contains(&upper) {
         if let Ok(value) = text.parse::<f64>()
             && value.is_finite()
             && value.to_string() == text

@@ -1,7 +1,61 @@
-//! Database clients' own wire protocols through Loupe: people keep `psql` and their drivers,
-//! and every statement is recorded. Today: the PostgreSQL protocol ([`postgres`]), on the
-//! address `LOUPE_PG_BIND` names (off when unset). The relay forwards every message unchanged
-//! in both directions and decodes copies of them to record, so what the client and the target
-//! say to each other is exactly what they would say without Loupe.
+//! Database clients' own wire protocols through Loupe: people keep `psql`, `mysql` and their
+//! drivers, and every statement is recorded. The PostgreSQL protocol ([`postgres`]) on the
+//! address `LOUPE_PG_BIND` names, the MySQL protocol ([`mysql`]) on `LOUPE_MYSQL_BIND`; each
+//! is off when unset. A relay forwards every message unchanged in both directions and decodes
+//! copies of them to record, so what the client and the target say to each other is exactly
+//! what they would say without Loupe. Admission ([`admission`]) and the session a connection
+//! becomes ([`recording`]) are the same for both.
 
+mod admission;
+pub mod mysql;
 pub mod postgres;
+mod recording;
+
+use std::{net::SocketAddr, time::Duration};
+
+use tokio::net::{TcpListener, TcpStream};
+
+/// Accepts `protocol`'s clients on `listener` until the process ends, each connection handled
+/// in its own task.
+async fn accept<H, F>(listener: TcpListener, protocol: &'static str, handle: H)
+where
+    H: Fn(TcpStream, SocketAddr) -> F,
+    F: Future<Output = std::io::Result<()>> + Send + 'static,
+{
+    loop {
+        let (stream, peer) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(error) => {
+                // Out of file descriptors, say: wait rather than spin.
+                tracing::warn!(%error, protocol, "accepting a client");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let handled = handle(stream, peer);
+        tokio::spawn(async move {
+            if let Err(error) = handled.await {
+                tracing::debug!(%peer, %error, protocol, "a client connection ended");
+            }
+        });
+    }
+}
+
+/// A percent-encoded part of a URL (RFC 3986: `+` is a plus, not a space).
+fn decode(text: &str) -> String {
+    percent_encoding::percent_decode_str(text)
+        .decode_utf8_lossy()
+        .into_owned()
+}
+
+/// Whether the relays, which speak to targets in clear text, may reach `host` when the
+/// target's URL sets TLS to `mode` (`sslmode`, `ssl-mode`): never where the URL wants TLS, and
+/// off loopback only where it says TLS is off (sqlx, Loupe's other path, prefers TLS).
+fn clear_text_allowed(host: &str, mode: Option<&str>) -> bool {
+    let loopback = matches!(host, "localhost" | "127.0.0.1" | "::1" | "[::1]");
+    match mode {
+        Some("disable" | "disabled") => true,
+        None | Some("allow" | "prefer" | "preferred") => loopback,
+        Some(_) => false,
+    }
+}

@@ -21,14 +21,13 @@
 use std::{
     collections::HashMap,
     net::SocketAddr,
-    sync::atomic::{AtomicBool, Ordering},
     sync::{Arc, Mutex},
     time::Duration,
 };
 
 use bytes::{BufMut, BytesMut};
 use fallible_iterator::FallibleIterator;
-use loupe_protocol::{Cell, Column, ConnectionKind, EventKind, SessionStatus};
+use loupe_protocol::{Cell, Column, ConnectionKind};
 use postgres_protocol::{
     authentication::{
         md5_hash,
@@ -42,21 +41,17 @@ use postgres_protocol::{
 use tokio::{
     io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt},
     net::{TcpListener, TcpStream},
-    sync::mpsc,
 };
-use tokio_util::sync::CancellationToken;
 
+use super::{
+    accept,
+    admission::{Admitted, Refusal, admit},
+    clear_text_allowed, decode,
+    recording::{self, Ended, Seen, WireSession},
+};
 use crate::{
     gateway::{Gateway, values::typed_cell},
-    identity::{
-        auth::{Actor, Credential},
-        credentials, policy,
-    },
-    reviews::rules,
-    sessions::{
-        recorder::{Append, NewEvent, Recorder},
-        summarize,
-    },
+    sessions::recorder::Recorder,
     store::Store,
 };
 
@@ -75,9 +70,6 @@ const MAX_AUTH_MESSAGE: usize = 64 * 1024;
 /// How long a client has to send its startup and password, and Loupe to log in to the target.
 const LOGIN_TIME: Duration = Duration::from_secs(60);
 const TARGET_TIME: Duration = Duration::from_secs(10);
-/// Decoded messages waiting for the recorder; past this the relay goes on and the record says
-/// what it could not keep (the client is never slowed down by recording).
-const RECORDING_QUEUE: usize = 4096;
 /// The startup parameters passed on to the target: the session's settings. Not
 /// `replication` (a walsender), nor protocol extensions (`_pq_.*`).
 const PASSED_PARAMETERS: [&str; 8] = [
@@ -90,7 +82,6 @@ const PASSED_PARAMETERS: [&str; 8] = [
     "search_path",
     "options",
 ];
-const ROWS_PER_APPEND: usize = 1000;
 
 /// What the listener needs: who may connect, where targets are, and where sessions go.
 #[derive(Clone)]
@@ -121,23 +112,11 @@ impl PgGateway {
 
     /// Accepts clients until the process ends; each connection runs in its own task.
     pub async fn serve(self, listener: TcpListener) {
-        loop {
-            let (stream, peer) = match listener.accept().await {
-                Ok(accepted) => accepted,
-                Err(error) => {
-                    // Out of file descriptors, say: wait rather than spin.
-                    tracing::warn!(%error, "accepting a PostgreSQL client");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    continue;
-                }
-            };
+        accept(listener, "PostgreSQL", move |stream, peer| {
             let this = self.clone();
-            tokio::spawn(async move {
-                if let Err(error) = this.handle(stream, peer).await {
-                    tracing::debug!(%peer, %error, "a PostgreSQL client connection ended");
-                }
-            });
-        }
+            async move { this.handle(stream, peer).await }
+        })
+        .await;
     }
 
     async fn handle(&self, mut client: TcpStream, peer: SocketAddr) -> std::io::Result<()> {
@@ -190,9 +169,23 @@ impl PgGateway {
             return refuse(client, "08P01", "expected a password message").await;
         }
         let token = cstring(&message[5..]).unwrap_or_default();
-        let admitted = match self.admit(&username, &connection_name, &token, peer).await {
+        let admitted = match admit(
+            &self.store,
+            &self.gateway,
+            ConnectionKind::Postgres,
+            &username,
+            &connection_name,
+            &token,
+            peer.ip(),
+        )
+        .await
+        {
             Ok(admitted) => admitted,
-            Err((code, message)) => return refuse(client, code, &message).await,
+            Err(refusal) => {
+                let message =
+                    refusal.message(&username, &connection_name, ConnectionKind::Postgres);
+                return refuse(client, sqlstate(&refusal), &message).await;
+            }
         };
         let connected =
             tokio::time::timeout(TARGET_TIME, connect_target(&admitted.url, &parameters)).await;
@@ -239,18 +232,8 @@ impl PgGateway {
             target,
         } = login;
         let input = format!("{application} from {} (PostgreSQL protocol)", peer.ip());
-        let session = match self
-            .gateway
-            .create_session(
-                &prepared.actor,
-                &prepared.connection,
-                &input,
-                None,
-                SessionStatus::Running,
-            )
-            .await
-        {
-            Ok(id) => id,
+        let session = match WireSession::open(&self.gateway, &prepared, &input).await {
+            Ok(session) => session,
             Err(error) => {
                 return refuse::<()>(&mut client, "58000", error.message())
                     .await
@@ -279,135 +262,16 @@ impl PgGateway {
         hello.splice(ready_at..ready_at, frame(b'K', &key));
         let greeted = client.write_all(&hello).await;
 
-        // Kill, stop and the end of its access reach it like any run on this node.
-        let (stop, why) = self.gateway.register(&session, prepared.access.clone());
         let ended = match greeted {
-            Ok(()) => relay(client, upstream, &self.recorder, &session, &stop, &why).await,
+            Ok(()) => relay(client, upstream, &self.recorder, &session).await,
             Err(error) => Ended::TargetClosed(format!("the client went away at login: {error}")),
         };
-        self.gateway.forget(&session);
-        let mut appends = Vec::new();
-        let (status, error) = match ended {
-            Ended::ClientLeft => (SessionStatus::Done, None),
-            Ended::TargetClosed(reason) => (SessionStatus::Failed, Some(reason)),
-            Ended::Stopped(reason) => {
-                // Whatever the target is running for this client stops too.
-                let _ = cancel_on(&target).await;
-                appends.push(Append::Event(NewEvent::new(
-                    EventKind::Note,
-                    reason.clone(),
-                )));
-                (SessionStatus::Cancelled, Some(reason))
-            }
-        };
-        appends.push(Append::Finish {
-            status,
-            exit_code: None,
-            error,
-        });
-        if let Err(error) = self.recorder.record(&session, appends).await {
-            tracing::warn!(%session, %error, "could not end a PostgreSQL-protocol session");
+        if let Ended::Stopped(_) = ended {
+            // Whatever the target is running for this client stops too.
+            let _ = cancel_on(&target).await;
         }
+        session.close(&self.gateway, &self.recorder, ended).await;
         Ok(())
-    }
-
-    /// The token's user, if it is the one named, may use the connection now; else the
-    /// SQLSTATE and message to refuse with.
-    async fn admit(
-        &self,
-        username: &str,
-        connection_name: &str,
-        token: &str,
-        peer: SocketAddr,
-    ) -> Result<Admitted, (&'static str, String)> {
-        let failed = || {
-            (
-                "28P01",
-                format!(
-                    "password authentication failed for user \"{username}\": the password is one of your Loupe API tokens"
-                ),
-            )
-        };
-        let digest = credentials::digest(token);
-        let Ok(Some((token, user))) = self.store.token_user(&digest).await else {
-            return Err(failed());
-        };
-        if !user.username.eq_ignore_ascii_case(username) {
-            return Err(failed());
-        }
-        let actor = Actor::from_user(
-            &user,
-            Some(peer.ip().to_string()),
-            Credential::Token {
-                id: token.id,
-                digest,
-            },
-        );
-        if !policy::may_run_sessions(&actor) {
-            return Err(("42501", "auditors cannot run queries".into()));
-        }
-        let connection = match self.store.connection(connection_name).await {
-            Ok(Some(connection)) if connection.kind == ConnectionKind::Postgres => connection,
-            Ok(Some(other)) => {
-                return Err((
-                    "3D000",
-                    format!(
-                        "{connection_name} is a {} connection, not PostgreSQL",
-                        other.kind.as_str()
-                    ),
-                ));
-            }
-            _ => {
-                return Err((
-                    "3D000",
-                    format!(
-                        "no connection named \"{connection_name}\" (the database name is the Loupe connection's name)"
-                    ),
-                ));
-            }
-        };
-        let rules = rules::of(&connection);
-        let mut access = None;
-        if rules.jit_access {
-            let granted = self
-                .store
-                .active_access(&connection.id, &user.id)
-                .await
-                .ok()
-                .flatten();
-            access = granted.as_ref().map(|review| review.id.clone());
-            if granted.is_none() {
-                return Err((
-                    "28000",
-                    format!(
-                        "{connection_name} needs approved access: request it on Loupe's Run page, and connect again once a reviewer approves"
-                    ),
-                ));
-            }
-        }
-        if rules.command_review {
-            return Err((
-                "0A000",
-                format!(
-                    "statements on {connection_name} wait for a reviewer, which this protocol gateway does not offer yet: run them from Loupe's Run page"
-                ),
-            ));
-        }
-        let url = match self.gateway.url_of(&connection) {
-            Ok(Some(url)) => url,
-            _ => {
-                return Err((
-                    "58000",
-                    format!("{connection_name} has no target address Loupe can open"),
-                ));
-            }
-        };
-        Ok(Admitted {
-            actor,
-            connection,
-            url,
-            access,
-        })
     }
 
     /// Passes a client's cancel request on to the target, if the key is one Loupe gave out.
@@ -466,14 +330,6 @@ impl Drop for ForgetKey {
     }
 }
 
-struct Admitted {
-    actor: Actor,
-    connection: crate::store::ConnectionRecord,
-    url: String,
-    /// The just-in-time access it runs under, when the connection needs one.
-    access: Option<String>,
-}
-
 /// Tells the client why (an `ErrorResponse` of severity FATAL) and closes.
 async fn refuse<T>(
     client: &mut TcpStream,
@@ -483,6 +339,18 @@ async fn refuse<T>(
     client.write_all(&error_response(code, message)).await?;
     client.shutdown().await?;
     Ok(None)
+}
+
+/// The SQLSTATE PostgreSQL itself would answer each refusal with (Appendix A of its manual).
+fn sqlstate(refusal: &Refusal) -> &'static str {
+    match refusal {
+        Refusal::BadToken => "28P01",
+        Refusal::Auditor => "42501",
+        Refusal::NoSuchConnection | Refusal::OtherKind(_) => "3D000",
+        Refusal::NeedsAccess => "28000",
+        Refusal::Reviewed => "0A000",
+        Refusal::NoTarget => "58000",
+    }
 }
 
 fn error_response(code: &str, message: &str) -> Vec<u8> {
@@ -523,13 +391,8 @@ async fn connect_target(
             "the URL names its host in a parameter, which this gateway does not follow".into(),
         );
     }
-    // This relay speaks to targets in clear text: never where the URL wants TLS, and only on
-    // loopback unless it says `sslmode=disable` (sqlx, Loupe's other path, prefers TLS).
-    let loopback = matches!(host.as_str(), "localhost" | "127.0.0.1" | "::1" | "[::1]");
-    match asked(&["sslmode", "ssl-mode"]).as_deref() {
-        Some("disable") => {}
-        None | Some("allow" | "prefer") if loopback => {}
-        _ => return Err("TLS to the target is not offered by this gateway yet".into()),
+    if !clear_text_allowed(&host, asked(&["sslmode", "ssl-mode"]).as_deref()) {
+        return Err("TLS to the target is not offered by this gateway yet".into());
     }
     let database = url.path().trim_start_matches('/').to_owned();
     let database = if database.is_empty() {
@@ -631,56 +494,23 @@ async fn connect_target(
     }
 }
 
-/// A percent-encoded part of a URL (RFC 3986: `+` is a plus, not a space).
-fn decode(text: &str) -> String {
-    percent_encoding::percent_decode_str(text)
-        .decode_utf8_lossy()
-        .into_owned()
-}
-
-/// What the relay saw, in the order it saw it, for the recorder.
-enum Seen {
-    Query(String),
-    /// A `Bind`: its parameters, and the result formats it asked for.
-    Bound(Vec<String>, Vec<i16>),
-    Columns(Vec<Column>),
-    Row(Vec<Cell>),
-    Complete(String),
-    Failed {
-        code: String,
-        message: String,
-    },
-}
-
-/// How a relayed connection ended.
-enum Ended {
-    /// `Terminate`, or the client closed: a normal end.
-    ClientLeft,
-    TargetClosed(String),
-    /// Killed in Loupe, or its access ended: the client was told why.
-    Stopped(String),
-}
-
-/// Forwards both ways until either side closes or `stop` fires (the client is then told why:
-/// `why`, or that a person stopped it).
+/// Forwards both ways until either side closes or the session is stopped (the client is then
+/// told why), recording into `session` as it goes.
 async fn relay(
     client: TcpStream,
     target: TcpStream,
     recorder: &Recorder,
-    session: &str,
-    stop: &CancellationToken,
-    why: &std::sync::OnceLock<String>,
+    session: &WireSession,
 ) -> Ended {
     let (mut client_read, mut client_write) = client.into_split();
     let (mut target_read, mut target_write) = target.into_split();
-    let (seen, mut record) = mpsc::channel::<Seen>(RECORDING_QUEUE);
-    let missed = Arc::new(AtomicBool::new(false));
+    let (notes, recording) = recording::start(recorder, &session.id);
     // The result formats the client asked for in its latest Bind (None after a simple Query,
     // whose rows are text as their description says): a prepared statement's description is
     // read before the Bind that chooses them.
     let formats = Arc::new(Mutex::new(None::<Vec<i16>>));
     let from_client = {
-        let (seen, formats, missed) = (seen.clone(), formats.clone(), missed.clone());
+        let (notes, formats) = (notes.clone(), formats.clone());
         async move {
             loop {
                 let Ok(message) = read_message(&mut client_read, MAX_MESSAGE).await else {
@@ -688,13 +518,9 @@ async fn relay(
                 };
                 let tag = message[0];
                 // Noted before it is forwarded: the answers come after it.
-                if let Some(noted) = frontend_seen(tag, &message[5..]) {
-                    let chosen = match &noted {
-                        Seen::Bound(_, chosen) => Some(chosen.clone()),
-                        _ => None,
-                    };
+                if let Some((noted, chosen)) = frontend_seen(tag, &message[5..]) {
                     *formats.lock().expect("never poisoned") = chosen;
-                    note(&seen, &missed, noted);
+                    notes.note(noted);
                 }
                 if target_write.write_all(&message).await.is_err() || tag == b'X' {
                     return;
@@ -702,48 +528,26 @@ async fn relay(
             }
         }
     };
-    let from_target = {
-        let missed = missed.clone();
-        async move {
-            let mut columns: Option<RowDescription> = None;
-            loop {
-                let read = tokio::select! {
-                    read = read_message(&mut target_read, MAX_MESSAGE) => read,
-                    () = stop.cancelled() => {
-                        let reason = why
-                            .get()
-                            .cloned()
-                            .unwrap_or_else(|| "stopped in Loupe by a person".to_owned());
-                        let told = error_response("57P01", &format!("terminating the connection: {reason}"));
-                        let _ = client_write.write_all(&told).await;
-                        return Ended::Stopped(reason);
-                    }
-                };
-                let Ok(message) = read else {
-                    return Ended::TargetClosed("the target closed the connection".to_owned());
-                };
-                if let Some(noted) = backend_seen(&message, &mut columns, &formats) {
-                    note(&seen, &missed, noted);
+    let from_target = async move {
+        let mut columns: Option<RowDescription> = None;
+        loop {
+            let read = tokio::select! {
+                read = read_message(&mut target_read, MAX_MESSAGE) => read,
+                () = session.stop.cancelled() => {
+                    let reason = session.stop_reason();
+                    let told = error_response("57P01", &format!("terminating the connection: {reason}"));
+                    let _ = client_write.write_all(&told).await;
+                    return Ended::Stopped(reason);
                 }
-                if client_write.write_all(&message).await.is_err() {
-                    return Ended::ClientLeft;
-                }
+            };
+            let Ok(message) = read else {
+                return Ended::TargetClosed("the target closed the connection".to_owned());
+            };
+            if let Some(noted) = backend_seen(&message, &mut columns, &formats) {
+                notes.note(noted);
             }
-        }
-    };
-    let recording = async {
-        let mut state = Recording::default();
-        while let Some(noted) = record.recv().await {
-            state.take(recorder, session, noted).await;
-        }
-        state.flush(recorder, session).await;
-        if missed.load(Ordering::Relaxed) {
-            let note = NewEvent::new(
-                EventKind::Note,
-                "statements or rows came faster than they could be recorded; some were relayed but not kept",
-            );
-            if let Err(error) = recorder.record(session, vec![Append::Event(note)]).await {
-                tracing::warn!(%session, %error, "recording a PostgreSQL-protocol note");
+            if client_write.write_all(&message).await.is_err() {
+                return Ended::ClientLeft;
             }
         }
     };
@@ -751,15 +555,13 @@ async fn relay(
         // A client that reads nothing can keep the FATAL from being written: a stop then takes
         // effect anyway, a moment later.
         let stopped_anyway = async {
-            stop.cancelled().await;
+            session.stop.cancelled().await;
             tokio::time::sleep(Duration::from_secs(2)).await;
         };
         tokio::select! {
             () = from_client => Ended::ClientLeft,
             ended = from_target => ended,
-            () = stopped_anyway => Ended::Stopped(
-                why.get().cloned().unwrap_or_else(|| "stopped in Loupe by a person".to_owned()),
-            ),
+            () = stopped_anyway => Ended::Stopped(session.stop_reason()),
         }
     };
     let (ended, ()) = tokio::join!(relaying, recording);
@@ -772,14 +574,23 @@ struct RowDescription {
     binary: Vec<bool>,
 }
 
-fn frontend_seen(tag: u8, body: &[u8]) -> Option<Seen> {
+/// What a client's message says for the record, with the result formats it chooses (a
+/// `Bind`'s; none for the others, whose rows come as their description says).
+fn frontend_seen(tag: u8, body: &[u8]) -> Option<(Seen, Option<Vec<i16>>)> {
     match tag {
-        b'Q' => cstring(body).map(Seen::Query),
+        b'Q' => cstring(body).map(|text| (Seen::Query(text), None)),
         b'P' => {
             let name_end = body.iter().position(|byte| *byte == 0)?;
-            cstring(&body[name_end + 1..]).map(Seen::Query)
+            cstring(&body[name_end + 1..]).map(|text| (Seen::Query(text), None))
         }
-        b'B' => bound_parameters(body).map(|(values, formats)| Seen::Bound(values, formats)),
+        b'B' => bound_parameters(body).map(|(values, formats)| {
+            let numbered = values
+                .iter()
+                .enumerate()
+                .map(|(index, value)| format!("${} = {value}", index + 1))
+                .collect();
+            (Seen::Parameters(numbered), Some(formats))
+        }),
         _ => None,
     }
 }
@@ -830,14 +641,6 @@ fn is_binary(formats: &[i16], index: usize) -> bool {
         [] => false,
         [only] => *only == 1,
         many => many.get(index) == Some(&1),
-    }
-}
-
-/// Hands `noted` to the recorder without waiting; when its queue is full, remembers that
-/// something was missed (the record says so at the end).
-fn note(seen: &mpsc::Sender<Seen>, missed: &AtomicBool, noted: Seen) {
-    if seen.try_send(noted).is_err() {
-        missed.store(true, Ordering::Relaxed);
     }
 }
 
@@ -971,91 +774,6 @@ fn type_name(oid: u32) -> String {
         _ => return format!("OID {oid}"),
     };
     name.to_owned()
-}
-
-/// The session being written: the result whose rows are arriving, and rows not yet stored.
-#[derive(Default)]
-struct Recording {
-    result: Option<u64>,
-    rows: Vec<Vec<Cell>>,
-}
-
-impl Recording {
-    async fn take(&mut self, recorder: &Recorder, session: &str, seen: Seen) {
-        let event = match seen {
-            Seen::Query(text) => NewEvent {
-                text: Some(text.clone()),
-                ..NewEvent::new(EventKind::Input, summarize(&text))
-            },
-            Seen::Bound(values, _) if values.is_empty() => return,
-            Seen::Bound(values, _) => {
-                let listed: Vec<String> = values
-                    .iter()
-                    .enumerate()
-                    .map(|(index, value)| format!("${} = {value}", index + 1))
-                    .collect();
-                NewEvent::new(
-                    EventKind::Note,
-                    summarize(&format!("parameters: {}", listed.join(", "))),
-                )
-            }
-            Seen::Columns(columns) => {
-                self.flush(recorder, session).await;
-                let event = NewEvent {
-                    columns: Some(columns.clone()),
-                    ..NewEvent::new(EventKind::Result, format!("{} columns", columns.len()))
-                };
-                match recorder.record(session, vec![Append::Event(event)]).await {
-                    Ok(recorded) => self.result = recorded.seqs.first().copied(),
-                    Err(error) => tracing::warn!(%session, %error, "recording a result"),
-                }
-                return;
-            }
-            // Rows of a result whose description was not recorded are not kept.
-            Seen::Row(_) if self.result.is_none() => return,
-            Seen::Row(cells) => {
-                self.rows.push(cells);
-                if self.rows.len() >= ROWS_PER_APPEND {
-                    self.flush(recorder, session).await;
-                }
-                return;
-            }
-            Seen::Complete(tag) => {
-                let had_rows = self.result.is_some();
-                self.flush(recorder, session).await;
-                self.result = None;
-                if had_rows {
-                    return;
-                }
-                NewEvent::new(EventKind::Note, tag)
-            }
-            Seen::Failed { code, message } => {
-                self.flush(recorder, session).await;
-                self.result = None;
-                NewEvent {
-                    text: Some(message.clone()),
-                    code: Some(code),
-                    ..NewEvent::new(EventKind::Error, summarize(&message))
-                }
-            }
-        };
-        if let Err(error) = recorder.record(session, vec![Append::Event(event)]).await {
-            tracing::warn!(%session, %error, "recording a PostgreSQL-protocol event");
-        }
-    }
-
-    async fn flush(&mut self, recorder: &Recorder, session: &str) {
-        let (Some(seq), false) = (self.result, self.rows.is_empty()) else {
-            return;
-        };
-        let rows = std::mem::take(&mut self.rows);
-        if let Err(error) = recorder
-            .record(session, vec![Append::Rows { seq, rows }])
-            .await
-        {
-            tracing::warn!(%session, %error, "recording rows");
-        }
-    }
 }
 
 /// A message with its type byte and length, as it goes on the wire.

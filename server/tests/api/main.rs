@@ -13,6 +13,7 @@ mod gateway;
 mod health;
 mod identity;
 mod live;
+mod mysql_wire;
 mod openapi;
 mod reviews;
 mod routes;

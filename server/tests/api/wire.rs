@@ -15,7 +15,7 @@ use sqlx::{ConnectOptions, Connection, Row, postgres::PgConnectOptions};
 use crate::helpers::{TestApp, TestUser};
 
 /// A free loopback port for the listener (the server binds it a moment later).
-fn free_address() -> String {
+pub(crate) fn free_address() -> String {
     let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     probe.local_addr().unwrap().to_string()
 }
@@ -64,7 +64,7 @@ fn psql(address: &str, user: &TestUser, database: &str) -> tokio::process::Comma
 }
 
 /// The first page of the sessions `who` sees, filtered by `query` (`status=running`, …).
-async fn sessions(app: &TestApp, who: &TestUser, query: &str) -> Vec<Session> {
+pub(crate) async fn sessions(app: &TestApp, who: &TestUser, query: &str) -> Vec<Session> {
     let page: SessionPage = app
         .call(
             Method::GET,
@@ -80,7 +80,7 @@ async fn sessions(app: &TestApp, who: &TestUser, query: &str) -> Vec<Session> {
 }
 
 /// The session the client's connection became, once it has ended.
-async fn recorded(app: &TestApp, who: &TestUser) -> (Session, Vec<SessionEvent>) {
+pub(crate) async fn recorded(app: &TestApp, who: &TestUser) -> (Session, Vec<SessionEvent>) {
     for _ in 0..200 {
         if let Some(session) = sessions(app, who, "").await.into_iter().next()
             && session.status.is_final()
@@ -93,7 +93,7 @@ async fn recorded(app: &TestApp, who: &TestUser) -> (Session, Vec<SessionEvent>)
     panic!("no ended session for {}", who.username);
 }
 
-async fn rows(app: &TestApp, who: &TestUser, session: &str, seq: u64) -> Value {
+pub(crate) async fn rows(app: &TestApp, who: &TestUser, session: &str, seq: u64) -> Value {
     let window: RowsWindow = app
         .call(
             Method::GET,

@@ -1,0 +1,254 @@
+//! What a relayed client connection becomes in Loupe, whatever its protocol: one session per
+//! connection, opened when the client is admitted and ended when either side leaves or Loupe
+//! stops it; each statement an input, its parameters a note, each result set a result with its
+//! rows, each command tag or count a note, each error an error with the database's code.
+//!
+//! The relay never waits for the recorder: what it sees goes through a bounded queue
+//! ([`Notes`]), and when the queue is full the relay goes on and the record says at the end that
+//! something was relayed but not kept.
+
+use std::sync::{
+    Arc, OnceLock,
+    atomic::{AtomicBool, Ordering},
+};
+
+use loupe_protocol::{Cell, Column, EventKind, SessionStatus};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::admission::Admitted;
+use crate::{
+    error::ApiError,
+    gateway::Gateway,
+    sessions::{
+        recorder::{Append, NewEvent, ROWS_PER_APPEND, Recorder},
+        summarize,
+    },
+};
+
+/// Decoded messages waiting for the recorder; past this the relay goes on and the record says
+/// what it could not keep (the client is never slowed down by recording).
+const RECORDING_QUEUE: usize = 4096;
+
+/// What the relay saw, in the order it saw it, for the recorder.
+pub(super) enum Seen {
+    /// A statement's text: a simple query, or one being prepared.
+    Query(String),
+    /// The values a prepared statement runs with, as text (`$1 = …` or `?1 = …`).
+    Parameters(Vec<String>),
+    /// A result set's columns; its rows follow.
+    Columns(Vec<Column>),
+    Row(Vec<Cell>),
+    /// A statement's end: its command tag or count (not recorded after rows, which say more).
+    Complete(String),
+    /// The database's error, with its code (SQLSTATE, or MySQL's error number and SQLSTATE).
+    Failed {
+        code: String,
+        message: String,
+    },
+}
+
+/// How a relayed connection ended.
+pub(super) enum Ended {
+    /// The client said goodbye or closed: a normal end.
+    ClientLeft,
+    TargetClosed(String),
+    /// Killed in Loupe, or its access ended: the client was told why.
+    Stopped(String),
+}
+
+/// A client connection's session while it is relayed: its id, and what stopping it (kill, the
+/// end of its just-in-time access) signals.
+pub(super) struct WireSession {
+    pub id: String,
+    pub stop: CancellationToken,
+    why: Arc<OnceLock<String>>,
+}
+
+impl WireSession {
+    /// Creates the running session (its summary names the client) and registers it, so kill,
+    /// stop and the end of its access reach it like any run on this node.
+    pub async fn open(
+        gateway: &Gateway,
+        admitted: &Admitted,
+        summary: &str,
+    ) -> Result<WireSession, ApiError> {
+        let id = gateway
+            .create_session(
+                &admitted.actor,
+                &admitted.connection,
+                summary,
+                None,
+                SessionStatus::Running,
+            )
+            .await?;
+        let (stop, why) = gateway.register(&id, admitted.access.clone());
+        Ok(WireSession { id, stop, why })
+    }
+
+    /// Why it was stopped, once `stop` has fired.
+    pub fn stop_reason(&self) -> String {
+        self.why
+            .get()
+            .cloned()
+            .unwrap_or_else(|| "stopped in Loupe by a person".to_owned())
+    }
+
+    /// Ends the session as `ended` says. The caller has already cancelled, on the target,
+    /// whatever a stopped client was running.
+    pub async fn close(self, gateway: &Gateway, recorder: &Recorder, ended: Ended) {
+        gateway.forget(&self.id);
+        let mut appends = Vec::new();
+        let (status, error) = match ended {
+            Ended::ClientLeft => (SessionStatus::Done, None),
+            Ended::TargetClosed(reason) => (SessionStatus::Failed, Some(reason)),
+            Ended::Stopped(reason) => {
+                appends.push(Append::Event(NewEvent::new(
+                    EventKind::Note,
+                    reason.clone(),
+                )));
+                (SessionStatus::Cancelled, Some(reason))
+            }
+        };
+        appends.push(Append::Finish {
+            status,
+            exit_code: None,
+            error,
+        });
+        if let Err(error) = recorder.record(&self.id, appends).await {
+            tracing::warn!(session = %self.id, %error, "could not end a wire-protocol session");
+        }
+    }
+}
+
+/// The relay's side of the recording queue; cheap to clone, one per direction.
+#[derive(Clone)]
+pub(super) struct Notes {
+    queue: mpsc::Sender<Seen>,
+    missed: Arc<AtomicBool>,
+}
+
+impl Notes {
+    /// Hands `seen` to the recorder without waiting; when its queue is full, remembers that
+    /// something was missed (the record says so at the end).
+    pub fn note(&self, seen: Seen) {
+        if self.queue.try_send(seen).is_err() {
+            self.missed.store(true, Ordering::Relaxed);
+        }
+    }
+
+    /// Something was relayed that could not be decoded for the record (the record says so).
+    pub fn skipped(&self) {
+        self.missed.store(true, Ordering::Relaxed);
+    }
+}
+
+/// The queue to the recorder, and the work that records what comes through it into
+/// `session` until every [`Notes`] is dropped.
+pub(super) fn start(
+    recorder: &Recorder,
+    session: &str,
+) -> (Notes, impl Future<Output = ()> + use<>) {
+    let (queue, mut seen) = mpsc::channel::<Seen>(RECORDING_QUEUE);
+    let missed = Arc::new(AtomicBool::new(false));
+    let notes = Notes {
+        queue,
+        missed: missed.clone(),
+    };
+    let (recorder, session) = (recorder.clone(), session.to_owned());
+    let recording = async move {
+        let mut state = Recording::default();
+        while let Some(noted) = seen.recv().await {
+            state.take(&recorder, &session, noted).await;
+        }
+        state.flush(&recorder, &session).await;
+        if missed.load(Ordering::Relaxed) {
+            let note = NewEvent::new(
+                EventKind::Note,
+                "some statements or rows were relayed but not recorded: they came faster than they could be stored, or were too long to decode",
+            );
+            if let Err(error) = recorder.record(&session, vec![Append::Event(note)]).await {
+                tracing::warn!(%session, %error, "recording a wire-protocol note");
+            }
+        }
+    };
+    (notes, recording)
+}
+
+/// The session being written: the result whose rows are arriving, and rows not yet stored.
+#[derive(Default)]
+struct Recording {
+    result: Option<u64>,
+    rows: Vec<Vec<Cell>>,
+}
+
+impl Recording {
+    async fn take(&mut self, recorder: &Recorder, session: &str, seen: Seen) {
+        let event = match seen {
+            Seen::Query(text) => NewEvent {
+                text: Some(text.clone()),
+                ..NewEvent::new(EventKind::Input, summarize(&text))
+            },
+            Seen::Parameters(values) if values.is_empty() => return,
+            Seen::Parameters(values) => NewEvent::new(
+                EventKind::Note,
+                summarize(&format!("parameters: {}", values.join(", "))),
+            ),
+            Seen::Columns(columns) => {
+                self.flush(recorder, session).await;
+                let event = NewEvent {
+                    columns: Some(columns.clone()),
+                    ..NewEvent::new(EventKind::Result, format!("{} columns", columns.len()))
+                };
+                match recorder.record(session, vec![Append::Event(event)]).await {
+                    Ok(recorded) => self.result = recorded.seqs.first().copied(),
+                    Err(error) => tracing::warn!(%session, %error, "recording a result"),
+                }
+                return;
+            }
+            // Rows of a result whose description was not recorded are not kept.
+            Seen::Row(_) if self.result.is_none() => return,
+            Seen::Row(cells) => {
+                self.rows.push(cells);
+                if self.rows.len() >= ROWS_PER_APPEND {
+                    self.flush(recorder, session).await;
+                }
+                return;
+            }
+            Seen::Complete(tag) => {
+                let had_rows = self.result.is_some();
+                self.flush(recorder, session).await;
+                self.result = None;
+                if had_rows {
+                    return;
+                }
+                NewEvent::new(EventKind::Note, tag)
+            }
+            Seen::Failed { code, message } => {
+                self.flush(recorder, session).await;
+                self.result = None;
+                NewEvent {
+                    text: Some(message.clone()),
+                    code: Some(code),
+                    ..NewEvent::new(EventKind::Error, summarize(&message))
+                }
+            }
+        };
+        if let Err(error) = recorder.record(session, vec![Append::Event(event)]).await {
+            tracing::warn!(%session, %error, "recording a wire-protocol event");
+        }
+    }
+
+    async fn flush(&mut self, recorder: &Recorder, session: &str) {
+        let (Some(seq), false) = (self.result, self.rows.is_empty()) else {
+            return;
+        };
+        let rows = std::mem::take(&mut self.rows);
+        if let Err(error) = recorder
+            .record(session, vec![Append::Rows { seq, rows }])
+            .await
+        {
+            tracing::warn!(%session, %error, "recording rows");
+        }
+    }
+}

@@ -1,0 +1,533 @@
+//! Real MySQL clients through Loupe's MySQL-protocol listener (`LOUPE_MYSQL_BIND`) to the
+//! MariaDB server on this machine: Debian's `mariadb` client (text protocol, `KILL QUERY` on
+//! Ctrl-C) and sqlx (its own protocol code: prepared statements, binary rows), each checked
+//! statement by statement against what was recorded.
+
+use std::{process::Stdio, str::FromStr, time::Duration};
+
+use loupe_protocol::{EventKind, Role, SessionStatus};
+use reqwest::Method;
+use serde_json::json;
+use sqlx::{
+    ConnectOptions, Connection, Executor, Row,
+    mysql::{MySqlConnectOptions, MySqlSslMode},
+};
+
+use crate::{
+    helpers::{TestApp, TestUser},
+    wire::{free_address, recorded, rows, sessions},
+};
+
+const MARIADB_URL: &str = "mysql://root@127.0.0.1:3306";
+
+async fn gateway_app() -> (TestApp, String) {
+    let address = free_address();
+    let bind = address.clone();
+    let app = TestApp::spawn_with(move |config| config.mysql_bind = Some(bind)).await;
+    (app, address)
+}
+
+/// A MariaDB database of the test's own, dropped by [`Target::drop_database`].
+struct Target {
+    name: String,
+}
+
+impl Target {
+    async fn create() -> Target {
+        let name = format!("loupe_wire_{}", uuid::Uuid::new_v4().simple());
+        let mut server = MySqlConnectOptions::from_str(MARIADB_URL)
+            .unwrap()
+            .connect()
+            .await
+            .expect("MariaDB answers on 127.0.0.1:3306");
+        server
+            .execute(format!("CREATE DATABASE {name}").as_str())
+            .await
+            .unwrap();
+        Target { name }
+    }
+
+    fn url(&self) -> String {
+        format!("{MARIADB_URL}/{}", self.name)
+    }
+
+    async fn drop_database(self) {
+        let mut server = MySqlConnectOptions::from_str(MARIADB_URL)
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        server
+            .execute(format!("DROP DATABASE {}", self.name).as_str())
+            .await
+            .unwrap();
+    }
+}
+
+async fn mysql_connection(
+    app: &TestApp,
+    admin: &TestUser,
+    name: &str,
+    url: &str,
+    rules: serde_json::Value,
+) {
+    app.create_connection(
+        admin,
+        json!({ "name": name, "kind": "mysql", "url": url, "review": rules }),
+    )
+    .await;
+}
+
+/// Debian's `mariadb` client, logged in through Loupe as `user` to `database`.
+fn mariadb(address: &str, user: &TestUser, database: &str) -> tokio::process::Command {
+    let (host, port) = address.split_once(':').unwrap();
+    let mut command = tokio::process::Command::new("mariadb");
+    command
+        .args(["--no-defaults", "--protocol=TCP", "-h", host, "-P", port])
+        .args(["-u", &user.username, "-D", database])
+        .arg(format!("--password={}", user.token))
+        .args(["--batch", "--skip-column-names"])
+        .args(["--connect-timeout=10"])
+        .stdin(Stdio::null())
+        .kill_on_drop(true);
+    command
+}
+
+#[tokio::test]
+async fn the_mariadb_client_through_loupe_is_recorded_statement_by_statement() {
+    let (app, address) = gateway_app().await;
+    let admin = app.admin().await;
+    let alice = app.user("alice", Role::User).await;
+    let target = Target::create().await;
+    mysql_connection(&app, &admin, "maria", &target.url(), json!({})).await;
+
+    let output = mariadb(&address, &alice, "maria")
+        .args([
+            "-e",
+            "SELECT 1 AS one, 'x' AS two; SELECT 2.50 AS n, NULL AS nothing; \
+             CREATE TABLE t (id INT UNSIGNED, note TEXT); INSERT INTO t VALUES (1, 'a'), (2, NULL); \
+             SELECT * FROM t ORDER BY id; SELECT * FROM nope",
+        ])
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(stdout, "1\tx\n2.50\tNULL\n1\ta\n2\tNULL\n", "{stderr}");
+    assert!(stderr.contains("ERROR 1146 (42S02)"), "{stderr}");
+
+    let (session, events) = recorded(&app, &alice).await;
+    assert_eq!(session.status, SessionStatus::Done);
+    assert_eq!(session.connection.name, "maria");
+    assert!(
+        session.summary.starts_with("mysql from 127.0.0.1"),
+        "{}",
+        session.summary
+    );
+    // What the client sends of its own at connect (`select @@version_comment`) is recorded
+    // too; the statements typed follow in order.
+    let kinds: Vec<(EventKind, String)> = events
+        .iter()
+        .map(|event| {
+            (
+                event.kind,
+                event.text.clone().unwrap_or_else(|| event.summary.clone()),
+            )
+        })
+        .skip_while(|(_, text)| !text.starts_with("SELECT 1 AS one"))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            (EventKind::Input, "SELECT 1 AS one, 'x' AS two".into()),
+            (EventKind::Result, "2 columns".into()),
+            (EventKind::Input, "SELECT 2.50 AS n, NULL AS nothing".into()),
+            (EventKind::Result, "2 columns".into()),
+            (
+                EventKind::Input,
+                "CREATE TABLE t (id INT UNSIGNED, note TEXT)".into()
+            ),
+            (EventKind::Note, "0 rows affected".into()),
+            (
+                EventKind::Input,
+                "INSERT INTO t VALUES (1, 'a'), (2, NULL)".into()
+            ),
+            (EventKind::Note, "2 rows affected".into()),
+            (EventKind::Input, "SELECT * FROM t ORDER BY id".into()),
+            (EventKind::Result, "2 columns".into()),
+            (EventKind::Input, "SELECT * FROM nope".into()),
+            (
+                EventKind::Error,
+                format!(
+                    "Table '{}.nope' doesn't exist (MySQL error 1146)",
+                    target.name
+                )
+            ),
+        ],
+        "{events:?}"
+    );
+    let seq = |text: &str| {
+        let at = events
+            .iter()
+            .position(|event| event.text.as_deref() == Some(text))
+            .unwrap();
+        &events[at + 1]
+    };
+    let first = seq("SELECT 1 AS one, 'x' AS two");
+    assert_eq!(
+        rows(&app, &alice, &session.id, first.seq).await,
+        json!([[1, "x"]])
+    );
+    let decimal = seq("SELECT 2.50 AS n, NULL AS nothing");
+    assert_eq!(
+        rows(&app, &alice, &session.id, decimal.seq).await,
+        json!([["2.50", null]])
+    );
+    let table = seq("SELECT * FROM t ORDER BY id");
+    assert_eq!(
+        rows(&app, &alice, &session.id, table.seq).await,
+        json!([[1, "a"], [2, null]])
+    );
+    let columns: Vec<(String, String)> = table
+        .columns
+        .clone()
+        .unwrap()
+        .into_iter()
+        .map(|column| (column.name, column.type_name))
+        .collect();
+    assert_eq!(
+        columns,
+        [
+            ("id".into(), "INT UNSIGNED".into()),
+            ("note".into(), "TEXT".into())
+        ]
+    );
+    let error = events.last().unwrap();
+    assert_eq!(error.code.as_deref(), Some("42S02"));
+    target.drop_database().await;
+}
+
+#[tokio::test]
+async fn a_driver_with_prepared_statements_and_binary_rows_works_and_is_recorded() {
+    let (app, address) = gateway_app().await;
+    let admin = app.admin().await;
+    let alice = app.user("alice", Role::User).await;
+    let target = Target::create().await;
+    mysql_connection(&app, &admin, "maria", &target.url(), json!({})).await;
+
+    let (host, port) = address.split_once(':').unwrap();
+    let options = MySqlConnectOptions::new()
+        .host(host)
+        .port(port.parse().unwrap())
+        .username("alice")
+        .password(&alice.token)
+        .database("maria")
+        .ssl_mode(MySqlSslMode::Disabled)
+        .enable_cleartext_plugin(true);
+    let mut connection = sqlx::MySqlConnection::connect_with(&options).await.unwrap();
+    let row = sqlx::query(
+        "SELECT ? + 1 AS next, ? AS name, CAST('2026-12-01 07:03:55.120' AS DATETIME(3)) AS at, \
+         CAST(-1.5 AS DOUBLE) AS d, X'00AB' AS raw",
+    )
+    .bind(41_i64)
+    .bind("loupe")
+    .fetch_one(&mut connection)
+    .await
+    .unwrap();
+    assert_eq!(row.get::<i64, _>("next"), 42);
+    assert_eq!(row.get::<String, _>("name"), "loupe");
+    assert_eq!(row.get::<f64, _>("d"), -1.5);
+    assert_eq!(row.get::<Vec<u8>, _>("raw"), vec![0x00, 0xab]);
+    let mut transaction = connection.begin().await.unwrap();
+    transaction
+        .execute("CREATE TABLE items (id INT PRIMARY KEY, name VARCHAR(20))")
+        .await
+        .unwrap();
+    let inserted = sqlx::query("INSERT INTO items VALUES (?, ?), (?, ?)")
+        .bind(1)
+        .bind("one")
+        .bind(2)
+        .bind(Option::<String>::None)
+        .execute(&mut *transaction)
+        .await
+        .unwrap();
+    assert_eq!(inserted.rows_affected(), 2);
+    transaction.commit().await.unwrap();
+    let duplicate = sqlx::query("INSERT INTO items VALUES (?, 'again')")
+        .bind(1)
+        .execute(&mut connection)
+        .await
+        .unwrap_err();
+    assert!(
+        duplicate.to_string().contains("Duplicate entry"),
+        "{duplicate}"
+    );
+    connection.close().await.unwrap();
+
+    let (session, events) = recorded(&app, &alice).await;
+    assert_eq!(session.status, SessionStatus::Done);
+    let said = |kind: EventKind| -> Vec<String> {
+        events
+            .iter()
+            .filter(|event| event.kind == kind)
+            .map(|event| event.text.clone().unwrap_or_else(|| event.summary.clone()))
+            .collect()
+    };
+    let inputs = said(EventKind::Input);
+    assert!(
+        inputs
+            .iter()
+            .any(|input| input.starts_with("SELECT ? + 1 AS next")),
+        "{inputs:?}"
+    );
+    assert!(
+        inputs
+            .iter()
+            .any(|input| input.eq_ignore_ascii_case("BEGIN")),
+        "{inputs:?}"
+    );
+    assert!(
+        inputs
+            .iter()
+            .any(|input| input.eq_ignore_ascii_case("COMMIT")),
+        "{inputs:?}"
+    );
+    let notes = said(EventKind::Note);
+    for expected in [
+        "parameters: ?1 = 41, ?2 = 'loupe'",
+        "parameters: ?1 = 1, ?2 = 'one', ?3 = 2, ?4 = NULL",
+        "2 rows affected",
+    ] {
+        assert!(
+            notes.iter().any(|note| note == expected),
+            "{expected}: {notes:?}"
+        );
+    }
+    let errors: Vec<_> = events
+        .iter()
+        .filter(|event| event.kind == EventKind::Error)
+        .collect();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(errors[0].code.as_deref(), Some("23000"));
+    // Binary rows recorded in MySQL's own text form.
+    let result = events
+        .iter()
+        .find(|event| {
+            event.kind == EventKind::Result
+                && event
+                    .columns
+                    .as_ref()
+                    .is_some_and(|columns| columns[0].name == "next")
+        })
+        .expect("the prepared statement's result");
+    assert_eq!(
+        rows(&app, &alice, &session.id, result.seq).await,
+        json!([[42, "loupe", "2026-12-01 07:03:55.120", -1.5, "0x00ab"]])
+    );
+    target.drop_database().await;
+}
+
+#[tokio::test]
+async fn wrong_tokens_unknown_connections_rules_and_garbage_get_clear_refusals() {
+    let (app, address) = gateway_app().await;
+    let admin = app.admin().await;
+    let alice = app.user("alice", Role::User).await;
+    let bob = app.user("bob", Role::User).await;
+    let target = Target::create().await;
+    mysql_connection(&app, &admin, "maria", &target.url(), json!({})).await;
+    let group = app
+        .call(
+            Method::POST,
+            "/api/groups",
+            Some(&admin),
+            Some(json!({ "name": "dba" })),
+        )
+        .await;
+    assert_eq!(group.status(), 201);
+    mysql_connection(
+        &app,
+        &admin,
+        "guarded",
+        &target.url(),
+        json!({ "jit_access": true, "reviewer_groups": ["dba"] }),
+    )
+    .await;
+
+    let mut wrong = alice.clone();
+    wrong.token = bob.token.clone();
+    for (who, database, expected) in [
+        (
+            &wrong,
+            "maria",
+            "ERROR 1045 (28000): password authentication failed for user \"alice\"",
+        ),
+        (
+            &alice,
+            "nope",
+            "ERROR 1049 (42000): no connection named \"nope\"",
+        ),
+        (
+            &alice,
+            "guarded",
+            "ERROR 1044 (42000): guarded needs approved access",
+        ),
+    ] {
+        let output = mariadb(&address, who, database)
+            .args(["-e", "SELECT 1"])
+            .output()
+            .await
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success());
+        assert!(stderr.contains(expected), "{database}: {stderr}");
+    }
+    assert!(
+        sessions(&app, &alice, "").await.is_empty(),
+        "refused logins make no session"
+    );
+
+    // Garbage instead of a handshake response, and a packet claiming 16 MiB: the connection
+    // closes, the server goes on.
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    for garbage in [
+        &b"\x05\x00\x00\x01hello"[..],
+        b"GET / HTTP/1.1\r\n\r\n",
+        b"\xff\xff\xff\x01",
+    ] {
+        let mut stream = tokio::net::TcpStream::connect(&address).await.unwrap();
+        let mut greeting = [0u8; 4];
+        stream.read_exact(&mut greeting).await.unwrap();
+        assert_eq!(greeting[3], 0, "the server speaks first");
+        stream.write_all(garbage).await.unwrap();
+        let mut rest = Vec::new();
+        let closed =
+            tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut rest)).await;
+        assert!(closed.is_ok(), "the connection closes: {garbage:?}");
+    }
+
+    let output = mariadb(&address, &alice, "maria")
+        .args(["-e", "SELECT 'still here'"])
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&output.stdout), "still here\n");
+    assert_eq!(app.get("/healthz").await.status(), 200);
+    target.drop_database().await;
+}
+
+#[tokio::test]
+async fn kill_query_stops_the_statement_on_the_target_and_kill_in_loupe_ends_the_client() {
+    let (app, address) = gateway_app().await;
+    let admin = app.admin().await;
+    let alice = app.user("alice", Role::User).await;
+    let bob = app.user("bob", Role::User).await;
+    let target = Target::create().await;
+    mysql_connection(&app, &admin, "maria", &target.url(), json!({})).await;
+
+    // Ctrl-C in the client: it sends `KILL QUERY <the id Loupe gave it>` from a second
+    // connection, which Loupe runs on the target against the first connection's own id.
+    let started = std::time::Instant::now();
+    let child = mariadb(&address, &alice, "maria")
+        .args(["-e", "SELECT SLEEP(30)"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let running = running_session(&app, &alice).await;
+    let pid = nix::unistd::Pid::from_raw(child.id().unwrap() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).unwrap();
+    let output = tokio::time::timeout(Duration::from_secs(10), child.wait_with_output())
+        .await
+        .expect("the client ends once its statement is killed")
+        .unwrap();
+    assert!(started.elapsed() < Duration::from_secs(20));
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    // SLEEP() killed answers 1 (interrupted) rather than an error in MariaDB.
+    assert!(
+        said.contains('1') || said.contains("Query execution was interrupted"),
+        "{said}"
+    );
+    let ended = app.ended(&alice, &running).await;
+    assert_eq!(ended.status, SessionStatus::Done);
+    let events = app.events(&alice, &running).await;
+    assert!(
+        events.iter().any(|event| event.kind == EventKind::Note
+            && event.summary == "KILL QUERY by alice from 127.0.0.1"),
+        "the kill is noted in the killed session: {events:?}"
+    );
+
+    // Someone else's connection id is not theirs to kill.
+    let child = mariadb(&address, &alice, "maria")
+        .args(["-e", "SELECT SLEEP(30)"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let running = running_session(&app, &alice).await;
+    // The id Loupe handed out is not visible over the API; Bob's KILL of any high id he does
+    // not own is refused or unknown, and Alice's statement goes on.
+    let output = mariadb(&address, &bob, "maria")
+        .args(["-e", "KILL QUERY 4294967295"])
+        .output()
+        .await
+        .unwrap();
+    assert!(!output.status.success());
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let session: loupe_protocol::Session = app
+        .call(
+            Method::GET,
+            &format!("/api/sessions/{running}"),
+            Some(&alice),
+            None,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(session.status, SessionStatus::Running);
+
+    // Kill from Loupe: the client is told why, the statement stops on the target.
+    let killed = app
+        .call(
+            Method::POST,
+            &format!("/api/sessions/{running}/kill"),
+            Some(&alice),
+            None,
+        )
+        .await;
+    assert_eq!(killed.status(), 200);
+    let output = tokio::time::timeout(Duration::from_secs(10), child.wait_with_output())
+        .await
+        .expect("the client ends when its session is killed")
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(stderr.contains("stopped in Loupe by a person"), "{stderr}");
+    let session = app.ended(&alice, &running).await;
+    assert_eq!(session.status, SessionStatus::Cancelled);
+    target.drop_database().await;
+}
+
+/// The id of `who`'s running session, once its statement is recorded.
+async fn running_session(app: &TestApp, who: &TestUser) -> String {
+    for _ in 0..200 {
+        if let Some(session) = sessions(app, who, "status=running")
+            .await
+            .into_iter()
+            .next()
+            && app
+                .events(who, &session.id)
+                .await
+                .iter()
+                .any(|event| event.text.as_deref() == Some("SELECT SLEEP(30)"))
+        {
+            return session.id;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("no running session for {}", who.username);
+}
