@@ -104,7 +104,7 @@ mod tests {
     #[tokio::test]
     async fn packets_are_framed_and_read_back_whole() {
         let framed = packet(3, b"\x03SELECT 1");
-        assert_eq!(&framed[..4], &[10, 0, 0, 3]);
+        assert_eq!(&framed[..4], &[9, 0, 0, 3]);
         let read = read_packet(&mut &framed[..], 64).await.unwrap();
         assert_eq!(read, framed);
         assert_eq!((sequence(&read), payload(&read)), (3, &b"\x03SELECT 1"[..]));
