@@ -98,6 +98,12 @@ pub struct Config {
     #[arg(long, env = "LOUPE_MYSQL_BIND")]
     pub mysql_bind: Option<String>,
 
+    /// The address people open Loupe at, e.g. `https://loupe.example.com`: links Loupe gives
+    /// outside the browser (where a held statement's review is) start with it. Default:
+    /// `http://` and `LOUPE_BIND`.
+    #[arg(long, env = "LOUPE_PUBLIC_URL")]
+    pub public_url: Option<String>,
+
     /// Changes a live connection may fall behind before it is told to resync. Default: 1024.
     #[arg(long, env = "LOUPE_LIVE_QUEUE", default_value_t = 1024)]
     pub live_queue: usize,

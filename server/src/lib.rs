@@ -156,23 +156,15 @@ pub async fn serve(
         hub,
     };
     reviews::expire_forever(state.reviews.clone());
+    let services =
+        wire::Services::new(state.reviews.clone(), state.recorder.clone(), &state.config);
     if let Some(address) = &state.config.pg_bind {
         let listener = listen(address, "PostgreSQL").await?;
-        let wire = wire::postgres::PgGateway::new(
-            state.store.clone(),
-            state.gateway.clone(),
-            state.recorder.clone(),
-        );
-        tokio::spawn(wire.serve(listener));
+        tokio::spawn(wire::postgres::PgGateway::new(services.clone()).serve(listener));
     }
     if let Some(address) = &state.config.mysql_bind {
         let listener = listen(address, "MySQL").await?;
-        let wire = wire::mysql::MyGateway::new(
-            state.store.clone(),
-            state.gateway.clone(),
-            state.recorder.clone(),
-        );
-        tokio::spawn(wire.serve(listener));
+        tokio::spawn(wire::mysql::MyGateway::new(services).serve(listener));
     }
     let app = build_router(state).into_make_service_with_connect_info::<SocketAddr>();
     axum::serve(listener, app)

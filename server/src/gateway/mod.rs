@@ -252,13 +252,18 @@ impl Gateway {
         self.launch(session_id, connection, input, None)
     }
 
-    /// Ends a held session without running it.
+    /// Ends a held session without running it; does nothing to a session that is not held
+    /// (a wire-protocol client's, whose statements are reviewed one by one while it runs).
     pub async fn end_held(
         &self,
         session_id: &str,
         status: SessionStatus,
         reason: &str,
     ) -> Result<(), ApiError> {
+        let held = self.store.session(session_id).await?;
+        if held.is_none_or(|session| session.status != SessionStatus::PendingReview) {
+            return Ok(());
+        }
         let appends = vec![
             Append::Event(NewEvent::new(EventKind::Note, reason)),
             Append::Finish {

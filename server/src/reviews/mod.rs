@@ -289,6 +289,114 @@ pub async fn run(
     Ok(sessions::to_session(session))
 }
 
+/// Holds one statement of a running wire-protocol session (`session_id`) for review: a
+/// command review whose session goes on running, and which nothing runs on approval: the
+/// relay that asked waits for the decision ([`decision`]) and forwards the statement itself.
+pub async fn hold_statement(
+    state: &Reviews,
+    actor: &Actor,
+    connection: &ConnectionRecord,
+    session_id: &str,
+    statement: &str,
+) -> Result<Review, ApiError> {
+    let rules = rules::of(connection);
+    let requester = user_id(actor)?;
+    let record = ReviewRecord {
+        input: Some(statement.to_owned()),
+        session_id: Some(session_id.to_owned()),
+        ..new_record(
+            ReviewKind::Command,
+            requester,
+            connection,
+            &rules,
+            String::new(),
+        )
+    };
+    let detail = format!("statement on {} (session {session_id})", connection.name);
+    open(state, actor, &record, &rules, detail).await
+}
+
+/// How a held statement's review ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// Approved, by these reviewers (with their notes).
+    Approved(String),
+    /// Rejected, expired or withdrawn: why, for the client.
+    Refused(String),
+}
+
+/// How often a waiting relay looks at its review. Reading the store rather than listening on
+/// this node's live hub keeps it right when the reviewer acts on another node.
+const DECISION_POLL: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// Waits until review `id` is decided, withdrawn or expired.
+pub async fn decision(state: &Reviews, id: &str) -> Result<Decision, ApiError> {
+    loop {
+        let record = state
+            .store
+            .review(id)
+            .await?
+            .ok_or_else(|| ApiError::not_found("no such review"))?;
+        if record.state != ReviewState::Pending {
+            let review = notice(&state.store, record.clone()).await?.review;
+            let by = |verdict: Verdict| {
+                review
+                    .decisions
+                    .iter()
+                    .filter(|decision| decision.verdict == verdict)
+                    .map(|decision| match &decision.note {
+                        Some(note) => format!("{} ({note})", decision.reviewer.username),
+                        None => decision.reviewer.username.clone(),
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            return Ok(match record.state {
+                ReviewState::Approved | ReviewState::Executed => {
+                    Decision::Approved(by(Verdict::Approve))
+                }
+                ReviewState::Rejected => Decision::Refused(format!(
+                    "the statement was rejected by {}",
+                    by(Verdict::Reject)
+                )),
+                ReviewState::Expired => Decision::Refused(
+                    "nobody decided on the statement before its review expired".to_owned(),
+                ),
+                _ => Decision::Refused(format!("the statement's review was {}", record.state)),
+            });
+        }
+        tokio::time::sleep(DECISION_POLL).await;
+    }
+}
+
+/// Withdraws a held statement's pending review, as its requester (the client cancelled it, went
+/// away, or its session was stopped); nothing when it is no longer pending.
+pub async fn withdraw_statement(
+    state: &Reviews,
+    actor: &Actor,
+    id: &str,
+    why: &str,
+) -> Result<(), ApiError> {
+    let by = user_id(actor)?;
+    if !state
+        .store
+        .move_review(id, "pending", "cancelled", Some(by), Some(why))
+        .await?
+    {
+        return Ok(());
+    }
+    audit(
+        &state.store,
+        Some(actor),
+        "review.cancelled",
+        id,
+        Some(why.to_owned()),
+    )
+    .await?;
+    let groups = sessions::actor_group_ids(&state.store, actor).await?;
+    changed(state, actor, &groups, id).await.map(drop)
+}
+
 /// `POST /api/reviews/{id}/approve|reject`.
 pub async fn decide(
     state: &Reviews,

@@ -24,6 +24,8 @@ pub(super) struct Admitted {
     pub url: String,
     /// The just-in-time access it runs under, when the connection needs one.
     pub access: Option<String>,
+    /// Whether each statement waits for a reviewer (the connection's command review).
+    pub reviewed: bool,
 }
 
 /// Why a client may not connect.
@@ -38,8 +40,6 @@ pub(super) enum Refusal {
     OtherKind(ConnectionKind),
     /// The connection needs just-in-time access, and none is granted now.
     NeedsAccess,
-    /// The connection's statements wait for a reviewer, which this listener does not offer.
-    Reviewed,
     /// The connection's target cannot be opened.
     NoTarget,
 }
@@ -62,9 +62,6 @@ impl Refusal {
             ),
             Refusal::NeedsAccess => format!(
                 "{connection} needs approved access: request it on Loupe's Run page, and connect again once a reviewer approves"
-            ),
-            Refusal::Reviewed => format!(
-                "statements on {connection} wait for a reviewer, which this protocol gateway does not offer yet: run them from Loupe's Run page"
             ),
             Refusal::NoTarget => format!("{connection} has no target address Loupe can open"),
         }
@@ -129,9 +126,6 @@ pub(super) async fn admit(
         };
         access = Some(granted.id);
     }
-    if rules.command_review {
-        return Err(Refusal::Reviewed);
-    }
     let Ok(Some(url)) = gateway.url_of(&connection) else {
         return Err(Refusal::NoTarget);
     };
@@ -140,5 +134,6 @@ pub(super) async fn admit(
         connection,
         url,
         access,
+        reviewed: rules.command_review,
     })
 }

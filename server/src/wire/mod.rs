@@ -7,6 +7,7 @@
 //! becomes ([`recording`]) are the same for both.
 
 mod admission;
+mod held;
 pub mod mysql;
 pub mod postgres;
 mod recording;
@@ -14,6 +15,31 @@ mod recording;
 use std::{net::SocketAddr, time::Duration};
 
 use tokio::net::{TcpListener, TcpStream};
+
+use crate::{config::Config, reviews::Reviews, sessions::recorder::Recorder};
+
+/// What every listener works with: the store and gateway (in [`Reviews`]), the recorder, and
+/// the address people open Loupe at, for links given to clients.
+#[derive(Clone)]
+pub struct Services {
+    pub reviews: Reviews,
+    pub recorder: Recorder,
+    pub public_url: String,
+}
+
+impl Services {
+    pub fn new(reviews: Reviews, recorder: Recorder, config: &Config) -> Services {
+        let public_url = config
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", config.bind));
+        Services {
+            reviews,
+            recorder,
+            public_url,
+        }
+    }
+}
 
 /// Accepts `protocol`'s clients on `listener` until the process ends, each connection handled
 /// in its own task.

@@ -41,6 +41,8 @@ pub(super) enum Seen {
     Row(Vec<Cell>),
     /// A statement's end: its command tag or count (not recorded after rows, which say more).
     Complete(String),
+    /// Something Loupe itself did or learned (a statement held for review, its decision).
+    Note(String),
     /// The database's error, with its code (SQLSTATE, or MySQL's error number and SQLSTATE).
     Failed {
         code: String,
@@ -224,6 +226,7 @@ impl Recording {
                 }
                 NewEvent::new(EventKind::Note, tag)
             }
+            Seen::Note(text) => NewEvent::new(EventKind::Note, text),
             Seen::Failed { code, message } => {
                 self.flush(recorder, session).await;
                 self.result = None;

@@ -15,7 +15,7 @@ use sqlx::{
 
 use crate::{
     helpers::{TestApp, TestUser},
-    wire::{free_address, recorded, rows, sessions},
+    wire::{dba_reviewer, decide, free_address, pending_review, recorded, rows, sessions},
 };
 
 const MARIADB_URL: &str = "mysql://root@127.0.0.1:3306";
@@ -530,4 +530,124 @@ async fn running_session(app: &TestApp, who: &TestUser) -> String {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     panic!("no running session for {}", who.username);
+}
+
+#[tokio::test]
+async fn statements_on_a_reviewed_connection_wait_for_a_reviewer_and_ctrl_c_withdraws_one() {
+    let (app, address) = gateway_app().await;
+    let admin = app.admin().await;
+    let alice = app.user("alice", Role::User).await;
+    let rita = dba_reviewer(&app).await;
+    let target = Target::create().await;
+    mysql_connection(
+        &app,
+        &admin,
+        "reviewed",
+        &target.url(),
+        json!({ "command_review": true, "reviewer_groups": ["dba"] }),
+    )
+    .await;
+
+    // The client's own statements at connect are held like any other: approve them as they come.
+    let client = mariadb(&address, &alice, "reviewed")
+        .args([
+            "-e",
+            "SELECT 'approved' AS x; CREATE TABLE never_made (id INT)",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let review = pending_review(&app, &rita, "SELECT 'approved' AS x").await;
+    decide(&app, &rita, &review, "approve", "fine").await;
+    let review = pending_review(&app, &rita, "CREATE TABLE never_made (id INT)").await;
+    decide(&app, &rita, &review, "reject", "not today").await;
+    let output = client.wait_with_output().await.unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout),
+        "approved\n",
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(
+            "ERROR 1227 (42000) at line 1: the statement was rejected by rita (not today)"
+        ),
+        "{stderr}"
+    );
+
+    // A prepared statement is reviewed with its parameters, and runs once approved.
+    let (host, port) = address.split_once(':').unwrap();
+    let options = MySqlConnectOptions::new()
+        .host(host)
+        .port(port.parse().unwrap())
+        .username("alice")
+        .password(&alice.token)
+        .database("reviewed")
+        .ssl_mode(MySqlSslMode::Disabled)
+        .enable_cleartext_plugin(true);
+    let reviewing = async {
+        loop {
+            // sqlx's own statements at connect (SET …) come first.
+            let page: serde_json::Value = app
+                .call(Method::GET, "/api/reviews?state=pending", Some(&rita), None)
+                .await
+                .json()
+                .await
+                .unwrap();
+            for review in page["items"].as_array().unwrap() {
+                decide(&app, &rita, review, "approve", "ok").await;
+                if review["input"] == "SELECT ? * 2 AS doubled\n-- parameters: ?1 = 21" {
+                    return;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    let running = async {
+        let mut connection = sqlx::MySqlConnection::connect_with(&options).await.unwrap();
+        let doubled: i64 = sqlx::query_scalar("SELECT ? * 2 AS doubled")
+            .bind(21_i64)
+            .fetch_one(&mut connection)
+            .await
+            .unwrap();
+        connection.close().await.unwrap();
+        doubled
+    };
+    let ((), doubled) = tokio::join!(reviewing, running);
+    assert_eq!(doubled, 42);
+
+    // Ctrl-C while a statement waits: its review is withdrawn, the client told.
+    let child = mariadb(&address, &alice, "reviewed")
+        .args(["-e", "SELECT 'waiting' AS x"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let review = pending_review(&app, &rita, "SELECT 'waiting' AS x").await;
+    let pid = nix::unistd::Pid::from_raw(child.id().unwrap() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).unwrap();
+    let output = tokio::time::timeout(Duration::from_secs(10), child.wait_with_output())
+        .await
+        .expect("the client ends once its statement is withdrawn")
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("the client cancelled the statement"),
+        "{stderr}"
+    );
+    let id = review["id"].as_str().unwrap();
+    let withdrawn: serde_json::Value = app
+        .call(
+            Method::GET,
+            &format!("/api/reviews/{id}"),
+            Some(&rita),
+            None,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(withdrawn["state"], "cancelled", "{withdrawn}");
+    target.drop_database().await;
 }

@@ -542,3 +542,223 @@ async fn pgbench_initialises_with_copy_and_runs_simple_and_prepared_through_loup
     .await
     .unwrap();
 }
+
+/// A user in the new reviewer group `dba`.
+pub(crate) async fn dba_reviewer(app: &TestApp) -> TestUser {
+    let reviewer = app.user("rita", Role::User).await;
+    let actor = loupe_server::identity::auth::Actor::command_line();
+    let new = loupe_protocol::NewGroup {
+        name: "dba".into(),
+        description: String::new(),
+    };
+    let group = loupe_server::identity::create_group(&app.store, &actor, &new)
+        .await
+        .unwrap();
+    loupe_server::identity::add_member(&app.store, &actor, &group.id, &reviewer.id)
+        .await
+        .unwrap();
+    reviewer
+}
+
+/// The pending review of `statement`, once it is held (within 10 s).
+pub(crate) async fn pending_review(app: &TestApp, reviewer: &TestUser, statement: &str) -> Value {
+    for _ in 0..200 {
+        let page: Value = app
+            .call(
+                Method::GET,
+                "/api/reviews?state=pending",
+                Some(reviewer),
+                None,
+            )
+            .await
+            .json()
+            .await
+            .unwrap();
+        if let Some(review) = page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|review| review["input"] == statement)
+        {
+            return review.clone();
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("no pending review of {statement}");
+}
+
+/// `reviewer` approves or rejects (`verb`) the review with a note.
+pub(crate) async fn decide(
+    app: &TestApp,
+    reviewer: &TestUser,
+    review: &Value,
+    verb: &str,
+    note: &str,
+) {
+    let id = review["id"].as_str().unwrap();
+    let decided = app
+        .call(
+            Method::POST,
+            &format!("/api/reviews/{id}/{verb}"),
+            Some(reviewer),
+            Some(json!({ "note": note })),
+        )
+        .await;
+    assert_eq!(decided.status(), 200);
+}
+
+#[tokio::test]
+async fn statements_on_a_reviewed_connection_wait_for_a_reviewer() {
+    let (app, address) = gateway_app().await;
+    let admin = app.admin().await;
+    let alice = app.user("alice", Role::User).await;
+    let rita = dba_reviewer(&app).await;
+    postgres_connection(
+        &app,
+        &admin,
+        "reviewed",
+        json!({ "command_review": true, "reviewer_groups": ["dba"] }),
+    )
+    .await;
+
+    // psql, simple protocol: told where the review is, answered once it is approved.
+    let approved = psql(&address, &alice, "reviewed")
+        .args(["-c", "SELECT 'approved' AS x"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let review = pending_review(&app, &rita, "SELECT 'approved' AS x").await;
+    decide(&app, &rita, &review, "approve", "looks fine").await;
+    let output = approved.wait_with_output().await.unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout),
+        "approved\n",
+        "{stderr}"
+    );
+    let id = review["id"].as_str().unwrap();
+    assert!(
+        stderr.contains("NOTICE:  statement held for review at http://")
+            && stderr.contains(&format!("/reviews/{id}")),
+        "{stderr}"
+    );
+
+    // Rejected: an error with the reviewer's note; the statement never ran.
+    let rejected = psql(&address, &alice, "reviewed")
+        .args(["-c", "CREATE TABLE never_made (id int)"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let review = pending_review(&app, &rita, "CREATE TABLE never_made (id int)").await;
+    decide(&app, &rita, &review, "reject", "not today").await;
+    let output = rejected.wait_with_output().await.unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(
+        stderr.contains("ERROR:  the statement was rejected by rita (not today)"),
+        "{stderr}"
+    );
+
+    // A driver's extended protocol: a rejected Execute fails with 42501 in its place among the
+    // answers, and the connection goes on; the next statement, approved, runs.
+    let (host, port) = address.split_once(':').unwrap();
+    let options = PgConnectOptions::new()
+        .host(host)
+        .port(port.parse().unwrap())
+        .username("alice")
+        .password(&alice.token)
+        .database("reviewed");
+    let mut connection = sqlx::PgConnection::connect_with(&options).await.unwrap();
+    let reviewing = async {
+        let held = |value: u8| {
+            format!(
+                "SELECT $1::int8 * 2 AS doubled\n-- parameters: $1 = \\x00000000000000{value:02x}"
+            )
+        };
+        let first = pending_review(&app, &rita, &held(21)).await;
+        decide(&app, &rita, &first, "reject", "no doubling").await;
+        let second = pending_review(&app, &rita, &held(22)).await;
+        decide(&app, &rita, &second, "approve", "fine").await;
+    };
+    let running = async {
+        let refused = sqlx::query_scalar::<_, i64>("SELECT $1::int8 * 2 AS doubled")
+            .bind(21_i64)
+            .fetch_one(&mut connection)
+            .await
+            .unwrap_err();
+        let refused = refused.as_database_error().expect("a database error");
+        assert_eq!(refused.code().as_deref(), Some("42501"));
+        assert!(
+            refused.message().contains("rejected by rita (no doubling)"),
+            "{}",
+            refused.message()
+        );
+        let doubled: i64 = sqlx::query_scalar("SELECT $1::int8 * 2 AS doubled")
+            .bind(22_i64)
+            .fetch_one(&mut connection)
+            .await
+            .unwrap();
+        assert_eq!(doubled, 44);
+    };
+    tokio::join!(reviewing, running);
+    connection.close().await.unwrap();
+
+    // Ctrl-C while a statement waits: its review is withdrawn, the client told.
+    let child = psql(&address, &alice, "reviewed")
+        .args(["-c", "SELECT 'waiting'"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let waiting = pending_review(&app, &rita, "SELECT 'waiting'").await;
+    let pid = nix::unistd::Pid::from_raw(child.id().unwrap() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).unwrap();
+    let output = tokio::time::timeout(Duration::from_secs(10), child.wait_with_output())
+        .await
+        .expect("psql ends once its statement is withdrawn")
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("the client cancelled the statement"),
+        "{stderr}"
+    );
+    let withdrawn: Value = app
+        .call(
+            Method::GET,
+            &format!("/api/reviews/{}", waiting["id"].as_str().unwrap()),
+            Some(&rita),
+            None,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(withdrawn["state"], "cancelled", "{withdrawn}");
+
+    // The record says what was held, where, and how each review ended.
+    let all = sessions(&app, &alice, "connection=reviewed").await;
+    let mut notes = Vec::new();
+    for session in &all {
+        let session = app.ended(&alice, &session.id).await;
+        for event in app.events(&alice, &session.id).await {
+            notes.push((event.kind, event.text.unwrap_or(event.summary)));
+        }
+    }
+    for expected in [
+        (EventKind::Note, "approved by rita (looks fine)".to_owned()),
+        (
+            EventKind::Error,
+            "the statement was rejected by rita (not today)".to_owned(),
+        ),
+    ] {
+        assert!(notes.contains(&expected), "{expected:?} in {notes:?}");
+    }
+    assert!(
+        notes.iter().any(|(kind, text)| *kind == EventKind::Note
+            && text.starts_with("held for review: http://")
+            && text.ends_with(&format!("/reviews/{id}"))),
+        "{notes:?}"
+    );
+}

@@ -35,7 +35,8 @@ use mysql_common::constants::CapabilityFlags;
 use sqlx::{ConnectOptions, Executor, mysql::MySqlConnectOptions};
 use tokio::{
     io::AsyncWriteExt,
-    net::{TcpListener, TcpStream},
+    net::{TcpListener, TcpStream, tcp::OwnedReadHalf},
+    sync::Notify,
 };
 
 use self::{
@@ -44,15 +45,15 @@ use self::{
     seen::{Answers, Command, Commands, Shared, command},
 };
 use super::{
-    accept,
+    Services, accept,
     admission::{Admitted, Refusal, admit, authenticate},
+    held::{Hold, client_gone},
     recording::{self, Ended, Notes, Seen, WireSession},
 };
 use crate::{
-    gateway::Gateway,
     identity::{auth::Actor, policy},
-    sessions::recorder::{Append, NewEvent, Recorder},
-    store::Store,
+    reviews::Decision,
+    sessions::recorder::{Append, NewEvent},
 };
 
 /// How long a client has to log in, and Loupe to log in to the target.
@@ -67,9 +68,7 @@ const MAX_CONTROL: usize = 64 * 1024;
 /// What the listener needs: who may connect, where targets are, and where sessions go.
 #[derive(Clone)]
 pub struct MyGateway {
-    store: Store,
-    gateway: Gateway,
-    recorder: Recorder,
+    services: Services,
     /// The connection ids Loupe handed to clients, and what `KILL` with each one reaches.
     threads: Arc<Mutex<HashMap<u32, Thread>>>,
 }
@@ -81,14 +80,14 @@ struct Thread {
     owner: String,
     url: String,
     target_id: u32,
+    /// Withdraws the review of a statement held on it (what `KILL QUERY` does to one).
+    withdraw: Arc<Notify>,
 }
 
 impl MyGateway {
-    pub fn new(store: Store, gateway: Gateway, recorder: Recorder) -> MyGateway {
+    pub fn new(services: Services) -> MyGateway {
         MyGateway {
-            store,
-            gateway,
-            recorder,
+            services,
             threads: Arc::default(),
         }
     }
@@ -137,8 +136,8 @@ impl MyGateway {
         connection: &str,
     ) -> std::io::Result<Option<(Admitted, Target)>> {
         let admitted = match admit(
-            &self.store,
-            &self.gateway,
+            &self.services.reviews.store,
+            &self.services.reviews.gateway,
             ConnectionKind::Mysql,
             &hello.username,
             connection,
@@ -185,7 +184,13 @@ impl MyGateway {
         peer: SocketAddr,
         hello: Hello,
     ) -> std::io::Result<()> {
-        let actor = match authenticate(&self.store, &hello.username, &hello.token, peer.ip()).await
+        let actor = match authenticate(
+            &self.services.reviews.store,
+            &hello.username,
+            &hello.token,
+            peer.ip(),
+        )
+        .await
         {
             Ok(actor) => actor,
             Err(refusal) => {
@@ -240,18 +245,20 @@ impl MyGateway {
     ) -> std::io::Result<()> {
         let program = hello.program.as_deref().unwrap_or("a MySQL client");
         let summary = format!("{program} from {} (MySQL protocol)", peer.ip());
-        let session = match WireSession::open(&self.gateway, &admitted, &summary).await {
-            Ok(session) => session,
-            Err(error) => {
-                let told = unwelcome(hello.seq, 1105, b"HY000", error.message().to_owned());
-                return refuse::<()>(&mut client, told).await.map(drop);
-            }
-        };
+        let session =
+            match WireSession::open(&self.services.reviews.gateway, &admitted, &summary).await {
+                Ok(session) => session,
+                Err(error) => {
+                    let told = unwelcome(hello.seq, 1105, b"HY000", error.message().to_owned());
+                    return refuse::<()>(&mut client, told).await.map(drop);
+                }
+            };
         let thread = Thread {
             session: session.id.clone(),
             owner: admitted.actor.user_id.clone().unwrap_or_default(),
             url: admitted.url.clone(),
             target_id: target.thread_id,
+            withdraw: Arc::default(),
         };
         // From here on the id is forgotten however the client leaves.
         let _forget = ForgetThread {
@@ -272,6 +279,7 @@ impl MyGateway {
                     admitted: &admitted,
                     capabilities: hello.capabilities,
                     session: &session,
+                    withdraw: &thread.withdraw,
                 };
                 relay.run(client, target.stream).await
             }
@@ -283,7 +291,13 @@ impl MyGateway {
                 tracing::warn!(%error, "killing a stopped MySQL client's connection on its target");
             }
         }
-        session.close(&self.gateway, &self.recorder, ended).await;
+        session
+            .close(
+                &self.services.reviews.gateway,
+                &self.services.recorder,
+                ended,
+            )
+            .await;
         Ok(())
     }
 
@@ -300,6 +314,8 @@ impl MyGateway {
         if !policy::may_act_on_session(actor, &thread.owner) {
             return Some(Err(format!("You are not owner of thread {id}")));
         }
+        // A statement held for review is withdrawn; one running stops on the target.
+        thread.withdraw.notify_waiters();
         let killed = kill_on(&thread.url, what, thread.target_id).await;
         if killed.is_ok() {
             let note = NewEvent::new(
@@ -311,6 +327,7 @@ impl MyGateway {
                 ),
             );
             if let Err(error) = self
+                .services
                 .recorder
                 .record(&thread.session, vec![Append::Event(note)])
                 .await
@@ -363,6 +380,7 @@ struct Relay<'a> {
     admitted: &'a Admitted,
     capabilities: CapabilityFlags,
     session: &'a WireSession,
+    withdraw: &'a Notify,
 }
 
 impl Relay<'_> {
@@ -371,7 +389,8 @@ impl Relay<'_> {
     async fn run(&self, client: TcpStream, target: TcpStream) -> Ended {
         let (mut client_read, client_write) = client.into_split();
         let (mut target_read, mut target_write) = target.into_split();
-        let (notes, recording) = recording::start(&self.gateway.recorder, &self.session.id);
+        let (notes, recording) =
+            recording::start(&self.gateway.services.recorder, &self.session.id);
         let shared = Arc::new(Mutex::new(Shared::default()));
         // Both directions answer the client: the target's packets, and Loupe's own (a refused
         // command, a `KILL` it ran).
@@ -407,7 +426,10 @@ impl Relay<'_> {
                         continue;
                     };
                     let reply = sequence(&read).wrapping_add(1);
-                    match self.command(&commands, &command, &notes).await {
+                    match self
+                        .command(&commands, &command, &notes, &mut client_read)
+                        .await
+                    {
                         Some(answer) => {
                             let mut writer = client_write.lock().await;
                             if writer.write_all(&packet(reply, &answer)).await.is_err() {
@@ -472,7 +494,13 @@ impl Relay<'_> {
 
     /// Reads a whole command for the record. Answers Loupe's own reply when the command is not
     /// to be forwarded (refused, or a `KILL` of a connection Loupe relays).
-    async fn command(&self, commands: &Commands, payload: &[u8], notes: &Notes) -> Option<Vec<u8>> {
+    async fn command(
+        &self,
+        commands: &Commands,
+        payload: &[u8],
+        notes: &Notes,
+        client: &mut OwnedReadHalf,
+    ) -> Option<Vec<u8>> {
         if payload.first() == Some(&command::QUERY)
             && let Some((what, id)) = kill_statement(&String::from_utf8_lossy(&payload[1..]))
             && let Some(killed) = self.gateway.kill(&self.admitted.actor, what, id).await
@@ -497,14 +525,43 @@ impl Relay<'_> {
                 }
             });
         }
-        match commands.take(payload) {
-            Command::Forward(seen) => {
+        let statement = match commands.take(payload) {
+            Command::Forward { seen, statement } => {
                 for noted in seen {
                     notes.note(noted);
                 }
-                None
+                statement
             }
-            Command::Refuse(why) => Some(packets::error(1235, b"42000", why)),
+            Command::Refuse(why) => return Some(packets::error(1235, b"42000", why)),
+        };
+        let statement =
+            statement.filter(|text| self.admitted.reviewed && !text.trim().is_empty())?;
+        // MySQL has no message a server may send while a command waits: the client just waits,
+        // and the review is on the reviewers' page and the session's.
+        let hold = Hold {
+            services: &self.gateway.services,
+            admitted: self.admitted,
+            session: self.session,
+            notes,
+        };
+        let decision = match hold.open(&statement).await {
+            Ok(held) => {
+                let withdrawn = async {
+                    tokio::select! {
+                        () = self.withdraw.notified() => "the client cancelled the statement",
+                        () = client_gone(client) => "the client went away",
+                    }
+                };
+                hold.decision(&held, withdrawn, "42000").await
+            }
+            Err(why) => Decision::Refused(why),
+        };
+        match decision {
+            Decision::Approved(_) => None,
+            Decision::Refused(why) => {
+                commands.answered();
+                Some(packets::error(1227, b"42000", &why))
+            }
         }
     }
 }
@@ -571,7 +628,6 @@ fn error_number(refusal: &Refusal) -> (u16, &'static [u8; 5]) {
         Refusal::Auditor => (1227, b"42000"),
         Refusal::NoSuchConnection | Refusal::OtherKind(_) => (1049, b"42000"),
         Refusal::NeedsAccess => (1044, b"42000"),
-        Refusal::Reviewed => (1235, b"42000"),
         Refusal::NoTarget => (1105, b"HY000"),
     }
 }

@@ -51,12 +51,13 @@ pub mod command {
 }
 
 /// The kind of answer a command gets.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Expect {
     /// OK, ERR, or result sets (text rows, or binary rows for `COM_STMT_EXECUTE`).
     Results { binary: bool },
-    /// `COM_STMT_PREPARE`'s: the statement, its parameters' and columns' definitions.
-    Prepared,
+    /// `COM_STMT_PREPARE`'s: the statement, its parameters' and columns' definitions; the
+    /// statement's text.
+    Prepared(String),
     /// One packet: OK, ERR or EOF (ping, reset, `COM_INIT_DB`, …), or `COM_STATISTICS`' text.
     Single,
     /// `COM_FIELD_LIST`'s: column definitions up to an EOF.
@@ -74,6 +75,7 @@ pub struct Shared {
 /// sends them only when they change).
 #[derive(Default)]
 struct Statement {
+    text: String,
     parameters: usize,
     types: Vec<(ColumnType, ColumnFlags)>,
 }
@@ -85,8 +87,12 @@ pub struct Commands {
 
 /// What the record keeps of a command, if anything, and whether to refuse it.
 pub enum Command {
-    /// Forwarded; noted as these (perhaps none).
-    Forward(Vec<Seen>),
+    /// Forwarded; noted as `seen` (perhaps nothing). `statement` is what it runs, for a
+    /// review: a query's text, or a prepared statement's with its parameters.
+    Forward {
+        seen: Vec<Seen>,
+        statement: Option<String>,
+    },
     /// Not forwarded: answered with this error instead.
     Refuse(&'static str),
 }
@@ -95,23 +101,36 @@ impl Commands {
     /// Reads a command's payload (whole) and queues the answer it expects.
     pub fn take(&self, payload: &[u8]) -> Command {
         let Some((&code, rest)) = payload.split_first() else {
-            return Command::Forward(Vec::new());
+            return Command::Forward {
+                seen: Vec::new(),
+                statement: None,
+            };
         };
+        let mut statement = None;
         let mut shared = self.shared.lock().expect("never poisoned");
         let (expect, seen) = match code {
-            command::QUERY => (
-                Some(Expect::Results { binary: false }),
-                vec![Seen::Query(String::from_utf8_lossy(rest).into_owned())],
-            ),
-            command::STMT_PREPARE => (
-                Some(Expect::Prepared),
-                vec![Seen::Query(String::from_utf8_lossy(rest).into_owned())],
-            ),
+            command::QUERY => {
+                let text = String::from_utf8_lossy(rest).into_owned();
+                statement = Some(text.clone());
+                (
+                    Some(Expect::Results { binary: false }),
+                    vec![Seen::Query(text)],
+                )
+            }
+            command::STMT_PREPARE => {
+                let text = String::from_utf8_lossy(rest).into_owned();
+                (
+                    Some(Expect::Prepared(text.clone())),
+                    vec![Seen::Query(text)],
+                )
+            }
             command::STMT_EXECUTE => {
-                let seen = execute_parameters(rest, &mut shared.statements)
-                    .map(Seen::Parameters)
-                    .into_iter()
-                    .collect();
+                let (text, parameters) = executed(rest, &mut shared.statements);
+                statement = text.map(|text| match &parameters {
+                    Some(values) => format!("{text}\n-- parameters: {}", values.join(", ")),
+                    None => text,
+                });
+                let seen = parameters.map(Seen::Parameters).into_iter().collect();
                 (Some(Expect::Results { binary: true }), seen)
             }
             command::INIT_DB => (
@@ -156,18 +175,41 @@ impl Commands {
         if let Some(expect) = expect {
             shared.expected.push_back(expect);
         }
-        Command::Forward(seen)
+        Command::Forward { seen, statement }
+    }
+
+    /// Takes back the answer the latest command expected: Loupe answered it instead.
+    pub fn answered(&self) {
+        self.shared
+            .lock()
+            .expect("never poisoned")
+            .expected
+            .pop_back();
     }
 }
 
-/// `COM_STMT_EXECUTE`'s parameters as SQL literals, `?1 = 41, ?2 = 'loupe'`; none when the
-/// statement has none or the packet cannot be read (the relay forwards it all the same).
-fn execute_parameters(
+/// `COM_STMT_EXECUTE`'s statement text, and its parameters as SQL literals
+/// (`?1 = 41, ?2 = 'loupe'`): none when the statement takes none or the packet cannot be read
+/// (the relay forwards it all the same).
+fn executed(
     body: &[u8],
     statements: &mut HashMap<u32, Statement>,
-) -> Option<Vec<String>> {
-    let id = u32::from_le_bytes(body.get(..4)?.try_into().ok()?);
-    let statement = statements.get_mut(&id)?;
+) -> (Option<String>, Option<Vec<String>>) {
+    let Some(id) = body.get(..4) else {
+        return (None, None);
+    };
+    let id = u32::from_le_bytes(id.try_into().expect("four bytes"));
+    let Some(statement) = statements.get_mut(&id) else {
+        return (None, None);
+    };
+    (
+        Some(statement.text.clone()),
+        execute_parameters(body, statement),
+    )
+}
+
+/// The parameters of a `COM_STMT_EXECUTE` of `statement`, which remembers the types bound.
+fn execute_parameters(body: &[u8], statement: &mut Statement) -> Option<Vec<String>> {
     let count = statement.parameters;
     if count == 0 {
         return None;
@@ -353,7 +395,7 @@ impl Answers {
             .expect("never poisoned")
             .expected
             .front()
-            .copied();
+            .cloned();
         match expected {
             Some(Expect::Results { binary }) => match payload.first()? {
                 0x00 => {
@@ -385,7 +427,7 @@ impl Answers {
                     None
                 }
             },
-            Some(Expect::Prepared) => {
+            Some(Expect::Prepared(text)) => {
                 let prepared = parse::<StmtPacket>(payload, ())?;
                 let (parameters, columns) = (
                     u64::from(prepared.num_params()),
@@ -398,6 +440,7 @@ impl Answers {
                     .insert(
                         prepared.statement_id(),
                         Statement {
+                            text,
                             parameters: usize::from(prepared.num_params()),
                             types: Vec::new(),
                         },

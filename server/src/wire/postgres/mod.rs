@@ -41,19 +41,20 @@ use postgres_protocol::{
 use tokio::{
     io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt},
     net::{TcpListener, TcpStream},
+    sync::Notify,
 };
 
+use self::held::{Prepared, REJECTED, Rejections};
 use super::{
-    accept,
+    Services, accept,
     admission::{Admitted, Refusal, admit},
     clear_text_allowed, decode,
+    held::{Hold, client_gone},
     recording::{self, Ended, Seen, WireSession},
 };
-use crate::{
-    gateway::{Gateway, values::typed_cell},
-    sessions::recorder::Recorder,
-    store::Store,
-};
+use crate::{gateway::values::typed_cell, reviews::Decision};
+
+mod held;
 
 /// The first message's code: protocol 3.0, or one of the requests that come instead.
 const PROTOCOL_3: i32 = 196_608;
@@ -86,26 +87,24 @@ const PASSED_PARAMETERS: [&str; 8] = [
 /// What the listener needs: who may connect, where targets are, and where sessions go.
 #[derive(Clone)]
 pub struct PgGateway {
-    store: Store,
-    gateway: Gateway,
-    recorder: Recorder,
+    services: Services,
     /// The keys Loupe handed to clients, and the target's own key each stands for.
     cancels: Arc<Mutex<HashMap<(i32, i32), Target>>>,
 }
 
-/// A target connection's address and its cancel key.
+/// A target connection's address and its cancel key, and what withdraws the review of a
+/// statement held on it.
 #[derive(Clone)]
 struct Target {
     address: String,
     key: (i32, i32),
+    withdraw: Arc<Notify>,
 }
 
 impl PgGateway {
-    pub fn new(store: Store, gateway: Gateway, recorder: Recorder) -> PgGateway {
+    pub fn new(services: Services) -> PgGateway {
         PgGateway {
-            store,
-            gateway,
-            recorder,
+            services,
             cancels: Arc::default(),
         }
     }
@@ -170,8 +169,8 @@ impl PgGateway {
         }
         let token = cstring(&message[5..]).unwrap_or_default();
         let admitted = match admit(
-            &self.store,
-            &self.gateway,
+            &self.services.reviews.store,
+            &self.services.reviews.gateway,
             ConnectionKind::Postgres,
             &username,
             &connection_name,
@@ -232,14 +231,15 @@ impl PgGateway {
             target,
         } = login;
         let input = format!("{application} from {} (PostgreSQL protocol)", peer.ip());
-        let session = match WireSession::open(&self.gateway, &prepared, &input).await {
-            Ok(session) => session,
-            Err(error) => {
-                return refuse::<()>(&mut client, "58000", error.message())
-                    .await
-                    .map(drop);
-            }
-        };
+        let session =
+            match WireSession::open(&self.services.reviews.gateway, &prepared, &input).await {
+                Ok(session) => session,
+                Err(error) => {
+                    return refuse::<()>(&mut client, "58000", error.message())
+                        .await
+                        .map(drop);
+                }
+            };
         let ours = (rand_i32(), rand_i32());
         // From here on the session ends and the key is forgotten however the client leaves.
         let _forget = ForgetKey {
@@ -263,14 +263,30 @@ impl PgGateway {
         let greeted = client.write_all(&hello).await;
 
         let ended = match greeted {
-            Ok(()) => relay(client, upstream, &self.recorder, &session).await,
+            Ok(()) => {
+                relay(
+                    client,
+                    upstream,
+                    &self.services,
+                    &prepared,
+                    &session,
+                    &target.withdraw,
+                )
+                .await
+            }
             Err(error) => Ended::TargetClosed(format!("the client went away at login: {error}")),
         };
         if let Ended::Stopped(_) = ended {
             // Whatever the target is running for this client stops too.
             let _ = cancel_on(&target).await;
         }
-        session.close(&self.gateway, &self.recorder, ended).await;
+        session
+            .close(
+                &self.services.reviews.gateway,
+                &self.services.recorder,
+                ended,
+            )
+            .await;
         Ok(())
     }
 
@@ -287,7 +303,11 @@ impl PgGateway {
             .get(&key)
             .cloned();
         match target {
-            Some(target) => cancel_on(&target).await,
+            Some(target) => {
+                // A statement held for review is withdrawn; one running stops on the target.
+                target.withdraw.notify_waiters();
+                cancel_on(&target).await
+            }
             None => Ok(()),
         }
     }
@@ -336,7 +356,9 @@ async fn refuse<T>(
     code: &str,
     message: &str,
 ) -> std::io::Result<Option<T>> {
-    client.write_all(&error_response(code, message)).await?;
+    client
+        .write_all(&error_response("FATAL", code, message))
+        .await?;
     client.shutdown().await?;
     Ok(None)
 }
@@ -348,16 +370,21 @@ fn sqlstate(refusal: &Refusal) -> &'static str {
         Refusal::Auditor => "42501",
         Refusal::NoSuchConnection | Refusal::OtherKind(_) => "3D000",
         Refusal::NeedsAccess => "28000",
-        Refusal::Reviewed => "0A000",
         Refusal::NoTarget => "58000",
     }
 }
 
-fn error_response(code: &str, message: &str) -> Vec<u8> {
+/// An `ErrorResponse` of `severity` (`FATAL` ends the connection, `ERROR` the statement).
+fn error_response(severity: &str, code: &str, message: &str) -> Vec<u8> {
+    response(b'E', severity, code, message)
+}
+
+/// An `ErrorResponse` or `NoticeResponse` (`tag`) with its severity, SQLSTATE and message.
+fn response(tag: u8, severity: &str, code: &str, message: &str) -> Vec<u8> {
     let mut body = Vec::new();
     for (field, value) in [
-        (b'S', "FATAL"),
-        (b'V', "FATAL"),
+        (b'S', severity),
+        (b'V', severity),
         (b'C', code),
         (b'M', message),
     ] {
@@ -366,7 +393,7 @@ fn error_response(code: &str, message: &str) -> Vec<u8> {
         body.push(0);
     }
     body.push(0);
-    frame(b'E', &body)
+    frame(tag, &body)
 }
 
 /// Logs in to the target named by `url`, passing on the client's own startup parameters but
@@ -470,7 +497,11 @@ async fn connect_target(
             Message::ParameterStatus(_) | Message::NoticeResponse(_) => greeting.push(raw),
             Message::ReadyForQuery(_) => {
                 greeting.push(raw);
-                let target = Target { address, key };
+                let target = Target {
+                    address,
+                    key,
+                    withdraw: Arc::default(),
+                };
                 return Ok((stream, greeting, target));
             }
             Message::ErrorResponse(body) => {
@@ -495,33 +526,80 @@ async fn connect_target(
 }
 
 /// Forwards both ways until either side closes or the session is stopped (the client is then
-/// told why), recording into `session` as it goes.
+/// told why), recording into `session` as it goes, and holding each statement for review
+/// where the connection says so (`withdraw` fires when the client cancels one).
 async fn relay(
     client: TcpStream,
     target: TcpStream,
-    recorder: &Recorder,
+    services: &Services,
+    admitted: &Admitted,
     session: &WireSession,
+    withdraw: &Notify,
 ) -> Ended {
-    let (mut client_read, mut client_write) = client.into_split();
+    let (mut client_read, client_write) = client.into_split();
     let (mut target_read, mut target_write) = target.into_split();
-    let (notes, recording) = recording::start(recorder, &session.id);
+    let (notes, recording) = recording::start(&services.recorder, &session.id);
+    // Both directions write to the client: the target's answers, and Loupe's notices.
+    let client_write = Arc::new(tokio::sync::Mutex::new(client_write));
     // The result formats the client asked for in its latest Bind (None after a simple Query,
     // whose rows are text as their description says): a prepared statement's description is
     // read before the Bind that chooses them.
     let formats = Arc::new(Mutex::new(None::<Vec<i16>>));
+    let rejections = Arc::new(Mutex::new(Rejections::default()));
     let from_client = {
-        let (notes, formats) = (notes.clone(), formats.clone());
+        let (notes, formats, rejections, client_write) = (
+            notes.clone(),
+            formats.clone(),
+            rejections.clone(),
+            client_write.clone(),
+        );
         async move {
+            let hold = Hold {
+                services,
+                admitted,
+                session,
+                notes: &notes,
+            };
+            let mut prepared = Prepared::default();
+            // After a rejected Execute the target skips to the next Sync: so do reviews.
+            let mut skipping = false;
             loop {
-                let Ok(message) = read_message(&mut client_read, MAX_MESSAGE).await else {
+                let Ok(mut message) = read_message(&mut client_read, MAX_MESSAGE).await else {
                     return;
                 };
                 let tag = message[0];
                 // Noted before it is forwarded: the answers come after it.
+                let mut parameters = None;
                 if let Some((noted, chosen)) = frontend_seen(tag, &message[5..]) {
                     *formats.lock().expect("never poisoned") = chosen;
+                    if let Seen::Parameters(values) = &noted {
+                        parameters = Some(values.clone());
+                    }
                     notes.note(noted);
                 }
+                if admitted.reviewed {
+                    prepared.follow(tag, &message[5..], parameters.as_deref());
+                    let statement = match tag {
+                        b'Q' => cstring(&message[5..]),
+                        b'E' if !skipping => prepared.executed(&message[5..]),
+                        _ => None,
+                    };
+                    if let Some(statement) = statement.filter(|text| !text.trim().is_empty()) {
+                        let gone = client_gone(&mut client_read);
+                        match held(&hold, &statement, &client_write, withdraw, gone).await {
+                            Decision::Approved(_) => {}
+                            Decision::Refused(why) => {
+                                message =
+                                    rejections.lock().expect("never poisoned").reject(tag, &why);
+                                skipping = tag == b'E';
+                            }
+                        }
+                    }
+                    if tag == b'S' {
+                        skipping = false;
+                    }
+                }
+                rejections.lock().expect("never poisoned").sent(tag);
                 if target_write.write_all(&message).await.is_err() || tag == b'X' {
                     return;
                 }
@@ -535,18 +613,26 @@ async fn relay(
                 read = read_message(&mut target_read, MAX_MESSAGE) => read,
                 () = session.stop.cancelled() => {
                     let reason = session.stop_reason();
-                    let told = error_response("57P01", &format!("terminating the connection: {reason}"));
-                    let _ = client_write.write_all(&told).await;
+                    let told = error_response("FATAL", "57P01", &format!("terminating the connection: {reason}"));
+                    let _ = client_write.lock().await.write_all(&told).await;
                     return Ended::Stopped(reason);
                 }
             };
             let Ok(message) = read else {
                 return Ended::TargetClosed("the target closed the connection".to_owned());
             };
-            if let Some(noted) = backend_seen(&message, &mut columns, &formats) {
-                notes.note(noted);
-            }
-            if client_write.write_all(&message).await.is_err() {
+            let replaced = rejections.lock().expect("never poisoned").answer(&message);
+            let message = match replaced {
+                // Already recorded when the review ended.
+                Some(rejection) => rejection,
+                None => {
+                    if let Some(noted) = backend_seen(&message, &mut columns, &formats) {
+                        notes.note(noted);
+                    }
+                    message
+                }
+            };
+            if client_write.lock().await.write_all(&message).await.is_err() {
                 return Ended::ClientLeft;
             }
         }
@@ -566,6 +652,38 @@ async fn relay(
     };
     let (ended, ()) = tokio::join!(relaying, recording);
     ended
+}
+
+/// Holds `statement` for review, telling the client where the review is (a NOTICE, which psql
+/// prints at once); its decision. `gone` resolves when the client closes its connection.
+async fn held(
+    hold: &Hold<'_>,
+    statement: &str,
+    client: &tokio::sync::Mutex<tokio::net::tcp::OwnedWriteHalf>,
+    withdraw: &Notify,
+    gone: impl Future<Output = ()>,
+) -> Decision {
+    let held = match hold.open(statement).await {
+        Ok(held) => held,
+        Err(why) => return Decision::Refused(why),
+    };
+    let notice = response(
+        b'N',
+        "NOTICE",
+        "00000",
+        &format!(
+            "statement held for review at {}; it runs once a reviewer approves it (cancel to withdraw it)",
+            held.address
+        ),
+    );
+    let _ = client.lock().await.write_all(&notice).await;
+    let withdrawn = async {
+        tokio::select! {
+            () = withdraw.notified() => "the client cancelled the statement",
+            () = gone => "the client went away",
+        }
+    };
+    hold.decision(&held, withdrawn, REJECTED).await
 }
 
 /// A row description's columns, for reading the rows that follow.
@@ -889,7 +1007,7 @@ mod tests {
 
     #[test]
     fn refusals_are_fatal_error_responses() {
-        let response = error_response("28P01", "no");
+        let response = error_response("FATAL", "28P01", "no");
         assert_eq!(response[0], b'E');
         assert_eq!(i32_at(&response, 1), Some(response.len() as i32 - 1));
         assert!(response.windows(6).any(|window| window == b"C28P01"));

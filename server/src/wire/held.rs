@@ -1,0 +1,106 @@
+//! Statements held for review at the wire: on a connection whose statements are reviewed, each
+//! statement waits, with a review of its own (its text, and its parameters), until a reviewer
+//! approves it (the relay then forwards it), rejects it (the client gets an error with the
+//! reviewer's note), or nobody decides in time. The client cancelling the statement, or its
+//! session being stopped, withdraws the review.
+//!
+//! The session goes on running meanwhile: its record shows the statement, where its review is,
+//! and how the review ended.
+
+use super::{
+    Services,
+    admission::Admitted,
+    recording::{Notes, Seen, WireSession},
+};
+use crate::reviews::{self, Decision};
+
+/// What holding a statement needs: the services, the admitted client and its session.
+pub(super) struct Hold<'a> {
+    pub services: &'a Services,
+    pub admitted: &'a Admitted,
+    pub session: &'a WireSession,
+    pub notes: &'a Notes,
+}
+
+/// A statement waiting for its review.
+pub(super) struct Held {
+    id: String,
+    /// Where reviewers (and the client) see it.
+    pub address: String,
+}
+
+impl Hold<'_> {
+    /// Opens the statement's review and notes where it is; the refusal's text when it cannot
+    /// be opened.
+    pub async fn open(&self, statement: &str) -> Result<Held, String> {
+        let review = reviews::hold_statement(
+            &self.services.reviews,
+            &self.admitted.actor,
+            &self.admitted.connection,
+            &self.session.id,
+            statement,
+        )
+        .await
+        .map_err(|error| {
+            format!(
+                "the statement could not be held for review: {}",
+                error.message()
+            )
+        })?;
+        let address = format!(
+            "{}/reviews/{}",
+            self.services.public_url.trim_end_matches('/'),
+            review.id
+        );
+        self.notes
+            .note(Seen::Note(format!("held for review: {address}")));
+        Ok(Held {
+            id: review.id,
+            address,
+        })
+    }
+
+    /// Waits for `held`'s decision; `withdrawn` resolves (with why) when the client cancels
+    /// the statement. A refusal is recorded as an error with `code` (the protocol's own).
+    pub async fn decision(
+        &self,
+        held: &Held,
+        withdrawn: impl Future<Output = &'static str>,
+        code: &str,
+    ) -> Decision {
+        let reviews = &self.services.reviews;
+        let withdraw = async |why: &str| {
+            if let Err(error) =
+                reviews::withdraw_statement(reviews, &self.admitted.actor, &held.id, why).await
+            {
+                tracing::warn!(review = %held.id, %error, "withdrawing a held statement's review");
+            }
+            Decision::Refused(why.to_owned())
+        };
+        let decision = tokio::select! {
+            decided = reviews::decision(reviews, &held.id) => decided.unwrap_or_else(|error| {
+                Decision::Refused(format!("the statement's review could not be read: {}", error.message()))
+            }),
+            why = withdrawn => withdraw(why).await,
+            () = self.session.stop.cancelled() => withdraw("the session was stopped").await,
+        };
+        match &decision {
+            Decision::Approved(by) => self.notes.note(Seen::Note(format!("approved by {by}"))),
+            Decision::Refused(why) => self.notes.note(Seen::Failed {
+                code: code.to_owned(),
+                message: why.clone(),
+            }),
+        }
+        decision
+    }
+}
+
+/// Resolves when the client has closed its connection. Data from it (a pipelined message) is
+/// left to be read; it then stops watching, since the client is evidently there.
+pub(super) async fn client_gone(client: &mut tokio::net::tcp::OwnedReadHalf) {
+    let mut byte = [0u8; 1];
+    match client.peek(&mut byte).await {
+        Ok(0) | Err(_) => {}
+        Ok(_) => std::future::pending().await,
+    }
+}
