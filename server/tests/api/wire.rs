@@ -762,3 +762,96 @@ async fn statements_on_a_reviewed_connection_wait_for_a_reviewer() {
         "{notes:?}"
     );
 }
+
+#[tokio::test]
+async fn just_in_time_access_is_refused_then_allowed_and_its_revocation_ends_the_client() {
+    let (app, address) = gateway_app().await;
+    let admin = app.admin().await;
+    let alice = app.user("alice", Role::User).await;
+    let rita = dba_reviewer(&app).await;
+    postgres_connection(
+        &app,
+        &admin,
+        "guarded",
+        json!({ "jit_access": true, "reviewer_groups": ["dba"] }),
+    )
+    .await;
+    let refused = psql(&address, &alice, "guarded")
+        .args(["-c", "SELECT 1"])
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("guarded needs approved access"),
+        "{refused:?}"
+    );
+
+    let requested: Value = app
+        .call(
+            Method::POST,
+            "/api/reviews",
+            Some(&alice),
+            Some(
+                json!({ "connection": "guarded", "access_seconds": 600, "reason": "incident 42" }),
+            ),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    decide(&app, &rita, &requested, "approve", "go ahead").await;
+    let allowed = psql(&address, &alice, "guarded")
+        .args(["-c", "SELECT 'in'"])
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&allowed.stdout),
+        "in\n",
+        "{allowed:?}"
+    );
+
+    // Access revoked while a client is connected: its connection ends, saying why.
+    let child = psql(&address, &alice, "guarded")
+        .args(["-c", "SELECT pg_sleep(30)"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let running = loop {
+        if let Some(session) = sessions(&app, &alice, "status=running")
+            .await
+            .into_iter()
+            .next()
+        {
+            break session.id;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let id = requested["id"].as_str().unwrap();
+    let revoked = app
+        .call(
+            Method::POST,
+            &format!("/api/reviews/{id}/revoke"),
+            Some(&rita),
+            Some(json!({ "note": "incident over" })),
+        )
+        .await;
+    assert_eq!(revoked.status(), 200);
+    let output = tokio::time::timeout(Duration::from_secs(10), child.wait_with_output())
+        .await
+        .expect("psql ends when its access ends")
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("terminating the connection: "), "{stderr}");
+    let session = app.ended(&alice, &running).await;
+    assert_eq!(session.status, SessionStatus::Cancelled);
+    assert!(
+        session
+            .error
+            .as_deref()
+            .unwrap_or_default()
+            .contains("access"),
+        "{session:?}"
+    );
+}
