@@ -35,7 +35,7 @@ pub use sessions::{
     OutputQuery, OutputWindow, RawOutputQuery, RowsQuery, RowsWindow, Session, SessionCounts,
     SessionEvent, SessionPage, SessionQuery, SessionStatus, SessionType, Share, Stream, Verb,
 };
-pub use settings::{Health, Settings};
+pub use settings::{Health, Listeners, Settings};
 pub use time::{Timestamp, TimestampError};
 pub use users::{
     Group, GroupChanges, GroupRef, NewGroup, NewUser, Role, User, UserChanges, UserRef,

@@ -15,6 +15,20 @@ pub struct Settings {
     pub preview_bytes: u32,
     /// How many rows of a result set the session page fetches at a time.
     pub preview_rows: u32,
+    /// Where database clients connect through Loupe, as `host:port`; none where a listener is
+    /// off (`LOUPE_PG_BIND`, `LOUPE_MYSQL_BIND`).
+    #[serde(default)]
+    pub listeners: Listeners,
+}
+
+/// The wire-protocol listeners' addresses, as clients should dial them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+pub struct Listeners {
+    /// PostgreSQL clients (`psql "host=… port=…"`).
+    pub postgres: Option<String>,
+    /// MySQL and MariaDB clients (`mysql -h … -P …`).
+    pub mysql: Option<String>,
 }
 
 /// `GET /healthz`.

@@ -1,6 +1,6 @@
 //! The `loupe` binary: `loupe serve` runs the server; `loupe user|group|token` administer
-//! accounts in its database; `loupe exec|connections` use a running server. Everything else
-//! lives in the library.
+//! accounts in its database; `loupe exec|connect|connections|watch|download` use a running
+//! server. Everything else lives in the library.
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -68,6 +68,17 @@ enum Command {
         /// The session's id.
         session: String,
     },
+    /// Print the command line that opens a database connection with its own client (psql,
+    /// mysql) through the server's listener, or start that client with --exec.
+    Connect {
+        #[command(flatten)]
+        server: ServerArgs,
+        /// The connection's name.
+        connection: String,
+        /// Start the client (with the token as its password) instead of printing its command.
+        #[arg(long)]
+        exec: bool,
+    },
     /// List the connections on a Loupe server.
     Connections {
         #[command(flatten)]
@@ -106,6 +117,14 @@ async fn main() -> anyhow::Result<()> {
             input,
         } => {
             let code = cli::run_exec(&server, &connection, &input, reason).await?;
+            std::process::exit(code);
+        }
+        Command::Connect {
+            server,
+            connection,
+            exec,
+        } => {
+            let code = cli::run_connect(&server, &connection, exec).await?;
             std::process::exit(code);
         }
         Command::Connections { server } => cli::run_connections(&server).await,

@@ -8,4 +8,4 @@ mod remote;
 pub use accounts::{
     DatabaseArgs, GroupCommand, TokenCommand, UserCommand, run_group, run_token, run_user,
 };
-pub use remote::{ServerArgs, run_connections, run_download, run_exec, run_watch};
+pub use remote::{ServerArgs, run_connect, run_connections, run_download, run_exec, run_watch};

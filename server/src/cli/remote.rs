@@ -1,4 +1,5 @@
-//! `loupe exec` and `loupe connections`: using a running Loupe server with an API token.
+//! `loupe exec`, `connect`, `connections`, `watch` and `download`: using a running Loupe server
+//! with an API token.
 //! `exec` prints the output as it is recorded (stdout to stdout, stderr to stderr, result rows
 //! as tab-separated lines) and exits with the command's exit status.
 
@@ -81,6 +82,122 @@ impl Client {
     async fn get_text(&self, path: &str) -> Result<String> {
         let request = self.http.get(format!("{}{path}", self.base));
         Ok(self.respond(request).await?.text().await?)
+    }
+}
+
+/// `loupe connect`: the command line of the database's own client through Loupe's listener,
+/// printed (the token left in `$LOUPE_TOKEN`, so it never lands on the screen or in a shell's
+/// history), or started with `--exec`; its exit status then.
+pub async fn run_connect(args: &ServerArgs, connection: &str, exec: bool) -> Result<i32> {
+    let client = Client::new(args)?;
+    let me: loupe_protocol::User = client.get("/api/me").await?;
+    let connections: Vec<Connection> = client.get("/api/connections").await?;
+    let found = connections
+        .iter()
+        .find(|known| known.name == connection)
+        .with_context(|| {
+            format!("no connection named {connection}: `loupe connections` lists them")
+        })?;
+    let settings: loupe_protocol::Settings = client.get("/api/settings").await?;
+    let line = client_command(&found.kind, &settings.listeners, &me.username, connection)?;
+    if !exec {
+        println!("{}", line.shown());
+        return Ok(0);
+    }
+    let status = std::process::Command::new(line.program)
+        .args(&line.args)
+        .env(line.password_variable, &client.token)
+        .status()
+        .with_context(|| format!("starting {}", line.program))?;
+    Ok(status.code().unwrap_or(1))
+}
+
+/// A database client's command line through a Loupe listener.
+#[derive(Debug, PartialEq, Eq)]
+struct ClientCommand {
+    program: &'static str,
+    args: Vec<String>,
+    /// Where the client reads its password from: the API token goes there.
+    password_variable: &'static str,
+}
+
+impl ClientCommand {
+    /// The line to paste into a shell, the token read from `$LOUPE_TOKEN`.
+    fn shown(&self) -> String {
+        let args: Vec<String> = self.args.iter().map(|arg| shell_quoted(arg)).collect();
+        format!(
+            "{}=\"$LOUPE_TOKEN\" {} {}",
+            self.password_variable,
+            self.program,
+            args.join(" ")
+        )
+    }
+}
+
+/// `psql` or `mysql` for a connection of `kind` through `listeners`, as `username`.
+fn client_command(
+    kind: &loupe_protocol::ConnectionKind,
+    listeners: &loupe_protocol::Listeners,
+    username: &str,
+    connection: &str,
+) -> Result<ClientCommand> {
+    use loupe_protocol::ConnectionKind;
+    let split = |address: &str| -> (String, String) {
+        let (host, port) = address.rsplit_once(':').unwrap_or((address, ""));
+        (host.to_owned(), port.to_owned())
+    };
+    match kind {
+        ConnectionKind::Postgres => {
+            let address = listeners.postgres.as_deref().context(
+                "this server does not listen for PostgreSQL clients (LOUPE_PG_BIND is unset)",
+            )?;
+            let (host, port) = split(address);
+            Ok(ClientCommand {
+                program: "psql",
+                args: vec![format!(
+                    "host={host} port={port} user={username} dbname={connection} sslmode=disable"
+                )],
+                password_variable: "PGPASSWORD",
+            })
+        }
+        ConnectionKind::Mysql => {
+            let address = listeners.mysql.as_deref().context(
+                "this server does not listen for MySQL clients (LOUPE_MYSQL_BIND is unset)",
+            )?;
+            let (host, port) = split(address);
+            Ok(ClientCommand {
+                program: "mysql",
+                args: vec![
+                    "--protocol=TCP".into(),
+                    "-h".into(),
+                    host,
+                    "-P".into(),
+                    port,
+                    "-u".into(),
+                    username.to_owned(),
+                    "-D".into(),
+                    connection.to_owned(),
+                ],
+                password_variable: "MYSQL_PWD",
+            })
+        }
+        other => anyhow::bail!(
+            "{connection} is a {} connection, which no database client opens: use `loupe exec -c {connection}`",
+            other.as_str()
+        ),
+    }
+}
+
+/// `text` as one word for a POSIX shell: as it is when it is plain, else in single quotes.
+fn shell_quoted(text: &str) -> String {
+    let plain = !text.is_empty()
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./:=@+,".contains(c));
+    if plain {
+        text.to_owned()
+    } else {
+        format!("'{}'", text.replace('\'', "'\\''"))
     }
 }
 
@@ -472,4 +589,31 @@ pub async fn run_watch(args: &ServerArgs, id: &str) -> Result<i32> {
         }
     }
     bail!("the live connection closed before the session ended")
+}
+
+#[cfg(test)]
+mod tests {
+    use loupe_protocol::{ConnectionKind, Listeners};
+
+    use super::*;
+
+    #[test]
+    fn client_commands_name_the_listener_the_user_and_the_connection() {
+        let listeners = Listeners {
+            postgres: None,
+            mysql: Some("db.example.com:3307".into()),
+        };
+        let mysql = client_command(&ConnectionKind::Mysql, &listeners, "alice", "orders").unwrap();
+        assert_eq!(
+            mysql.shown(),
+            "MYSQL_PWD=\"$LOUPE_TOKEN\" mysql --protocol=TCP -h db.example.com -P 3307 -u alice -D orders"
+        );
+        let off = client_command(&ConnectionKind::Postgres, &listeners, "alice", "pg").unwrap_err();
+        assert!(off.to_string().contains("LOUPE_PG_BIND is unset"), "{off}");
+        let shell =
+            client_command(&ConnectionKind::Command, &listeners, "alice", "sh").unwrap_err();
+        assert!(shell.to_string().contains("loupe exec -c sh"), "{shell}");
+        assert_eq!(shell_quoted("it's"), "'it'\\''s'");
+        assert_eq!(shell_quoted(""), "''");
+    }
 }

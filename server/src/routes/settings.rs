@@ -3,9 +3,9 @@
 use std::sync::Arc;
 
 use axum::{Json, extract::State};
-use loupe_protocol::Settings;
+use loupe_protocol::{Listeners, Settings};
 
-use crate::config::Config;
+use crate::{config::Config, wire::advertised};
 
 pub async fn get_settings(State(config): State<Arc<Config>>) -> Json<Settings> {
     Json(Settings {
@@ -13,5 +13,15 @@ pub async fn get_settings(State(config): State<Arc<Config>>) -> Json<Settings> {
         downloads_disabled: config.disable_sessions_download,
         preview_bytes: config.preview_bytes,
         preview_rows: config.preview_rows,
+        listeners: Listeners {
+            postgres: config
+                .pg_bind
+                .as_deref()
+                .map(|bind| advertised(bind, &config)),
+            mysql: config
+                .mysql_bind
+                .as_deref()
+                .map(|bind| advertised(bind, &config)),
+        },
     })
 }

@@ -67,6 +67,24 @@ where
     }
 }
 
+/// The address clients dial for a listener bound to `bind` (`host:port`): its port on the host
+/// people open Loupe at (`LOUPE_PUBLIC_URL`), else on the bound host (loopback where it is
+/// bound to every interface, since that host is no address to dial).
+pub fn advertised(bind: &str, config: &Config) -> String {
+    let (host, port) = bind.rsplit_once(':').unwrap_or((bind, ""));
+    let public = config
+        .public_url
+        .as_deref()
+        .and_then(|url| url::Url::parse(url).ok())
+        .and_then(|url| url.host_str().map(str::to_owned));
+    let host = match public {
+        Some(public) => public,
+        None if matches!(host, "0.0.0.0" | "[::]" | "") => "127.0.0.1".to_owned(),
+        None => host.to_owned(),
+    };
+    format!("{host}:{port}")
+}
+
 /// A percent-encoded part of a URL (RFC 3986: `+` is a plus, not a space).
 fn decode(text: &str) -> String {
     percent_encoding::percent_decode_str(text)

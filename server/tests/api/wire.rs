@@ -855,3 +855,67 @@ async fn just_in_time_access_is_refused_then_allowed_and_its_revocation_ends_the
         "{session:?}"
     );
 }
+
+#[tokio::test]
+async fn loupe_connect_prints_a_psql_line_that_works_and_exec_starts_the_client() {
+    let (app, address) = gateway_app().await;
+    let admin = app.admin().await;
+    let alice = app.user("alice", Role::User).await;
+    postgres_connection(&app, &admin, "pg", json!({})).await;
+    let loupe = |args: &[&str]| {
+        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_loupe"));
+        command
+            .args(args)
+            .env("LOUPE_SERVER", &app.address)
+            .env("LOUPE_TOKEN", &alice.token)
+            .env_remove("PGPASSWORD")
+            .stdin(Stdio::null())
+            .kill_on_drop(true);
+        command
+    };
+
+    let printed = loupe(&["connect", "pg"]).output().await.unwrap();
+    let line = String::from_utf8_lossy(&printed.stdout).trim().to_owned();
+    let (host, port) = address.split_once(':').unwrap();
+    assert_eq!(
+        line,
+        format!(
+            "PGPASSWORD=\"$LOUPE_TOKEN\" psql 'host={host} port={port} user=alice dbname=pg sslmode=disable'"
+        )
+    );
+    assert!(!line.contains(&alice.token), "the token is not printed");
+    // Pasted into a shell with the token in LOUPE_TOKEN, it reaches the target through Loupe.
+    let pasted = tokio::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("{line} --no-psqlrc -tA -c \"SELECT 'pasted'\""))
+        .env("LOUPE_TOKEN", &alice.token)
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&pasted.stdout),
+        "pasted\n",
+        "{pasted:?}"
+    );
+
+    let unknown = loupe(&["connect", "nope"]).output().await.unwrap();
+    assert!(!unknown.status.success());
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("no connection named nope"));
+    // The client started for the user reads its statements from its own standard input.
+    let mut started = loupe(&["connect", "pg", "--exec"]);
+    started.stdin(Stdio::piped()).stdout(Stdio::piped());
+    let mut child = started.spawn().unwrap();
+    use tokio::io::AsyncWriteExt;
+    let mut stdin = child.stdin.take().unwrap();
+    stdin
+        .write_all(b"\\pset tuples_only on\nSELECT 'started';\n")
+        .await
+        .unwrap();
+    drop(stdin);
+    let output = child.wait_with_output().await.unwrap();
+    assert!(output.status.success(), "{output:?}");
+    assert!(
+        String::from_utf8_lossy(&output.stdout).contains("started"),
+        "{output:?}"
+    );
+}
