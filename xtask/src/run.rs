@@ -33,21 +33,36 @@ pub fn run(server_args: &[String]) -> Result<ExitCode> {
             .current_dir(&workspace.root),
     )?;
 
-    let bind = server_args
-        .iter()
-        .position(|arg| arg == "--bind")
-        .and_then(|index| server_args.get(index + 1).cloned())
-        .or_else(|| std::env::var("LOUPE_BIND").ok())
-        .unwrap_or_else(|| "127.0.0.1:3000".into());
+    // A flag the user gave, else its environment variable, else the demo's default.
+    let setting = |flag: &str, variable: &str, default: &str| {
+        server_args
+            .iter()
+            .position(|arg| arg == flag)
+            .and_then(|index| server_args.get(index + 1).cloned())
+            .or_else(|| std::env::var(variable).ok())
+            .unwrap_or_else(|| default.into())
+    };
+    let bind = setting("--bind", "LOUPE_BIND", "127.0.0.1:3000");
+    // The wire listeners are on for the demo, on loopback (they speak clear text).
+    let pg_bind = setting("--pg-bind", "LOUPE_PG_BIND", "127.0.0.1:6432");
+    let mysql_bind = setting("--mysql-bind", "LOUPE_MYSQL_BIND", "127.0.0.1:3307");
     println!();
     println!("  Loupe is starting on http://{bind}");
     println!("  Data: ./data/loupe.db (SQLite). Stop with Ctrl-C.");
     println!("  Log in as `admin`: on the first start its password is printed below, once");
     println!("  (set LOUPE_ADMIN_PASSWORD before the first start to choose it).");
     println!("  Try the `demo` connection: SELECT country, count(*) FROM orders GROUP BY 1");
+    println!("  psql and mysql reach PostgreSQL and MySQL connections through {pg_bind} and");
+    println!("  {mysql_bind}: `loupe connect <connection>` prints the command line.");
     println!();
 
     let mut server = Command::new(workspace.loupe_binary("release"));
+    for (flag, value) in [("--pg-bind", &pg_bind), ("--mysql-bind", &mysql_bind)] {
+        // The user's own flag is passed on with the others; clap takes each flag once.
+        if !server_args.iter().any(|arg| arg == flag) {
+            server.args([flag, value.as_str()]);
+        }
+    }
     server
         .arg("serve")
         .arg("--static-dir")
