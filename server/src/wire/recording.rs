@@ -12,7 +12,7 @@ use std::sync::{
     atomic::{AtomicBool, Ordering},
 };
 
-use loupe_protocol::{Cell, Column, EventKind, SessionStatus};
+use loupe_protocol::{Cell, Column, EventKind, SessionStatus, Stream};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -24,6 +24,7 @@ use crate::{
         recorder::{Append, NewEvent, ROWS_PER_APPEND, Recorder},
         summarize,
     },
+    store::now_us,
 };
 
 /// Decoded messages waiting for the recorder; past this the relay goes on and the record says
@@ -43,6 +44,8 @@ pub(super) enum Seen {
     Complete(String),
     /// Something Loupe itself did or learned (a statement held for review, its decision).
     Note(String),
+    /// Data of a `COPY` (either way), as sent: recorded as the statement's output.
+    Copy(Vec<u8>),
     /// The database's error, with its code (SQLSTATE, or MySQL's error number and SQLSTATE).
     Failed {
         code: String,
@@ -182,10 +185,16 @@ pub(super) fn start(
 struct Recording {
     result: Option<u64>,
     rows: Vec<Vec<Cell>>,
+    /// The output event a `COPY`'s data goes to.
+    copy: Option<u64>,
 }
 
 impl Recording {
     async fn take(&mut self, recorder: &Recorder, session: &str, seen: Seen) {
+        if !matches!(seen, Seen::Copy(_)) {
+            // Whatever comes next is not the same COPY's data.
+            self.copy = None;
+        }
         let event = match seen {
             Seen::Query(text) => NewEvent {
                 text: Some(text.clone()),
@@ -227,6 +236,19 @@ impl Recording {
                 NewEvent::new(EventKind::Note, tag)
             }
             Seen::Note(text) => NewEvent::new(EventKind::Note, text),
+            Seen::Copy(data) => {
+                let output = Append::Output {
+                    seq: self.copy,
+                    stream: Stream::Stdout,
+                    at_us: now_us(),
+                    data,
+                };
+                match recorder.record(session, vec![output]).await {
+                    Ok(recorded) => self.copy = recorded.seqs.first().copied(),
+                    Err(error) => tracing::warn!(%session, %error, "recording COPY data"),
+                }
+                return;
+            }
             Seen::Failed { code, message } => {
                 self.flush(recorder, session).await;
                 self.result = None;

@@ -919,3 +919,81 @@ async fn loupe_connect_prints_a_psql_line_that_works_and_exec_starts_the_client(
         "{output:?}"
     );
 }
+
+#[tokio::test]
+async fn copy_in_and_out_is_relayed_and_its_data_recorded() {
+    let (app, address) = gateway_app().await;
+    let admin = app.admin().await;
+    let alice = app.user("alice", Role::User).await;
+    postgres_connection(&app, &admin, "pg", json!({})).await;
+
+    let mut child = psql(&address, &alice, "pg")
+        .args([
+            "-c",
+            "CREATE TEMP TABLE t (id int, note text)",
+            "-c",
+            "COPY t FROM STDIN",
+            "-c",
+            "COPY (SELECT * FROM t ORDER BY id) TO STDOUT WITH (FORMAT csv)",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use tokio::io::AsyncWriteExt;
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(b"1\tone\n2\t\\N\n\\.\n").await.unwrap();
+    drop(stdin);
+    let output = child.wait_with_output().await.unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{output:?}");
+    assert!(stdout.ends_with("1,one\n2,\n"), "{stdout}");
+
+    let (session, events) = recorded(&app, &alice).await;
+    let kinds: Vec<(EventKind, String)> = events
+        .iter()
+        .map(|event| {
+            (
+                event.kind,
+                event.text.clone().unwrap_or_else(|| event.summary.clone()),
+            )
+        })
+        .collect();
+    let copy_in = kinds
+        .iter()
+        .position(|(_, text)| text == "COPY t FROM STDIN")
+        .expect("the COPY FROM statement");
+    assert_eq!(kinds[copy_in + 1].0, EventKind::Output, "{kinds:?}");
+    assert_eq!(
+        kinds[copy_in + 2],
+        (EventKind::Note, "COPY 2".into()),
+        "{kinds:?}"
+    );
+    let output_of = |seq: u64| {
+        let path = format!("/api/sessions/{}/events/{seq}/output", session.id);
+        let (app, alice) = (&app, &alice);
+        async move {
+            let window: loupe_protocol::OutputWindow = app
+                .call(Method::GET, &path, Some(alice), None)
+                .await
+                .json()
+                .await
+                .unwrap();
+            window
+                .pieces
+                .into_iter()
+                .map(|piece| piece.text)
+                .collect::<String>()
+        }
+    };
+    // As psql sent it, end marker included.
+    assert_eq!(
+        output_of(events[copy_in + 1].seq).await,
+        "1\tone\n2\t\\N\n\\.\n"
+    );
+    let copy_out = copy_in + 3;
+    assert!(kinds[copy_out].1.starts_with("COPY (SELECT"), "{kinds:?}");
+    assert_eq!(kinds[copy_out + 1].0, EventKind::Output, "{kinds:?}");
+    assert_eq!(output_of(events[copy_out + 1].seq).await, "1,one\n2,\n");
+}

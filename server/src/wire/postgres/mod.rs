@@ -4,19 +4,19 @@
 //! A connection goes: the client's startup (TLS and GSSAPI encryption are declined, so libpq
 //! goes on in clear text; the listener is meant for loopback until TLS is offered), a cleartext
 //! password that must be one of the user's API tokens, the connection's rules (just-in-time
-//! access must be granted; connections whose statements are reviewed are refused here for now),
-//! then Loupe logs in to the target with the connection's stored URL (SCRAM-SHA-256, MD5 or
+//! access must be granted; on connections whose statements are reviewed each statement waits
+//! for a reviewer, see [`held`]), then Loupe logs in to the target with the connection's stored URL (SCRAM-SHA-256, MD5 or
 //! cleartext, by `postgres-protocol`) and relays. Every message is forwarded unchanged; copies
 //! are decoded and recorded as one session per client connection: each query (simple, or
 //! `Parse` with its `Bind` parameters) is an input, each row description a result with its rows,
-//! each command tag a note, each error an error with its SQLSTATE. A `CancelRequest` with the
+//! each command tag a note, each error an error with its SQLSTATE, `COPY` data (either way) the
+//! statement's output. A `CancelRequest` with the
 //! key Loupe gave the client cancels the statement on the target.
 //!
 //! Killing the session in Loupe, or its just-in-time access ending, ends the client's
 //! connection with a FATAL saying why and cancels what it was running on the target.
 //!
-//! Not yet (see the wire-gateway issue): TLS, reviews held at the wire, COPY recording (COPY
-//! data is relayed, not recorded), MySQL.
+//! Not yet (see the wire-gateway issue): TLS.
 
 use std::{
     collections::HashMap,
@@ -50,7 +50,7 @@ use super::{
     admission::{Admitted, Refusal, admit},
     clear_text_allowed, decode,
     held::{Hold, client_gone},
-    recording::{self, Ended, Seen, WireSession},
+    recording::{self, Ended, Notes, Seen, WireSession},
 };
 use crate::{gateway::values::typed_cell, reviews::Decision};
 
@@ -561,6 +561,7 @@ async fn relay(
                 notes: &notes,
             };
             let mut prepared = Prepared::default();
+            let mut copy_in = CopyData::default();
             // After a rejected Execute the target skips to the next Sync: so do reviews.
             let mut skipping = false;
             loop {
@@ -568,6 +569,12 @@ async fn relay(
                     return;
                 };
                 let tag = message[0];
+                if copy_in.add(tag, &message[5..], &notes) {
+                    if target_write.write_all(&message).await.is_err() {
+                        return;
+                    }
+                    continue;
+                }
                 // Noted before it is forwarded: the answers come after it.
                 let mut parameters = None;
                 if let Some((noted, chosen)) = frontend_seen(tag, &message[5..]) {
@@ -608,6 +615,7 @@ async fn relay(
     };
     let from_target = async move {
         let mut columns: Option<RowDescription> = None;
+        let mut copy_out = CopyData::default();
         loop {
             let read = tokio::select! {
                 read = read_message(&mut target_read, MAX_MESSAGE) => read,
@@ -621,6 +629,12 @@ async fn relay(
             let Ok(message) = read else {
                 return Ended::TargetClosed("the target closed the connection".to_owned());
             };
+            if copy_out.add(message[0], &message[5..], &notes) {
+                if client_write.lock().await.write_all(&message).await.is_err() {
+                    return Ended::ClientLeft;
+                }
+                continue;
+            }
             let replaced = rejections.lock().expect("never poisoned").answer(&message);
             let message = match replaced {
                 // Already recorded when the review ended.
@@ -684,6 +698,35 @@ async fn held(
         }
     };
     hold.decision(&held, withdrawn, REJECTED).await
+}
+
+/// A `COPY`'s data on its way (`CopyData` messages), gathered into pieces of up to
+/// [`COPY_PIECE`] bytes for the record: rows of a few bytes each would otherwise be one
+/// recording each.
+#[derive(Default)]
+struct CopyData {
+    gathered: Vec<u8>,
+}
+
+/// The most `COPY` data recorded as one piece.
+const COPY_PIECE: usize = 256 * 1024;
+
+impl CopyData {
+    /// Takes a message's copy: true when it was `CopyData` (gathered), false for any other
+    /// message, before which what was gathered is noted.
+    fn add(&mut self, tag: u8, body: &[u8], notes: &Notes) -> bool {
+        if tag == b'd' {
+            self.gathered.extend_from_slice(body);
+            if self.gathered.len() >= COPY_PIECE {
+                notes.note(Seen::Copy(std::mem::take(&mut self.gathered)));
+            }
+            return true;
+        }
+        if !self.gathered.is_empty() {
+            notes.note(Seen::Copy(std::mem::take(&mut self.gathered)));
+        }
+        false
+    }
 }
 
 /// A row description's columns, for reading the rows that follow.
