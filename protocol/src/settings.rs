@@ -29,6 +29,9 @@ pub struct Listeners {
     pub postgres: Option<String>,
     /// MySQL and MariaDB clients (`mysql -h … -P …`).
     pub mysql: Option<String>,
+    /// SHA-256 of the certificate both listeners offer TLS with (`AB:CD:…`), for clients that
+    /// pin it; none when no listener is on.
+    pub tls_fingerprint: Option<String>,
 }
 
 /// `GET /healthz`.

@@ -87,14 +87,14 @@ pub struct Config {
     pub demo: bool,
 
     /// Where PostgreSQL clients (psql, drivers) connect to reach PostgreSQL connections through
-    /// Loupe, e.g. `127.0.0.1:6432`; unset, no such listener. Clear text only for now: keep it on
-    /// loopback.
+    /// Loupe, e.g. `127.0.0.1:6432`; unset, no such listener. TLS is offered; off loopback it is
+    /// required.
     #[arg(long, env = "LOUPE_PG_BIND")]
     pub pg_bind: Option<String>,
 
     /// Where MySQL and MariaDB clients (mysql, drivers) connect to reach MySQL connections
-    /// through Loupe, e.g. `127.0.0.1:3307`; unset, no such listener. Clear text only for now:
-    /// keep it on loopback.
+    /// through Loupe, e.g. `127.0.0.1:3307`; unset, no such listener. TLS is offered; off loopback
+    /// it is required.
     #[arg(long, env = "LOUPE_MYSQL_BIND")]
     pub mysql_bind: Option<String>,
 
@@ -103,6 +103,16 @@ pub struct Config {
     /// `http://` and `LOUPE_BIND`.
     #[arg(long, env = "LOUPE_PUBLIC_URL")]
     pub public_url: Option<String>,
+
+    /// The certificate chain (PEM) the wire listeners offer TLS with. Unset: a self-signed
+    /// certificate generated into the data folder on first start (`wire-tls.crt`), its
+    /// SHA-256 fingerprint logged at start and shown on the Tokens page.
+    #[arg(long, env = "LOUPE_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// The private key (PEM) of `LOUPE_TLS_CERT`.
+    #[arg(long, env = "LOUPE_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
 
     /// Changes a live connection may fall behind before it is told to resync. Default: 1024.
     #[arg(long, env = "LOUPE_LIVE_QUEUE", default_value_t = 1024)]

@@ -145,7 +145,16 @@ pub async fn serve(
         hub: hub.clone(),
         gateway: gateway.clone(),
     };
+    // The wire listeners offer TLS: a configured certificate, or one generated once.
+    let wire_tls = if config.pg_bind.is_some() || config.mysql_bind.is_some() {
+        let tls = wire::tls::WireTls::load(&config)?;
+        tracing::info!(fingerprint = %tls.fingerprint, "the wire listeners offer TLS with this certificate (SHA-256)");
+        Some(Arc::new(tls))
+    } else {
+        None
+    };
     let state = AppState {
+        wire_tls: wire_tls.clone(),
         store: store.clone(),
         reviews,
         window_budget,
@@ -156,15 +165,21 @@ pub async fn serve(
         hub,
     };
     reviews::expire_forever(state.reviews.clone());
-    let services =
-        wire::Services::new(state.reviews.clone(), state.recorder.clone(), &state.config);
-    if let Some(address) = &state.config.pg_bind {
-        let listener = listen(address, "PostgreSQL").await?;
-        tokio::spawn(wire::postgres::PgGateway::new(services.clone()).serve(listener));
-    }
-    if let Some(address) = &state.config.mysql_bind {
-        let listener = listen(address, "MySQL").await?;
-        tokio::spawn(wire::mysql::MyGateway::new(services).serve(listener));
+    if let Some(tls) = wire_tls {
+        let services = wire::Services::new(
+            state.reviews.clone(),
+            state.recorder.clone(),
+            tls,
+            &state.config,
+        );
+        if let Some(address) = &state.config.pg_bind {
+            let listener = listen(address, "PostgreSQL").await?;
+            tokio::spawn(wire::postgres::PgGateway::new(services.clone()).serve(listener));
+        }
+        if let Some(address) = &state.config.mysql_bind {
+            let listener = listen(address, "MySQL").await?;
+            tokio::spawn(wire::mysql::MyGateway::new(services).serve(listener));
+        }
     }
     let app = build_router(state).into_make_service_with_connect_info::<SocketAddr>();
     axum::serve(listener, app)

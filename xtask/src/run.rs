@@ -43,7 +43,7 @@ pub fn run(server_args: &[String]) -> Result<ExitCode> {
             .unwrap_or_else(|| default.into())
     };
     let bind = setting("--bind", "LOUPE_BIND", "127.0.0.1:3000");
-    // The wire listeners are on for the demo, on loopback (they speak clear text).
+    // The wire listeners are on for the demo, on loopback.
     let pg_bind = setting("--pg-bind", "LOUPE_PG_BIND", "127.0.0.1:6432");
     let mysql_bind = setting("--mysql-bind", "LOUPE_MYSQL_BIND", "127.0.0.1:3307");
     println!();

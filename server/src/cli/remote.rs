@@ -155,7 +155,7 @@ fn client_command(
             Ok(ClientCommand {
                 program: "psql",
                 args: vec![format!(
-                    "host={host} port={port} user={username} dbname={connection} sslmode=disable"
+                    "host={host} port={port} user={username} dbname={connection} sslmode=require"
                 )],
                 password_variable: "PGPASSWORD",
             })
@@ -168,6 +168,7 @@ fn client_command(
             Ok(ClientCommand {
                 program: "mysql",
                 args: vec![
+                    "--ssl".into(),
                     "--protocol=TCP".into(),
                     "-h".into(),
                     host,
@@ -606,7 +607,7 @@ mod tests {
         let mysql = client_command(&ConnectionKind::Mysql, &listeners, "alice", "orders").unwrap();
         assert_eq!(
             mysql.shown(),
-            "MYSQL_PWD=\"$LOUPE_TOKEN\" mysql --protocol=TCP -h db.example.com -P 3307 -u alice -D orders"
+            "MYSQL_PWD=\"$LOUPE_TOKEN\" mysql --ssl --protocol=TCP -h db.example.com -P 3307 -u alice -D orders"
         );
         let off = client_command(&ConnectionKind::Postgres, &listeners, "alice", "pg").unwrap_err();
         assert!(off.to_string().contains("LOUPE_PG_BIND is unset"), "{off}");

@@ -1,13 +1,12 @@
 //! `GET /api/settings`: what the web app must know before it draws anything.
 
-use std::sync::Arc;
-
 use axum::{Json, extract::State};
 use loupe_protocol::{Listeners, Settings};
 
-use crate::{config::Config, wire::advertised};
+use crate::{routes::state::AppState, wire::advertised};
 
-pub async fn get_settings(State(config): State<Arc<Config>>) -> Json<Settings> {
+pub async fn get_settings(State(state): State<AppState>) -> Json<Settings> {
+    let config = &state.config;
     Json(Settings {
         version: env!("CARGO_PKG_VERSION").into(),
         downloads_disabled: config.disable_sessions_download,
@@ -17,11 +16,12 @@ pub async fn get_settings(State(config): State<Arc<Config>>) -> Json<Settings> {
             postgres: config
                 .pg_bind
                 .as_deref()
-                .map(|bind| advertised(bind, &config)),
+                .map(|bind| advertised(bind, config)),
             mysql: config
                 .mysql_bind
                 .as_deref()
-                .map(|bind| advertised(bind, &config)),
+                .map(|bind| advertised(bind, config)),
+            tls_fingerprint: state.wire_tls.as_ref().map(|tls| tls.fingerprint.clone()),
         },
     })
 }

@@ -8,7 +8,7 @@ use axum::extract::FromRef;
 use crate::{
     config::Config, gateway::Gateway, identity::throttle::LoginThrottle, live::Hub,
     reviews::Reviews, sessions::recorder::Recorder, sessions::window_budget::WindowBudget,
-    store::Store,
+    store::Store, wire::tls::WireTls,
 };
 
 #[derive(Clone)]
@@ -23,6 +23,8 @@ pub struct AppState {
     pub reviews: Reviews,
     /// Bounds window reads while downloads are disabled.
     pub window_budget: Arc<WindowBudget>,
+    /// The wire listeners' TLS, when a listener is on.
+    pub wire_tls: Option<Arc<WireTls>>,
 }
 
 impl FromRef<AppState> for Store {

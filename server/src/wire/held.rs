@@ -7,6 +7,8 @@
 //! The session goes on running meanwhile: its record shows the statement, where its review is,
 //! and how the review ended.
 
+use tokio::io::{AsyncBufRead, AsyncBufReadExt};
+
 use super::{
     Services,
     admission::Admitted,
@@ -97,10 +99,9 @@ impl Hold<'_> {
 
 /// Resolves when the client has closed its connection. Data from it (a pipelined message) is
 /// left to be read; it then stops watching, since the client is evidently there.
-pub(super) async fn client_gone(client: &mut tokio::net::tcp::OwnedReadHalf) {
-    let mut byte = [0u8; 1];
-    match client.peek(&mut byte).await {
-        Ok(0) | Err(_) => {}
+pub(super) async fn client_gone(client: &mut (impl AsyncBufRead + Unpin)) {
+    match client.fill_buf().await {
+        Ok([]) | Err(_) => {}
         Ok(_) => std::future::pending().await,
     }
 }

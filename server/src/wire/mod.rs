@@ -11,11 +11,13 @@ mod held;
 pub mod mysql;
 pub mod postgres;
 mod recording;
+pub mod tls;
 
-use std::{net::SocketAddr, time::Duration};
+use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use tokio::net::{TcpListener, TcpStream};
 
+use self::tls::WireTls;
 use crate::{config::Config, reviews::Reviews, sessions::recorder::Recorder};
 
 /// What every listener works with: the store and gateway (in [`Reviews`]), the recorder, and
@@ -24,11 +26,17 @@ use crate::{config::Config, reviews::Reviews, sessions::recorder::Recorder};
 pub struct Services {
     pub reviews: Reviews,
     pub recorder: Recorder,
+    pub tls: Arc<WireTls>,
     pub public_url: String,
 }
 
 impl Services {
-    pub fn new(reviews: Reviews, recorder: Recorder, config: &Config) -> Services {
+    pub fn new(
+        reviews: Reviews,
+        recorder: Recorder,
+        tls: Arc<WireTls>,
+        config: &Config,
+    ) -> Services {
         let public_url = config
             .public_url
             .clone()
@@ -36,6 +44,7 @@ impl Services {
         Services {
             reviews,
             recorder,
+            tls,
             public_url,
         }
     }

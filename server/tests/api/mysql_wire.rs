@@ -15,7 +15,10 @@ use sqlx::{
 
 use crate::{
     helpers::{TestApp, TestUser},
-    wire::{dba_reviewer, decide, free_address, pending_review, recorded, rows, sessions},
+    wire::{
+        dba_reviewer, decide, free_address, outside_address, pending_review, recorded, rows,
+        sessions,
+    },
 };
 
 const MARIADB_URL: &str = "mysql://root@127.0.0.1:3306";
@@ -649,5 +652,58 @@ async fn statements_on_a_reviewed_connection_wait_for_a_reviewer_and_ctrl_c_with
         .await
         .unwrap();
     assert_eq!(withdrawn["state"], "cancelled", "{withdrawn}");
+    target.drop_database().await;
+}
+
+#[tokio::test]
+async fn tls_is_offered_with_a_certificate_clients_verify_and_required_off_loopback() {
+    let data = tempfile::tempdir().unwrap();
+    let data_dir = data.path().to_path_buf();
+    let port = free_address().rsplit_once(':').unwrap().1.to_owned();
+    let bind = format!("0.0.0.0:{port}");
+    let app = TestApp::spawn_with(move |config| {
+        config.mysql_bind = Some(bind);
+        config.data_dir = data_dir;
+    })
+    .await;
+    let admin = app.admin().await;
+    let alice = app.user("alice", Role::User).await;
+    let target = Target::create().await;
+    mysql_connection(&app, &admin, "maria", &target.url(), json!({})).await;
+    let certificate = data.path().join("wire-tls.crt");
+
+    let verified = mariadb(&format!("127.0.0.1:{port}"), &alice, "maria")
+        .arg("--ssl")
+        .arg(format!("--ssl-ca={}", certificate.display()))
+        .args(["--ssl-verify-server-cert", "-e", "status"])
+        .output()
+        .await
+        .unwrap();
+    let said = String::from_utf8_lossy(&verified.stdout);
+    assert!(
+        said.contains("Cipher in use is TLS_"),
+        "{said} {verified:?}"
+    );
+
+    let outside = format!("{}:{port}", outside_address());
+    let clear = mariadb(&outside, &alice, "maria")
+        .args(["--skip-ssl", "-e", "SELECT 1"])
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&clear.stderr).contains("ERROR 3159 (HY000)"),
+        "{clear:?}"
+    );
+    let encrypted = mariadb(&outside, &alice, "maria")
+        .args(["--ssl", "-e", "SELECT 'over tls'"])
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&encrypted.stdout),
+        "over tls\n",
+        "{encrypted:?}"
+    );
     target.drop_database().await;
 }

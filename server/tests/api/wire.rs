@@ -880,7 +880,7 @@ async fn loupe_connect_prints_a_psql_line_that_works_and_exec_starts_the_client(
     assert_eq!(
         line,
         format!(
-            "PGPASSWORD=\"$LOUPE_TOKEN\" psql 'host={host} port={port} user=alice dbname=pg sslmode=disable'"
+            "PGPASSWORD=\"$LOUPE_TOKEN\" psql 'host={host} port={port} user=alice dbname=pg sslmode=require'"
         )
     );
     assert!(!line.contains(&alice.token), "the token is not printed");
@@ -996,4 +996,85 @@ async fn copy_in_and_out_is_relayed_and_its_data_recorded() {
     assert!(kinds[copy_out].1.starts_with("COPY (SELECT"), "{kinds:?}");
     assert_eq!(kinds[copy_out + 1].0, EventKind::Output, "{kinds:?}");
     assert_eq!(output_of(events[copy_out + 1].seq).await, "1,one\n2,\n");
+}
+
+/// This machine's first address that is not loopback (`hostname -I`).
+pub(crate) fn outside_address() -> String {
+    let output = std::process::Command::new("hostname")
+        .arg("-I")
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&output.stdout)
+        .split_whitespace()
+        .find(|address| !address.contains(':') && !address.starts_with("127."))
+        .expect("an IPv4 address besides loopback (hostname -I)")
+        .to_owned()
+}
+
+#[tokio::test]
+async fn tls_is_offered_with_a_certificate_clients_verify_and_required_off_loopback() {
+    let data = tempfile::tempdir().unwrap();
+    let data_dir = data.path().to_path_buf();
+    let port = free_address().rsplit_once(':').unwrap().1.to_owned();
+    let bind = format!("0.0.0.0:{port}");
+    let app = TestApp::spawn_with(move |config| {
+        config.pg_bind = Some(bind);
+        config.data_dir = data_dir;
+    })
+    .await;
+    let admin = app.admin().await;
+    let alice = app.user("alice", Role::User).await;
+    postgres_connection(&app, &admin, "pg", json!({})).await;
+    let certificate = data.path().join("wire-tls.crt");
+
+    // The generated certificate verifies for the loopback address, and is the one whose
+    // fingerprint the server publishes.
+    let verified = psql(&format!("127.0.0.1:{port}"), &alice, "pg")
+        .env("PGSSLMODE", "verify-full")
+        .env("PGSSLROOTCERT", &certificate)
+        .args(["-c", "\\conninfo"])
+        .output()
+        .await
+        .unwrap();
+    let said = String::from_utf8_lossy(&verified.stdout);
+    assert!(
+        said.contains("SSL connection (protocol: TLSv1.3"),
+        "{said} {verified:?}"
+    );
+    let settings: Value = app.get("/api/settings").await.json().await.unwrap();
+    let openssl = std::process::Command::new("openssl")
+        .args(["x509", "-noout", "-fingerprint", "-sha256", "-in"])
+        .arg(&certificate)
+        .output()
+        .unwrap();
+    let printed = String::from_utf8_lossy(&openssl.stdout);
+    assert_eq!(
+        printed.trim().rsplit_once('=').unwrap().1,
+        settings["listeners"]["tls_fingerprint"].as_str().unwrap()
+    );
+
+    // Off loopback, a token in clear text is refused before it is asked for; over TLS it works.
+    let outside = format!("{}:{port}", outside_address());
+    let clear = psql(&outside, &alice, "pg")
+        .env("PGSSLMODE", "disable")
+        .args(["-c", "SELECT 1"])
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&clear.stderr)
+            .contains("this listener takes passwords only over TLS"),
+        "{clear:?}"
+    );
+    let encrypted = psql(&outside, &alice, "pg")
+        .env("PGSSLMODE", "require")
+        .args(["-c", "SELECT 'over tls'"])
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&encrypted.stdout),
+        "over tls\n",
+        "{encrypted:?}"
+    );
 }

@@ -13,14 +13,18 @@
 use mysql_common::{
     auth::plugins::{AuthProc, ChallengeResponsePlugin, Context, Response},
     constants::{CapabilityFlags, StatusFlags},
-    packets::{AuthPlugin, AuthSwitchRequest, HandshakePacket, HandshakeResponse},
+    packets::{AuthPlugin, AuthSwitchRequest, HandshakePacket, HandshakeResponse, SslRequest},
 };
 use tokio::{io::AsyncWriteExt, net::TcpStream};
 
 use super::packets::{packet, parse, parse_error, payload, read_packet, sequence, serialized};
-use crate::wire::{clear_text_allowed, decode};
+use crate::wire::{
+    clear_text_allowed, decode,
+    tls::{ClientStream, WireTls},
+};
 
-/// What Loupe offers clients. Not TLS (not offered yet), compression, `LOAD DATA LOCAL`
+/// What Loupe offers clients (and TLS, always offered, which does not concern the target). Not
+/// compression, `LOAD DATA LOCAL`
 /// (the target could read the client's files), query attributes or optional metadata (which
 /// change packets in ways MariaDB does not speak).
 pub const OFFERED: CapabilityFlags = CapabilityFlags::from_bits_truncate(
@@ -90,12 +94,16 @@ pub struct Unwelcome {
     pub message: String,
 }
 
-/// Greets the client (with `connection_id`, the id it will use to `KILL QUERY`) and reads who
-/// it is, asking for the password in clear text when it answered for another method.
+/// Greets the client (with `connection_id`, the id it will use to `KILL QUERY`), takes it into
+/// TLS when it asks, and reads who it is, asking for the password in clear text when it
+/// answered for another method. A password outside TLS is taken only on a `loopback` listener.
 pub async fn greet(
-    client: &mut TcpStream,
+    client: TcpStream,
     connection_id: u32,
-) -> std::io::Result<Result<Hello, Unwelcome>> {
+    tls: &WireTls,
+    loopback: bool,
+) -> std::io::Result<(ClientStream, Result<Hello, Unwelcome>)> {
+    let mut client = ClientStream::Plain(client);
     let scramble = scramble();
     let mut scramble_2 = scramble[8..].to_vec();
     scramble_2.push(0);
@@ -105,7 +113,7 @@ pub async fn greet(
         connection_id,
         scramble[..8].try_into().expect("eight bytes"),
         Some(scramble_2),
-        OFFERED,
+        OFFERED | CapabilityFlags::CLIENT_SSL,
         DEFAULT_COLLATION,
         StatusFlags::SERVER_STATUS_AUTOCOMMIT,
         Some(AuthPlugin::MysqlNativePassword.as_bytes()),
@@ -113,9 +121,41 @@ pub async fn greet(
     client
         .write_all(&packet(0, &serialized(&handshake)))
         .await?;
-    let answer = read_packet(client, MAX_LOGIN_PACKET).await?;
-    let mut seq = sequence(&answer);
-    let Some(response) = parse::<HandshakeResponse<'_>>(payload(&answer), ()) else {
+    let mut answer = read_packet(&mut client, MAX_LOGIN_PACKET).await?;
+    // An SSL request is the handshake response's first 32 bytes, with CLIENT_SSL: TLS, then
+    // the whole response inside it. The request was read to its last byte, so nothing sent
+    // in clear text after it is taken for part of the TLS session.
+    let asks_tls = payload(&answer).len() == 32
+        && parse::<SslRequest>(payload(&answer), ())
+            .is_some_and(|request| request.capabilities().contains(CapabilityFlags::CLIENT_SSL));
+    if asks_tls {
+        client = match client {
+            ClientStream::Plain(tcp) => tls.accept(tcp).await?,
+            encrypted => encrypted,
+        };
+        answer = read_packet(&mut client, MAX_LOGIN_PACKET).await?;
+    }
+    let outcome = hello(&mut client, &answer, &scramble, loopback).await?;
+    Ok((client, outcome))
+}
+
+/// The rest of the login after the client's handshake response (`answer`).
+async fn hello(
+    client: &mut ClientStream,
+    answer: &[u8],
+    scramble: &[u8; 20],
+    loopback: bool,
+) -> std::io::Result<Result<Hello, Unwelcome>> {
+    let mut seq = sequence(answer);
+    if !client.is_tls() && !loopback {
+        return Ok(Err(Unwelcome {
+            seq,
+            code: 3159,
+            state: b"HY000",
+            message: "Connections using insecure transport are prohibited: this listener takes passwords only over TLS (mysql --ssl)".into(),
+        }));
+    }
+    let Some(response) = parse::<HandshakeResponse<'_>>(payload(answer), ()) else {
         return Ok(Err(Unwelcome {
             seq,
             code: 1043,
@@ -124,17 +164,6 @@ pub async fn greet(
         }));
     };
     let capabilities = response.capabilities() & OFFERED;
-    if response
-        .capabilities()
-        .contains(CapabilityFlags::CLIENT_SSL)
-    {
-        return Ok(Err(Unwelcome {
-            seq,
-            code: 1043,
-            state: b"08S01",
-            message: "TLS is not offered by this listener yet: connect without it (--ssl=0, ssl_disabled)".into(),
-        }));
-    }
     if !capabilities.contains(CapabilityFlags::CLIENT_PROTOCOL_41) {
         return Ok(Err(Unwelcome {
             seq,
@@ -161,9 +190,9 @@ pub async fn greet(
             data.push(0);
             let switch = AuthSwitchRequest::new(AuthPlugin::MysqlClearPassword.as_bytes(), data);
             client.write_all(&packet(seq, &serialized(&switch))).await?;
-            let answer = read_packet(client, MAX_LOGIN_PACKET).await?;
-            seq = sequence(&answer);
-            payload(&answer).to_vec()
+            let password = read_packet(client, MAX_LOGIN_PACKET).await?;
+            seq = sequence(&password);
+            payload(&password).to_vec()
         }
     };
     // The clear-text method ends the password with a NUL.

@@ -16,7 +16,8 @@
 //! just-in-time access ending, tells the client why and kills its connection on the target.
 //!
 //! Refused: `COM_CHANGE_USER` (it would log in as someone else behind Loupe's back), cursors,
-//! replication and administration commands. Not yet: TLS, statements held for review.
+//! replication and administration commands. TLS is offered (the listeners' certificate);
+//! a password outside it is taken only on a loopback listener. Not yet: TLS toward targets.
 
 mod login;
 mod packets;
@@ -34,8 +35,8 @@ use loupe_protocol::{ConnectionKind, EventKind};
 use mysql_common::constants::CapabilityFlags;
 use sqlx::{ConnectOptions, Executor, mysql::MySqlConnectOptions};
 use tokio::{
-    io::AsyncWriteExt,
-    net::{TcpListener, TcpStream, tcp::OwnedReadHalf},
+    io::{AsyncBufRead, AsyncWrite, AsyncWriteExt, BufReader},
+    net::{TcpListener, TcpStream},
     sync::Notify,
 };
 
@@ -49,6 +50,7 @@ use super::{
     admission::{Admitted, Refusal, admit, authenticate},
     held::{Hold, client_gone},
     recording::{self, Ended, Notes, Seen, WireSession},
+    tls::ClientStream,
 };
 use crate::{
     identity::{auth::Actor, policy},
@@ -101,13 +103,17 @@ impl MyGateway {
         .await;
     }
 
-    async fn handle(&self, mut client: TcpStream, peer: SocketAddr) -> std::io::Result<()> {
+    async fn handle(&self, client: TcpStream, peer: SocketAddr) -> std::io::Result<()> {
+        let loopback = client.local_addr()?.ip().is_loopback();
         // High ids, so they are unlike the target's own (small, counted) thread ids.
         let id = rand_u32() | 0x8000_0000;
-        let greeted = tokio::time::timeout(LOGIN_TIME, greet(&mut client, id)).await;
-        let hello = match greeted {
-            Ok(Ok(Ok(hello))) => hello,
-            Ok(Ok(Err(unwelcome))) => return refuse::<()>(&mut client, unwelcome).await.map(drop),
+        let greeted =
+            tokio::time::timeout(LOGIN_TIME, greet(client, id, &self.services.tls, loopback)).await;
+        let (mut client, hello) = match greeted {
+            Ok(Ok((client, Ok(hello)))) => (client, hello),
+            Ok(Ok((mut client, Err(unwelcome)))) => {
+                return refuse::<()>(&mut client, unwelcome).await.map(drop);
+            }
             Ok(Err(error)) => return Err(error),
             Err(_) => return Ok(()),
         };
@@ -130,7 +136,7 @@ impl MyGateway {
     /// connection, or none when the client was refused (and told why).
     async fn log_in(
         &self,
-        client: &mut TcpStream,
+        client: &mut ClientStream,
         peer: SocketAddr,
         hello: &Hello,
         connection: &str,
@@ -180,7 +186,7 @@ impl MyGateway {
     /// the killed session.
     async fn control(
         &self,
-        mut client: TcpStream,
+        mut client: ClientStream,
         peer: SocketAddr,
         hello: Hello,
     ) -> std::io::Result<()> {
@@ -236,7 +242,7 @@ impl MyGateway {
     /// Hands the logged-in client the target's OK, then relays and records until the end.
     async fn relay_session(
         &self,
-        mut client: TcpStream,
+        mut client: ClientStream,
         peer: SocketAddr,
         id: u32,
         hello: Hello,
@@ -386,8 +392,9 @@ struct Relay<'a> {
 impl Relay<'_> {
     /// Forwards both ways until either side closes or the session is stopped (the client is
     /// then told why), recording as it goes.
-    async fn run(&self, client: TcpStream, target: TcpStream) -> Ended {
-        let (mut client_read, client_write) = client.into_split();
+    async fn run(&self, client: ClientStream, target: TcpStream) -> Ended {
+        let (client_read, client_write) = tokio::io::split(client);
+        let mut client_read = BufReader::new(client_read);
         let (mut target_read, mut target_write) = target.into_split();
         let (notes, recording) =
             recording::start(&self.gateway.services.recorder, &self.session.id);
@@ -499,7 +506,7 @@ impl Relay<'_> {
         commands: &Commands,
         payload: &[u8],
         notes: &Notes,
-        client: &mut OwnedReadHalf,
+        client: &mut (impl AsyncBufRead + Unpin),
     ) -> Option<Vec<u8>> {
         if payload.first() == Some(&command::QUERY)
             && let Some((what, id)) = kill_statement(&String::from_utf8_lossy(&payload[1..]))
@@ -642,7 +649,10 @@ fn unwelcome(seq: u8, code: u16, state: &'static [u8; 5], message: String) -> Un
 }
 
 /// Tells the client why (an ERR packet after its last one) and closes.
-async fn refuse<T>(client: &mut TcpStream, why: Unwelcome) -> std::io::Result<Option<T>> {
+async fn refuse<T>(
+    client: &mut (impl AsyncWrite + Unpin),
+    why: Unwelcome,
+) -> std::io::Result<Option<T>> {
     let error = packets::error(why.code, why.state, &why.message);
     client
         .write_all(&packet(why.seq.wrapping_add(1), &error))

@@ -1,9 +1,9 @@
 //! The PostgreSQL wire protocol (version 3.0, <https://www.postgresql.org/docs/current/protocol.html>)
 //! through Loupe: `psql "host=… port=6432 user=<loupe user> dbname=<connection> password=<API token>"`.
 //!
-//! A connection goes: the client's startup (TLS and GSSAPI encryption are declined, so libpq
-//! goes on in clear text; the listener is meant for loopback until TLS is offered), a cleartext
-//! password that must be one of the user's API tokens, the connection's rules (just-in-time
+//! A connection goes: the client's startup (TLS when it asks, with the listeners' certificate;
+//! GSSAPI encryption is declined, so libpq goes on without), a cleartext password (taken only
+//! over TLS, or on a loopback listener) that must be one of the user's API tokens, the connection's rules (just-in-time
 //! access must be granted; on connections whose statements are reviewed each statement waits
 //! for a reviewer, see [`held`]), then Loupe logs in to the target with the connection's stored URL (SCRAM-SHA-256, MD5 or
 //! cleartext, by `postgres-protocol`) and relays. Every message is forwarded unchanged; copies
@@ -16,7 +16,7 @@
 //! Killing the session in Loupe, or its just-in-time access ending, ends the client's
 //! connection with a FATAL saying why and cancels what it was running on the target.
 //!
-//! Not yet (see the wire-gateway issue): TLS.
+//! Not yet (see the wire-gateway issue): TLS toward targets.
 
 use std::{
     collections::HashMap,
@@ -39,7 +39,7 @@ use postgres_protocol::{
     },
 };
 use tokio::{
-    io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt},
+    io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader, WriteHalf},
     net::{TcpListener, TcpStream},
     sync::Notify,
 };
@@ -51,6 +51,7 @@ use super::{
     clear_text_allowed, decode,
     held::{Hold, client_gone},
     recording::{self, Ended, Notes, Seen, WireSession},
+    tls::ClientStream,
 };
 use crate::{gateway::values::typed_cell, reviews::Decision};
 
@@ -118,43 +119,81 @@ impl PgGateway {
         .await;
     }
 
-    async fn handle(&self, mut client: TcpStream, peer: SocketAddr) -> std::io::Result<()> {
-        let logged_in = tokio::time::timeout(LOGIN_TIME, self.log_in(&mut client, peer)).await;
-        let Ok(Some(login)) = logged_in.unwrap_or_else(|_| Ok(None)) else {
+    async fn handle(&self, client: TcpStream, peer: SocketAddr) -> std::io::Result<()> {
+        let loopback = client.local_addr()?.ip().is_loopback();
+        let login = tokio::time::timeout(LOGIN_TIME, async {
+            let Some((mut client, parameters)) = self.negotiate(client).await? else {
+                return Ok(None);
+            };
+            let login = self.log_in(&mut client, peer, loopback, parameters).await?;
+            Ok::<_, std::io::Error>(login.map(|login| (client, login)))
+        })
+        .await;
+        let Ok(Some((client, login))) = login.unwrap_or_else(|_| Ok(None)) else {
             return Ok(());
         };
         self.relay_session(client, peer, login).await
     }
 
-    /// The startup and login: the admitted client and its target connection, or none when the
-    /// client was refused (and told why) or only wanted a cancel.
-    async fn log_in(
+    /// The first messages: TLS when the client asks for it (GSSAPI encryption is declined, so
+    /// libpq goes on without), then its startup parameters; none when the client only wanted a
+    /// cancel, or was refused (and told why).
+    async fn negotiate(
         &self,
-        client: &mut TcpStream,
-        peer: SocketAddr,
-    ) -> std::io::Result<Option<Login>> {
+        client: TcpStream,
+    ) -> std::io::Result<Option<(ClientStream, HashMap<String, String>)>> {
+        let mut client = ClientStream::Plain(client);
         let mut negotiations = 0;
-        let parameters = loop {
-            let body = read_startup(client).await?;
+        loop {
+            let body = read_startup(&mut client).await?;
             let code = i32_at(&body, 0).unwrap_or_default();
             match code {
-                // libpq asks for TLS, then perhaps GSSAPI encryption, once each.
+                // libpq asks for TLS, then perhaps GSSAPI encryption, once each. The request was
+                // read to its last byte, so nothing sent in clear text after it is taken for
+                // part of the TLS session.
+                SSL_REQUEST if negotiations < 2 && !client.is_tls() => {
+                    negotiations += 1;
+                    client.write_all(b"S").await?;
+                    client = match client {
+                        ClientStream::Plain(tcp) => self.services.tls.accept(tcp).await?,
+                        tls => tls,
+                    };
+                }
                 SSL_REQUEST | GSSENC_REQUEST if negotiations < 2 => {
                     negotiations += 1;
                     client.write_all(b"N").await?;
                 }
                 CANCEL_REQUEST => return self.cancel(&body).await.map(|()| None),
-                PROTOCOL_3 => break startup_parameters(&body[4..]),
+                PROTOCOL_3 => return Ok(Some((client, startup_parameters(&body[4..])))),
                 _ => {
                     let message = format!(
                         "unsupported frontend protocol {}.{}: Loupe speaks 3.0",
                         code >> 16,
                         code & 0xffff
                     );
-                    return refuse(client, "0A000", &message).await;
+                    return refuse(&mut client, "0A000", &message).await;
                 }
             }
-        };
+        }
+    }
+
+    /// The login: the admitted client and its target connection, or none when the client was
+    /// refused (and told why). A password in clear text is taken only on a loopback listener.
+    async fn log_in(
+        &self,
+        client: &mut ClientStream,
+        peer: SocketAddr,
+        loopback: bool,
+        parameters: HashMap<String, String>,
+    ) -> std::io::Result<Option<Login>> {
+        if !client.is_tls() && !loopback {
+            return refuse(
+                client,
+                "28000",
+                "this listener takes passwords only over TLS: connect with sslmode=require",
+            )
+            .await;
+        }
         let Some(username) = parameters.get("user").cloned() else {
             return refuse(client, "28000", "no user name in the startup message").await;
         };
@@ -219,7 +258,7 @@ impl PgGateway {
     /// Greets the logged-in client as the target did, then relays and records until the end.
     async fn relay_session(
         &self,
-        mut client: TcpStream,
+        mut client: ClientStream,
         peer: SocketAddr,
         login: Login,
     ) -> std::io::Result<()> {
@@ -352,7 +391,7 @@ impl Drop for ForgetKey {
 
 /// Tells the client why (an `ErrorResponse` of severity FATAL) and closes.
 async fn refuse<T>(
-    client: &mut TcpStream,
+    client: &mut (impl AsyncWrite + Unpin),
     code: &str,
     message: &str,
 ) -> std::io::Result<Option<T>> {
@@ -529,14 +568,15 @@ async fn connect_target(
 /// told why), recording into `session` as it goes, and holding each statement for review
 /// where the connection says so (`withdraw` fires when the client cancels one).
 async fn relay(
-    client: TcpStream,
+    client: ClientStream,
     target: TcpStream,
     services: &Services,
     admitted: &Admitted,
     session: &WireSession,
     withdraw: &Notify,
 ) -> Ended {
-    let (mut client_read, client_write) = client.into_split();
+    let (client_read, client_write) = tokio::io::split(client);
+    let mut client_read = BufReader::new(client_read);
     let (mut target_read, mut target_write) = target.into_split();
     let (notes, recording) = recording::start(&services.recorder, &session.id);
     // Both directions write to the client: the target's answers, and Loupe's notices.
@@ -673,7 +713,7 @@ async fn relay(
 async fn held(
     hold: &Hold<'_>,
     statement: &str,
-    client: &tokio::sync::Mutex<tokio::net::tcp::OwnedWriteHalf>,
+    client: &tokio::sync::Mutex<WriteHalf<ClientStream>>,
     withdraw: &Notify,
     gone: impl Future<Output = ()>,
 ) -> Decision {
