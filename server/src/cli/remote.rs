@@ -603,6 +603,7 @@ mod tests {
         let listeners = Listeners {
             postgres: None,
             mysql: Some("db.example.com:3307".into()),
+            tls_fingerprint: None,
         };
         let mysql = client_command(&ConnectionKind::Mysql, &listeners, "alice", "orders").unwrap();
         assert_eq!(
