@@ -1078,3 +1078,83 @@ async fn tls_is_offered_with_a_certificate_clients_verify_and_required_off_loopb
         "{encrypted:?}"
     );
 }
+
+/// A PostgreSQL connection logged in by hand (for messages no client library sends), read up
+/// to its first ReadyForQuery.
+async fn raw_login(address: &str, user: &TestUser, database: &str) -> tokio::net::TcpStream {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    let parameters = format!("user\0{}\0database\0{database}\0\0", user.username);
+    let mut startup = ((8 + parameters.len()) as i32).to_be_bytes().to_vec();
+    startup.extend_from_slice(&196_608_i32.to_be_bytes());
+    startup.extend_from_slice(parameters.as_bytes());
+    stream.write_all(&startup).await.unwrap();
+    let mut asked = [0u8; 9];
+    stream.read_exact(&mut asked).await.unwrap();
+    assert_eq!(&asked[..1], b"R");
+    let mut password = b"p".to_vec();
+    password.extend_from_slice(&((4 + user.token.len() + 1) as i32).to_be_bytes());
+    password.extend_from_slice(user.token.as_bytes());
+    password.push(0);
+    stream.write_all(&password).await.unwrap();
+    while raw_message(&mut stream).await.0 != b'Z' {}
+    stream
+}
+
+/// The next message: its type and body.
+async fn raw_message(stream: &mut tokio::net::TcpStream) -> (u8, Vec<u8>) {
+    use tokio::io::AsyncReadExt;
+    let tag = stream.read_u8().await.unwrap();
+    let length = stream.read_i32().await.unwrap() as usize;
+    let mut body = vec![0; length - 4];
+    stream.read_exact(&mut body).await.unwrap();
+    (tag, body)
+}
+
+#[tokio::test]
+async fn a_function_call_cannot_run_around_the_review_of_statements() {
+    use tokio::io::AsyncWriteExt;
+    let (app, address) = gateway_app().await;
+    let admin = app.admin().await;
+    let alice = app.user("alice", Role::User).await;
+    let _rita = dba_reviewer(&app).await;
+    postgres_connection(
+        &app,
+        &admin,
+        "reviewed",
+        json!({ "command_review": true, "reviewer_groups": ["dba"] }),
+    )
+    .await;
+    let mut stream = raw_login(&address, &alice, "reviewed").await;
+    // FunctionCall: pg_terminate_backend's OID (2096), no format codes, one argument, text.
+    let mut body = 2096_i32.to_be_bytes().to_vec();
+    body.extend_from_slice(&0_i16.to_be_bytes());
+    body.extend_from_slice(&1_i16.to_be_bytes());
+    body.extend_from_slice(&1_i32.to_be_bytes());
+    body.push(b'1');
+    body.extend_from_slice(&0_i16.to_be_bytes());
+    let mut call = b"F".to_vec();
+    call.extend_from_slice(&((body.len() + 4) as i32).to_be_bytes());
+    call.extend_from_slice(&body);
+    stream.write_all(&call).await.unwrap();
+    let (tag, body) = raw_message(&mut stream).await;
+    assert_eq!(tag, b'E', "{}", String::from_utf8_lossy(&body));
+    let said = String::from_utf8_lossy(&body);
+    assert!(
+        said.contains("C42501") && said.contains("function calls"),
+        "{said}"
+    );
+    assert_eq!(
+        raw_message(&mut stream).await.0,
+        b'Z',
+        "the connection goes on"
+    );
+    // No review was opened for it.
+    let page: Value = app
+        .call(Method::GET, "/api/reviews", Some(&alice), None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(page["items"].as_array().unwrap().len(), 0, "{page}");
+}

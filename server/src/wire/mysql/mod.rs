@@ -409,28 +409,60 @@ impl Relay<'_> {
             };
             async move {
                 let mut whole = Reassembly::default();
+                // The packets of a command that continues, on a connection whose statements are
+                // reviewed: forwarded only once the whole command is approved.
+                let mut held: Vec<Vec<u8>> = Vec::new();
                 loop {
                     let Ok(read) = read_packet(&mut client_read, CONTINUED).await else {
                         return;
                     };
                     let first = whole.is_empty();
-                    let Some(command) = whole.add(&read, &notes) else {
-                        // A command continued in the next packet: only these may be that long.
-                        if first
-                            && !matches!(
-                                payload(&read)[0],
-                                command::QUERY
-                                    | command::STMT_PREPARE
-                                    | command::STMT_EXECUTE
-                                    | command::STMT_SEND_LONG_DATA
-                            )
-                        {
-                            return;
+                    let command = match whole.add(&read) {
+                        Piece::Whole(command) => command,
+                        Piece::Partial => {
+                            // A command continued in the next packet: only these may be that long.
+                            if first
+                                && !matches!(
+                                    payload(&read)[0],
+                                    command::QUERY
+                                        | command::STMT_PREPARE
+                                        | command::STMT_EXECUTE
+                                        | command::STMT_SEND_LONG_DATA
+                                )
+                            {
+                                return;
+                            }
+                            if self.admitted.reviewed {
+                                held.push(read);
+                            } else if target_write.write_all(&read).await.is_err() {
+                                return;
+                            }
+                            continue;
                         }
-                        if target_write.write_all(&read).await.is_err() {
-                            return;
+                        Piece::TooLong => {
+                            // Too long to read: never run unreviewed; elsewhere relayed, and
+                            // the rest of the connection is not decoded for the record.
+                            if self.admitted.reviewed {
+                                let why = format!(
+                                    "a command longer than {} MiB cannot be reviewed",
+                                    MAX_DECODED >> 20
+                                );
+                                let told = packets::error(1153, b"08S01", &why);
+                                let reply = sequence(&read).wrapping_add(1);
+                                let _ = client_write
+                                    .lock()
+                                    .await
+                                    .write_all(&packet(reply, &told))
+                                    .await;
+                                return;
+                            }
+                            commands.lost();
+                            notes.skipped();
+                            if target_write.write_all(&read).await.is_err() {
+                                return;
+                            }
+                            continue;
                         }
-                        continue;
                     };
                     let reply = sequence(&read).wrapping_add(1);
                     match self
@@ -438,12 +470,18 @@ impl Relay<'_> {
                         .await
                     {
                         Some(answer) => {
+                            held.clear();
                             let mut writer = client_write.lock().await;
                             if writer.write_all(&packet(reply, &answer)).await.is_err() {
                                 return;
                             }
                         }
                         None => {
+                            for earlier in held.drain(..) {
+                                if target_write.write_all(&earlier).await.is_err() {
+                                    return;
+                                }
+                            }
                             if target_write.write_all(&read).await.is_err()
                                 || command.first() == Some(&command::QUIT)
                             {
@@ -472,10 +510,17 @@ impl Relay<'_> {
                     return Ended::TargetClosed("the target closed the connection".to_owned());
                 };
                 last = sequence(&read);
-                if let Some(answer) = whole.add(&read, &notes)
-                    && let Some(noted) = answers.take(&answer)
-                {
-                    notes.note(noted);
+                match whole.add(&read) {
+                    Piece::Whole(answer) => {
+                        if let Some(noted) = answers.take(&answer) {
+                            notes.note(noted);
+                        }
+                    }
+                    Piece::Partial => {}
+                    Piece::TooLong => {
+                        answers.lost();
+                        notes.skipped();
+                    }
                 }
                 if client_write.lock().await.write_all(&read).await.is_err() {
                     return Ended::ClientLeft;
@@ -596,14 +641,22 @@ struct Reassembly {
     too_long: bool,
 }
 
+/// What a packet completes.
+enum Piece {
+    /// The whole payload, its last packet in.
+    Whole(Vec<u8>),
+    /// More packets follow.
+    Partial,
+    /// The last packet of a payload too long to decode.
+    TooLong,
+}
+
 impl Reassembly {
     fn is_empty(&self) -> bool {
         self.parts == 0
     }
 
-    /// Adds a packet; answers the whole payload once its last packet is in (none when it was
-    /// too long to decode: `notes` then records that something was not kept).
-    fn add(&mut self, packet: &[u8], notes: &Notes) -> Option<Vec<u8>> {
+    fn add(&mut self, packet: &[u8]) -> Piece {
         let part = payload(packet);
         self.parts += 1;
         if !self.too_long {
@@ -615,16 +668,15 @@ impl Reassembly {
             }
         }
         if part.len() == CONTINUED {
-            return None;
+            return Piece::Partial;
         }
         let whole = std::mem::take(&mut self.payload);
-        let too_long = std::mem::take(&mut self.too_long);
         self.parts = 0;
-        if too_long {
-            notes.skipped();
-            return None;
+        if std::mem::take(&mut self.too_long) {
+            Piece::TooLong
+        } else {
+            Piece::Whole(whole)
         }
-        Some(whole)
     }
 }
 

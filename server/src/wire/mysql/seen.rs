@@ -68,6 +68,8 @@ pub enum Expect {
 #[derive(Default)]
 pub struct Shared {
     expected: VecDeque<Expect>,
+    /// Something was relayed that could not be decoded: answers are no longer read.
+    lost: bool,
     statements: HashMap<u32, Statement>,
 }
 
@@ -78,6 +80,9 @@ struct Statement {
     text: String,
     parameters: usize,
     types: Vec<(ColumnType, ColumnFlags)>,
+    /// Bytes sent for a parameter by `COM_STMT_SEND_LONG_DATA` since the last execution: such
+    /// a parameter's value is not in the `COM_STMT_EXECUTE` packet.
+    long_data: HashMap<usize, usize>,
 }
 
 /// The client's side: what each command says, and what answer it expects.
@@ -126,7 +131,8 @@ impl Commands {
             }
             command::STMT_EXECUTE => {
                 let (text, parameters) = executed(rest, &mut shared.statements);
-                statement = text.map(|text| match &parameters {
+                // Never empty: a statement Loupe did not see prepared is still held.
+                statement = Some(match &parameters {
                     Some(values) => format!("{text}\n-- parameters: {}", values.join(", ")),
                     None => text,
                 });
@@ -151,13 +157,30 @@ impl Commands {
                 shared.statements.clear();
                 (Some(Expect::Single), Vec::new())
             }
-            command::PING
-            | command::STMT_RESET
-            | command::SET_OPTION
-            | command::PROCESS_KILL
-            | command::STATISTICS => (Some(Expect::Single), Vec::new()),
+            command::STMT_SEND_LONG_DATA => {
+                if let (Some(id), Some(parameter)) = (rest.get(..4), rest.get(4..6)) {
+                    let id = u32::from_le_bytes(id.try_into().expect("four bytes"));
+                    let parameter = usize::from(u16::from_le_bytes([parameter[0], parameter[1]]));
+                    if let Some(statement) = shared.statements.get_mut(&id) {
+                        *statement.long_data.entry(parameter).or_default() += rest.len() - 6;
+                    }
+                }
+                (None, Vec::new())
+            }
+            command::STMT_RESET => {
+                if let Some(id) = rest.get(..4) {
+                    let id = u32::from_le_bytes(id.try_into().expect("four bytes"));
+                    if let Some(statement) = shared.statements.get_mut(&id) {
+                        statement.long_data.clear();
+                    }
+                }
+                (Some(Expect::Single), Vec::new())
+            }
+            command::PING | command::SET_OPTION | command::PROCESS_KILL | command::STATISTICS => {
+                (Some(Expect::Single), Vec::new())
+            }
             command::FIELD_LIST => (Some(Expect::FieldList), Vec::new()),
-            command::QUIT | command::STMT_SEND_LONG_DATA => (None, Vec::new()),
+            command::QUIT => (None, Vec::new()),
             command::CHANGE_USER => {
                 return Command::Refuse(
                     "COM_CHANGE_USER is not relayed: connect again through Loupe as the other user",
@@ -172,10 +195,16 @@ impl Commands {
                 );
             }
         };
-        if let Some(expect) = expect {
+        // Once lost, nothing reads the answers: nothing is queued for them either.
+        if let Some(expect) = expect.filter(|_| !shared.lost) {
             shared.expected.push_back(expect);
         }
         Command::Forward { seen, statement }
+    }
+
+    /// A command too long to decode was relayed: what answers it cannot be known.
+    pub fn lost(&self) {
+        self.shared.lock().expect("never poisoned").lost = true;
     }
 
     /// Takes back the answer the latest command expected: Loupe answered it instead.
@@ -188,24 +217,27 @@ impl Commands {
     }
 }
 
-/// `COM_STMT_EXECUTE`'s statement text, and its parameters as SQL literals
-/// (`?1 = 41, ?2 = 'loupe'`): none when the statement takes none or the packet cannot be read
-/// (the relay forwards it all the same).
+/// `COM_STMT_EXECUTE`'s statement text (a placeholder naming the id when Loupe did not see it
+/// prepared), and its parameters as SQL literals (`?1 = 41, ?2 = 'loupe'`): none when the
+/// statement takes none or the packet cannot be read (the relay forwards it all the same).
 fn executed(
     body: &[u8],
     statements: &mut HashMap<u32, Statement>,
-) -> (Option<String>, Option<Vec<String>>) {
+) -> (String, Option<Vec<String>>) {
     let Some(id) = body.get(..4) else {
-        return (None, None);
+        return ("(a COM_STMT_EXECUTE cut short)".to_owned(), None);
     };
     let id = u32::from_le_bytes(id.try_into().expect("four bytes"));
     let Some(statement) = statements.get_mut(&id) else {
-        return (None, None);
+        return (
+            format!("(a prepared statement Loupe did not see prepared: id {id})"),
+            None,
+        );
     };
-    (
-        Some(statement.text.clone()),
-        execute_parameters(body, statement),
-    )
+    let parameters = execute_parameters(body, statement);
+    // Long data goes with one execution.
+    statement.long_data.clear();
+    (statement.text.clone(), parameters)
 }
 
 /// The parameters of a `COM_STMT_EXECUTE` of `statement`, which remembers the types bound.
@@ -234,6 +266,13 @@ fn execute_parameters(body: &[u8], statement: &mut Statement) -> Option<Vec<Stri
     }
     let mut values = Vec::with_capacity(count);
     for index in 0..count {
+        if let Some(bytes) = statement.long_data.get(&index) {
+            values.push(format!(
+                "?{} = ({bytes} bytes sent as long data)",
+                index + 1
+            ));
+            continue;
+        }
         let value = if nulls.is_null(index) {
             Value::NULL
         } else {
@@ -301,8 +340,16 @@ impl Answers {
         payload.first() == Some(&0xfe) && payload.len() < limit
     }
 
+    /// An answer too long to decode was relayed: the rest is not read.
+    pub fn lost(&self) {
+        self.shared.lock().expect("never poisoned").lost = true;
+    }
+
     /// Reads one answer packet's payload (whole).
     pub fn take(&mut self, payload: &[u8]) -> Option<Seen> {
+        if self.shared.lock().expect("never poisoned").lost {
+            return None;
+        }
         if payload.first() == Some(&0xff) && !matches!(self.state, State::Definitions { .. }) {
             self.state = State::Idle;
             self.done();
@@ -443,6 +490,7 @@ impl Answers {
                             text,
                             parameters: usize::from(prepared.num_params()),
                             types: Vec::new(),
+                            long_data: HashMap::new(),
                         },
                     );
                 let end = u64::from(!self.deprecate_eof());
@@ -645,6 +693,60 @@ fn fraction(micros: u32, decimals: u8) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn statement_of(command: Command) -> Option<String> {
+        match command {
+            Command::Forward { statement, .. } => statement,
+            Command::Refuse(why) => panic!("refused: {why}"),
+        }
+    }
+
+    #[test]
+    fn every_execution_names_what_it_runs_even_unseen_or_with_long_data() {
+        let commands = Commands {
+            shared: Arc::default(),
+        };
+        // A statement Loupe never saw prepared is still named, so it is still held.
+        let mut execute = vec![command::STMT_EXECUTE];
+        execute.extend_from_slice(&7u32.to_le_bytes());
+        execute.extend_from_slice(&[0, 1, 0, 0, 0]);
+        assert_eq!(
+            statement_of(commands.take(&execute)).as_deref(),
+            Some("(a prepared statement Loupe did not see prepared: id 7)")
+        );
+        assert_eq!(
+            statement_of(commands.take(&[command::STMT_EXECUTE])).as_deref(),
+            Some("(a COM_STMT_EXECUTE cut short)")
+        );
+        // Two parameters, the first sent as long data: its value is not in the packet.
+        commands.shared.lock().unwrap().statements.insert(
+            7,
+            Statement {
+                text: "INSERT INTO t VALUES (?, ?)".into(),
+                parameters: 2,
+                ..Statement::default()
+            },
+        );
+        let mut long = vec![command::STMT_SEND_LONG_DATA];
+        long.extend_from_slice(&7u32.to_le_bytes());
+        long.extend_from_slice(&0u16.to_le_bytes());
+        long.extend_from_slice(b"hello");
+        statement_of(commands.take(&long));
+        // No NULLs, types bound: two LONGLONGs; only the second value follows.
+        execute.extend_from_slice(&[0, 1, 8, 0, 8, 0]);
+        execute.extend_from_slice(&42i64.to_le_bytes());
+        assert_eq!(
+            statement_of(commands.take(&execute)).as_deref(),
+            Some(
+                "INSERT INTO t VALUES (?, ?)\n-- parameters: ?1 = (5 bytes sent as long data), ?2 = 42"
+            )
+        );
+        // A refused command is refused whatever follows it.
+        assert!(matches!(
+            commands.take(&[command::CHANGE_USER, 1, 2]),
+            Command::Refuse(_)
+        ));
+    }
 
     #[test]
     fn fractions_follow_the_declared_decimals() {

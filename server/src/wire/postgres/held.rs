@@ -18,11 +18,12 @@ const STAND_IN_PORTAL: &[u8] = b"loupe.rejected\0";
 /// SQLSTATE `insufficient_privilege`: what a rejected statement is answered with.
 pub const REJECTED: &str = "42501";
 
-/// The statements and portals a client prepared, by name (the unnamed ones under "").
+/// The statements and portals a client prepared, by name as sent (bytes, so two names cannot
+/// meet in one text), the unnamed ones under the empty name.
 #[derive(Default)]
 pub struct Prepared {
-    statements: HashMap<String, String>,
-    portals: HashMap<String, String>,
+    statements: HashMap<Vec<u8>, String>,
+    portals: HashMap<Vec<u8>, String>,
 }
 
 impl Prepared {
@@ -31,29 +32,37 @@ impl Prepared {
     pub fn follow(&mut self, tag: u8, body: &[u8], parameters: Option<&[String]>) {
         match tag {
             b'P' => {
-                let (Some(name), Some(text)) = (cstring(body), statement_text(body)) else {
+                let Some((name, rest)) = name(body) else {
                     return;
                 };
-                self.statements.insert(name, text);
+                let text = cstring(rest).unwrap_or_default();
+                self.statements.insert(name.to_vec(), text);
             }
             b'B' => {
-                let Some(portal) = cstring(body) else {
+                let Some((portal, rest)) = name(body) else {
                     return;
                 };
-                let Some(statement) = cstring(&body[portal.len() + 1..]) else {
-                    return;
+                let statement = name(rest).map_or(&[][..], |(statement, _)| statement);
+                let text = match self.statements.get(statement) {
+                    Some(text) => text.clone(),
+                    None => format!(
+                        "(a prepared statement Loupe did not see: {})",
+                        String::from_utf8_lossy(statement)
+                    ),
                 };
-                let mut text = self.statements.get(&statement).cloned().unwrap_or_default();
-                if let Some(values) = parameters.filter(|values| !values.is_empty()) {
-                    text = format!("{text}\n-- parameters: {}", values.join(", "));
-                }
-                self.portals.insert(portal, text);
+                let text = match parameters.filter(|values| !values.is_empty()) {
+                    Some(values) => format!("{text}\n-- parameters: {}", values.join(", ")),
+                    None => text,
+                };
+                self.portals.insert(portal.to_vec(), text);
             }
             b'C' => {
-                if let (Some(kind), Some(name)) = (body.first(), cstring(&body[1..])) {
+                if let Some((&kind, rest)) = body.split_first()
+                    && let Some((name, _)) = name(rest)
+                {
                     match kind {
-                        b'S' => self.statements.remove(&name),
-                        _ => self.portals.remove(&name),
+                        b'S' => self.statements.remove(name),
+                        _ => self.portals.remove(name),
                     };
                 }
             }
@@ -61,16 +70,23 @@ impl Prepared {
         }
     }
 
-    /// The text (with its parameters) an `Execute` runs, if its portal is known.
-    pub fn executed(&self, body: &[u8]) -> Option<String> {
-        self.portals.get(&cstring(body)?).cloned()
+    /// The text (with its parameters) an `Execute` runs. Never empty: a portal Loupe did not
+    /// see bound is named as such, so it is still held (and a reviewer can refuse it).
+    pub fn executed(&self, body: &[u8]) -> String {
+        let portal = name(body).map_or(&[][..], |(portal, _)| portal);
+        self.portals.get(portal).cloned().unwrap_or_else(|| {
+            format!(
+                "(a portal Loupe did not see bound: {})",
+                String::from_utf8_lossy(portal)
+            )
+        })
     }
 }
 
-/// A `Parse` message's statement text.
-fn statement_text(body: &[u8]) -> Option<String> {
-    let name_end = body.iter().position(|byte| *byte == 0)?;
-    cstring(&body[name_end + 1..])
+/// A NUL-terminated name at the start of `body`, and what follows it.
+fn name(body: &[u8]) -> Option<(&[u8], &[u8])> {
+    let end = body.iter().position(|byte| *byte == 0)?;
+    Some((&body[..end], &body[end + 1..]))
 }
 
 /// Rejected statements waiting for their stand-in's answer. Answers are matched by counting
@@ -146,11 +162,19 @@ mod tests {
         prepared.follow(b'P', b"s1\0DELETE FROM t WHERE id = $1\0\0\0", None);
         prepared.follow(b'B', b"p\0s1\0rest", Some(&["$1 = 7".to_owned()]));
         assert_eq!(
-            prepared.executed(b"p\0\0\0\0\0").as_deref(),
-            Some("DELETE FROM t WHERE id = $1\n-- parameters: $1 = 7")
+            prepared.executed(b"p\0\0\0\0\0"),
+            "DELETE FROM t WHERE id = $1\n-- parameters: $1 = 7"
         );
         prepared.follow(b'C', b"Pp\0", None);
-        assert_eq!(prepared.executed(b"p\0\0\0\0\0"), None);
+        assert_eq!(
+            prepared.executed(b"p\0\0\0\0\0"),
+            "(a portal Loupe did not see bound: p)"
+        );
+        // Names that differ only in bytes that are not UTF-8 stay apart.
+        prepared.follow(b'P', b"x\xff\0DELETE FROM t\0\0\0", None);
+        prepared.follow(b'P', b"x\xfe\0SELECT 1\0\0\0", None);
+        prepared.follow(b'B', b"\0x\xff\0rest", None);
+        assert_eq!(prepared.executed(b"\0\0\0\0\0"), "DELETE FROM t");
         // Malformed messages change nothing and do not panic.
         prepared.follow(b'P', b"no terminator", None);
         prepared.follow(b'B', b"", None);

@@ -627,11 +627,19 @@ async fn relay(
                 if admitted.reviewed {
                     prepared.follow(tag, &message[5..], parameters.as_deref());
                     let statement = match tag {
-                        b'Q' => cstring(&message[5..]),
-                        b'E' if !skipping => prepared.executed(&message[5..]),
+                        // An empty query does nothing on the target.
+                        b'Q' => cstring(&message[5..]).filter(|text| !text.trim().is_empty()),
+                        b'E' if !skipping => Some(prepared.executed(&message[5..])),
                         _ => None,
                     };
-                    if let Some(statement) = statement.filter(|text| !text.trim().is_empty()) {
+                    if tag == b'F' {
+                        // A function call runs a function by its OID, around any statement a
+                        // reviewer would see: refused here.
+                        message = rejections.lock().expect("never poisoned").reject(
+                            b'Q',
+                            "function calls (the FunctionCall message) are not relayed on a connection whose statements are reviewed",
+                        );
+                    } else if let Some(statement) = statement {
                         let gone = client_gone(&mut client_read);
                         match held(&hold, &statement, &client_write, withdraw, gone).await {
                             Decision::Approved(_) => {}
@@ -646,7 +654,7 @@ async fn relay(
                         skipping = false;
                     }
                 }
-                rejections.lock().expect("never poisoned").sent(tag);
+                rejections.lock().expect("never poisoned").sent(message[0]);
                 if target_write.write_all(&message).await.is_err() || tag == b'X' {
                     return;
                 }
