@@ -198,7 +198,11 @@ fn run_browser_tests(tally: &mut Tally, workspace: &Workspace) {
     };
     let artifacts = workspace.target_dir.join("e2e-artifacts");
     let mut node = end2end_node(workspace, &chromium, &artifacts);
-    tally.tests("browser tests (Chromium)", &mut node, parse_node_test_line);
+    tally.tests(
+        "end-to-end tests (Chromium, Node drivers)",
+        &mut node,
+        parse_node_test_line,
+    );
     eprintln!(
         "xtask: browser test screenshots are in {}",
         artifacts.display()
