@@ -1,4 +1,5 @@
-// Database drivers with their own protocol code through Loupe's wire listeners: node-postgres
+// Database drivers with their own protocol code through Loupe's wire listeners, and the page
+// that tells people how to connect: node-postgres
 // (`pg`: extended protocol, text parameters, TLS from Node's own stack) and `mysql2` (prepared
 // statements with binary rows, `mysql_clear_password`, TLS), against the PostgreSQL and MariaDB
 // servers on this machine. Each checks the recorded session statement by statement against
@@ -10,7 +11,7 @@ import { after, before, test } from 'node:test';
 import pg from 'pg';
 import mysql from 'mysql2/promise';
 import { request } from 'playwright-core';
-import { ADMIN_PASSWORD, startServer } from '../support.mjs';
+import { ADMIN_PASSWORD, collectPageErrors, launchBrowser, logInAs, screenshot, startServer } from '../support.mjs';
 
 const POSTGRES = { host: '127.0.0.1', port: 5432, user: 'postgres', database: 'postgres' };
 const MARIADB = { host: '127.0.0.1', port: 3306, user: 'root' };
@@ -176,4 +177,33 @@ test('mysql2 over TLS: prepared statements with binary rows and plain queries, r
   assert.deepEqual(await rowsOf(session, table.seq), [[1, '2026-12-01 07:03:55.120'], [2, null]]);
   const error = events.find((event) => event.kind === 'error');
   assert.equal(error.code, '42S02');
+});
+
+test('the Tokens page shows how psql and mysql connect, and the certificate they are offered', async () => {
+  const settings = await call('GET', '/api/settings');
+  const browser = await launchBrowser();
+  try {
+    const { context } = browser;
+    await logInAs(context, server.url);
+    const page = await context.newPage();
+    const errors = collectPageErrors(page);
+    await page.goto(`${server.url}/tokens`);
+    const card = page.locator('[data-test=database-clients]');
+    await card.waitFor();
+    assert.equal(
+      await card.locator('[data-test=client-psql]').textContent(),
+      `PGPASSWORD=<token> psql 'host=127.0.0.1 port=${ports.pg} user=admin dbname=<connection> sslmode=require'`,
+    );
+    assert.equal(
+      await card.locator('[data-test=client-mysql]').textContent(),
+      `MYSQL_PWD=<token> mysql --ssl -h 127.0.0.1 -P ${ports.mysql} -u admin -D <connection>`,
+    );
+    const fingerprint = await card.locator('[data-test=tls-fingerprint]').textContent();
+    assert.match(fingerprint, /^([0-9A-F]{2}:){31}[0-9A-F]{2}$/);
+    assert.equal(fingerprint, settings.listeners.tls_fingerprint);
+    await screenshot(page, 'tokens-database-clients');
+    assert.deepEqual(errors, []);
+  } finally {
+    await browser.close();
+  }
 });

@@ -1,13 +1,16 @@
 //! `/tokens`: the user's API tokens for the CLI and other tools: create (the secret is shown
-//! once), see when each was last used, revoke.
+//! once), see when each was last used, revoke; and how database clients (psql, mysql, drivers)
+//! reach connections through Loupe with a token as their password.
 
 use leptos::{prelude::*, task::spawn_local};
 use loupe_protocol::{ApiToken, CreatedToken, NewToken};
 
 use crate::{
     api,
+    auth::Auth,
     components::feedback::{ErrorLine, ErrorPanel},
     format::{local_time, relative_time},
+    settings::ServerSettings,
 };
 
 #[component]
@@ -65,6 +68,7 @@ pub fn TokensPage() -> impl IntoView {
                 <code class="mono">{token.secret}</code>
             </div>
         })}
+        <DatabaseClients/>
         <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
             {move || tokens.get().map(|answer| match answer {
                 Ok(list) if list.is_empty() => view! {
@@ -74,6 +78,49 @@ pub fn TokensPage() -> impl IntoView {
                 Err(failure) => view! { <ErrorPanel message=failure.to_string() retry=Callback::new(move |()| tokens.refetch())/> }.into_any(),
             })}
         </Transition>
+    }
+}
+
+/// Where psql and mysql connect, as this user, and the certificate the listeners offer; nothing
+/// when the server listens for neither.
+#[component]
+fn DatabaseClients() -> impl IntoView {
+    let settings = ServerSettings::get();
+    let auth = expect_context::<Auth>();
+    move || {
+        let listeners = settings.read()?.listeners;
+        if listeners.postgres.is_none() && listeners.mysql.is_none() {
+            return None;
+        }
+        let user = auth
+            .user
+            .with(|user| user.as_ref().map(|user| user.username.clone()))
+            .unwrap_or_else(|| "<you>".into());
+        let split = |address: &str| {
+            let (host, port) = address.rsplit_once(':').unwrap_or((address, ""));
+            (host.to_owned(), port.to_owned())
+        };
+        let postgres = listeners.postgres.as_deref().map(|address| {
+            let (host, port) = split(address);
+            format!(
+                "PGPASSWORD=<token> psql 'host={host} port={port} user={user} dbname=<connection> sslmode=require'"
+            )
+        });
+        let mysql = listeners.mysql.as_deref().map(|address| {
+            let (host, port) = split(address);
+            format!("MYSQL_PWD=<token> mysql --ssl -h {host} -P {port} -u {user} -D <connection>")
+        });
+        Some(view! {
+            <section class="card" data-test="database-clients">
+                <h2>"Database clients"</h2>
+                <p class="muted">"psql, mysql and drivers reach PostgreSQL and MySQL connections through Loupe: the database is the connection's name, the password an API token. " <code>"loupe connect <connection>"</code> " prints the line."</p>
+                {postgres.map(|line| view! { <p>"PostgreSQL"</p><pre class="mono" data-test="client-psql">{line}</pre> })}
+                {mysql.map(|line| view! { <p>"MySQL, MariaDB"</p><pre class="mono" data-test="client-mysql">{line}</pre> })}
+                {listeners.tls_fingerprint.map(|fingerprint| view! {
+                    <p class="muted">"TLS certificate (SHA-256): " <code class="mono" data-test="tls-fingerprint">{fingerprint}</code></p>
+                })}
+            </section>
+        })
     }
 }
 
