@@ -30,11 +30,11 @@ use crate::{
     },
 };
 
-/// How often a running session's counters are published to the sessions list at most.
 /// Rows recorded per append while a result streams in, by every path that records results
 /// (Loupe's own runs and the wire relays): a page of rows is stored as one.
 pub const ROWS_PER_APPEND: usize = 1000;
 
+/// How often a running session's counters are published to the sessions list at most.
 const SNAPSHOT_EVERY: Duration = Duration::from_millis(500);
 
 /// Requests written per transaction at most, and bytes of payload: enough to amortise a commit,

@@ -55,7 +55,8 @@ impl Hold<'_> {
             review.id
         );
         self.notes
-            .note(Seen::Note(format!("held for review: {address}")));
+            .note(Seen::Note(format!("held for review: {address}")))
+            .await;
         Ok(Held {
             id: review.id,
             address,
@@ -63,12 +64,12 @@ impl Hold<'_> {
     }
 
     /// Waits for `held`'s decision; `withdrawn` resolves (with why) when the client cancels
-    /// the statement. A refusal is recorded as an error with `code` (the protocol's own).
+    /// the statement. An approval is noted in the record; a refusal is the caller's to record
+    /// (as the protocol's own error).
     pub async fn decision(
         &self,
         held: &Held,
         withdrawn: impl Future<Output = &'static str>,
-        code: &str,
     ) -> Decision {
         let reviews = &self.services.reviews;
         let withdraw = async |why: &str| {
@@ -76,6 +77,15 @@ impl Hold<'_> {
                 reviews::withdraw_statement(reviews, &self.admitted.actor, &held.id, why).await
             {
                 tracing::warn!(review = %held.id, %error, "withdrawing a held statement's review");
+            }
+            // A reviewer may have decided in the same moment: the record says so, but the
+            // client, which gave up on it, is refused all the same.
+            if let Ok(Decision::Approved(by)) = reviews::decision(reviews, &held.id).await {
+                self.notes
+                    .note(Seen::Note(format!(
+                        "approved by {by} as the client gave it up; it did not run"
+                    )))
+                    .await;
             }
             Decision::Refused(why.to_owned())
         };
@@ -86,12 +96,10 @@ impl Hold<'_> {
             why = withdrawn => withdraw(why).await,
             () = self.session.stop.cancelled() => withdraw("the session was stopped").await,
         };
-        match &decision {
-            Decision::Approved(by) => self.notes.note(Seen::Note(format!("approved by {by}"))),
-            Decision::Refused(why) => self.notes.note(Seen::Failed {
-                code: code.to_owned(),
-                message: why.clone(),
-            }),
+        if let Decision::Approved(by) = &decision {
+            self.notes
+                .note(Seen::Note(format!("approved by {by}")))
+                .await;
         }
         decision
     }

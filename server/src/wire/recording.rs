@@ -3,9 +3,9 @@
 //! stops it; each statement an input, its parameters a note, each result set a result with its
 //! rows, each command tag or count a note, each error an error with the database's code.
 //!
-//! The relay never waits for the recorder: what it sees goes through a bounded queue
-//! ([`Notes`]), and when the queue is full the relay goes on and the record says at the end that
-//! something was relayed but not kept.
+//! What the relay sees goes through a bounded queue ([`Notes`]). Rows and COPY data never make
+//! the relay wait: when the queue is full they are relayed but not kept, and the record says so
+//! at the end. Statements, counts and errors are always kept.
 
 use std::sync::{
     Arc, OnceLock,
@@ -134,10 +134,16 @@ pub(super) struct Notes {
 }
 
 impl Notes {
-    /// Hands `seen` to the recorder without waiting; when its queue is full, remembers that
-    /// something was missed (the record says so at the end).
-    pub fn note(&self, seen: Seen) {
-        if self.queue.try_send(seen).is_err() {
+    /// Hands `seen` to the recorder. Rows and COPY data never wait: when the queue is full they
+    /// are dropped and the record says so at the end. Everything else (statements, parameters,
+    /// counts, errors, notes) is kept, waiting for room if it must, so no statement is left
+    /// out of the record by a flood of rows before it.
+    pub async fn note(&self, seen: Seen) {
+        if matches!(seen, Seen::Row(_) | Seen::Copy(_)) {
+            if self.queue.try_send(seen).is_err() {
+                self.missed.store(true, Ordering::Relaxed);
+            }
+        } else if self.queue.send(seen).await.is_err() {
             self.missed.store(true, Ordering::Relaxed);
         }
     }

@@ -97,10 +97,17 @@ fn generated(data_dir: &Path, public_url: Option<&str>) -> Result<(PathBuf, Path
     Ok((certificate, key))
 }
 
-/// Writes a file that must not exist yet; `private` ones are readable by their owner only.
+/// Writes a file anew (one left from a half-made pair is replaced); `private` ones are
+/// readable by their owner only.
 fn write_new(path: &Path, contents: &[u8], private: bool) -> Result<()> {
+    match std::fs::remove_file(path) {
+        Err(error) if error.kind() != std::io::ErrorKind::NotFound => {
+            return Err(error).with_context(|| format!("cannot replace {}", path.display()));
+        }
+        _ => {}
+    }
     let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
+    options.write(true).create_new(true);
     #[cfg(unix)]
     if private {
         std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);

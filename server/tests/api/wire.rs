@@ -1158,3 +1158,100 @@ async fn a_function_call_cannot_run_around_the_review_of_statements() {
         .unwrap();
     assert_eq!(page["items"].as_array().unwrap().len(), 0, "{page}");
 }
+
+/// A frontend message: its type, then its body with the length before it.
+fn raw(tag: u8, body: &[u8]) -> Vec<u8> {
+    let mut message = vec![tag];
+    message.extend_from_slice(&((body.len() + 4) as i32).to_be_bytes());
+    message.extend_from_slice(body);
+    message
+}
+
+#[tokio::test]
+async fn a_reviewer_is_shown_what_the_target_will_run_whatever_the_client_names() {
+    use tokio::io::AsyncWriteExt;
+    let (app, address) = gateway_app().await;
+    let admin = app.admin().await;
+    let alice = app.user("alice", Role::User).await;
+    let rita = dba_reviewer(&app).await;
+    postgres_connection(
+        &app,
+        &admin,
+        "reviewed",
+        json!({ "command_review": true, "reviewer_groups": ["dba"] }),
+    )
+    .await;
+    let mut stream = raw_login(&address, &alice, "reviewed").await;
+    // `s` is prepared; preparing it again fails on the target, which keeps the first text.
+    // (The name of Loupe's own stand-in is taken too: a rejection must still fail to run.)
+    let mut batch = raw(b'P', b"s\0SELECT 'first' AS x\0\0\0");
+    batch.extend(raw(b'P', b"loupe.rejected\0SELECT 'hijacked'\0\0\0"));
+    batch.extend(raw(b'S', b""));
+    batch.extend(raw(b'P', b"s\0SELECT 'second' AS x\0\0\0"));
+    batch.extend(raw(b'S', b""));
+    stream.write_all(&batch).await.unwrap();
+    let mut seen = Vec::new();
+    while seen.iter().filter(|tag| **tag == b'Z').count() < 2 {
+        seen.push(raw_message(&mut stream).await.0);
+    }
+    assert_eq!(
+        seen, b"11ZEZ",
+        "the second Parse of s is refused by the target"
+    );
+
+    // Executing s: the reviewer is shown the text the target holds, not the last one sent.
+    let mut execute = raw(b'B', b"\0s\0\0\0\0\0\0\0");
+    execute.extend(raw(b'E', b"\0\0\0\0\0"));
+    execute.extend(raw(b'S', b""));
+    stream.write_all(&execute).await.unwrap();
+    let review = pending_review(&app, &rita, "SELECT 'first' AS x").await;
+    decide(&app, &rita, &review, "approve", "ok").await;
+    let mut answers = Vec::new();
+    loop {
+        let (tag, body) = raw_message(&mut stream).await;
+        answers.push((tag, String::from_utf8_lossy(&body).into_owned()));
+        if tag == b'Z' {
+            break;
+        }
+    }
+    assert!(
+        answers
+            .iter()
+            .any(|(tag, body)| *tag == b'D' && body.contains("first")),
+        "{answers:?}"
+    );
+
+    // Rejected: an error in the Execute's place, with the stand-in's name taken by the client.
+    stream.write_all(&execute).await.unwrap();
+    let review = loop {
+        let page: Value = app
+            .call(Method::GET, "/api/reviews?state=pending", Some(&rita), None)
+            .await
+            .json()
+            .await
+            .unwrap();
+        if let Some(review) = page["items"].as_array().unwrap().first() {
+            break review.clone();
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    decide(&app, &rita, &review, "reject", "no").await;
+    let mut answers = Vec::new();
+    loop {
+        let (tag, body) = raw_message(&mut stream).await;
+        answers.push((tag, String::from_utf8_lossy(&body).into_owned()));
+        if tag == b'Z' {
+            break;
+        }
+    }
+    assert!(
+        answers.iter().any(|(tag, body)| *tag == b'E'
+            && body.contains("C42501")
+            && body.contains("rejected by rita")),
+        "{answers:?}"
+    );
+    assert!(
+        !answers.iter().any(|(tag, _)| *tag == b'D'),
+        "nothing ran: {answers:?}"
+    );
+}

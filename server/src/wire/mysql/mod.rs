@@ -105,8 +105,19 @@ impl MyGateway {
 
     async fn handle(&self, client: TcpStream, peer: SocketAddr) -> std::io::Result<()> {
         let loopback = client.local_addr()?.ip().is_loopback();
-        // High ids, so they are unlike the target's own (small, counted) thread ids.
-        let id = rand_u32() | 0x8000_0000;
+        // High ids, so they are unlike the target's own (small, counted) thread ids; one no
+        // other connection holds.
+        let id = loop {
+            let id = rand_u32() | 0x8000_0000;
+            if !self
+                .threads
+                .lock()
+                .expect("never poisoned")
+                .contains_key(&id)
+            {
+                break id;
+            }
+        };
         let greeted =
             tokio::time::timeout(LOGIN_TIME, greet(client, id, &self.services.tls, loopback)).await;
         let (mut client, hello) = match greeted {
@@ -289,7 +300,8 @@ impl MyGateway {
                 };
                 relay.run(client, target.stream).await
             }
-            Err(error) => Ended::TargetClosed(format!("the client went away at login: {error}")),
+            // The client left before its first statement.
+            Err(_) => Ended::ClientLeft,
         };
         if let Ended::Stopped(_) = ended {
             // Whatever the target is running for this client stops too.
@@ -399,14 +411,14 @@ impl Relay<'_> {
         let (notes, recording) =
             recording::start(&self.gateway.services.recorder, &self.session.id);
         let shared = Arc::new(Mutex::new(Shared::default()));
+        // Told when the target has answered every command forwarded.
+        let settled = Arc::new(Notify::new());
         // Both directions answer the client: the target's packets, and Loupe's own (a refused
         // command, a `KILL` it ran).
         let client_write = Arc::new(tokio::sync::Mutex::new(client_write));
         let from_client = {
             let (notes, client_write) = (notes.clone(), client_write.clone());
-            let commands = Commands {
-                shared: shared.clone(),
-            };
+            let commands = Commands::new(shared.clone(), settled.clone());
             async move {
                 let mut whole = Reassembly::default();
                 // The packets of a command that continues, on a connection whose statements are
@@ -471,12 +483,16 @@ impl Relay<'_> {
                     {
                         Some(answer) => {
                             held.clear();
+                            // After what the target still owes for earlier commands.
+                            commands.settle().await;
                             let mut writer = client_write.lock().await;
                             if writer.write_all(&packet(reply, &answer)).await.is_err() {
                                 return;
                             }
                         }
                         None => {
+                            // Queued before the target can answer it.
+                            commands.forwarded(&command);
                             for earlier in held.drain(..) {
                                 if target_write.write_all(&earlier).await.is_err() {
                                     return;
@@ -493,7 +509,7 @@ impl Relay<'_> {
             }
         };
         let from_target = async move {
-            let mut answers = Answers::new(shared, self.capabilities);
+            let mut answers = Answers::new(shared, settled, self.capabilities);
             let mut whole = Reassembly::default();
             let mut last = 0u8;
             loop {
@@ -513,7 +529,7 @@ impl Relay<'_> {
                 match whole.add(&read) {
                     Piece::Whole(answer) => {
                         if let Some(noted) = answers.take(&answer) {
-                            notes.note(noted);
+                            notes.note(noted).await;
                         }
                     }
                     Piece::Partial => {}
@@ -545,7 +561,9 @@ impl Relay<'_> {
     }
 
     /// Reads a whole command for the record. Answers Loupe's own reply when the command is not
-    /// to be forwarded (refused, or a `KILL` of a connection Loupe relays).
+    /// to be forwarded: refused, held and not approved, or a `KILL`, which Loupe runs itself for
+    /// the connections it relays and refuses for any other (every Loupe user reaches the target
+    /// as the same account, so a target's thread is nobody's to kill through Loupe).
     async fn command(
         &self,
         commands: &Commands,
@@ -553,38 +571,59 @@ impl Relay<'_> {
         notes: &Notes,
         client: &mut (impl AsyncBufRead + Unpin),
     ) -> Option<Vec<u8>> {
-        if payload.first() == Some(&command::QUERY)
-            && let Some((what, id)) = kill_statement(&String::from_utf8_lossy(&payload[1..]))
-            && let Some(killed) = self.gateway.kill(&self.admitted.actor, what, id).await
-        {
-            notes.note(Seen::Query(
-                String::from_utf8_lossy(&payload[1..]).into_owned(),
-            ));
-            return Some(match killed {
-                Ok(()) => {
-                    notes.note(Seen::Complete(format!(
-                        "{} on connection {id} killed by Loupe",
-                        what.to_ascii_lowercase()
-                    )));
-                    ok_packet()
-                }
-                Err(message) => {
-                    notes.note(Seen::Failed {
-                        code: "HY000".to_owned(),
-                        message: message.clone(),
-                    });
-                    packets::error(1095, b"HY000", &message)
-                }
-            });
+        if payload.first() == Some(&command::QUERY) {
+            let text = String::from_utf8_lossy(&payload[1..]);
+            if is_kill(&text) {
+                notes.note(Seen::Query(text.clone().into_owned())).await;
+                let killed = match kill_statement(&text) {
+                    Some((what, id)) => self.gateway.kill(&self.admitted.actor, what, id).await,
+                    None => None,
+                };
+                return Some(match killed {
+                    Some(Ok(())) => {
+                        notes
+                            .note(Seen::Complete("killed by Loupe".to_owned()))
+                            .await;
+                        ok_packet()
+                    }
+                    Some(Err(message)) => {
+                        notes
+                            .note(Seen::Failed {
+                                code: "HY000".to_owned(),
+                                message: message.clone(),
+                            })
+                            .await;
+                        packets::error(1095, b"HY000", &message)
+                    }
+                    None => {
+                        let message = "Unknown thread id: through Loupe, KILL [QUERY] names the connection id Loupe gave a client (what mysql sends on Ctrl-C)";
+                        notes
+                            .note(Seen::Failed {
+                                code: "HY000".to_owned(),
+                                message: message.to_owned(),
+                            })
+                            .await;
+                        packets::error(1094, b"HY000", message)
+                    }
+                });
+            }
         }
-        let statement = match commands.take(payload) {
+        let statement = match commands.take(payload, self.admitted.reviewed) {
             Command::Forward { seen, statement } => {
                 for noted in seen {
-                    notes.note(noted);
+                    notes.note(noted).await;
                 }
                 statement
             }
-            Command::Refuse(why) => return Some(packets::error(1235, b"42000", why)),
+            Command::Refuse(why) => {
+                notes
+                    .note(Seen::Failed {
+                        code: "42000".to_owned(),
+                        message: why.clone(),
+                    })
+                    .await;
+                return Some(packets::error(1235, b"42000", &why));
+            }
         };
         let statement =
             statement.filter(|text| self.admitted.reviewed && !text.trim().is_empty())?;
@@ -604,18 +643,30 @@ impl Relay<'_> {
                         () = client_gone(client) => "the client went away",
                     }
                 };
-                hold.decision(&held, withdrawn, "42000").await
+                hold.decision(&held, withdrawn).await
             }
             Err(why) => Decision::Refused(why),
         };
         match decision {
             Decision::Approved(_) => None,
             Decision::Refused(why) => {
-                commands.answered();
+                notes
+                    .note(Seen::Failed {
+                        code: "42000".to_owned(),
+                        message: why.clone(),
+                    })
+                    .await;
                 Some(packets::error(1227, b"42000", &why))
             }
         }
     }
+}
+
+/// Whether a statement is a `KILL` (any form: `KILL QUERY ID …` too).
+fn is_kill(text: &str) -> bool {
+    text.split_whitespace()
+        .next()
+        .is_some_and(|word| word.eq_ignore_ascii_case("KILL"))
 }
 
 /// The answer to anything but `KILL` on a connection that names no database.
@@ -645,9 +696,9 @@ struct Reassembly {
 enum Piece {
     /// The whole payload, its last packet in.
     Whole(Vec<u8>),
-    /// More packets follow.
+    /// Part of a payload: more follows, or it is the rest of one too long to decode.
     Partial,
-    /// The last packet of a payload too long to decode.
+    /// The packet that made a payload too long to decode (its earlier parts were read).
     TooLong,
 }
 
@@ -658,25 +709,27 @@ impl Reassembly {
 
     fn add(&mut self, packet: &[u8]) -> Piece {
         let part = payload(packet);
+        let continued = part.len() == CONTINUED;
         self.parts += 1;
-        if !self.too_long {
-            if self.payload.len() + part.len() > MAX_DECODED {
-                self.too_long = true;
-                self.payload = Vec::new();
-            } else {
-                self.payload.extend_from_slice(part);
-            }
-        }
-        if part.len() == CONTINUED {
-            return Piece::Partial;
-        }
-        let whole = std::mem::take(&mut self.payload);
-        self.parts = 0;
-        if std::mem::take(&mut self.too_long) {
+        let piece = if self.too_long {
+            Piece::Partial
+        } else if self.payload.len() + part.len() > MAX_DECODED {
+            self.too_long = true;
+            self.payload = Vec::new();
             Piece::TooLong
         } else {
-            Piece::Whole(whole)
+            self.payload.extend_from_slice(part);
+            if continued {
+                Piece::Partial
+            } else {
+                Piece::Whole(std::mem::take(&mut self.payload))
+            }
+        };
+        if !continued {
+            self.parts = 0;
+            self.too_long = false;
         }
+        piece
     }
 }
 

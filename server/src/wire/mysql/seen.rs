@@ -10,6 +10,7 @@
 use std::{
     collections::{HashMap, VecDeque},
     sync::{Arc, Mutex},
+    time::Duration,
 };
 
 use loupe_protocol::{Cell, Column as RecordedColumn};
@@ -24,9 +25,12 @@ use mysql_common::{
     value::{BinValue, ClientSide, ServerSide, Value, ValueDeserializer},
 };
 
+use tokio::sync::Notify;
+
 use super::packets::{parse, parse_error};
 use crate::{
     gateway::values::{hex, typed_cell},
+    sessions::summarize,
     wire::recording::Seen,
 };
 
@@ -71,6 +75,8 @@ pub struct Shared {
     /// Something was relayed that could not be decoded: answers are no longer read.
     lost: bool,
     statements: HashMap<u32, Statement>,
+    /// The id of the statement prepared last (what MariaDB's execute-direct names).
+    last_prepared: Option<u32>,
 }
 
 /// A prepared statement: how many parameters it takes, and their types as last bound (a client
@@ -87,182 +93,265 @@ struct Statement {
 
 /// The client's side: what each command says, and what answer it expects.
 pub struct Commands {
-    pub shared: Arc<Mutex<Shared>>,
+    shared: Arc<Mutex<Shared>>,
+    settled: Arc<Notify>,
 }
 
 /// What the record keeps of a command, if anything, and whether to refuse it.
 pub enum Command {
-    /// Forwarded; noted as `seen` (perhaps nothing). `statement` is what it runs, for a
+    /// To be forwarded; noted as `seen` (perhaps nothing). `statement` is what it runs, for a
     /// review: a query's text, or a prepared statement's with its parameters.
     Forward {
         seen: Vec<Seen>,
         statement: Option<String>,
     },
     /// Not forwarded: answered with this error instead.
-    Refuse(&'static str),
+    Refuse(String),
 }
 
+/// The statement id MariaDB's clients execute to mean "the one just prepared".
+const LAST_PREPARED: u32 = u32::MAX;
+
+/// How long Loupe waits for the target's answers to earlier commands before answering one
+/// itself.
+const SETTLE_TIME: Duration = Duration::from_secs(10);
+
 impl Commands {
-    /// Reads a command's payload (whole) and queues the answer it expects.
-    pub fn take(&self, payload: &[u8]) -> Command {
+    pub fn new(shared: Arc<Mutex<Shared>>, settled: Arc<Notify>) -> Commands {
+        Commands { shared, settled }
+    }
+
+    /// Waits (a while at most) until the target has answered every command forwarded, so an
+    /// answer of Loupe's own comes after them, where the client expects it.
+    pub async fn settle(&self) {
+        let wait = async {
+            loop {
+                let notified = self.settled.notified();
+                tokio::pin!(notified);
+                notified.as_mut().enable();
+                let answered = {
+                    let shared = self.shared.lock().expect("never poisoned");
+                    shared.lost || shared.expected.is_empty()
+                };
+                if answered {
+                    return;
+                }
+                notified.await;
+            }
+        };
+        let _ = tokio::time::timeout(SETTLE_TIME, wait).await;
+    }
+
+    /// Reads a command's payload (whole), changing nothing: [`Commands::forwarded`] does once
+    /// it is forwarded. On a `reviewed` connection, what cannot be shown to a reviewer as what
+    /// it runs is refused.
+    pub fn take(&self, payload: &[u8], reviewed: bool) -> Command {
         let Some((&code, rest)) = payload.split_first() else {
             return Command::Forward {
                 seen: Vec::new(),
                 statement: None,
             };
         };
-        let mut statement = None;
-        let mut shared = self.shared.lock().expect("never poisoned");
-        let (expect, seen) = match code {
+        let shared = self.shared.lock().expect("never poisoned");
+        if reviewed && shared.lost && matches!(code, command::QUERY | command::STMT_EXECUTE) {
+            return Command::Refuse(
+                "Loupe lost track of this connection's answers, so it cannot show statements to a reviewer: connect again".into(),
+            );
+        }
+        let forward =
+            |seen: Vec<Seen>, statement: Option<String>| Command::Forward { seen, statement };
+        match code {
             command::QUERY => {
                 let text = String::from_utf8_lossy(rest).into_owned();
-                statement = Some(text.clone());
-                (
-                    Some(Expect::Results { binary: false }),
-                    vec![Seen::Query(text)],
-                )
+                forward(vec![Seen::Query(text.clone())], Some(text))
             }
             command::STMT_PREPARE => {
                 let text = String::from_utf8_lossy(rest).into_owned();
-                (
-                    Some(Expect::Prepared(text.clone())),
-                    vec![Seen::Query(text)],
-                )
+                forward(vec![Seen::Note(format!("prepared: {}", summarize(&text)))], None)
             }
             command::STMT_EXECUTE => {
-                let (text, parameters) = executed(rest, &mut shared.statements);
-                // Never empty: a statement Loupe did not see prepared is still held.
-                statement = Some(match &parameters {
+                if rest.get(4).is_some_and(|flags| *flags != 0) {
+                    return Command::Refuse(
+                        "cursors (COM_STMT_EXECUTE with a cursor) are not relayed by Loupe".into(),
+                    );
+                }
+                let Some(statement) = statement_of(&shared, rest) else {
+                    if reviewed {
+                        return Command::Refuse(
+                            "Loupe cannot show this execution to a reviewer: it did not see its statement prepared".into(),
+                        );
+                    }
+                    return forward(
+                        vec![Seen::Query("(a prepared statement Loupe did not see prepared)".into())],
+                        None,
+                    );
+                };
+                let parameters = execute_parameters(rest, statement);
+                let text = statement.text.clone();
+                let reviewed_text = match &parameters {
                     Some(values) => format!("{text}\n-- parameters: {}", values.join(", ")),
-                    None => text,
-                });
-                let seen = parameters.map(Seen::Parameters).into_iter().collect();
-                (Some(Expect::Results { binary: true }), seen)
+                    None => text.clone(),
+                };
+                let mut seen = vec![Seen::Query(text)];
+                seen.extend(parameters.map(Seen::Parameters));
+                forward(seen, Some(reviewed_text))
             }
-            command::INIT_DB => (
-                Some(Expect::Single),
+            command::INIT_DB => forward(
                 vec![Seen::Query(format!(
                     "USE `{}`",
                     String::from_utf8_lossy(rest).replace('`', "``")
                 ))],
+                None,
             ),
+            command::QUIT
+            | command::STMT_CLOSE
+            | command::STMT_SEND_LONG_DATA
+            | command::STMT_RESET
+            | command::RESET_CONNECTION
+            | command::PING
+            | command::SET_OPTION
+            | command::STATISTICS
+            | command::FIELD_LIST => forward(Vec::new(), None),
+            command::CHANGE_USER => Command::Refuse(
+                "COM_CHANGE_USER is not relayed: connect again through Loupe as the other user".into(),
+            ),
+            command::PROCESS_KILL => Command::Refuse(
+                "COM_PROCESS_KILL is not relayed: KILL QUERY <id> with the id Loupe gave the connection".into(),
+            ),
+            command::STMT_FETCH => {
+                Command::Refuse("cursors (COM_STMT_FETCH) are not relayed by Loupe".into())
+            }
+            _ => Command::Refuse(
+                "this command (replication, binlog, shutdown or debug) is not relayed by Loupe".into(),
+            ),
+        }
+    }
+
+    /// Takes effect of a command that is forwarded: the answer it expects is queued, and what
+    /// it changes about prepared statements is followed.
+    pub fn forwarded(&self, payload: &[u8]) {
+        let Some((&code, rest)) = payload.split_first() else {
+            return;
+        };
+        let mut shared = self.shared.lock().expect("never poisoned");
+        let id = rest
+            .get(..4)
+            .map(|id| u32::from_le_bytes(id.try_into().expect("four bytes")));
+        let expect = match code {
+            command::QUERY => Some(Expect::Results { binary: false }),
+            command::STMT_PREPARE => {
+                Some(Expect::Prepared(String::from_utf8_lossy(rest).into_owned()))
+            }
+            command::STMT_EXECUTE => {
+                let resolved = id.map(|id| {
+                    if id == LAST_PREPARED {
+                        shared.last_prepared.unwrap_or(id)
+                    } else {
+                        id
+                    }
+                });
+                if let Some(statement) = resolved.and_then(|id| shared.statements.get_mut(&id)) {
+                    if let Some(types) = bound_types(rest, statement.parameters) {
+                        statement.types = types;
+                    }
+                    // Long data goes with one execution.
+                    statement.long_data.clear();
+                }
+                Some(Expect::Results { binary: true })
+            }
             command::STMT_CLOSE => {
-                if let Some(id) = rest.get(..4) {
-                    let id = u32::from_le_bytes(id.try_into().expect("four bytes"));
+                if let Some(id) = id {
                     shared.statements.remove(&id);
                 }
-                (None, Vec::new())
+                None
+            }
+            command::STMT_SEND_LONG_DATA => {
+                if let (Some(id), Some(parameter)) = (id, rest.get(4..6))
+                    && let Some(statement) = shared.statements.get_mut(&id)
+                {
+                    let parameter = usize::from(u16::from_le_bytes([parameter[0], parameter[1]]));
+                    *statement.long_data.entry(parameter).or_default() += rest.len() - 6;
+                }
+                None
+            }
+            command::STMT_RESET => {
+                if let Some(statement) = id.and_then(|id| shared.statements.get_mut(&id)) {
+                    statement.long_data.clear();
+                }
+                Some(Expect::Single)
             }
             command::RESET_CONNECTION => {
                 shared.statements.clear();
-                (Some(Expect::Single), Vec::new())
+                Some(Expect::Single)
             }
-            command::STMT_SEND_LONG_DATA => {
-                if let (Some(id), Some(parameter)) = (rest.get(..4), rest.get(4..6)) {
-                    let id = u32::from_le_bytes(id.try_into().expect("four bytes"));
-                    let parameter = usize::from(u16::from_le_bytes([parameter[0], parameter[1]]));
-                    if let Some(statement) = shared.statements.get_mut(&id) {
-                        *statement.long_data.entry(parameter).or_default() += rest.len() - 6;
-                    }
-                }
-                (None, Vec::new())
+            command::INIT_DB | command::PING | command::SET_OPTION | command::STATISTICS => {
+                Some(Expect::Single)
             }
-            command::STMT_RESET => {
-                if let Some(id) = rest.get(..4) {
-                    let id = u32::from_le_bytes(id.try_into().expect("four bytes"));
-                    if let Some(statement) = shared.statements.get_mut(&id) {
-                        statement.long_data.clear();
-                    }
-                }
-                (Some(Expect::Single), Vec::new())
-            }
-            command::PING | command::SET_OPTION | command::PROCESS_KILL | command::STATISTICS => {
-                (Some(Expect::Single), Vec::new())
-            }
-            command::FIELD_LIST => (Some(Expect::FieldList), Vec::new()),
-            command::QUIT => (None, Vec::new()),
-            command::CHANGE_USER => {
-                return Command::Refuse(
-                    "COM_CHANGE_USER is not relayed: connect again through Loupe as the other user",
-                );
-            }
-            command::STMT_FETCH => {
-                return Command::Refuse("cursors (COM_STMT_FETCH) are not relayed by Loupe");
-            }
-            _ => {
-                return Command::Refuse(
-                    "this command (replication, binlog, shutdown or debug) is not relayed by Loupe",
-                );
-            }
+            command::FIELD_LIST => Some(Expect::FieldList),
+            _ => None,
         };
         // Once lost, nothing reads the answers: nothing is queued for them either.
         if let Some(expect) = expect.filter(|_| !shared.lost) {
             shared.expected.push_back(expect);
         }
-        Command::Forward { seen, statement }
     }
 
     /// A command too long to decode was relayed: what answers it cannot be known.
     pub fn lost(&self) {
         self.shared.lock().expect("never poisoned").lost = true;
     }
+}
 
-    /// Takes back the answer the latest command expected: Loupe answered it instead.
-    pub fn answered(&self) {
-        self.shared
-            .lock()
-            .expect("never poisoned")
-            .expected
-            .pop_back();
+/// The prepared statement a `COM_STMT_EXECUTE` (its body) runs, if Loupe saw it prepared.
+fn statement_of<'a>(shared: &'a Shared, body: &[u8]) -> Option<&'a Statement> {
+    let id = u32::from_le_bytes(body.get(..4)?.try_into().ok()?);
+    let id = if id == LAST_PREPARED {
+        shared.last_prepared?
+    } else {
+        id
+    };
+    shared.statements.get(&id)
+}
+
+/// The parameter types a `COM_STMT_EXECUTE` (its body) binds anew, if it does.
+fn bound_types(body: &[u8], count: usize) -> Option<Vec<(ColumnType, ColumnFlags)>> {
+    if count == 0 {
+        return None;
     }
+    // Statement id, cursor flags, iteration count, the NULL bitmap.
+    let mut buffer = ParseBuf(body.get(9 + count.div_ceil(8)..)?);
+    if buffer.checked_eat_u8()? != 1 {
+        return None;
+    }
+    let mut types = Vec::with_capacity(count);
+    for _ in 0..count {
+        let kind = ColumnType::try_from(buffer.checked_eat_u8()?).ok()?;
+        let flags = if buffer.checked_eat_u8()? & 0x80 != 0 {
+            ColumnFlags::UNSIGNED_FLAG
+        } else {
+            ColumnFlags::empty()
+        };
+        types.push((kind, flags));
+    }
+    Some(types)
 }
 
-/// `COM_STMT_EXECUTE`'s statement text (a placeholder naming the id when Loupe did not see it
-/// prepared), and its parameters as SQL literals (`?1 = 41, ?2 = 'loupe'`): none when the
-/// statement takes none or the packet cannot be read (the relay forwards it all the same).
-fn executed(
-    body: &[u8],
-    statements: &mut HashMap<u32, Statement>,
-) -> (String, Option<Vec<String>>) {
-    let Some(id) = body.get(..4) else {
-        return ("(a COM_STMT_EXECUTE cut short)".to_owned(), None);
-    };
-    let id = u32::from_le_bytes(id.try_into().expect("four bytes"));
-    let Some(statement) = statements.get_mut(&id) else {
-        return (
-            format!("(a prepared statement Loupe did not see prepared: id {id})"),
-            None,
-        );
-    };
-    let parameters = execute_parameters(body, statement);
-    // Long data goes with one execution.
-    statement.long_data.clear();
-    (statement.text.clone(), parameters)
-}
-
-/// The parameters of a `COM_STMT_EXECUTE` of `statement`, which remembers the types bound.
-fn execute_parameters(body: &[u8], statement: &mut Statement) -> Option<Vec<String>> {
+/// The parameters of a `COM_STMT_EXECUTE` (its body) of `statement`, as SQL literals
+/// (`?1 = 41, ?2 = 'loupe'`): none when it takes none or the packet cannot be read.
+fn execute_parameters(body: &[u8], statement: &Statement) -> Option<Vec<String>> {
     let count = statement.parameters;
     if count == 0 {
         return None;
     }
+    let bound = bound_types(body, count);
+    let types = bound.as_ref().unwrap_or(&statement.types);
     // Statement id, cursor flags, iteration count.
     let mut buffer = ParseBuf(body.get(9..)?);
     let nulls =
         NullBitmap::<ClientSide, std::borrow::Cow<'_, [u8]>>::deserialize(count, &mut buffer)
             .ok()?;
     if buffer.checked_eat_u8()? == 1 {
-        let mut types = Vec::with_capacity(count);
-        for _ in 0..count {
-            let kind = ColumnType::try_from(buffer.checked_eat_u8()?).ok()?;
-            let flags = if buffer.checked_eat_u8()? & 0x80 != 0 {
-                ColumnFlags::UNSIGNED_FLAG
-            } else {
-                ColumnFlags::empty()
-            };
-            types.push((kind, flags));
-        }
-        statement.types = types;
+        buffer.checked_skip(count * 2).then_some(())?;
     }
     let mut values = Vec::with_capacity(count);
     for index in 0..count {
@@ -276,7 +365,7 @@ fn execute_parameters(body: &[u8], statement: &mut Statement) -> Option<Vec<Stri
         let value = if nulls.is_null(index) {
             Value::NULL
         } else {
-            let kind = *statement.types.get(index)?;
+            let kind = *types.get(index)?;
             ValueDeserializer::<BinValue>::deserialize(kind, &mut buffer)
                 .ok()?
                 .0
@@ -316,14 +405,20 @@ enum State {
 /// The target's side: what each answer says for the record.
 pub struct Answers {
     shared: Arc<Mutex<Shared>>,
+    settled: Arc<Notify>,
     capabilities: CapabilityFlags,
     state: State,
 }
 
 impl Answers {
-    pub fn new(shared: Arc<Mutex<Shared>>, capabilities: CapabilityFlags) -> Answers {
+    pub fn new(
+        shared: Arc<Mutex<Shared>>,
+        settled: Arc<Notify>,
+        capabilities: CapabilityFlags,
+    ) -> Answers {
         Answers {
             shared,
+            settled,
             capabilities,
             state: State::Idle,
         }
@@ -342,7 +437,15 @@ impl Answers {
 
     /// An answer too long to decode was relayed: the rest is not read.
     pub fn lost(&self) {
+        self.lose();
+    }
+
+    /// Something did not read as the answer expected: from here on answers are not read (and
+    /// on a reviewed connection statements are refused), rather than read out of step.
+    fn lose(&self) -> Option<Seen> {
         self.shared.lock().expect("never poisoned").lost = true;
+        self.settled.notify_waiters();
+        None
     }
 
     /// Reads one answer packet's payload (whole).
@@ -366,7 +469,10 @@ impl Answers {
                 mut columns,
                 binary,
             } => {
-                columns.push(parse::<Column>(payload, ())?);
+                let Some(column) = parse::<Column>(payload, ()) else {
+                    return self.lose();
+                };
+                columns.push(column);
                 if left > 1 {
                     self.state = State::Columns {
                         left: left - 1,
@@ -413,7 +519,10 @@ impl Answers {
                     binary,
                     count: count + 1,
                 };
-                cells.map(Seen::Row)
+                match cells {
+                    Some(cells) => Some(Seen::Row(cells)),
+                    None => self.lose(),
+                }
             }
             State::Definitions { left } => {
                 if left > 1 {
@@ -444,13 +553,15 @@ impl Answers {
             .front()
             .cloned();
         match expected {
-            Some(Expect::Results { binary }) => match payload.first()? {
-                0x00 => {
-                    let ok = parse::<OkPacketDeserializer<'_, CommonOkPacket>>(
+            Some(Expect::Results { binary }) => match payload.first() {
+                Some(0x00) => {
+                    let Some(ok) = parse::<OkPacketDeserializer<'_, CommonOkPacket>>(
                         payload,
                         self.capabilities,
-                    )?
-                    .into_inner();
+                    ) else {
+                        return self.lose();
+                    };
+                    let ok = ok.into_inner();
                     if !ok
                         .status_flags()
                         .contains(StatusFlags::SERVER_MORE_RESULTS_EXISTS)
@@ -463,9 +574,14 @@ impl Answers {
                     )))
                 }
                 // LOCAL INFILE is not offered; whatever follows is an OK or ERR.
-                0xfb => None,
+                Some(0xfb) => None,
                 _ => {
-                    let count = ParseBuf(payload).checked_eat_lenenc_int()?;
+                    let Some(count) = ParseBuf(payload)
+                        .checked_eat_lenenc_int()
+                        .filter(|count| *count > 0)
+                    else {
+                        return self.lose();
+                    };
                     self.state = State::Columns {
                         left: count,
                         columns: Vec::new(),
@@ -475,24 +591,25 @@ impl Answers {
                 }
             },
             Some(Expect::Prepared(text)) => {
-                let prepared = parse::<StmtPacket>(payload, ())?;
+                let Some(prepared) = parse::<StmtPacket>(payload, ()) else {
+                    return self.lose();
+                };
                 let (parameters, columns) = (
                     u64::from(prepared.num_params()),
                     u64::from(prepared.num_columns()),
                 );
-                self.shared
-                    .lock()
-                    .expect("never poisoned")
-                    .statements
-                    .insert(
-                        prepared.statement_id(),
-                        Statement {
-                            text,
-                            parameters: usize::from(prepared.num_params()),
-                            types: Vec::new(),
-                            long_data: HashMap::new(),
-                        },
-                    );
+                let mut shared = self.shared.lock().expect("never poisoned");
+                shared.statements.insert(
+                    prepared.statement_id(),
+                    Statement {
+                        text,
+                        parameters: usize::from(prepared.num_params()),
+                        types: Vec::new(),
+                        long_data: HashMap::new(),
+                    },
+                );
+                shared.last_prepared = Some(prepared.statement_id());
+                drop(shared);
                 let end = u64::from(!self.deprecate_eof());
                 let left = [parameters, columns]
                     .iter()
@@ -535,11 +652,11 @@ impl Answers {
 
     /// The answer to the oldest command is complete.
     fn done(&mut self) {
-        self.shared
-            .lock()
-            .expect("never poisoned")
-            .expected
-            .pop_front();
+        let mut shared = self.shared.lock().expect("never poisoned");
+        shared.expected.pop_front();
+        if shared.expected.is_empty() {
+            self.settled.notify_waiters();
+        }
     }
 }
 
@@ -694,58 +811,85 @@ fn fraction(micros: u32, decimals: u8) -> String {
 mod tests {
     use super::*;
 
-    fn statement_of(command: Command) -> Option<String> {
+    fn reviewed(command: Command) -> Result<Option<String>, String> {
         match command {
-            Command::Forward { statement, .. } => statement,
-            Command::Refuse(why) => panic!("refused: {why}"),
+            Command::Forward { statement, .. } => Ok(statement),
+            Command::Refuse(why) => Err(why),
         }
     }
 
     #[test]
-    fn every_execution_names_what_it_runs_even_unseen_or_with_long_data() {
-        let commands = Commands {
-            shared: Arc::default(),
-        };
-        // A statement Loupe never saw prepared is still named, so it is still held.
+    fn every_execution_names_what_it_runs_and_what_cannot_be_shown_is_refused_for_review() {
+        let commands = Commands::new(Arc::default(), Arc::default());
+        // A statement Loupe never saw prepared: recorded as such, refused where reviewed.
         let mut execute = vec![command::STMT_EXECUTE];
         execute.extend_from_slice(&7u32.to_le_bytes());
         execute.extend_from_slice(&[0, 1, 0, 0, 0]);
-        assert_eq!(
-            statement_of(commands.take(&execute)).as_deref(),
-            Some("(a prepared statement Loupe did not see prepared: id 7)")
+        assert_eq!(reviewed(commands.take(&execute, false)), Ok(None));
+        assert!(reviewed(commands.take(&execute, true)).is_err());
+        // A cursor is refused.
+        let mut cursor = execute.clone();
+        cursor[5] = 1;
+        assert!(reviewed(commands.take(&cursor, false)).is_err());
+
+        // Prepared (its answer read), then long data for the first of two parameters: its
+        // value is not in the execution's packet.
+        commands.forwarded(&[command::STMT_PREPARE, b'x']);
+        let mut answers = Answers::new(
+            commands.shared.clone(),
+            commands.settled.clone(),
+            CapabilityFlags::CLIENT_PROTOCOL_41 | CapabilityFlags::CLIENT_DEPRECATE_EOF,
         );
-        assert_eq!(
-            statement_of(commands.take(&[command::STMT_EXECUTE])).as_deref(),
-            Some("(a COM_STMT_EXECUTE cut short)")
-        );
-        // Two parameters, the first sent as long data: its value is not in the packet.
-        commands.shared.lock().unwrap().statements.insert(
-            7,
-            Statement {
-                text: "INSERT INTO t VALUES (?, ?)".into(),
-                parameters: 2,
-                ..Statement::default()
-            },
-        );
+        let mut prepared = vec![0x00];
+        prepared.extend_from_slice(&7u32.to_le_bytes());
+        prepared.extend_from_slice(&0u16.to_le_bytes());
+        prepared.extend_from_slice(&2u16.to_le_bytes());
+        prepared.extend_from_slice(&[0, 0, 0]);
+        answers.take(&prepared);
+        commands
+            .shared
+            .lock()
+            .unwrap()
+            .statements
+            .get_mut(&7)
+            .unwrap()
+            .text = "INSERT INTO t VALUES (?, ?)".into();
         let mut long = vec![command::STMT_SEND_LONG_DATA];
         long.extend_from_slice(&7u32.to_le_bytes());
         long.extend_from_slice(&0u16.to_le_bytes());
         long.extend_from_slice(b"hello");
-        statement_of(commands.take(&long));
+        commands.forwarded(&long);
         // No NULLs, types bound: two LONGLONGs; only the second value follows.
         execute.extend_from_slice(&[0, 1, 8, 0, 8, 0]);
         execute.extend_from_slice(&42i64.to_le_bytes());
+        let expected =
+            "INSERT INTO t VALUES (?, ?)\n-- parameters: ?1 = (5 bytes sent as long data), ?2 = 42";
         assert_eq!(
-            statement_of(commands.take(&execute)).as_deref(),
-            Some(
-                "INSERT INTO t VALUES (?, ?)\n-- parameters: ?1 = (5 bytes sent as long data), ?2 = 42"
-            )
+            reviewed(commands.take(&execute, true)),
+            Ok(Some(expected.into()))
         );
-        // A refused command is refused whatever follows it.
-        assert!(matches!(
-            commands.take(&[command::CHANGE_USER, 1, 2]),
-            Command::Refuse(_)
-        ));
+        // Reading it changed nothing: a refused execution leaves the long data in place.
+        assert_eq!(
+            reviewed(commands.take(&execute, true)),
+            Ok(Some(expected.into()))
+        );
+        // MariaDB's "the statement just prepared".
+        let mut direct = execute.clone();
+        direct[1..5].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert_eq!(
+            reviewed(commands.take(&direct, true)),
+            Ok(Some(expected.into()))
+        );
+        // Forwarded, the long data goes with it: the same packet now reads as two values, of
+        // which only one is there (so no parameters are shown).
+        commands.forwarded(&execute);
+        assert_eq!(
+            reviewed(commands.take(&execute, true)),
+            Ok(Some("INSERT INTO t VALUES (?, ?)".into()))
+        );
+        // Refused whatever follows: a change of user, a kill by thread id.
+        assert!(reviewed(commands.take(&[command::CHANGE_USER, 1, 2], false)).is_err());
+        assert!(reviewed(commands.take(&[command::PROCESS_KILL, 1, 0, 0, 0], false)).is_err());
     }
 
     #[test]

@@ -44,7 +44,10 @@ use tokio::{
     sync::Notify,
 };
 
-use self::held::{Prepared, REJECTED, Rejections};
+use self::{
+    pipeline::{Pipeline, REJECTED},
+    statements::Portal,
+};
 use super::{
     Services, accept,
     admission::{Admitted, Refusal, admit},
@@ -55,7 +58,8 @@ use super::{
 };
 use crate::{gateway::values::typed_cell, reviews::Decision};
 
-mod held;
+mod pipeline;
+mod statements;
 
 /// The first message's code: protocol 3.0, or one of the requests that come instead.
 const PROTOCOL_3: i32 = 196_608;
@@ -263,7 +267,7 @@ impl PgGateway {
         login: Login,
     ) -> std::io::Result<()> {
         let Login {
-            admitted: prepared,
+            admitted,
             application,
             target_stream: upstream,
             greeting,
@@ -271,7 +275,7 @@ impl PgGateway {
         } = login;
         let input = format!("{application} from {} (PostgreSQL protocol)", peer.ip());
         let session =
-            match WireSession::open(&self.services.reviews.gateway, &prepared, &input).await {
+            match WireSession::open(&self.services.reviews.gateway, &admitted, &input).await {
                 Ok(session) => session,
                 Err(error) => {
                     return refuse::<()>(&mut client, "58000", error.message())
@@ -307,13 +311,14 @@ impl PgGateway {
                     client,
                     upstream,
                     &self.services,
-                    &prepared,
+                    &admitted,
                     &session,
                     &target.withdraw,
                 )
                 .await
             }
-            Err(error) => Ended::TargetClosed(format!("the client went away at login: {error}")),
+            // The client left before its first statement.
+            Err(_) => Ended::ClientLeft,
         };
         if let Ended::Stopped(_) = ended {
             // Whatever the target is running for this client stops too.
@@ -581,16 +586,14 @@ async fn relay(
     let (notes, recording) = recording::start(&services.recorder, &session.id);
     // Both directions write to the client: the target's answers, and Loupe's notices.
     let client_write = Arc::new(tokio::sync::Mutex::new(client_write));
-    // The result formats the client asked for in its latest Bind (None after a simple Query,
-    // whose rows are text as their description says): a prepared statement's description is
-    // read before the Bind that chooses them.
-    let formats = Arc::new(Mutex::new(None::<Vec<i16>>));
-    let rejections = Arc::new(Mutex::new(Rejections::default()));
+    let pipeline = Arc::new(Mutex::new(Pipeline::default()));
+    // Told when the target has confirmed every Parse, Bind and Close sent.
+    let settled = Arc::new(Notify::new());
     let from_client = {
-        let (notes, formats, rejections, client_write) = (
+        let (notes, pipeline, settled, client_write) = (
             notes.clone(),
-            formats.clone(),
-            rejections.clone(),
+            pipeline.clone(),
+            settled.clone(),
             client_write.clone(),
         );
         async move {
@@ -600,61 +603,110 @@ async fn relay(
                 session,
                 notes: &notes,
             };
-            let mut prepared = Prepared::default();
             let mut copy_in = CopyData::default();
-            // After a rejected Execute the target skips to the next Sync: so do reviews.
-            let mut skipping = false;
             loop {
                 let Ok(mut message) = read_message(&mut client_read, MAX_MESSAGE).await else {
                     return;
                 };
                 let tag = message[0];
-                if copy_in.add(tag, &message[5..], &notes) {
+                if copy_in.add(tag, &message[5..], &notes).await {
                     if target_write.write_all(&message).await.is_err() {
                         return;
                     }
                     continue;
                 }
-                // Noted before it is forwarded: the answers come after it.
-                let mut parameters = None;
-                if let Some((noted, chosen)) = frontend_seen(tag, &message[5..]) {
-                    *formats.lock().expect("never poisoned") = chosen;
-                    if let Seen::Parameters(values) = &noted {
-                        parameters = Some(values.clone());
-                    }
-                    notes.note(noted);
-                }
-                if admitted.reviewed {
-                    prepared.follow(tag, &message[5..], parameters.as_deref());
-                    let statement = match tag {
-                        // An empty query does nothing on the target.
-                        b'Q' => cstring(&message[5..]).filter(|text| !text.trim().is_empty()),
-                        b'E' if !skipping => Some(prepared.executed(&message[5..])),
-                        _ => None,
-                    };
-                    if tag == b'F' {
-                        // A function call runs a function by its OID, around any statement a
-                        // reviewer would see: refused here.
-                        message = rejections.lock().expect("never poisoned").reject(
-                            b'Q',
-                            "function calls (the FunctionCall message) are not relayed on a connection whose statements are reviewed",
-                        );
-                    } else if let Some(statement) = statement {
-                        let gone = client_gone(&mut client_read);
-                        match held(&hold, &statement, &client_write, withdraw, gone).await {
-                            Decision::Approved(_) => {}
-                            Decision::Refused(why) => {
-                                message =
-                                    rejections.lock().expect("never poisoned").reject(tag, &why);
-                                skipping = tag == b'E';
-                            }
+                let bound = if tag == b'B' {
+                    bound_parameters(&message[5..]).map(|(values, formats)| {
+                        let numbered = values
+                            .iter()
+                            .enumerate()
+                            .map(|(index, value)| format!("${} = {value}", index + 1))
+                            .collect();
+                        (numbered, formats)
+                    })
+                } else {
+                    None
+                };
+                // What runs: a simple query's text, or what an Execute's portal was bound to
+                // (as the target accepted it, so what is recorded and reviewed is what runs).
+                let statement = match tag {
+                    b'Q' => cstring(&message[5..]).map(|text| Portal {
+                        text,
+                        parameters: Vec::new(),
+                    }),
+                    b'E' => {
+                        let known = if admitted.reviewed {
+                            settle(&mut target_write, &pipeline, &settled).await
+                        } else {
+                            true
+                        };
+                        let pipeline = pipeline.lock().expect("never poisoned");
+                        if pipeline.skipping() {
+                            // The target skips it (an error earlier in its batch).
+                            None
+                        } else {
+                            Some(
+                                // Where it waits for a reviewer, as the target accepted it.
+                                pipeline
+                                    .executed(&message[5..], admitted.reviewed)
+                                    .filter(|_| known)
+                                    .unwrap_or_else(|| Portal {
+                                        text: UNKNOWN_PORTAL.to_owned(),
+                                        parameters: Vec::new(),
+                                    }),
+                            )
                         }
                     }
-                    if tag == b'S' {
-                        skipping = false;
+                    _ => None,
+                };
+                if let Some(statement) = &statement {
+                    notes.note(Seen::Query(statement.text.clone())).await;
+                    if !statement.parameters.is_empty() {
+                        notes
+                            .note(Seen::Parameters(statement.parameters.clone()))
+                            .await;
                     }
                 }
-                rejections.lock().expect("never poisoned").sent(message[0]);
+                if admitted.reviewed {
+                    let refusal = match (tag, &statement) {
+                        // A function call runs a function by its OID, around any statement a
+                        // reviewer would see.
+                        (b'F', _) => Some(
+                            "function calls (the FunctionCall message) are not relayed on a connection whose statements are reviewed".to_owned(),
+                        ),
+                        (b'E', Some(portal)) if portal.text == UNKNOWN_PORTAL => Some(
+                            "Loupe cannot show this Execute to a reviewer: its portal is not one the target accepted".to_owned(),
+                        ),
+                        // An empty query does nothing on the target.
+                        (b'Q' | b'E', Some(statement)) if !statement.text.trim().is_empty() => {
+                            let gone = client_gone(&mut client_read);
+                            match held(&hold, &statement.reviewed(), &client_write, withdraw, gone).await {
+                                Decision::Approved(_) => None,
+                                Decision::Refused(why) => Some(why),
+                            }
+                        }
+                        _ => None,
+                    };
+                    if let Some(why) = refusal {
+                        notes
+                            .note(Seen::Failed {
+                                code: REJECTED.to_owned(),
+                                message: why.clone(),
+                            })
+                            .await;
+                        let stand_in = if tag == b'E' { b'E' } else { b'Q' };
+                        message = pipeline
+                            .lock()
+                            .expect("never poisoned")
+                            .reject(stand_in, &why);
+                    }
+                }
+                if message[0] == tag {
+                    pipeline
+                        .lock()
+                        .expect("never poisoned")
+                        .sent(tag, &message[5..], bound);
+                }
                 if target_write.write_all(&message).await.is_err() || tag == b'X' {
                     return;
                 }
@@ -677,19 +729,29 @@ async fn relay(
             let Ok(message) = read else {
                 return Ended::TargetClosed("the target closed the connection".to_owned());
             };
-            if copy_out.add(message[0], &message[5..], &notes) {
+            if copy_out.add(message[0], &message[5..], &notes).await {
                 if client_write.lock().await.write_all(&message).await.is_err() {
                     return Ended::ClientLeft;
                 }
                 continue;
             }
-            let replaced = rejections.lock().expect("never poisoned").answer(&message);
+            let (replaced, bound) = {
+                let mut pipeline = pipeline.lock().expect("never poisoned");
+                let bound = (message[0] == b'D')
+                    .then(|| pipeline.formats().map(<[i16]>::to_vec))
+                    .flatten();
+                let replaced = pipeline.answer(&message);
+                if pipeline.settled() {
+                    settled.notify_waiters();
+                }
+                (replaced, bound)
+            };
             let message = match replaced {
-                // Already recorded when the review ended.
+                // Already recorded when the statement was refused.
                 Some(rejection) => rejection,
                 None => {
-                    if let Some(noted) = backend_seen(&message, &mut columns, &formats) {
-                        notes.note(noted);
+                    if let Some(noted) = backend_seen(&message, &mut columns, bound.as_deref()) {
+                        notes.note(noted).await;
                     }
                     message
                 }
@@ -714,6 +776,34 @@ async fn relay(
     };
     let (ended, ()) = tokio::join!(relaying, recording);
     ended
+}
+
+/// How an Execute whose portal Loupe does not know is recorded.
+const UNKNOWN_PORTAL: &str = "(an Execute of a portal the target did not accept)";
+
+/// Waits until the target has confirmed every Parse, Bind and Close sent before an Execute that
+/// is to be held (a Flush makes it answer them now, not at the next Sync): false when it did
+/// not within [`TARGET_TIME`].
+async fn settle(
+    target: &mut (impl AsyncWrite + Unpin),
+    pipeline: &Mutex<Pipeline>,
+    settled: &Notify,
+) -> bool {
+    if target.write_all(&frame(b'H', b"")).await.is_err() {
+        return false;
+    }
+    let wait = async {
+        loop {
+            let notified = settled.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if pipeline.lock().expect("never poisoned").settled() {
+                return;
+            }
+            notified.await;
+        }
+    };
+    tokio::time::timeout(TARGET_TIME, wait).await.is_ok()
 }
 
 /// Holds `statement` for review, telling the client where the review is (a NOTICE, which psql
@@ -745,7 +835,7 @@ async fn held(
             () = gone => "the client went away",
         }
     };
-    hold.decision(&held, withdrawn, REJECTED).await
+    hold.decision(&held, withdrawn).await
 }
 
 /// A `COPY`'s data on its way (`CopyData` messages), gathered into pieces of up to
@@ -762,16 +852,20 @@ const COPY_PIECE: usize = 256 * 1024;
 impl CopyData {
     /// Takes a message's copy: true when it was `CopyData` (gathered), false for any other
     /// message, before which what was gathered is noted.
-    fn add(&mut self, tag: u8, body: &[u8], notes: &Notes) -> bool {
+    async fn add(&mut self, tag: u8, body: &[u8], notes: &Notes) -> bool {
         if tag == b'd' {
             self.gathered.extend_from_slice(body);
             if self.gathered.len() >= COPY_PIECE {
-                notes.note(Seen::Copy(std::mem::take(&mut self.gathered)));
+                notes
+                    .note(Seen::Copy(std::mem::take(&mut self.gathered)))
+                    .await;
             }
             return true;
         }
         if !self.gathered.is_empty() {
-            notes.note(Seen::Copy(std::mem::take(&mut self.gathered)));
+            notes
+                .note(Seen::Copy(std::mem::take(&mut self.gathered)))
+                .await;
         }
         false
     }
@@ -781,27 +875,6 @@ impl CopyData {
 struct RowDescription {
     type_names: Vec<String>,
     binary: Vec<bool>,
-}
-
-/// What a client's message says for the record, with the result formats it chooses (a
-/// `Bind`'s; none for the others, whose rows come as their description says).
-fn frontend_seen(tag: u8, body: &[u8]) -> Option<(Seen, Option<Vec<i16>>)> {
-    match tag {
-        b'Q' => cstring(body).map(|text| (Seen::Query(text), None)),
-        b'P' => {
-            let name_end = body.iter().position(|byte| *byte == 0)?;
-            cstring(&body[name_end + 1..]).map(|text| (Seen::Query(text), None))
-        }
-        b'B' => bound_parameters(body).map(|(values, formats)| {
-            let numbered = values
-                .iter()
-                .enumerate()
-                .map(|(index, value)| format!("${} = {value}", index + 1))
-                .collect();
-            (Seen::Parameters(numbered), Some(formats))
-        }),
-        _ => None,
-    }
 }
 
 /// A `Bind` message's parameters as text (binary ones in hex, NULL as `NULL`), and the
@@ -826,12 +899,7 @@ fn bound_parameters(body: &[u8]) -> Option<(Vec<String>, Vec<i16>)> {
         }
         let value = body.get(at..at + length as usize)?;
         at += length as usize;
-        let binary = match format_codes.as_slice() {
-            [] => false,
-            [only] => *only == 1,
-            many => many.get(index) == Some(&1),
-        };
-        values.push(if binary {
+        values.push(if is_binary(&format_codes, index) {
             format!("\\x{}", crate::gateway::values::hex(value))
         } else {
             String::from_utf8_lossy(value).into_owned()
@@ -844,7 +912,8 @@ fn bound_parameters(body: &[u8]) -> Option<(Vec<String>, Vec<i16>)> {
     Some((values, result_formats))
 }
 
-/// Whether result column `index` comes in binary, by the formats a `Bind` asked for.
+/// Whether value `index` comes in binary, by the format codes a `Bind` gave (none: all text;
+/// one: all alike; else one each).
 fn is_binary(formats: &[i16], index: usize) -> bool {
     match formats {
         [] => false,
@@ -853,12 +922,13 @@ fn is_binary(formats: &[i16], index: usize) -> bool {
     }
 }
 
-/// What a target's message (as framed on the wire) says for the record. `formats` holds the
-/// result formats of the client's latest Bind, read only for a row.
+/// What a target's message (as framed on the wire) says for the record. `formats`: the result
+/// formats of the Execute whose rows these are (none for a simple query's), read only for a
+/// row.
 fn backend_seen(
     raw: &[u8],
     columns: &mut Option<RowDescription>,
-    formats: &Mutex<Option<Vec<i16>>>,
+    formats: Option<&[i16]>,
 ) -> Option<Seen> {
     if !matches!(raw[0], b'T' | b'D' | b'C' | b'E') {
         return None;
@@ -878,7 +948,6 @@ fn backend_seen(
         }
         Message::DataRow(row) => {
             let shape = columns.as_ref()?;
-            let bound = formats.lock().expect("never poisoned");
             let buffer = row.buffer();
             let mut ranges = row.ranges();
             let mut cells = Vec::new();
@@ -887,11 +956,9 @@ fn backend_seen(
                 let cell = match range {
                     None => Cell::Null,
                     Some(range)
-                        if bound
-                            .as_deref()
-                            .map_or(shape.binary.get(index) == Some(&true), |formats| {
-                                is_binary(formats, index)
-                            }) =>
+                        if formats.map_or(shape.binary.get(index) == Some(&true), |formats| {
+                            is_binary(formats, index)
+                        }) =>
                     {
                         Cell::Text(format!(
                             "\\x{}",
