@@ -9,6 +9,9 @@
 //!   latency, the server's memory before and after, and the window query's plan.
 //! - `live`: one producer and many watchers over real WebSockets: delivery latency, loss,
 //!   messages per second, the server's peak memory; next to a bare tokio-tungstenite broadcast.
+//! - `gateway`: pgbench through Loupe's PostgreSQL listener, every statement recorded, next to
+//!   pgbench straight to PostgreSQL: TPS ratios, added p50/p99 latency, statements recorded
+//!   against executed.
 //! - `download`: the same output downloaded as `txt` over HTTP. Baseline: `cat` of a file of the
 //!   same size. Also the server's peak memory growth while it streams.
 //!
@@ -53,6 +56,11 @@ fn main() -> Result<()> {
             Some("download") => {
                 runtime.block_on(download::run(backend, number("--bytes", 1 << 30)))?
             }
+            Some("gateway") => runtime.block_on(gateway::run(
+                backend,
+                number("--seconds", 30),
+                number("--scale", 10),
+            ))?,
             Some("live") => runtime.block_on(live::run(
                 backend,
                 number("--watchers", 1000) as usize,
@@ -60,7 +68,7 @@ fn main() -> Result<()> {
                 number("--seconds", 30),
             ))?,
             _ => anyhow::bail!(
-                "usage: bench list [--sessions N] | ingest|download [--bytes N] | live [--watchers N --rate N --seconds N]"
+                "usage: bench list [--sessions N] | ingest|download [--bytes N] | live [--watchers N --rate N --seconds N] | gateway [--seconds N --scale N]"
             ),
         }
     }
@@ -116,10 +124,19 @@ async fn admin_token(database: &TestDatabase) -> Result<String> {
 
 impl BenchServer {
     async fn start(database: &TestDatabase) -> Result<BenchServer> {
+        Self::start_with(database, |_| {}).await
+    }
+
+    /// Starts the server with its configuration changed by `configure` first.
+    async fn start_with(
+        database: &TestDatabase,
+        configure: impl FnOnce(&mut Config),
+    ) -> Result<BenchServer> {
         let token = admin_token(database).await?;
         let mut config = Config::with_database(database.url());
         config.static_dir = "/nonexistent".into();
         config.log = "warn".into();
+        configure(&mut config);
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let address = format!("http://{}", listener.local_addr()?);
         let (stop, stopped) = oneshot::channel::<()>();
@@ -215,6 +232,7 @@ fn rss_mib() -> f64 {
 }
 
 mod download;
+mod gateway;
 mod ingest;
 mod list;
 mod live;

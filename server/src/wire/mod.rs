@@ -15,7 +15,10 @@ pub mod tls;
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
-use tokio::net::{TcpListener, TcpStream};
+use tokio::{
+    io::{AsyncRead, AsyncWrite, AsyncWriteExt, BufReader, BufWriter},
+    net::{TcpListener, TcpStream},
+};
 
 use self::tls::WireTls;
 use crate::{config::Config, reviews::Reviews, sessions::recorder::Recorder};
@@ -67,6 +70,9 @@ where
                 continue;
             }
         };
+        // Messages are small and answered at once: Nagle's algorithm would hold each for a
+        // delayed acknowledgement (about 40 ms).
+        let _ = stream.set_nodelay(true);
         let handled = handle(stream, peer);
         tokio::spawn(async move {
             if let Err(error) = handled.await {
@@ -92,6 +98,24 @@ pub fn advertised(bind: &str, config: &Config) -> String {
         None => host.to_owned(),
     };
     format!("{host}:{port}")
+}
+
+/// Writes `bytes` to a relay's buffered writer, flushing unless more is already waiting in
+/// `source` (it follows at once, and goes out in the same segments).
+async fn forward<R, W>(
+    writer: &mut BufWriter<W>,
+    bytes: &[u8],
+    source: &BufReader<R>,
+) -> std::io::Result<()>
+where
+    R: AsyncRead,
+    W: AsyncWrite + Unpin,
+{
+    writer.write_all(bytes).await?;
+    if source.buffer().is_empty() {
+        writer.flush().await?;
+    }
+    Ok(())
 }
 
 /// A percent-encoded part of a URL (RFC 3986: `+` is a plus, not a space).

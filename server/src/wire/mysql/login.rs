@@ -244,6 +244,10 @@ pub async fn connect_target(
     let mut stream = TcpStream::connect(&address)
         .await
         .map_err(|error| error.to_string())?;
+    // Small messages answered at once: no Nagle delay (see `wire::accept`).
+    stream
+        .set_nodelay(true)
+        .map_err(|error| error.to_string())?;
     let greeting = read_packet(&mut stream, MAX_LOGIN_PACKET)
         .await
         .map_err(|error| error.to_string())?;

@@ -35,7 +35,7 @@ use loupe_protocol::{ConnectionKind, EventKind};
 use mysql_common::constants::CapabilityFlags;
 use sqlx::{ConnectOptions, Executor, mysql::MySqlConnectOptions};
 use tokio::{
-    io::{AsyncBufRead, AsyncWrite, AsyncWriteExt, BufReader},
+    io::{AsyncBufRead, AsyncWrite, AsyncWriteExt, BufReader, BufWriter},
     net::{TcpListener, TcpStream},
     sync::Notify,
 };
@@ -48,6 +48,7 @@ use self::{
 use super::{
     Services, accept,
     admission::{Admitted, Refusal, admit, authenticate},
+    forward,
     held::{Hold, client_gone},
     recording::{self, Ended, Notes, Seen, WireSession},
     tls::ClientStream,
@@ -64,6 +65,8 @@ const TARGET_TIME: Duration = Duration::from_secs(10);
 /// A logical packet (a statement, a row) longer than this is relayed but not decoded for the
 /// record; MySQL's own `max_allowed_packet` is at most 1 GiB.
 const MAX_DECODED: usize = 64 * 1024 * 1024;
+/// Bytes buffered each way by the relay.
+const RELAY_BUFFER: usize = 64 * 1024;
 /// A `KILL` statement is far shorter than this.
 const MAX_CONTROL: usize = 64 * 1024;
 
@@ -406,8 +409,13 @@ impl Relay<'_> {
     /// then told why), recording as it goes.
     async fn run(&self, client: ClientStream, target: TcpStream) -> Ended {
         let (client_read, client_write) = tokio::io::split(client);
-        let mut client_read = BufReader::new(client_read);
-        let (mut target_read, mut target_write) = target.into_split();
+        let (target_read, target_write) = target.into_split();
+        // Buffered both ways: rows are read in few reads and written in few segments,
+        // flushed whenever nothing more is waiting to be read.
+        let mut client_read = BufReader::with_capacity(RELAY_BUFFER, client_read);
+        let mut target_read = BufReader::with_capacity(RELAY_BUFFER, target_read);
+        let mut target_write = BufWriter::with_capacity(RELAY_BUFFER, target_write);
+        let client_write = BufWriter::with_capacity(RELAY_BUFFER, client_write);
         let (notes, recording) =
             recording::start(&self.gateway.services.recorder, &self.session.id);
         let shared = Arc::new(Mutex::new(Shared::default()));
@@ -446,7 +454,10 @@ impl Relay<'_> {
                             }
                             if self.admitted.reviewed {
                                 held.push(read);
-                            } else if target_write.write_all(&read).await.is_err() {
+                            } else if forward(&mut target_write, &read, &client_read)
+                                .await
+                                .is_err()
+                            {
                                 return;
                             }
                             continue;
@@ -470,7 +481,10 @@ impl Relay<'_> {
                             }
                             commands.lost();
                             notes.skipped();
-                            if target_write.write_all(&read).await.is_err() {
+                            if forward(&mut target_write, &read, &client_read)
+                                .await
+                                .is_err()
+                            {
                                 return;
                             }
                             continue;
@@ -486,7 +500,9 @@ impl Relay<'_> {
                             // After what the target still owes for earlier commands.
                             commands.settle().await;
                             let mut writer = client_write.lock().await;
-                            if writer.write_all(&packet(reply, &answer)).await.is_err() {
+                            if writer.write_all(&packet(reply, &answer)).await.is_err()
+                                || writer.flush().await.is_err()
+                            {
                                 return;
                             }
                         }
@@ -498,7 +514,9 @@ impl Relay<'_> {
                                     return;
                                 }
                             }
-                            if target_write.write_all(&read).await.is_err()
+                            if forward(&mut target_write, &read, &client_read)
+                                .await
+                                .is_err()
                                 || command.first() == Some(&command::QUIT)
                             {
                                 return;
@@ -518,7 +536,9 @@ impl Relay<'_> {
                     () = self.session.stop.cancelled() => {
                         let reason = self.session.stop_reason();
                         let told = packets::error(1927, b"70100", &format!("Connection was killed: {reason}"));
-                        let _ = client_write.lock().await.write_all(&packet(last.wrapping_add(1), &told)).await;
+                        let mut client = client_write.lock().await;
+                        let _ = client.write_all(&packet(last.wrapping_add(1), &told)).await;
+                        let _ = client.flush().await;
                         return Ended::Stopped(reason);
                     }
                 };
@@ -538,7 +558,8 @@ impl Relay<'_> {
                         notes.skipped();
                     }
                 }
-                if client_write.lock().await.write_all(&read).await.is_err() {
+                let mut client = client_write.lock().await;
+                if forward(&mut *client, &read, &target_read).await.is_err() {
                     return Ended::ClientLeft;
                 }
             }

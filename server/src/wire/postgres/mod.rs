@@ -39,7 +39,7 @@ use postgres_protocol::{
     },
 };
 use tokio::{
-    io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader, WriteHalf},
+    io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader, BufWriter, WriteHalf},
     net::{TcpListener, TcpStream},
     sync::Notify,
 };
@@ -51,7 +51,7 @@ use self::{
 use super::{
     Services, accept,
     admission::{Admitted, Refusal, admit},
-    clear_text_allowed, decode,
+    clear_text_allowed, decode, forward,
     held::{Hold, client_gone},
     recording::{self, Ended, Notes, Seen, WireSession},
     tls::ClientStream,
@@ -474,6 +474,10 @@ async fn connect_target(
     let mut stream = TcpStream::connect(&address)
         .await
         .map_err(|error| error.to_string())?;
+    // Small messages answered at once: no Nagle delay (see `wire::accept`).
+    stream
+        .set_nodelay(true)
+        .map_err(|error| error.to_string())?;
     let mut parameters: Vec<(&str, &str)> = vec![("user", &user), ("database", &database)];
     for (name, value) in client_parameters {
         if PASSED_PARAMETERS.contains(&name.as_str()) {
@@ -581,8 +585,13 @@ async fn relay(
     withdraw: &Notify,
 ) -> Ended {
     let (client_read, client_write) = tokio::io::split(client);
-    let mut client_read = BufReader::new(client_read);
-    let (mut target_read, mut target_write) = target.into_split();
+    let (target_read, target_write) = target.into_split();
+    // Buffered both ways: a pipeline of small messages is read in few reads and written in
+    // few segments, flushed whenever nothing more is waiting to be read.
+    let mut client_read = BufReader::with_capacity(RELAY_BUFFER, client_read);
+    let mut target_read = BufReader::with_capacity(RELAY_BUFFER, target_read);
+    let mut target_write = BufWriter::with_capacity(RELAY_BUFFER, target_write);
+    let client_write = BufWriter::with_capacity(RELAY_BUFFER, client_write);
     let (notes, recording) = recording::start(&services.recorder, &session.id);
     // Both directions write to the client: the target's answers, and Loupe's notices.
     let client_write = Arc::new(tokio::sync::Mutex::new(client_write));
@@ -610,7 +619,10 @@ async fn relay(
                 };
                 let tag = message[0];
                 if copy_in.add(tag, &message[5..], &notes).await {
-                    if target_write.write_all(&message).await.is_err() {
+                    if forward(&mut target_write, &message, &client_read)
+                        .await
+                        .is_err()
+                    {
                         return;
                     }
                     continue;
@@ -679,6 +691,8 @@ async fn relay(
                         ),
                         // An empty query does nothing on the target.
                         (b'Q' | b'E', Some(statement)) if !statement.text.trim().is_empty() => {
+                            // What came before it goes to the target while it waits.
+                            let _ = target_write.flush().await;
                             let gone = client_gone(&mut client_read);
                             match held(&hold, &statement.reviewed(), &client_write, withdraw, gone).await {
                                 Decision::Approved(_) => None,
@@ -707,7 +721,11 @@ async fn relay(
                         .expect("never poisoned")
                         .sent(tag, &message[5..], bound);
                 }
-                if target_write.write_all(&message).await.is_err() || tag == b'X' {
+                if forward(&mut target_write, &message, &client_read)
+                    .await
+                    .is_err()
+                    || tag == b'X'
+                {
                     return;
                 }
             }
@@ -722,7 +740,9 @@ async fn relay(
                 () = session.stop.cancelled() => {
                     let reason = session.stop_reason();
                     let told = error_response("FATAL", "57P01", &format!("terminating the connection: {reason}"));
-                    let _ = client_write.lock().await.write_all(&told).await;
+                    let mut client = client_write.lock().await;
+                    let _ = client.write_all(&told).await;
+                    let _ = client.flush().await;
                     return Ended::Stopped(reason);
                 }
             };
@@ -730,7 +750,8 @@ async fn relay(
                 return Ended::TargetClosed("the target closed the connection".to_owned());
             };
             if copy_out.add(message[0], &message[5..], &notes).await {
-                if client_write.lock().await.write_all(&message).await.is_err() {
+                let mut client = client_write.lock().await;
+                if forward(&mut *client, &message, &target_read).await.is_err() {
                     return Ended::ClientLeft;
                 }
                 continue;
@@ -756,7 +777,8 @@ async fn relay(
                     message
                 }
             };
-            if client_write.lock().await.write_all(&message).await.is_err() {
+            let mut client = client_write.lock().await;
+            if forward(&mut *client, &message, &target_read).await.is_err() {
                 return Ended::ClientLeft;
             }
         }
@@ -778,6 +800,9 @@ async fn relay(
     ended
 }
 
+/// Bytes buffered each way by the relay.
+const RELAY_BUFFER: usize = 64 * 1024;
+
 /// How an Execute whose portal Loupe does not know is recorded.
 const UNKNOWN_PORTAL: &str = "(an Execute of a portal the target did not accept)";
 
@@ -789,7 +814,7 @@ async fn settle(
     pipeline: &Mutex<Pipeline>,
     settled: &Notify,
 ) -> bool {
-    if target.write_all(&frame(b'H', b"")).await.is_err() {
+    if target.write_all(&frame(b'H', b"")).await.is_err() || target.flush().await.is_err() {
         return false;
     }
     let wait = async {
@@ -811,7 +836,7 @@ async fn settle(
 async fn held(
     hold: &Hold<'_>,
     statement: &str,
-    client: &tokio::sync::Mutex<WriteHalf<ClientStream>>,
+    client: &tokio::sync::Mutex<BufWriter<WriteHalf<ClientStream>>>,
     withdraw: &Notify,
     gone: impl Future<Output = ()>,
 ) -> Decision {
@@ -828,7 +853,10 @@ async fn held(
             held.address
         ),
     );
-    let _ = client.lock().await.write_all(&notice).await;
+    let mut writer = client.lock().await;
+    let _ = writer.write_all(&notice).await;
+    let _ = writer.flush().await;
+    drop(writer);
     let withdrawn = async {
         tokio::select! {
             () = withdraw.notified() => "the client cancelled the statement",
