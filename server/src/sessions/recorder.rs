@@ -86,6 +86,11 @@ pub enum Append {
         seq: u64,
         rows: Vec<Vec<Cell>>,
     },
+    /// Rows of the session's latest result event, for a producer that does not wait for its
+    /// result's seq (the wire relays record without waiting for each commit).
+    LatestRows {
+        rows: Vec<Vec<Cell>>,
+    },
     /// Ends the session; later appends are refused.
     Finish {
         status: SessionStatus,
@@ -99,7 +104,7 @@ impl Append {
         match self {
             Append::Event(event) => event.text.as_ref().map_or(0, String::len),
             Append::Output { data, .. } => data.len(),
-            Append::Rows { rows, .. } => rows.len() * 64,
+            Append::Rows { rows, .. } | Append::LatestRows { rows } => rows.len() * 64,
             Append::Finish { .. } => 0,
         }
     }
@@ -122,6 +127,8 @@ pub enum RecordError {
     Ended,
     #[error("event {0} does not exist")]
     NoSuchEvent(u64),
+    #[error("the session has no result event for rows")]
+    NoResult,
     #[error("event {seq} is not {expected} event")]
     WrongKind { seq: u64, expected: &'static str },
     #[error("storage failed: {0}")]
@@ -135,7 +142,9 @@ impl From<RecordError> for ApiError {
         match error {
             RecordError::NoSession => ApiError::not_found("no such session"),
             RecordError::Ended => ApiError::conflict(error.to_string()),
-            RecordError::NoSuchEvent(_) => ApiError::bad_request("seq", error.to_string()),
+            RecordError::NoSuchEvent(_) | RecordError::NoResult => {
+                ApiError::bad_request("seq", error.to_string())
+            }
             RecordError::WrongKind { .. } => ApiError::bad_request("seq", error.to_string()),
             RecordError::Store(_) | RecordError::Stopped => ApiError::internal(error),
         }
@@ -170,12 +179,14 @@ impl Recorder {
         Recorder { requests }
     }
 
-    /// Records `appends` to the session and returns once they are committed.
-    pub async fn record(
+    /// Queues `appends` for the session, in order after everything queued before, and answers
+    /// what resolves once they are committed: a producer may queue its next appends before
+    /// then (the recorder commits many in one transaction).
+    pub async fn submit(
         &self,
         session_id: &str,
         appends: Vec<Append>,
-    ) -> Result<Recorded, RecordError> {
+    ) -> Result<impl Future<Output = Result<Recorded, RecordError>> + use<>, RecordError> {
         let (ack, acked) = oneshot::channel();
         let request = Request {
             session_id: session_id.to_owned(),
@@ -186,7 +197,16 @@ impl Recorder {
             .send(request)
             .await
             .map_err(|_| RecordError::Stopped)?;
-        acked.await.map_err(|_| RecordError::Stopped)?
+        Ok(async move { acked.await.map_err(|_| RecordError::Stopped)? })
+    }
+
+    /// Records `appends` to the session and returns once they are committed.
+    pub async fn record(
+        &self,
+        session_id: &str,
+        appends: Vec<Append>,
+    ) -> Result<Recorded, RecordError> {
+        self.submit(session_id, appends).await?.await
     }
 }
 
@@ -199,6 +219,8 @@ struct SessionState {
     ended: bool,
     /// Sizes of the events that can still grow (output and result events), by seq.
     events: HashMap<u64, EventState>,
+    /// The latest result event recorded since this state was loaded, for `LatestRows`.
+    latest_result: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -312,6 +334,9 @@ impl<P: Publish> Task<P> {
             let seq = match append {
                 Append::Event(event) => {
                     let seq = new_event(session_id, &mut state, event, &mut planned, &mut growth);
+                    if event.kind == EventKind::Result {
+                        state.latest_result = Some(seq);
+                    }
                     if event.kind == EventKind::Input {
                         growth.input_bytes += event.text.as_ref().map_or(0, String::len) as i64;
                     }
@@ -363,26 +388,17 @@ impl<P: Publish> Task<P> {
                     growth.event(seq).0 += kept.len() as i64;
                     seq
                 }
-                Append::Rows { seq, rows } => {
-                    let seq = expect_kind(&state, *seq, EventKind::Result, "a result")?;
-                    let event = state.events.get_mut(&seq).expect("checked above");
-                    for page in rows.chunks(MAX_PAGE_ROWS) {
-                        let data = serde_json::to_string(page)
-                            .map_err(|error| RecordError::Store(error.to_string()))?;
-                        planned.push(WriteOp::RowPage {
-                            session_id: session_id.to_owned(),
-                            seq: seq as i64,
-                            page: RowPageRecord {
-                                first_row: event.rows as i64,
-                                row_count: page.len() as i32,
-                                data,
-                            },
-                        });
-                        event.rows += page.len() as u64;
-                    }
-                    growth.rows += rows.len() as i64;
-                    growth.event(seq).1 += rows.len() as i64;
-                    seq
+                Append::Rows { seq, rows } => append_rows(
+                    session_id,
+                    &mut state,
+                    *seq,
+                    rows,
+                    &mut planned,
+                    &mut growth,
+                )?,
+                Append::LatestRows { rows } => {
+                    let seq = state.latest_result.ok_or(RecordError::NoResult)?;
+                    append_rows(session_id, &mut state, seq, rows, &mut planned, &mut growth)?
                 }
                 Append::Finish {
                     status,
@@ -519,6 +535,7 @@ impl<P: Publish> Task<P> {
             truncated: stored.truncated,
             ended,
             events: HashMap::new(),
+            latest_result: None,
         })
     }
 
@@ -551,6 +568,36 @@ impl<P: Publish> Task<P> {
 
 fn store_error(error: StoreError) -> RecordError {
     RecordError::Store(error.to_string())
+}
+
+/// Plans `rows` as the next pages of result event `seq`.
+fn append_rows(
+    session_id: &str,
+    state: &mut SessionState,
+    seq: u64,
+    rows: &[Vec<Cell>],
+    planned: &mut Vec<WriteOp>,
+    growth: &mut Growth,
+) -> Result<u64, RecordError> {
+    let seq = expect_kind(state, seq, EventKind::Result, "a result")?;
+    let event = state.events.get_mut(&seq).expect("checked above");
+    for page in rows.chunks(MAX_PAGE_ROWS) {
+        let data =
+            serde_json::to_string(page).map_err(|error| RecordError::Store(error.to_string()))?;
+        planned.push(WriteOp::RowPage {
+            session_id: session_id.to_owned(),
+            seq: seq as i64,
+            page: RowPageRecord {
+                first_row: event.rows as i64,
+                row_count: page.len() as i32,
+                data,
+            },
+        });
+        event.rows += page.len() as u64;
+    }
+    growth.rows += rows.len() as i64;
+    growth.event(seq).1 += rows.len() as i64;
+    Ok(seq)
 }
 
 fn expect_kind(

@@ -21,7 +21,7 @@ use crate::{
     error::ApiError,
     gateway::Gateway,
     sessions::{
-        recorder::{Append, NewEvent, ROWS_PER_APPEND, Recorder},
+        recorder::{Append, NewEvent, ROWS_PER_APPEND, RecordError, Recorded, Recorder},
         summarize,
     },
     store::now_us,
@@ -173,6 +173,7 @@ pub(super) fn start(
             state.take(&recorder, &session, noted).await;
         }
         state.flush(&recorder, &session).await;
+        state.settle().await;
         if missed.load(Ordering::Relaxed) {
             let note = NewEvent::new(
                 EventKind::Note,
@@ -186,13 +187,24 @@ pub(super) fn start(
     (notes, recording)
 }
 
-/// The session being written: the result whose rows are arriving, and rows not yet stored.
+/// Appends queued but not known to be committed yet, at most: past this the recording waits
+/// for the oldest (so a slow store slows the relay's statements, never loses them).
+const OUTSTANDING: usize = 256;
+
+/// What a queued append resolves to once committed.
+type Ack = std::pin::Pin<Box<dyn Future<Output = Result<Recorded, RecordError>> + Send>>;
+
+/// The session being written: whether a result's rows are arriving, rows not yet stored, and
+/// appends queued but not yet committed. Appends are queued without waiting for each commit
+/// (rows go to the latest result, so no seq is awaited), so the recorder commits many at once.
 #[derive(Default)]
 struct Recording {
-    result: Option<u64>,
+    /// Rows now belong to the latest result event.
+    result: bool,
     rows: Vec<Vec<Cell>>,
     /// The output event a `COPY`'s data goes to.
     copy: Option<u64>,
+    outstanding: std::collections::VecDeque<Ack>,
 }
 
 impl Recording {
@@ -213,18 +225,14 @@ impl Recording {
             ),
             Seen::Columns(columns) => {
                 self.flush(recorder, session).await;
-                let event = NewEvent {
+                self.result = true;
+                NewEvent {
                     columns: Some(columns.clone()),
                     ..NewEvent::new(EventKind::Result, format!("{} columns", columns.len()))
-                };
-                match recorder.record(session, vec![Append::Event(event)]).await {
-                    Ok(recorded) => self.result = recorded.seqs.first().copied(),
-                    Err(error) => tracing::warn!(%session, %error, "recording a result"),
                 }
-                return;
             }
             // Rows of a result whose description was not recorded are not kept.
-            Seen::Row(_) if self.result.is_none() => return,
+            Seen::Row(_) if !self.result => return,
             Seen::Row(cells) => {
                 self.rows.push(cells);
                 if self.rows.len() >= ROWS_PER_APPEND {
@@ -233,9 +241,9 @@ impl Recording {
                 return;
             }
             Seen::Complete(tag) => {
-                let had_rows = self.result.is_some();
+                let had_rows = self.result;
                 self.flush(recorder, session).await;
-                self.result = None;
+                self.result = false;
                 if had_rows {
                     return;
                 }
@@ -243,6 +251,7 @@ impl Recording {
             }
             Seen::Note(text) => NewEvent::new(EventKind::Note, text),
             Seen::Copy(data) => {
+                // Its pieces go to one output event, whose seq the first one's commit gives.
                 let output = Append::Output {
                     seq: self.copy,
                     stream: Stream::Stdout,
@@ -257,7 +266,7 @@ impl Recording {
             }
             Seen::Failed { code, message } => {
                 self.flush(recorder, session).await;
-                self.result = None;
+                self.result = false;
                 NewEvent {
                     text: Some(message.clone()),
                     code: Some(code),
@@ -265,21 +274,41 @@ impl Recording {
                 }
             }
         };
-        if let Err(error) = recorder.record(session, vec![Append::Event(event)]).await {
-            tracing::warn!(%session, %error, "recording a wire-protocol event");
-        }
+        self.queue(recorder, session, Append::Event(event)).await;
     }
 
     async fn flush(&mut self, recorder: &Recorder, session: &str) {
-        let (Some(seq), false) = (self.result, self.rows.is_empty()) else {
+        if !self.result || self.rows.is_empty() {
             return;
-        };
-        let rows = std::mem::take(&mut self.rows);
-        if let Err(error) = recorder
-            .record(session, vec![Append::Rows { seq, rows }])
-            .await
-        {
-            tracing::warn!(%session, %error, "recording rows");
         }
+        let rows = std::mem::take(&mut self.rows);
+        self.queue(recorder, session, Append::LatestRows { rows })
+            .await;
+    }
+
+    /// Queues one append, waiting for the oldest outstanding commit past [`OUTSTANDING`].
+    async fn queue(&mut self, recorder: &Recorder, session: &str, append: Append) {
+        if self.outstanding.len() >= OUTSTANDING
+            && let Some(oldest) = self.outstanding.pop_front()
+        {
+            acknowledged(session, oldest.await);
+        }
+        match recorder.submit(session, vec![append]).await {
+            Ok(ack) => self.outstanding.push_back(Box::pin(ack)),
+            Err(error) => tracing::warn!(%session, %error, "recording a wire-protocol event"),
+        }
+    }
+
+    /// Waits until everything queued is committed.
+    async fn settle(&mut self) {
+        while let Some(ack) = self.outstanding.pop_front() {
+            acknowledged("", ack.await);
+        }
+    }
+}
+
+fn acknowledged(session: &str, result: Result<Recorded, RecordError>) {
+    if let Err(error) = result {
+        tracing::warn!(%session, %error, "recording a wire-protocol event");
     }
 }

@@ -17,7 +17,7 @@ use crate::{
     helpers::{TestApp, TestUser},
     wire::{
         dba_reviewer, decide, free_address, outside_address, pending_review, recorded, rows,
-        sessions,
+        running_session, sessions,
     },
 };
 
@@ -436,7 +436,7 @@ async fn kill_query_stops_the_statement_on_the_target_and_kill_in_loupe_ends_the
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let running = running_session(&app, &alice).await;
+    let running = running_session(&app, &alice, "SELECT SLEEP(30)").await;
     let pid = nix::unistd::Pid::from_raw(child.id().unwrap() as i32);
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).unwrap();
     let output = tokio::time::timeout(Duration::from_secs(10), child.wait_with_output())
@@ -470,7 +470,7 @@ async fn kill_query_stops_the_statement_on_the_target_and_kill_in_loupe_ends_the
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let running = running_session(&app, &alice).await;
+    let running = running_session(&app, &alice, "SELECT SLEEP(30)").await;
     // The id Loupe handed out is not visible over the API; Bob's KILL of any high id he does
     // not own is refused or unknown, and Alice's statement goes on.
     let output = mariadb(&address, &bob, "maria")
@@ -513,26 +513,6 @@ async fn kill_query_stops_the_statement_on_the_target_and_kill_in_loupe_ends_the
     let session = app.ended(&alice, &running).await;
     assert_eq!(session.status, SessionStatus::Cancelled);
     target.drop_database().await;
-}
-
-/// The id of `who`'s running session, once its statement is recorded.
-async fn running_session(app: &TestApp, who: &TestUser) -> String {
-    for _ in 0..200 {
-        if let Some(session) = sessions(app, who, "status=running")
-            .await
-            .into_iter()
-            .next()
-            && app
-                .events(who, &session.id)
-                .await
-                .iter()
-                .any(|event| event.text.as_deref() == Some("SELECT SLEEP(30)"))
-        {
-            return session.id;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("no running session for {}", who.username);
 }
 
 #[tokio::test]

@@ -818,16 +818,7 @@ async fn just_in_time_access_is_refused_then_allowed_and_its_revocation_ends_the
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let running = loop {
-        if let Some(session) = sessions(&app, &alice, "status=running")
-            .await
-            .into_iter()
-            .next()
-        {
-            break session.id;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let running = running_session(&app, &alice, "SELECT pg_sleep(30)").await;
     let id = requested["id"].as_str().unwrap();
     let revoked = app
         .call(
@@ -1254,4 +1245,22 @@ async fn a_reviewer_is_shown_what_the_target_will_run_whatever_the_client_names(
         !answers.iter().any(|(tag, _)| *tag == b'D'),
         "nothing ran: {answers:?}"
     );
+}
+
+/// The id of `who`'s running session once `statement` is recorded in it.
+pub(crate) async fn running_session(app: &TestApp, who: &TestUser, statement: &str) -> String {
+    for _ in 0..200 {
+        for session in sessions(app, who, "status=running").await {
+            if app
+                .events(who, &session.id)
+                .await
+                .iter()
+                .any(|event| event.text.as_deref() == Some(statement))
+            {
+                return session.id;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("no running session of {statement} for {}", who.username);
 }
