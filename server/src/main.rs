@@ -25,7 +25,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the server: the API, the live hub and the web client.
-    Serve(Config),
+    Serve(Box<Config>),
     /// Manage users: add, list, set-role, disable, enable, reset-password.
     User {
         #[command(flatten)]
@@ -106,7 +106,7 @@ enum Command {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
-        Command::Serve(config) => serve(config).await,
+        Command::Serve(config) => serve(*config).await,
         Command::User { database, command } => cli::run_user(&database, command).await,
         Command::Group { database, command } => cli::run_group(&database, command).await,
         Command::Token { database, command } => cli::run_token(&database, command).await,

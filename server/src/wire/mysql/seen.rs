@@ -804,7 +804,7 @@ fn fraction(micros: u32, decimals: u8) -> String {
     if digits == 0 {
         return String::new();
     }
-    format!(".{:06}", micros)[..=digits].to_owned()
+    format!(".{micros:06}")[..=digits].to_owned()
 }
 
 #[cfg(test)]
