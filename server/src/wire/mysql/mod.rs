@@ -491,6 +491,11 @@ impl Relay<'_> {
                         }
                     };
                     let reply = sequence(&read).wrapping_add(1);
+                    // Earlier commands reach the target before this one may wait (for a
+                    // reviewer, or for the target's answers to them).
+                    if target_write.flush().await.is_err() {
+                        return;
+                    }
                     match self
                         .command(&commands, &command, &notes, &mut client_read)
                         .await
