@@ -64,6 +64,13 @@ before(async () => {
     LOUPE_MYSQL_BIND: `127.0.0.1:${ports.mysql}`,
   });
   http = await request.newContext();
+  // The server says it listens before its store is open: wait until it answers.
+  for (let attempt = 0; ; attempt++) {
+    const health = await http.get(`${server.url}/healthz`).catch(() => null);
+    if (health?.ok()) break;
+    if (attempt === 300) throw new Error('the server did not become healthy in 30 s');
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
   const login = await http.post(`${server.url}/api/auth/login`, {
     data: { username: 'admin', password: ADMIN_PASSWORD },
   });

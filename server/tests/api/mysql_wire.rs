@@ -687,3 +687,49 @@ async fn tls_is_offered_with_a_certificate_clients_verify_and_required_off_loopb
     );
     target.drop_database().await;
 }
+
+#[tokio::test]
+async fn a_client_that_vanishes_mid_result_ends_its_session_and_nothing_else() {
+    use futures_util::TryStreamExt;
+    let (app, address) = gateway_app().await;
+    let admin = app.admin().await;
+    let alice = app.user("alice", Role::User).await;
+    let target = Target::create().await;
+    mysql_connection(&app, &admin, "maria", &target.url(), json!({})).await;
+    let (host, port) = address.split_once(':').unwrap();
+    let options = MySqlConnectOptions::new()
+        .host(host)
+        .port(port.parse().unwrap())
+        .username("alice")
+        .password(&alice.token)
+        .database("maria")
+        .ssl_mode(MySqlSslMode::Disabled)
+        .enable_cleartext_plugin(true);
+    let mut connection = sqlx::MySqlConnection::connect_with(&options).await.unwrap();
+    {
+        let mut rows = sqlx::query("SELECT seq, REPEAT('x', 100) FROM seq_1_to_5000000")
+            .fetch(&mut connection);
+        for _ in 0..100 {
+            rows.try_next().await.unwrap().expect("a row");
+        }
+    }
+    // Gone without COM_QUIT: the socket just closes.
+    drop(connection);
+
+    let (session, events) = recorded(&app, &alice).await;
+    assert!(session.status.is_final(), "{session:?}");
+    assert!(
+        events
+            .iter()
+            .any(|event| event.text.as_deref().is_some_and(|text| text.starts_with("SELECT seq"))),
+        "{events:?}"
+    );
+    assert_eq!(app.get("/healthz").await.status(), 200);
+    let output = mariadb(&address, &alice, "maria")
+        .args(["-e", "SELECT 'still here'"])
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&output.stdout), "still here\n");
+    target.drop_database().await;
+}

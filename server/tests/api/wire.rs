@@ -1264,3 +1264,39 @@ pub(crate) async fn running_session(app: &TestApp, who: &TestUser, statement: &s
     }
     panic!("no running session of {statement} for {}", who.username);
 }
+
+#[tokio::test]
+async fn a_client_that_vanishes_mid_result_ends_its_session_and_nothing_else() {
+    use tokio::io::AsyncWriteExt;
+    let (app, address) = gateway_app().await;
+    let admin = app.admin().await;
+    let alice = app.user("alice", Role::User).await;
+    postgres_connection(&app, &admin, "pg", json!({})).await;
+    let mut stream = raw_login(&address, &alice, "pg").await;
+    stream
+        .write_all(&raw(b'Q', b"SELECT n, repeat('x', 100) FROM generate_series(1, 5000000) n\0"))
+        .await
+        .unwrap();
+    // A few rows in, the client is gone without a word.
+    for _ in 0..100 {
+        raw_message(&mut stream).await;
+    }
+    drop(stream);
+
+    let (session, events) = recorded(&app, &alice).await;
+    assert!(session.status.is_final(), "{session:?}");
+    assert!(
+        events
+            .iter()
+            .any(|event| event.text.as_deref().is_some_and(|text| text.starts_with("SELECT n, repeat"))),
+        "{events:?}"
+    );
+    // The server, the listener and the target go on.
+    assert_eq!(app.get("/healthz").await.status(), 200);
+    let output = psql(&address, &alice, "pg")
+        .args(["-c", "SELECT 'still here'"])
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&output.stdout), "still here\n");
+}
