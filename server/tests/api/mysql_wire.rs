@@ -719,9 +719,10 @@ async fn a_client_that_vanishes_mid_result_ends_its_session_and_nothing_else() {
     let (session, events) = recorded(&app, &alice).await;
     assert!(session.status.is_final(), "{session:?}");
     assert!(
-        events
-            .iter()
-            .any(|event| event.text.as_deref().is_some_and(|text| text.starts_with("SELECT seq"))),
+        events.iter().any(|event| event
+            .text
+            .as_deref()
+            .is_some_and(|text| text.starts_with("SELECT seq"))),
         "{events:?}"
     );
     assert_eq!(app.get("/healthz").await.status(), 200);

@@ -1274,7 +1274,10 @@ async fn a_client_that_vanishes_mid_result_ends_its_session_and_nothing_else() {
     postgres_connection(&app, &admin, "pg", json!({})).await;
     let mut stream = raw_login(&address, &alice, "pg").await;
     stream
-        .write_all(&raw(b'Q', b"SELECT n, repeat('x', 100) FROM generate_series(1, 5000000) n\0"))
+        .write_all(&raw(
+            b'Q',
+            b"SELECT n, repeat('x', 100) FROM generate_series(1, 5000000) n\0",
+        ))
         .await
         .unwrap();
     // A few rows in, the client is gone without a word.
@@ -1286,9 +1289,10 @@ async fn a_client_that_vanishes_mid_result_ends_its_session_and_nothing_else() {
     let (session, events) = recorded(&app, &alice).await;
     assert!(session.status.is_final(), "{session:?}");
     assert!(
-        events
-            .iter()
-            .any(|event| event.text.as_deref().is_some_and(|text| text.starts_with("SELECT n, repeat"))),
+        events.iter().any(|event| event
+            .text
+            .as_deref()
+            .is_some_and(|text| text.starts_with("SELECT n, repeat"))),
         "{events:?}"
     );
     // The server, the listener and the target go on.
