@@ -9,6 +9,8 @@
 //! pgbench's per-transaction log (target: p99 under 1 ms added), and the statements recorded
 //! against those pgbench executed (each `-S` transaction runs 1 statement, each TPC-B-like 7).
 
+use sqlx::Connection as _;
+
 use super::*;
 
 /// Clients and threads, as the issue's figures are measured.
@@ -168,6 +170,96 @@ pub async fn run(backend: &str, seconds: u64, scale: u64) -> Result<()> {
     server.stop().await?;
     sqlx::raw_sql(&format!("DROP DATABASE IF EXISTS {name}"))
         .execute(&admin)
+        .await?;
+    mysqlslap(&database, seconds).await
+}
+
+/// The same through the MySQL listener with `mysqlslap` (MariaDB's client): one point query,
+/// 8 clients, direct and through Loupe, and the queries recorded against those run.
+async fn mysqlslap(database: &TestDatabase, seconds: u64) -> Result<()> {
+    let name = "loupe_bench_gateway";
+    let server_url = "mysql://root@127.0.0.1:3306";
+    let mut admin = sqlx::mysql::MySqlConnection::connect(server_url).await?;
+    sqlx::raw_sql(&format!(
+        "DROP DATABASE IF EXISTS {name}; CREATE DATABASE {name}; \
+         CREATE TABLE {name}.t (id INT PRIMARY KEY, v INT); \
+         INSERT INTO {name}.t SELECT seq, seq * 2 FROM seq_1_to_10000"
+    ))
+    .execute(&mut admin)
+    .await?;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let mysql_bind = listener.local_addr()?.to_string();
+    drop(listener);
+    let bind = mysql_bind.clone();
+    let server =
+        BenchServer::start_with(database, move |config| config.mysql_bind = Some(bind)).await?;
+    let created = server
+        .client
+        .post(format!("{}/api/connections", server.address))
+        .bearer_auth(&server.token)
+        .json(&serde_json::json!({ "name": "bench-maria", "kind": "mysql", "url": format!("{server_url}/{name}") }))
+        .send()
+        .await?;
+    anyhow::ensure!(
+        created.status() == 201,
+        "creating the connection: {}",
+        created.status()
+    );
+    let (loupe_host, loupe_port) = mysql_bind.rsplit_once(':').context("an address")?;
+    // About as many queries as the pgbench runs take time for, directly.
+    let queries = (seconds * 4000).to_string();
+    let slap = |host: &str, port: &str, user: &str, password: &str, schema: &str| -> Result<f64> {
+        let output = std::process::Command::new("mysqlslap")
+            .args([
+                "--no-defaults",
+                "--protocol=TCP",
+                "-h",
+                host,
+                "-P",
+                port,
+                "-u",
+                user,
+            ])
+            .arg(format!("--password={password}"))
+            .arg(format!("--create-schema={schema}"))
+            .args(["--no-drop", "--concurrency=8", "--iterations=1"])
+            .arg(format!("--number-of-queries={queries}"))
+            .arg("--query=SELECT v FROM t WHERE id = 4242")
+            .output()?;
+        let said = String::from_utf8_lossy(&output.stdout).into_owned();
+        anyhow::ensure!(
+            output.status.success(),
+            "mysqlslap: {said}{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let seconds: f64 = said
+            .lines()
+            .find_map(|line| {
+                line.trim()
+                    .strip_prefix("Average number of seconds to run all queries: ")
+            })
+            .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
+            .with_context(|| format!("mysqlslap's output: {said}"))?;
+        Ok(queries.parse::<f64>()? / seconds)
+    };
+    let direct = slap("127.0.0.1", "3306", "root", "", name)?;
+    let through = slap(
+        loupe_host,
+        loupe_port,
+        "admin",
+        &server.token,
+        "bench-maria",
+    );
+    match through {
+        Ok(through) => println!(
+            "mysqlslap, 8 clients     {direct:>10.0} {through:>10.0} {:>6.2}x   (queries per second, direct and through Loupe)",
+            through / direct
+        ),
+        Err(error) => println!("mysqlslap through Loupe failed: {error:#}"),
+    }
+    server.stop().await?;
+    sqlx::raw_sql(&format!("DROP DATABASE IF EXISTS {name}"))
+        .execute(&mut admin)
         .await?;
     Ok(())
 }
