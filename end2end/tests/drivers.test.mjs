@@ -135,8 +135,8 @@ test('node-postgres over TLS: parameters, a transaction and an error, recorded a
     'SELECT * FROM nowhere',
   ]);
   const notes = events.filter((event) => event.kind === 'note').map((event) => event.summary);
-  assert.ok(notes.includes('parameters: $1 = 41, $2 = loupe'), notes.join(' | '));
-  assert.ok(notes.includes('parameters: $1 = 1, $2 = one, $3 = 2, $4 = NULL'), notes.join(' | '));
+  assert.ok(notes.includes("parameters: $1 = '41', $2 = 'loupe'"), notes.join(' | '));
+  assert.ok(notes.includes("parameters: $1 = '1', $2 = 'one', $3 = '2', $4 = NULL"), notes.join(' | '));
   assert.ok(notes.includes('INSERT 0 2'), notes.join(' | '));
   const result = events.find((event) => event.kind === 'result');
   assert.deepEqual(result.columns.map((column) => [column.name, column.type_name]), [['next', 'INT4'], ['name', 'TEXT']]);

@@ -168,12 +168,15 @@ pub(super) fn start(
     };
     let (recorder, session) = (recorder.clone(), session.to_owned());
     let recording = async move {
-        let mut state = Recording::default();
+        let mut state = Recording {
+            missed: missed.clone(),
+            ..Recording::default()
+        };
         while let Some(noted) = seen.recv().await {
             state.take(&recorder, &session, noted).await;
         }
         state.flush(&recorder, &session).await;
-        state.settle().await;
+        state.settle(&session).await;
         if missed.load(Ordering::Relaxed) {
             let note = NewEvent::new(
                 EventKind::Note,
@@ -205,6 +208,8 @@ struct Recording {
     /// The output event a `COPY`'s data goes to.
     copy: Option<u64>,
     outstanding: std::collections::VecDeque<Ack>,
+    /// Set when an append fails: the record then says something was not kept.
+    missed: Arc<AtomicBool>,
 }
 
 impl Recording {
@@ -291,24 +296,28 @@ impl Recording {
         if self.outstanding.len() >= OUTSTANDING
             && let Some(oldest) = self.outstanding.pop_front()
         {
-            acknowledged(session, oldest.await);
+            let result = oldest.await;
+            acknowledged(&self.missed, session, result);
         }
         match recorder.submit(session, vec![append]).await {
             Ok(ack) => self.outstanding.push_back(Box::pin(ack)),
-            Err(error) => tracing::warn!(%session, %error, "recording a wire-protocol event"),
+            Err(error) => acknowledged(&self.missed, session, Err(error)),
         }
     }
 
     /// Waits until everything queued is committed.
-    async fn settle(&mut self) {
+    async fn settle(&mut self, session: &str) {
         while let Some(ack) = self.outstanding.pop_front() {
-            acknowledged("", ack.await);
+            let result = ack.await;
+            acknowledged(&self.missed, session, result);
         }
     }
 }
 
-fn acknowledged(session: &str, result: Result<Recorded, RecordError>) {
+/// Logs a failed append, and remembers that the record misses something.
+fn acknowledged(missed: &AtomicBool, session: &str, result: Result<Recorded, RecordError>) {
     if let Err(error) = result {
         tracing::warn!(%session, %error, "recording a wire-protocol event");
+        missed.store(true, Ordering::Relaxed);
     }
 }

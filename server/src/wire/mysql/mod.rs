@@ -472,11 +472,9 @@ impl Relay<'_> {
                                 );
                                 let told = packets::error(1153, b"08S01", &why);
                                 let reply = sequence(&read).wrapping_add(1);
-                                let _ = client_write
-                                    .lock()
-                                    .await
-                                    .write_all(&packet(reply, &told))
-                                    .await;
+                                let mut client = client_write.lock().await;
+                                let _ = client.write_all(&packet(reply, &told)).await;
+                                let _ = client.flush().await;
                                 return;
                             }
                             commands.lost();
@@ -503,7 +501,7 @@ impl Relay<'_> {
                         Some(answer) => {
                             held.clear();
                             // After what the target still owes for earlier commands.
-                            commands.settle().await;
+                            commands.settle(&self.session.stop).await;
                             let mut writer = client_write.lock().await;
                             if writer.write_all(&packet(reply, &answer)).await.is_err()
                                 || writer.flush().await.is_err()
@@ -633,6 +631,11 @@ impl Relay<'_> {
                     }
                 });
             }
+        }
+        // A statement prepared just before must be known before its execution is shown to a
+        // reviewer (MariaDB's connectors send both at once).
+        if self.admitted.reviewed && payload.first() == Some(&command::STMT_EXECUTE) {
+            commands.settle(&self.session.stop).await;
         }
         let statement = match commands.take(payload, self.admitted.reviewed) {
             Command::Forward { seen, statement } => {

@@ -10,7 +10,6 @@
 use std::{
     collections::{HashMap, VecDeque},
     sync::{Arc, Mutex},
-    time::Duration,
 };
 
 use loupe_protocol::{Cell, Column as RecordedColumn};
@@ -26,6 +25,7 @@ use mysql_common::{
 };
 
 use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
 
 use super::packets::{parse, parse_error};
 use crate::{
@@ -112,18 +112,15 @@ pub enum Command {
 /// The statement id MariaDB's clients execute to mean "the one just prepared".
 const LAST_PREPARED: u32 = u32::MAX;
 
-/// How long Loupe waits for the target's answers to earlier commands before answering one
-/// itself.
-const SETTLE_TIME: Duration = Duration::from_secs(10);
-
 impl Commands {
     pub fn new(shared: Arc<Mutex<Shared>>, settled: Arc<Notify>) -> Commands {
         Commands { shared, settled }
     }
 
-    /// Waits (a while at most) until the target has answered every command forwarded, so an
-    /// answer of Loupe's own comes after them, where the client expects it.
-    pub async fn settle(&self) {
+    /// Waits until the target has answered every command forwarded (so an answer of Loupe's
+    /// own comes after them, where the client expects it, and a statement prepared just
+    /// before is known), or `stop` fires.
+    pub async fn settle(&self, stop: &CancellationToken) {
         let wait = async {
             loop {
                 let notified = self.settled.notified();
@@ -139,7 +136,10 @@ impl Commands {
                 notified.await;
             }
         };
-        let _ = tokio::time::timeout(SETTLE_TIME, wait).await;
+        tokio::select! {
+            () = wait => {}
+            () = stop.cancelled() => {}
+        }
     }
 
     /// Reads a command's payload (whole), changing nothing: [`Commands::forwarded`] does once
@@ -147,10 +147,8 @@ impl Commands {
     /// it runs is refused.
     pub fn take(&self, payload: &[u8], reviewed: bool) -> Command {
         let Some((&code, rest)) = payload.split_first() else {
-            return Command::Forward {
-                seen: Vec::new(),
-                statement: None,
-            };
+            // The target answers an empty command with an error Loupe would have to guess.
+            return Command::Refuse("an empty command packet".into());
         };
         let shared = self.shared.lock().expect("never poisoned");
         if reviewed && shared.lost && matches!(code, command::QUERY | command::STMT_EXECUTE) {
@@ -187,6 +185,11 @@ impl Commands {
                     );
                 };
                 let parameters = execute_parameters(rest, statement);
+                if reviewed && statement.parameters > 0 && parameters.is_none() {
+                    return Command::Refuse(
+                        "Loupe cannot show this execution's parameters to a reviewer".into(),
+                    );
+                }
                 let text = statement.text.clone();
                 let reviewed_text = match &parameters {
                     Some(values) => format!("{text}\n-- parameters: {}", values.join(", ")),
@@ -881,12 +884,13 @@ mod tests {
             Ok(Some(expected.into()))
         );
         // Forwarded, the long data goes with it: the same packet now reads as two values, of
-        // which only one is there (so no parameters are shown).
+        // which only one is there; where statements are reviewed, it is refused.
         commands.forwarded(&execute);
         assert_eq!(
-            reviewed(commands.take(&execute, true)),
+            reviewed(commands.take(&execute, false)),
             Ok(Some("INSERT INTO t VALUES (?, ?)".into()))
         );
+        assert!(reviewed(commands.take(&execute, true)).is_err());
         // Refused whatever follows: a change of user, a kill by thread id.
         assert!(reviewed(commands.take(&[command::CHANGE_USER, 1, 2], false)).is_err());
         assert!(reviewed(commands.take(&[command::PROCESS_KILL, 1, 0, 0, 0], false)).is_err());

@@ -43,6 +43,7 @@ use tokio::{
     net::{TcpListener, TcpStream},
     sync::Notify,
 };
+use tokio_util::sync::CancellationToken;
 
 use self::{
     pipeline::{Pipeline, REJECTED},
@@ -596,13 +597,14 @@ async fn relay(
     // Both directions write to the client: the target's answers, and Loupe's notices.
     let client_write = Arc::new(tokio::sync::Mutex::new(client_write));
     let pipeline = Arc::new(Mutex::new(Pipeline::default()));
-    // Told when the target has confirmed every Parse, Bind and Close sent.
-    let settled = Arc::new(Notify::new());
+    // Told after each of the target's messages: a held Execute waits for confirmations, the
+    // next batch of a reviewed connection for the last one's ReadyForQuery.
+    let progress = Arc::new(Notify::new());
     let from_client = {
-        let (notes, pipeline, settled, client_write) = (
+        let (notes, pipeline, progress, client_write) = (
             notes.clone(),
             pipeline.clone(),
-            settled.clone(),
+            progress.clone(),
             client_write.clone(),
         );
         async move {
@@ -641,14 +643,27 @@ async fn relay(
                 };
                 // What runs: a simple query's text, or what an Execute's portal was bound to
                 // (as the target accepted it, so what is recorded and reviewed is what runs).
+                let skipped = pipeline.lock().expect("never poisoned").skipping();
                 let statement = match tag {
+                    // A Query inside a failed extended batch is skipped by the target too.
+                    b'Q' if skipped => None,
                     b'Q' => cstring(&message[5..]).map(|text| Portal {
                         text,
                         parameters: Vec::new(),
+                        known: true,
+                    }),
+                    // A function call, by its OID (FunctionCall's first field).
+                    b'F' if !skipped => Some(Portal {
+                        text: format!(
+                            "(a function call: OID {})",
+                            i32_at(&message[5..], 0).unwrap_or_default()
+                        ),
+                        parameters: Vec::new(),
+                        known: true,
                     }),
                     b'E' => {
                         let known = if admitted.reviewed {
-                            settle(&mut target_write, &pipeline, &settled).await
+                            settle(&mut target_write, &pipeline, &progress, &session.stop).await
                         } else {
                             true
                         };
@@ -665,6 +680,7 @@ async fn relay(
                                     .unwrap_or_else(|| Portal {
                                         text: UNKNOWN_PORTAL.to_owned(),
                                         parameters: Vec::new(),
+                                        known: false,
                                     }),
                             )
                         }
@@ -679,6 +695,7 @@ async fn relay(
                             .await;
                     }
                 }
+                let mut rejected = false;
                 if admitted.reviewed {
                     let refusal = match (tag, &statement) {
                         // A function call runs a function by its OID, around any statement a
@@ -686,7 +703,7 @@ async fn relay(
                         (b'F', _) => Some(
                             "function calls (the FunctionCall message) are not relayed on a connection whose statements are reviewed".to_owned(),
                         ),
-                        (b'E', Some(portal)) if portal.text == UNKNOWN_PORTAL => Some(
+                        (b'E', Some(portal)) if !portal.known => Some(
                             "Loupe cannot show this Execute to a reviewer: its portal is not one the target accepted".to_owned(),
                         ),
                         // An empty query does nothing on the target.
@@ -713,13 +730,20 @@ async fn relay(
                             .lock()
                             .expect("never poisoned")
                             .reject(stand_in, &why);
+                        rejected = true;
                     }
                 }
-                if message[0] == tag {
-                    pipeline
-                        .lock()
-                        .expect("never poisoned")
-                        .sent(tag, &message[5..], bound);
+                // A stand-in was counted as it was made.
+                if !rejected {
+                    let sent =
+                        pipeline
+                            .lock()
+                            .expect("never poisoned")
+                            .sent(tag, &message[5..], bound);
+                    if sent.is_err() && admitted.reviewed {
+                        // Loupe cannot follow this pipeline to show reviewers what runs.
+                        return;
+                    }
                 }
                 if forward(&mut target_write, &message, &client_read)
                     .await
@@ -727,6 +751,14 @@ async fn relay(
                     || tag == b'X'
                 {
                     return;
+                }
+                // Where statements are reviewed, one batch at a time: what Loupe follows of
+                // the pipeline then cannot drift from what the target does.
+                if admitted.reviewed && matches!(message[0], b'S' | b'Q' | b'F') {
+                    let _ = target_write.flush().await;
+                    if !caught_up(&pipeline, &progress, &session.stop).await {
+                        return;
+                    }
                 }
             }
         }
@@ -756,17 +788,29 @@ async fn relay(
                 }
                 continue;
             }
-            let (replaced, bound) = {
+            let (replaced, bound, lost) = {
                 let mut pipeline = pipeline.lock().expect("never poisoned");
                 let bound = (message[0] == b'D')
                     .then(|| pipeline.formats().map(<[i16]>::to_vec))
                     .flatten();
                 let replaced = pipeline.answer(&message);
-                if pipeline.settled() {
-                    settled.notify_waiters();
-                }
-                (replaced, bound)
+                let lost = admitted.reviewed && pipeline.out_of_step();
+                (replaced, bound, lost)
             };
+            // Whoever waits on the pipeline (a held Execute, the next batch) looks again.
+            progress.notify_waiters();
+            if lost {
+                // Fail closed: what reviewers are shown can no longer be trusted.
+                let told = error_response(
+                    "FATAL",
+                    "08P01",
+                    "Loupe lost track of this connection's pipeline; connect again",
+                );
+                let mut client = client_write.lock().await;
+                let _ = client.write_all(&told).await;
+                let _ = client.flush().await;
+                return Ended::TargetClosed("the pipeline went out of step".to_owned());
+            }
             let message = match replaced {
                 // Already recorded when the statement was refused.
                 Some(rejection) => rejection,
@@ -807,28 +851,53 @@ const RELAY_BUFFER: usize = 64 * 1024;
 const UNKNOWN_PORTAL: &str = "(an Execute of a portal the target did not accept)";
 
 /// Waits until the target has confirmed every Parse, Bind and Close sent before an Execute that
-/// is to be held (a Flush makes it answer them now, not at the next Sync): false when it did
-/// not within [`TARGET_TIME`].
+/// is to be held (a Flush makes it answer them now, not at the next Sync): false when the
+/// session was stopped first.
 async fn settle(
     target: &mut (impl AsyncWrite + Unpin),
     pipeline: &Mutex<Pipeline>,
-    settled: &Notify,
+    progress: &Notify,
+    stop: &CancellationToken,
 ) -> bool {
     if target.write_all(&frame(b'H', b"")).await.is_err() || target.flush().await.is_err() {
         return false;
     }
+    until(pipeline, progress, stop, Pipeline::settled).await
+}
+
+/// Waits until the target has answered every Query and Sync sent (or takes COPY data): false
+/// when the session was stopped first.
+async fn caught_up(
+    pipeline: &Mutex<Pipeline>,
+    progress: &Notify,
+    stop: &CancellationToken,
+) -> bool {
+    until(pipeline, progress, stop, Pipeline::caught_up).await
+}
+
+/// Waits until `condition` holds of the pipeline, looking again at each of the target's
+/// messages; false when the session was stopped first.
+async fn until(
+    pipeline: &Mutex<Pipeline>,
+    progress: &Notify,
+    stop: &CancellationToken,
+    condition: fn(&Pipeline) -> bool,
+) -> bool {
     let wait = async {
         loop {
-            let notified = settled.notified();
+            let notified = progress.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            if pipeline.lock().expect("never poisoned").settled() {
+            if condition(&pipeline.lock().expect("never poisoned")) {
                 return;
             }
             notified.await;
         }
     };
-    tokio::time::timeout(TARGET_TIME, wait).await.is_ok()
+    tokio::select! {
+        () = wait => true,
+        () = stop.cancelled() => false,
+    }
 }
 
 /// Holds `statement` for review, telling the client where the review is (a NOTICE, which psql
@@ -905,8 +974,9 @@ struct RowDescription {
     binary: Vec<bool>,
 }
 
-/// A `Bind` message's parameters as text (binary ones in hex, NULL as `NULL`), and the
-/// formats it asks the result columns in (none: all text; one: all alike; else one each).
+/// A `Bind` message's parameters as text (text ones as quoted literals, binary ones in hex,
+/// NULL as `NULL`), and the formats it asks the result columns in (none: all text; one: all
+/// alike; else one each).
 fn bound_parameters(body: &[u8]) -> Option<(Vec<String>, Vec<i16>)> {
     let mut at = body.iter().position(|byte| *byte == 0)? + 1;
     at += body[at..].iter().position(|byte| *byte == 0)? + 1;
@@ -930,7 +1000,8 @@ fn bound_parameters(body: &[u8]) -> Option<(Vec<String>, Vec<i16>)> {
         values.push(if is_binary(&format_codes, index) {
             format!("\\x{}", crate::gateway::values::hex(value))
         } else {
-            String::from_utf8_lossy(value).into_owned()
+            // As a literal, so one value cannot read as several to a reviewer.
+            format!("'{}'", String::from_utf8_lossy(value).replace('\'', "''"))
         });
     }
     let results = usize::try_from(i16_at(body, at)?).ok()?;
@@ -1184,7 +1255,7 @@ mod tests {
         body.extend_from_slice(&1i16.to_be_bytes());
         assert_eq!(
             bound_parameters(&body),
-            Some((vec!["42".to_owned(), "NULL".to_owned()], vec![1]))
+            Some((vec!["'42'".to_owned(), "NULL".to_owned()], vec![1]))
         );
         assert!(is_binary(&[1], 3) && !is_binary(&[], 0) && is_binary(&[0, 1], 1));
         // Cut short: nothing, not a panic.

@@ -46,6 +46,13 @@ pub struct Pipeline {
     sent_view: Prepared,
     /// The result formats each portal was bound with, as the client sent them.
     formats: HashMap<Vec<u8>, Vec<i16>>,
+    /// The target is taking COPY data from the client.
+    copying: bool,
+    /// Extended-query messages were sent since the last Sync.
+    open_extended: bool,
+    /// The last message answered by a ReadyForQuery of its own: `S`, `Q` or `F`.
+    last_sync: u8,
+    out_of_step: bool,
 }
 
 /// A message that takes effect once the target confirms it.
@@ -68,14 +75,38 @@ enum Pending {
 
 impl Pipeline {
     /// A client message (type and body) on its way to the target; a `Bind` with its
-    /// parameters as recorded and the result formats it asks for.
-    pub fn sent(&mut self, tag: u8, body: &[u8], bound: Option<(Vec<String>, Vec<i16>)>) {
+    /// parameters as recorded and the result formats it asks for. An error for what Loupe
+    /// cannot follow: another message inside a COPY, or a simple Query or FunctionCall inside
+    /// an extended-query batch (the target may skip it, and answer nothing).
+    pub fn sent(
+        &mut self,
+        tag: u8,
+        body: &[u8],
+        bound: Option<(Vec<String>, Vec<i16>)>,
+    ) -> Result<(), &'static str> {
+        if self.copying {
+            return match tag {
+                b'c' | b'f' => {
+                    self.copying = false;
+                    Ok(())
+                }
+                // Ignored by the target inside COPY IN.
+                b'S' | b'H' => Ok(()),
+                _ => Err("a message inside COPY"),
+            };
+        }
         match tag {
-            b'Q' => {
+            b'Q' | b'F' if self.open_extended => {
+                return Err("a simple Query or FunctionCall inside an extended-query batch");
+            }
+            // Both are answered up to a ReadyForQuery of their own.
+            b'Q' | b'F' => {
                 self.pending.push_back((self.sent, Pending::Query));
                 self.sent += 1;
+                self.last_sync = tag;
             }
             b'P' | b'B' | b'C' if self.failed != Some(self.sent) => {
+                self.open_extended = true;
                 let parameters = bound.map(|(parameters, formats)| {
                     if let Some((portal, _)) = super::statements::name(body) {
                         self.formats.insert(portal.to_vec(), formats);
@@ -92,15 +123,34 @@ impl Pipeline {
                     },
                 ));
             }
+            b'P' | b'B' | b'C' | b'D' => self.open_extended = true,
             b'E' => {
+                self.open_extended = true;
                 let portal = super::statements::name(body).map_or(&[][..], |(name, _)| name);
                 let formats = self.formats.get(portal).cloned().unwrap_or_default();
                 self.pending
                     .push_back((self.sent, Pending::Execute(formats)));
             }
-            b'S' => self.sent += 1,
+            b'S' => {
+                self.sent += 1;
+                self.open_extended = false;
+                self.last_sync = tag;
+            }
             _ => {}
         }
+        Ok(())
+    }
+
+    /// Whether the target has answered every Query and Sync sent (or is taking COPY data, which
+    /// comes before its answer).
+    pub fn caught_up(&self) -> bool {
+        self.ready >= self.sent || self.copying
+    }
+
+    /// Whether a confirmation came for another message than the one waiting for it: Loupe can
+    /// no longer tell what the target accepted.
+    pub fn out_of_step(&self) -> bool {
+        self.out_of_step
     }
 
     /// Whether every `Parse`, `Bind` and `Close` sent has been confirmed by the target, or
@@ -158,6 +208,10 @@ impl Pipeline {
         match tag {
             b'Z' => {
                 self.ready += 1;
+                // Idle: the transaction ended, and its portals with it.
+                if message.get(5) == Some(&b'I') {
+                    self.prepared.close_portals();
+                }
                 // What was sent before this ReadyForQuery's Query or Sync has been answered (or
                 // skipped, after an error).
                 let ready = self.ready;
@@ -166,9 +220,22 @@ impl Pipeline {
                 return None;
             }
             b'1' | b'2' | b'3' => {
-                if let Some((_, confirmed)) = self.unconfirmed.pop_front() {
-                    self.prepared
-                        .follow(confirmed.tag, &confirmed.body, confirmed.parameters);
+                let expected = [b'P', b'B', b'C'][usize::from(tag - b'1')];
+                match self.unconfirmed.pop_front() {
+                    Some((_, confirmed)) if confirmed.tag == expected => {
+                        self.prepared
+                            .follow(confirmed.tag, &confirmed.body, confirmed.parameters);
+                    }
+                    _ => self.out_of_step = true,
+                }
+                return None;
+            }
+            b'G' => {
+                // COPY IN: a Sync sent after the statement that began it is ignored by the
+                // target, and gets no ReadyForQuery.
+                self.copying = true;
+                if self.last_sync == b'S' && self.sent > self.ready {
+                    self.sent -= 1;
                 }
                 return None;
             }
@@ -219,11 +286,15 @@ mod tests {
         let mut pipeline = Pipeline::default();
         // Two portals bound with different formats, both executed, then Sync: rows of the
         // first Execute are read in its formats although the second was sent before they came.
-        pipeline.sent(b'B', &bind("a", ""), Some((Vec::new(), vec![1])));
-        pipeline.sent(b'B', &bind("b", ""), Some((Vec::new(), vec![0])));
-        pipeline.sent(b'E', b"a\0\0\0\0\0", None);
-        pipeline.sent(b'E', b"b\0\0\0\0\0", None);
-        pipeline.sent(b'S', b"", None);
+        pipeline
+            .sent(b'B', &bind("a", ""), Some((Vec::new(), vec![1])))
+            .unwrap();
+        pipeline
+            .sent(b'B', &bind("b", ""), Some((Vec::new(), vec![0])))
+            .unwrap();
+        pipeline.sent(b'E', b"a\0\0\0\0\0", None).unwrap();
+        pipeline.sent(b'E', b"b\0\0\0\0\0", None).unwrap();
+        pipeline.sent(b'S', b"", None).unwrap();
         assert_eq!(pipeline.formats(), Some(&[1][..]));
         assert_eq!(pipeline.answer(&frame(b'C', b"SELECT 1\0")), None);
         assert_eq!(pipeline.formats(), Some(&[0][..]));
@@ -233,11 +304,11 @@ mod tests {
 
         // After an error the target skips to Sync: what was skipped is dropped at its
         // ReadyForQuery, and the next batch's Execute is read right.
-        pipeline.sent(b'E', b"a\0\0\0\0\0", None);
-        pipeline.sent(b'E', b"a\0\0\0\0\0", None);
-        pipeline.sent(b'S', b"", None);
-        pipeline.sent(b'E', b"b\0\0\0\0\0", None);
-        pipeline.sent(b'S', b"", None);
+        pipeline.sent(b'E', b"a\0\0\0\0\0", None).unwrap();
+        pipeline.sent(b'E', b"a\0\0\0\0\0", None).unwrap();
+        pipeline.sent(b'S', b"", None).unwrap();
+        pipeline.sent(b'E', b"b\0\0\0\0\0", None).unwrap();
+        pipeline.sent(b'S', b"", None).unwrap();
         pipeline.answer(&frame(b'E', b"error"));
         pipeline.answer(&frame(b'Z', b"I"));
         assert_eq!(pipeline.formats(), Some(&[0][..]));
@@ -246,18 +317,22 @@ mod tests {
     #[test]
     fn statements_count_only_once_the_target_accepts_them() {
         let mut pipeline = Pipeline::default();
-        pipeline.sent(b'P', b"s\0DELETE FROM t\0\0\0", None);
-        pipeline.sent(b'S', b"", None);
+        pipeline
+            .sent(b'P', b"s\0DELETE FROM t\0\0\0", None)
+            .unwrap();
+        pipeline.sent(b'S', b"", None).unwrap();
         assert!(!pipeline.settled());
         pipeline.answer(&frame(b'1', b""));
         pipeline.answer(&frame(b'Z', b"I"));
         // The same name again: the target refuses it (42P05) and keeps the first.
-        pipeline.sent(b'P', b"s\0SELECT 1\0\0\0", None);
-        pipeline.sent(b'S', b"", None);
+        pipeline.sent(b'P', b"s\0SELECT 1\0\0\0", None).unwrap();
+        pipeline.sent(b'S', b"", None).unwrap();
         pipeline.answer(&frame(b'E', b"C42P05\0"));
         assert!(pipeline.settled());
         pipeline.answer(&frame(b'Z', b"I"));
-        pipeline.sent(b'B', &bind("", "s"), Some((Vec::new(), Vec::new())));
+        pipeline
+            .sent(b'B', &bind("", "s"), Some((Vec::new(), Vec::new())))
+            .unwrap();
         pipeline.answer(&frame(b'2', b""));
         assert_eq!(
             pipeline.executed(b"\0\0\0\0\0", true).unwrap().text,
@@ -265,12 +340,12 @@ mod tests {
         );
 
         // What follows an error in the same batch is skipped by the target: never waited for.
-        pipeline.sent(b'P', b"bad\0nonsense\0\0\0", None);
+        pipeline.sent(b'P', b"bad\0nonsense\0\0\0", None).unwrap();
         pipeline.answer(&frame(b'E', b"C42601\0"));
         assert!(pipeline.skipping());
-        pipeline.sent(b'P', b"t\0SELECT 2\0\0\0", None);
+        pipeline.sent(b'P', b"t\0SELECT 2\0\0\0", None).unwrap();
         assert!(pipeline.settled());
-        pipeline.sent(b'S', b"", None);
+        pipeline.sent(b'S', b"", None).unwrap();
         assert!(!pipeline.skipping());
     }
 
@@ -293,8 +368,42 @@ mod tests {
         // Rejected while the target was already skipping to Sync: its stand-in is never
         // answered, and a later error passes through as it is.
         pipeline.reject(b'E', "rejected");
-        pipeline.sent(b'S', b"", None);
+        pipeline.sent(b'S', b"", None).unwrap();
         assert_eq!(pipeline.answer(&frame(b'Z', b"E")), None);
         assert_eq!(pipeline.answer(&frame(b'E', b"real error")), None);
+    }
+
+    #[test]
+    fn what_cannot_be_followed_is_said_so() {
+        let mut pipeline = Pipeline::default();
+        // A Query inside an extended batch: the target may skip it, answering nothing.
+        pipeline.sent(b'P', b"s\0SELECT 1\0\0\0", None).unwrap();
+        assert!(pipeline.sent(b'Q', b"SELECT 2\0", None).is_err());
+        assert!(pipeline.sent(b'F', b"", None).is_err());
+        pipeline.sent(b'S', b"", None).unwrap();
+        // A confirmation for another kind of message than the one waiting.
+        pipeline.answer(&frame(b'2', b""));
+        assert!(pipeline.out_of_step());
+    }
+
+    #[test]
+    fn a_sync_sent_into_copy_in_is_not_waited_for() {
+        let mut pipeline = Pipeline::default();
+        // Execute of a COPY FROM STDIN and its Sync; the target starts the COPY and ignores
+        // the Sync, then answers the Sync after CopyDone.
+        pipeline.sent(b'E', b"\0\0\0\0\0", None).unwrap();
+        pipeline.sent(b'S', b"", None).unwrap();
+        pipeline.answer(&frame(b'G', b"\0\0\0"));
+        assert!(pipeline.caught_up(), "COPY data may flow");
+        assert!(
+            pipeline.sent(b'Q', b"SELECT 1\0", None).is_err(),
+            "nothing else in COPY"
+        );
+        pipeline.sent(b'c', b"", None).unwrap();
+        pipeline.sent(b'S', b"", None).unwrap();
+        assert!(!pipeline.caught_up());
+        pipeline.answer(&frame(b'C', b"COPY 1\0"));
+        pipeline.answer(&frame(b'Z', b"I"));
+        assert!(pipeline.caught_up(), "one ReadyForQuery for the two Syncs");
     }
 }

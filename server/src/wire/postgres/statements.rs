@@ -23,6 +23,9 @@ pub struct Prepared {
 pub struct Portal {
     pub text: String,
     pub parameters: Vec<String>,
+    /// Whether Loupe knows the statement's text (else `text` says so): only a known one is
+    /// shown to a reviewer.
+    pub known: bool,
 }
 
 impl Portal {
@@ -57,15 +60,26 @@ impl Prepared {
                     return;
                 };
                 let statement = name(rest).map_or(&[][..], |(statement, _)| statement);
-                let text = match self.statements.get(statement) {
-                    Some(text) => text.clone(),
-                    None => format!(
-                        "(a prepared statement Loupe did not see: {})",
-                        String::from_utf8_lossy(statement)
+                let (text, known) = match self.statements.get(statement) {
+                    Some(text) => (text.clone(), true),
+                    None => (
+                        format!(
+                            "(a prepared statement Loupe did not keep: {})",
+                            String::from_utf8_lossy(statement)
+                        ),
+                        false,
                     ),
                 };
                 let parameters = parameters.unwrap_or_default();
-                insert_bounded(&mut self.portals, portal, Portal { text, parameters });
+                insert_bounded(
+                    &mut self.portals,
+                    portal,
+                    Portal {
+                        text,
+                        parameters,
+                        known,
+                    },
+                );
             }
             b'C' => {
                 if let Some((&kind, rest)) = body.split_first()
@@ -79,6 +93,11 @@ impl Prepared {
             }
             _ => {}
         }
+    }
+
+    /// Forgets every portal: the target drops them when a transaction ends.
+    pub fn close_portals(&mut self) {
+        self.portals.clear();
     }
 
     /// What an `Execute` (its body) runs; none for a portal Loupe does not know.
