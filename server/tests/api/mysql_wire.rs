@@ -81,6 +81,20 @@ async fn mysql_connection(
     .await;
 }
 
+/// sqlx's MySQL driver (its own protocol code) through Loupe as `user` to `database`, the
+/// token sent as the cleartext password it is.
+fn sqlx_options(address: &str, user: &TestUser, database: &str) -> MySqlConnectOptions {
+    let (host, port) = address.split_once(':').unwrap();
+    MySqlConnectOptions::new()
+        .host(host)
+        .port(port.parse().unwrap())
+        .username(&user.username)
+        .password(&user.token)
+        .database(database)
+        .ssl_mode(MySqlSslMode::Disabled)
+        .enable_cleartext_plugin(true)
+}
+
 /// Debian's `mariadb` client, logged in through Loupe as `user` to `database`.
 fn mariadb(address: &str, user: &TestUser, database: &str) -> tokio::process::Command {
     let (host, port) = address.split_once(':').unwrap();
@@ -218,15 +232,7 @@ async fn a_driver_with_prepared_statements_and_binary_rows_works_and_is_recorded
     let target = Target::create().await;
     mysql_connection(&app, &admin, "maria", &target.url(), json!({})).await;
 
-    let (host, port) = address.split_once(':').unwrap();
-    let options = MySqlConnectOptions::new()
-        .host(host)
-        .port(port.parse().unwrap())
-        .username("alice")
-        .password(&alice.token)
-        .database("maria")
-        .ssl_mode(MySqlSslMode::Disabled)
-        .enable_cleartext_plugin(true);
+    let options = sqlx_options(&address, &alice, "maria");
     let mut connection = sqlx::MySqlConnection::connect_with(&options).await.unwrap();
     let row = sqlx::query(
         "SELECT ? + 1 AS next, ? AS name, CAST('2026-12-01 07:03:55.120' AS DATETIME(3)) AS at, \
@@ -560,15 +566,7 @@ async fn statements_on_a_reviewed_connection_wait_for_a_reviewer_and_ctrl_c_with
     );
 
     // A prepared statement is reviewed with its parameters, and runs once approved.
-    let (host, port) = address.split_once(':').unwrap();
-    let options = MySqlConnectOptions::new()
-        .host(host)
-        .port(port.parse().unwrap())
-        .username("alice")
-        .password(&alice.token)
-        .database("reviewed")
-        .ssl_mode(MySqlSslMode::Disabled)
-        .enable_cleartext_plugin(true);
+    let options = sqlx_options(&address, &alice, "reviewed");
     let reviewing = async {
         loop {
             // sqlx's own statements at connect (SET …) come first.
@@ -696,15 +694,7 @@ async fn a_client_that_vanishes_mid_result_ends_its_session_and_nothing_else() {
     let alice = app.user("alice", Role::User).await;
     let target = Target::create().await;
     mysql_connection(&app, &admin, "maria", &target.url(), json!({})).await;
-    let (host, port) = address.split_once(':').unwrap();
-    let options = MySqlConnectOptions::new()
-        .host(host)
-        .port(port.parse().unwrap())
-        .username("alice")
-        .password(&alice.token)
-        .database("maria")
-        .ssl_mode(MySqlSslMode::Disabled)
-        .enable_cleartext_plugin(true);
+    let options = sqlx_options(&address, &alice, "maria");
     let mut connection = sqlx::MySqlConnection::connect_with(&options).await.unwrap();
     {
         let mut rows = sqlx::query("SELECT seq, REPEAT('x', 100) FROM seq_1_to_5000000")
