@@ -165,7 +165,7 @@ pub async fn run(backend: &str, seconds: u64, scale: u64) -> Result<()> {
         }
     }
     println!(
-        "(added p99 target: under 1 ms; `recorded`: input events against pgbench's transactions × statements per transaction)"
+        "(added p99 target: under 1 ms; `recorded`: input events = pgbench's transactions × statements per transaction + pgbench's own start-up queries)"
     );
     server.stop().await?;
     sqlx::raw_sql(&format!("DROP DATABASE IF EXISTS {name}"))
@@ -183,7 +183,7 @@ async fn mysqlslap(database: &TestDatabase, seconds: u64) -> Result<()> {
     sqlx::raw_sql(&format!(
         "DROP DATABASE IF EXISTS {name}; CREATE DATABASE {name}; \
          CREATE TABLE {name}.t (id INT PRIMARY KEY, v INT); \
-         INSERT INTO {name}.t SELECT seq, seq * 2 FROM seq_1_to_10000"
+         INSERT INTO {name}.t SELECT seq, seq * 2 FROM {name}.seq_1_to_10000"
     ))
     .execute(&mut admin)
     .await?;

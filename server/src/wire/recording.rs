@@ -174,8 +174,16 @@ pub(super) fn start(
         };
         while let Some(noted) = seen.recv().await {
             state.take(&recorder, &session, noted).await;
+            // What else is already waiting goes into the same request.
+            while state.pending.len() < BATCH
+                && let Ok(more) = seen.try_recv()
+            {
+                state.take(&recorder, &session, more).await;
+            }
+            state.submit(&recorder, &session).await;
         }
-        state.flush(&recorder, &session).await;
+        state.flush();
+        state.submit(&recorder, &session).await;
         state.settle(&session).await;
         if missed.load(Ordering::Relaxed) {
             let note = NewEvent::new(
@@ -190,9 +198,12 @@ pub(super) fn start(
     (notes, recording)
 }
 
-/// Appends queued but not known to be committed yet, at most: past this the recording waits
+/// Requests queued but not known to be committed yet, at most: past this the recording waits
 /// for the oldest (so a slow store slows the relay's statements, never loses them).
-const OUTSTANDING: usize = 256;
+const OUTSTANDING: usize = 64;
+/// Appends gathered into one request at most (each is all or nothing: a batch of a few
+/// statements' worth).
+const BATCH: usize = 64;
 
 /// What a queued append resolves to once committed.
 type Ack = std::pin::Pin<Box<dyn Future<Output = Result<Recorded, RecordError>> + Send>>;
@@ -208,6 +219,8 @@ struct Recording {
     /// The output event a `COPY`'s data goes to.
     copy: Option<u64>,
     outstanding: std::collections::VecDeque<Ack>,
+    /// Appends not yet queued: what arrived together goes as one request.
+    pending: Vec<Append>,
     /// Set when an append fails: the record then says something was not kept.
     missed: Arc<AtomicBool>,
 }
@@ -229,7 +242,7 @@ impl Recording {
                 summarize(&format!("parameters: {}", values.join(", "))),
             ),
             Seen::Columns(columns) => {
-                self.flush(recorder, session).await;
+                self.flush();
                 self.result = true;
                 NewEvent {
                     columns: Some(columns.clone()),
@@ -241,13 +254,13 @@ impl Recording {
             Seen::Row(cells) => {
                 self.rows.push(cells);
                 if self.rows.len() >= ROWS_PER_APPEND {
-                    self.flush(recorder, session).await;
+                    self.flush();
                 }
                 return;
             }
             Seen::Complete(tag) => {
                 let had_rows = self.result;
-                self.flush(recorder, session).await;
+                self.flush();
                 self.result = false;
                 if had_rows {
                     return;
@@ -256,6 +269,7 @@ impl Recording {
             }
             Seen::Note(text) => NewEvent::new(EventKind::Note, text),
             Seen::Copy(data) => {
+                self.submit(recorder, session).await;
                 // Its pieces go to one output event, whose seq the first one's commit gives.
                 let output = Append::Output {
                     seq: self.copy,
@@ -270,7 +284,7 @@ impl Recording {
                 return;
             }
             Seen::Failed { code, message } => {
-                self.flush(recorder, session).await;
+                self.flush();
                 self.result = false;
                 NewEvent {
                     text: Some(message.clone()),
@@ -279,27 +293,37 @@ impl Recording {
                 }
             }
         };
-        self.queue(recorder, session, Append::Event(event)).await;
+        self.queue(Append::Event(event));
     }
 
-    async fn flush(&mut self, recorder: &Recorder, session: &str) {
+    /// Adds the rows gathered so far to the next request.
+    fn flush(&mut self) {
         if !self.result || self.rows.is_empty() {
             return;
         }
         let rows = std::mem::take(&mut self.rows);
-        self.queue(recorder, session, Append::LatestRows { rows })
-            .await;
+        self.queue(Append::LatestRows { rows });
     }
 
-    /// Queues one append, waiting for the oldest outstanding commit past [`OUTSTANDING`].
-    async fn queue(&mut self, recorder: &Recorder, session: &str, append: Append) {
+    /// Adds one append to the next request.
+    fn queue(&mut self, append: Append) {
+        self.pending.push(append);
+    }
+
+    /// Queues what is pending as one request, waiting for the oldest outstanding commit past
+    /// [`OUTSTANDING`].
+    async fn submit(&mut self, recorder: &Recorder, session: &str) {
+        if self.pending.is_empty() {
+            return;
+        }
         if self.outstanding.len() >= OUTSTANDING
             && let Some(oldest) = self.outstanding.pop_front()
         {
             let result = oldest.await;
             acknowledged(&self.missed, session, result);
         }
-        match recorder.submit(session, vec![append]).await {
+        let appends = std::mem::take(&mut self.pending);
+        match recorder.submit(session, appends).await {
             Ok(ack) => self.outstanding.push_back(Box::pin(ack)),
             Err(error) => acknowledged(&self.missed, session, Err(error)),
         }
