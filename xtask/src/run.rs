@@ -57,20 +57,19 @@ pub fn run(server_args: &[String]) -> Result<ExitCode> {
     println!();
 
     let mut server = Command::new(workspace.loupe_binary("release"));
+    server
+        .arg("serve")
+        .arg("--static-dir")
+        .arg(workspace.dist_dir())
+        // A newcomer gets the `demo` connection: a million-row SQLite table to query at once.
+        .args(["--demo", "true"]);
     for (flag, value) in [("--pg-bind", &pg_bind), ("--mysql-bind", &mysql_bind)] {
         // The user's own flag is passed on with the others; clap takes each flag once.
         if !server_args.iter().any(|arg| arg == flag) {
             server.args([flag, value.as_str()]);
         }
     }
-    server
-        .arg("serve")
-        .arg("--static-dir")
-        .arg(workspace.dist_dir())
-        // A newcomer gets the `demo` connection: a million-row SQLite table to query at once.
-        .args(["--demo", "true"])
-        .args(server_args)
-        .current_dir(&workspace.root);
+    server.args(server_args).current_dir(&workspace.root);
     become_server(server)
 }
 
