@@ -49,26 +49,13 @@ pub async fn run(backend: &str, seconds: u64, scale: u64) -> Result<()> {
     );
 
     let database = TestDatabase::create_on(backend).await;
-    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
-    let pg_bind = listener.local_addr()?.to_string();
-    drop(listener);
+    let pg_bind = free_address()?;
     let bind = pg_bind.clone();
     let server =
         BenchServer::start_with(&database, move |config| config.pg_bind = Some(bind)).await?;
     let mut url = target.clone();
     url.set_path(name);
-    let created = server
-        .client
-        .post(format!("{}/api/connections", server.address))
-        .bearer_auth(&server.token)
-        .json(&serde_json::json!({ "name": "bench", "kind": "postgres", "url": url.as_str() }))
-        .send()
-        .await?;
-    anyhow::ensure!(
-        created.status() == 201,
-        "creating the connection: {}",
-        created.status()
-    );
+    create_connection(&server, "bench", "postgres", url.as_str()).await?;
     let (loupe_host, loupe_port) = pg_bind.rsplit_once(':').context("an address")?;
 
     let logs = tempfile::tempdir()?;
@@ -187,24 +174,17 @@ async fn mysqlslap(database: &TestDatabase, seconds: u64) -> Result<()> {
     ))
     .execute(&mut admin)
     .await?;
-    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
-    let mysql_bind = listener.local_addr()?.to_string();
-    drop(listener);
+    let mysql_bind = free_address()?;
     let bind = mysql_bind.clone();
     let server =
         BenchServer::start_with(database, move |config| config.mysql_bind = Some(bind)).await?;
-    let created = server
-        .client
-        .post(format!("{}/api/connections", server.address))
-        .bearer_auth(&server.token)
-        .json(&serde_json::json!({ "name": "bench-maria", "kind": "mysql", "url": format!("{server_url}/{name}") }))
-        .send()
-        .await?;
-    anyhow::ensure!(
-        created.status() == 201,
-        "creating the connection: {}",
-        created.status()
-    );
+    create_connection(
+        &server,
+        "bench-maria",
+        "mysql",
+        &format!("{server_url}/{name}"),
+    )
+    .await?;
     let (loupe_host, loupe_port) = mysql_bind.rsplit_once(':').context("an address")?;
     // About as many queries as the pgbench runs take time for, directly.
     let queries = (seconds * 4000).to_string();
@@ -317,4 +297,27 @@ async fn settled_inputs(database: &TestDatabase, before: u64) -> Result<u64> {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     anyhow::bail!("the bench sessions did not end within a minute")
+}
+
+/// A loopback address nobody listens on (the server binds it a moment later).
+fn free_address() -> Result<String> {
+    let probe = std::net::TcpListener::bind("127.0.0.1:0")?;
+    Ok(probe.local_addr()?.to_string())
+}
+
+/// Creates connection `name` of `kind` to `url` on the bench server.
+async fn create_connection(server: &BenchServer, name: &str, kind: &str, url: &str) -> Result<()> {
+    let created = server
+        .client
+        .post(format!("{}/api/connections", server.address))
+        .bearer_auth(&server.token)
+        .json(&serde_json::json!({ "name": name, "kind": kind, "url": url }))
+        .send()
+        .await?;
+    anyhow::ensure!(
+        created.status() == 201,
+        "creating the connection {name}: {}",
+        created.status()
+    );
+    Ok(())
 }

@@ -203,13 +203,9 @@ impl TestApp {
 
     /// Session `id`'s activity log (its first 100 events).
     pub async fn events(&self, who: &TestUser, id: &str) -> Vec<SessionEvent> {
-        let path = format!("/api/sessions/{id}/events");
         let page: EventPage = self
-            .call(Method::GET, &path, Some(who), None)
-            .await
-            .json()
-            .await
-            .unwrap();
+            .get_json(who, &format!("/api/sessions/{id}/events"))
+            .await;
         page.items
     }
 
@@ -218,20 +214,26 @@ impl TestApp {
         let mut text = String::new();
         for event in self.events(who, id).await {
             if event.kind == EventKind::Output {
-                let path = format!(
-                    "/api/sessions/{id}/events/{}/output?length=1048576",
-                    event.seq
-                );
-                let window: OutputWindow = self
-                    .call(Method::GET, &path, Some(who), None)
-                    .await
-                    .json()
-                    .await
-                    .unwrap();
-                text.extend(window.pieces.into_iter().map(|piece| piece.text));
+                text.push_str(&self.event_output(who, id, event.seq).await);
             }
         }
         text
+    }
+
+    /// The text of output event `seq` of session `id` (up to 1 MiB).
+    pub async fn event_output(&self, who: &TestUser, id: &str, seq: u64) -> String {
+        let path = format!("/api/sessions/{id}/events/{seq}/output?length=1048576");
+        let window: OutputWindow = self.get_json(who, &path).await;
+        window.pieces.into_iter().map(|piece| piece.text).collect()
+    }
+
+    /// `GET path` as `who`, its JSON answer read as `T`.
+    pub async fn get_json<T: serde::de::DeserializeOwned>(&self, who: &TestUser, path: &str) -> T {
+        self.call(Method::GET, path, Some(who), None)
+            .await
+            .json()
+            .await
+            .unwrap()
     }
 
     /// Creates a user with `role` and an API token for them.

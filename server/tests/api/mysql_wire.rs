@@ -487,16 +487,8 @@ async fn kill_query_stops_the_statement_on_the_target_and_kill_in_loupe_ends_the
     assert!(!output.status.success());
     tokio::time::sleep(Duration::from_millis(500)).await;
     let session: loupe_protocol::Session = app
-        .call(
-            Method::GET,
-            &format!("/api/sessions/{running}"),
-            Some(&alice),
-            None,
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
+        .get_json(&alice, &format!("/api/sessions/{running}"))
+        .await;
     assert_eq!(session.status, SessionStatus::Running);
 
     // Kill from Loupe: the client is told why, the statement stops on the target.
@@ -570,12 +562,7 @@ async fn statements_on_a_reviewed_connection_wait_for_a_reviewer_and_ctrl_c_with
     let reviewing = async {
         loop {
             // sqlx's own statements at connect (SET …) come first.
-            let page: serde_json::Value = app
-                .call(Method::GET, "/api/reviews?state=pending", Some(&rita), None)
-                .await
-                .json()
-                .await
-                .unwrap();
+            let page: serde_json::Value = app.get_json(&rita, "/api/reviews?state=pending").await;
             for review in page["items"].as_array().unwrap() {
                 decide(&app, &rita, review, "approve", "ok").await;
                 if review["input"] == "SELECT ? * 2 AS doubled\n-- parameters: ?1 = 21" {
@@ -618,17 +605,7 @@ async fn statements_on_a_reviewed_connection_wait_for_a_reviewer_and_ctrl_c_with
         "{stderr}"
     );
     let id = review["id"].as_str().unwrap();
-    let withdrawn: serde_json::Value = app
-        .call(
-            Method::GET,
-            &format!("/api/reviews/{id}"),
-            Some(&rita),
-            None,
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
+    let withdrawn: serde_json::Value = app.get_json(&rita, &format!("/api/reviews/{id}")).await;
     assert_eq!(withdrawn["state"], "cancelled", "{withdrawn}");
     target.drop_database().await;
 }

@@ -65,17 +65,7 @@ fn psql(address: &str, user: &TestUser, database: &str) -> tokio::process::Comma
 
 /// The first page of the sessions `who` sees, filtered by `query` (`status=running`, …).
 pub(crate) async fn sessions(app: &TestApp, who: &TestUser, query: &str) -> Vec<Session> {
-    let page: SessionPage = app
-        .call(
-            Method::GET,
-            &format!("/api/sessions?{query}"),
-            Some(who),
-            None,
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
+    let page: SessionPage = app.get_json(who, &format!("/api/sessions?{query}")).await;
     page.items
 }
 
@@ -95,16 +85,8 @@ pub(crate) async fn recorded(app: &TestApp, who: &TestUser) -> (Session, Vec<Ses
 
 pub(crate) async fn rows(app: &TestApp, who: &TestUser, session: &str, seq: u64) -> Value {
     let window: RowsWindow = app
-        .call(
-            Method::GET,
-            &format!("/api/sessions/{session}/events/{seq}/rows"),
-            Some(who),
-            None,
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
+        .get_json(who, &format!("/api/sessions/{session}/events/{seq}/rows"))
+        .await;
     serde_json::to_value(window.rows).unwrap()
 }
 
@@ -563,17 +545,7 @@ pub(crate) async fn dba_reviewer(app: &TestApp) -> TestUser {
 /// The pending review of `statement`, once it is held (within 10 s).
 pub(crate) async fn pending_review(app: &TestApp, reviewer: &TestUser, statement: &str) -> Value {
     for _ in 0..200 {
-        let page: Value = app
-            .call(
-                Method::GET,
-                "/api/reviews?state=pending",
-                Some(reviewer),
-                None,
-            )
-            .await
-            .json()
-            .await
-            .unwrap();
+        let page: Value = app.get_json(reviewer, "/api/reviews?state=pending").await;
         if let Some(review) = page["items"]
             .as_array()
             .unwrap()
@@ -725,16 +697,11 @@ async fn statements_on_a_reviewed_connection_wait_for_a_reviewer() {
         "{stderr}"
     );
     let withdrawn: Value = app
-        .call(
-            Method::GET,
+        .get_json(
+            &rita,
             &format!("/api/reviews/{}", waiting["id"].as_str().unwrap()),
-            Some(&rita),
-            None,
         )
-        .await
-        .json()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(withdrawn["state"], "cancelled", "{withdrawn}");
 
     // The record says what was held, where, and how each review ended.
@@ -961,32 +928,20 @@ async fn copy_in_and_out_is_relayed_and_its_data_recorded() {
         (EventKind::Note, "COPY 2".into()),
         "{kinds:?}"
     );
-    let output_of = |seq: u64| {
-        let path = format!("/api/sessions/{}/events/{seq}/output", session.id);
-        let (app, alice) = (&app, &alice);
-        async move {
-            let window: loupe_protocol::OutputWindow = app
-                .call(Method::GET, &path, Some(alice), None)
-                .await
-                .json()
-                .await
-                .unwrap();
-            window
-                .pieces
-                .into_iter()
-                .map(|piece| piece.text)
-                .collect::<String>()
-        }
-    };
     // As psql sent it, end marker included.
     assert_eq!(
-        output_of(events[copy_in + 1].seq).await,
+        app.event_output(&alice, &session.id, events[copy_in + 1].seq)
+            .await,
         "1\tone\n2\t\\N\n\\.\n"
     );
     let copy_out = copy_in + 3;
     assert!(kinds[copy_out].1.starts_with("COPY (SELECT"), "{kinds:?}");
     assert_eq!(kinds[copy_out + 1].0, EventKind::Output, "{kinds:?}");
-    assert_eq!(output_of(events[copy_out + 1].seq).await, "1,one\n2,\n");
+    assert_eq!(
+        app.event_output(&alice, &session.id, events[copy_out + 1].seq)
+            .await,
+        "1,one\n2,\n"
+    );
 }
 
 /// This machine's first address that is not loopback (`hostname -I`).
@@ -1141,12 +1096,7 @@ async fn a_function_call_cannot_run_around_the_review_of_statements() {
         "the connection goes on"
     );
     // No review was opened for it.
-    let page: Value = app
-        .call(Method::GET, "/api/reviews", Some(&alice), None)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let page: Value = app.get_json(&alice, "/api/reviews").await;
     assert_eq!(page["items"].as_array().unwrap().len(), 0, "{page}");
 }
 
@@ -1215,12 +1165,7 @@ async fn a_reviewer_is_shown_what_the_target_will_run_whatever_the_client_names(
     // Rejected: an error in the Execute's place, with the stand-in's name taken by the client.
     stream.write_all(&execute).await.unwrap();
     let review = loop {
-        let page: Value = app
-            .call(Method::GET, "/api/reviews?state=pending", Some(&rita), None)
-            .await
-            .json()
-            .await
-            .unwrap();
+        let page: Value = app.get_json(&rita, "/api/reviews?state=pending").await;
         if let Some(review) = page["items"].as_array().unwrap().first() {
             break review.clone();
         }
