@@ -7,7 +7,10 @@
 //! The session goes on running meanwhile: its record shows the statement, where its review is,
 //! and how the review ended.
 
-use tokio::io::{AsyncBufRead, AsyncBufReadExt};
+use tokio::{
+    io::{AsyncBufRead, AsyncBufReadExt},
+    sync::Notify,
+};
 
 use super::{
     Services,
@@ -103,6 +106,16 @@ impl Hold<'_> {
         }
         decision
     }
+}
+
+/// Resolves once `withdraw` is notified (the client cancelled its statement), listening from
+/// this call on: made before the review is opened, so that a cancel sent the moment the review
+/// shows, before the relay reaches its wait, is not missed (`Notify::notify_waiters` wakes only
+/// those already listening).
+pub(super) fn cancel_heard(withdraw: &Notify) -> impl Future<Output = ()> + '_ {
+    let mut heard = Box::pin(withdraw.notified());
+    heard.as_mut().enable();
+    heard
 }
 
 /// Resolves when the client has closed its connection. Data from it (a pipelined message) is

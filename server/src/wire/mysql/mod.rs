@@ -49,7 +49,7 @@ use super::{
     Services, accept,
     admission::{Admitted, Refusal, admit, authenticate},
     forward,
-    held::{Hold, client_gone},
+    held::{Hold, cancel_heard, client_gone},
     recording::{self, Ended, Notes, Seen, WireSession},
     tls::ClientStream,
 };
@@ -664,11 +664,12 @@ impl Relay<'_> {
             session: self.session,
             notes,
         };
+        let cancelled = cancel_heard(self.withdraw);
         let decision = match hold.open(&statement).await {
             Ok(held) => {
                 let withdrawn = async {
                     tokio::select! {
-                        () = self.withdraw.notified() => "the client cancelled the statement",
+                        () = cancelled => "the client cancelled the statement",
                         () = client_gone(client) => "the client went away",
                     }
                 };

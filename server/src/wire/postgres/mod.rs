@@ -53,7 +53,7 @@ use super::{
     Services, accept,
     admission::{Admitted, Refusal, admit},
     clear_text_allowed, decode, forward,
-    held::{Hold, client_gone},
+    held::{Hold, cancel_heard, client_gone},
     recording::{self, Ended, Notes, Seen, WireSession},
     tls::ClientStream,
 };
@@ -909,6 +909,7 @@ async fn held(
     withdraw: &Notify,
     gone: impl Future<Output = ()>,
 ) -> Decision {
+    let cancelled = cancel_heard(withdraw);
     let held = match hold.open(statement).await {
         Ok(held) => held,
         Err(why) => return Decision::Refused(why),
@@ -928,7 +929,7 @@ async fn held(
     drop(writer);
     let withdrawn = async {
         tokio::select! {
-            () = withdraw.notified() => "the client cancelled the statement",
+            () = cancelled => "the client cancelled the statement",
             () = gone => "the client went away",
         }
     };
