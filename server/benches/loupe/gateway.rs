@@ -8,6 +8,12 @@
 //! (targets: `-S` at least 0.75, TPC-B at least 0.90), the added p50 and p99 latency from
 //! pgbench's per-transaction log (target: p99 under 1 ms added), and the statements recorded
 //! against those pgbench executed (each `-S` transaction runs 1 statement, each TPC-B-like 7).
+//!
+//! A third column, `relay`, runs pgbench through a bare TCP relay in this process (tokio's
+//! `copy_bidirectional`, nothing decoded or recorded): what one more hop on the same cores costs
+//! by itself, so the distance between `relay` and `Loupe` is what Loupe's own work costs. On a
+//! machine whose cores pgbench and PostgreSQL already fill, the hop alone can take the ratio
+//! below the targets.
 
 use sqlx::Connection as _;
 
@@ -58,13 +64,18 @@ pub async fn run(backend: &str, seconds: u64, scale: u64) -> Result<()> {
     create_connection(&server, "bench", "postgres", url.as_str()).await?;
     let (loupe_host, loupe_port) = pg_bind.rsplit_once(':').context("an address")?;
 
+    let relay = bare_relay(&format!("{host}:{port}")).await?;
+    let (relay_host, relay_port) = relay.rsplit_once(':').context("an address")?;
+
     let logs = tempfile::tempdir()?;
     println!(
-        "{:<22} {:>10} {:>10} {:>7} {:>8}  {:>17} {:>17}  {:>9}",
+        "{:<22} {:>10} {:>10} {:>10} {:>7} {:>7} {:>8}  {:>17} {:>17}  {:>9}",
         "script, protocol",
         "direct",
+        "relay",
         "Loupe",
         "ratio",
+        "/relay",
         "target",
         "p50 ms (added)",
         "p99 ms (added)",
@@ -117,6 +128,7 @@ pub async fn run(backend: &str, seconds: u64, scale: u64) -> Result<()> {
             };
             let (direct_tps, _, direct_p50, direct_p99) =
                 run("direct", &host, &port, &user, "", name)?;
+            let (relay_tps, ..) = run("relay", relay_host, relay_port, &user, "", name)?;
             let (loupe_tps, transactions, loupe_p50, loupe_p99) = run(
                 "loupe",
                 loupe_host,
@@ -132,11 +144,13 @@ pub async fn run(backend: &str, seconds: u64, scale: u64) -> Result<()> {
             recorded_before = recorded;
             let ratio = loupe_tps / direct_tps;
             println!(
-                "{:<22} {:>10.0} {:>10.0} {:>6.2}x {:>7}  {:>6.2} ({:>+7.3}) {:>6.2} ({:>+7.3})  {}",
+                "{:<22} {:>10.0} {:>10.0} {:>10.0} {:>6.2}x {:>6.2}x {:>7}  {:>6.2} ({:>+7.3}) {:>6.2} ({:>+7.3})  {}",
                 format!("{script}, {protocol}"),
                 direct_tps,
+                relay_tps,
                 loupe_tps,
                 ratio,
+                loupe_tps / relay_tps,
                 format!(">= {target_ratio:.2}"),
                 ms(loupe_p50),
                 ms(loupe_p50) - ms(direct_p50),
@@ -297,6 +311,27 @@ async fn settled_inputs(database: &TestDatabase, before: u64) -> Result<u64> {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     anyhow::bail!("the bench sessions did not end within a minute")
+}
+
+/// Starts a relay that only copies bytes between each client and `target`, for the life of the
+/// process; its address.
+async fn bare_relay(target: &str) -> Result<String> {
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let address = listener.local_addr()?.to_string();
+    let target = target.to_owned();
+    tokio::spawn(async move {
+        while let Ok((mut client, _)) = listener.accept().await {
+            let target = target.clone();
+            tokio::spawn(async move {
+                let Ok(mut upstream) = tokio::net::TcpStream::connect(&target).await else {
+                    return;
+                };
+                let _ = (client.set_nodelay(true), upstream.set_nodelay(true));
+                let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
+            });
+        }
+    });
+    Ok(address)
 }
 
 /// A loopback address nobody listens on (the server binds it a moment later).

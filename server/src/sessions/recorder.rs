@@ -10,7 +10,6 @@
 
 use std::{
     collections::HashMap,
-    ops::Range,
     time::{Duration, Instant},
 };
 
@@ -223,6 +222,23 @@ struct SessionState {
     latest_result: Option<u64>,
 }
 
+/// Events of one session whose sizes the task keeps at most; older ones are read from the
+/// store again if they grow (an agent appending to an early output, rarely). A relayed database
+/// connection makes a result event per statement: without a bound each request would copy
+/// state that grows with the session.
+const MAX_CACHED_EVENTS: usize = 64;
+
+impl SessionState {
+    /// Forgets the sizes of all but the latest [`MAX_CACHED_EVENTS`] events. Only called once
+    /// what was planned is committed, so the store holds what is forgotten.
+    fn forget_old_events(&mut self) {
+        if self.events.len() > 2 * MAX_CACHED_EVENTS {
+            let keep_from = self.next_seq.saturating_sub(MAX_CACHED_EVENTS as u64);
+            self.events.retain(|seq, _| *seq >= keep_from);
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy)]
 struct EventState {
     kind: EventKind,
@@ -287,9 +303,25 @@ impl<P: Publish> Task<P> {
                     // A producer that went away no longer needs its answer.
                     let _ = request.ack.send(outcome);
                 }
-                // Only what is committed is published, in commit order.
+                // Only what is committed is published, in commit order: one notice per session
+                // and batch (a relayed connection sends many small requests).
+                let mut by_session: Vec<(String, Vec<&WriteOp>)> = Vec::new();
+                let mut index: HashMap<String, usize> = HashMap::new();
                 for (session_id, range) in planned {
-                    self.publish(session_id, &writes, range).await;
+                    let ops = &writes[range];
+                    match index.get(&session_id) {
+                        Some(&at) => by_session[at].1.extend(ops),
+                        None => {
+                            index.insert(session_id.clone(), by_session.len());
+                            by_session.push((session_id, ops.iter().collect()));
+                        }
+                    }
+                }
+                for (session_id, ops) in by_session {
+                    if let Some(state) = self.sessions.get_mut(&session_id) {
+                        state.forget_old_events();
+                    }
+                    self.publish(session_id, &ops).await;
                 }
             }
             Err(error) => {
@@ -317,8 +349,13 @@ impl<P: Publish> Task<P> {
         let session_id = request.session_id.as_str();
         let mut state = self.session_state(session_id).await?;
         for append in &request.appends {
-            if let Append::Output { seq: Some(seq), .. } | Append::Rows { seq, .. } = append {
-                self.load_event(session_id, &mut state, *seq).await?;
+            let growing = match append {
+                Append::Output { seq: Some(seq), .. } | Append::Rows { seq, .. } => Some(*seq),
+                Append::LatestRows { .. } => state.latest_result,
+                _ => None,
+            };
+            if let Some(seq) = growing {
+                self.load_event(session_id, &mut state, seq).await?;
             }
         }
         let mut planned = Vec::new();
@@ -436,8 +473,8 @@ impl<P: Publish> Task<P> {
     }
 
     /// Tells watchers what one committed request wrote.
-    async fn publish(&mut self, session_id: String, writes: &[WriteOp], range: Range<usize>) {
-        if range.is_empty() {
+    async fn publish(&mut self, session_id: String, writes: &[&WriteOp]) {
+        if writes.is_empty() {
             return;
         }
         // Output text is only made for watchers on this node; other nodes read it themselves.
@@ -447,7 +484,7 @@ impl<P: Publish> Task<P> {
             ..Notice::default()
         };
         let mut snapshot = false;
-        for op in &writes[range] {
+        for op in writes.iter().copied() {
             match op {
                 WriteOp::Event { event, .. } => {
                     snapshot |= event.seq == 1;

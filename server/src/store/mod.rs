@@ -6,6 +6,7 @@
 //! signatures. Timestamps are BIGINT microseconds since the Unix epoch (UTC) on both backends:
 //! exact, indexable and identical across them.
 
+mod batch;
 mod postgres;
 mod queries;
 pub mod records;

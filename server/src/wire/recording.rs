@@ -172,15 +172,38 @@ pub(super) fn start(
             missed: missed.clone(),
             ..Recording::default()
         };
-        while let Some(noted) = seen.recv().await {
-            state.take(&recorder, &session, noted).await;
-            // What else is already waiting goes into the same request.
-            while state.pending.len() < BATCH
-                && let Ok(more) = seen.try_recv()
-            {
-                state.take(&recorder, &session, more).await;
+        loop {
+            // While a request is being committed, what arrives gathers into the next one: a
+            // connection running thousands of statements a second sends the recorder a request
+            // per commit, not one per statement.
+            let oldest = state.outstanding.front_mut();
+            let waiting = oldest.is_some();
+            let next = tokio::select! {
+                biased;
+                Some(result) = async { Some(oldest?.await) }, if waiting => Next::Committed(result),
+                noted = seen.recv() => noted.map_or(Next::Closed, Next::Seen),
+            };
+            let noted = match next {
+                Next::Committed(result) => {
+                    state.outstanding.pop_front();
+                    acknowledged(&missed, &session, result);
+                    None
+                }
+                Next::Seen(noted) => Some(noted),
+                Next::Closed => break,
+            };
+            if let Some(noted) = noted {
+                state.take(&recorder, &session, noted).await;
+                // What else is already waiting goes into the same request.
+                while state.pending.len() < BATCH
+                    && let Ok(more) = seen.try_recv()
+                {
+                    state.take(&recorder, &session, more).await;
+                }
             }
-            state.submit(&recorder, &session).await;
+            if state.outstanding.is_empty() || state.pending.len() >= BATCH {
+                state.submit(&recorder, &session).await;
+            }
         }
         state.flush();
         state.submit(&recorder, &session).await;
@@ -198,6 +221,13 @@ pub(super) fn start(
     (notes, recording)
 }
 
+/// What the recording waited for: the commit of its oldest request, or what the relay saw.
+enum Next {
+    Committed(Result<Recorded, RecordError>),
+    Seen(Seen),
+    Closed,
+}
+
 /// Requests queued but not known to be committed yet, at most: past this the recording waits
 /// for the oldest (so a slow store slows the relay's statements, never loses them).
 const OUTSTANDING: usize = 64;
@@ -210,7 +240,8 @@ type Ack = std::pin::Pin<Box<dyn Future<Output = Result<Recorded, RecordError>> 
 
 /// The session being written: whether a result's rows are arriving, rows not yet stored, and
 /// appends queued but not yet committed. Appends are queued without waiting for each commit
-/// (rows go to the latest result, so no seq is awaited), so the recorder commits many at once.
+/// (rows go to the latest result, so no seq is awaited); while one request is being committed
+/// the next gathers what arrives, so the recorder commits many appends at once.
 #[derive(Default)]
 struct Recording {
     /// Rows now belong to the latest result event.

@@ -120,6 +120,81 @@ async fn a_recorded_session_reads_back_event_by_event() {
 }
 
 #[tokio::test]
+async fn an_early_output_and_result_go_on_growing_after_hundreds_of_later_events() {
+    // The recorder keeps the sizes of a session's latest events only (a relayed connection
+    // makes one per statement); older ones grow from what the store holds.
+    let app = TestApp::spawn().await;
+    let alice = app.user("alice", Role::User).await;
+    let id = record(&app, &alice, "pg-prod", "database", "SELECT 1").await;
+    let seqs = append(
+        &app,
+        &alice,
+        &id,
+        json!([
+            { "kind": "output", "stream": "stdout", "data": "early " },
+            { "kind": "result", "columns": [{ "name": "n", "type_name": "int4" }] },
+            { "kind": "rows", "seq": 3, "rows": [[1]] },
+        ]),
+    )
+    .await;
+    // The input is event 1; the rows went to the result just made.
+    assert_eq!(seqs, [2, 3, 3]);
+    let (output, result) = (seqs[0], seqs[1]);
+    // Other outputs and results, each growing, in many requests (each its own commit).
+    for round in 0..300 {
+        let more = append(
+            &app,
+            &alice,
+            &id,
+            json!([
+                { "kind": "output", "stream": "stdout", "data": format!("later {round}") },
+                { "kind": "result", "columns": [{ "name": "m", "type_name": "int4" }] },
+            ]),
+        )
+        .await;
+        append(
+            &app,
+            &alice,
+            &id,
+            json!([{ "kind": "rows", "seq": more[1], "rows": [[round]] }]),
+        )
+        .await;
+    }
+    append(
+        &app,
+        &alice,
+        &id,
+        json!([
+            { "kind": "output", "seq": output, "stream": "stdout", "data": "and late" },
+            { "kind": "rows", "seq": result, "rows": [[2], [3]] },
+        ]),
+    )
+    .await;
+    assert_eq!(close(&app, &alice, &id, "done").await.status(), 200);
+
+    assert_eq!(
+        app.event_output(&alice, &id, output).await,
+        "early and late"
+    );
+    let rows: RowsWindow = get(
+        &app,
+        &alice,
+        &format!("/api/sessions/{id}/events/{result}/rows?offset=0&limit=10"),
+    )
+    .await;
+    assert_eq!(rows.total, 3);
+    assert_eq!(
+        rows.rows,
+        [[Cell::Int(1)], [Cell::Int(2)], [Cell::Int(3)]].map(Vec::from)
+    );
+    let events: EventPage = get(&app, &alice, &format!("/api/sessions/{id}/events")).await;
+    let early = |seq: u64| events.items.iter().find(|event| event.seq == seq).unwrap();
+    assert_eq!((early(output).bytes, early(result).rows), (14, 3));
+    let session: Session = get(&app, &alice, &format!("/api/sessions/{id}")).await;
+    assert_eq!(session.counts.rows, 3 + 300);
+}
+
+#[tokio::test]
 async fn output_windows_return_exact_bytes_across_chunk_boundaries() {
     let app = TestApp::spawn().await;
     let alice = app.user("alice", Role::User).await;

@@ -14,106 +14,112 @@ macro_rules! recording_queries {
                 .await?)
             }
 
-            /// Applies a recorder batch in one transaction.
+            /// Applies a recorder batch in one transaction, regrouped into few statements
+            /// (see `store::batch`).
             pub async fn write_batch(&self, ops: &[WriteOp]) -> StoreResult<()> {
+                use $crate::store::batch::{Compacted, runs};
+                let batch = Compacted::of(ops);
                 let mut tx = self.pool.begin().await?;
-                for op in ops {
-                    match op {
-                        WriteOp::Event { session_id, event } => {
-                            sqlx::query(
-                                "INSERT INTO session_events (session_id, seq, at_us, kind, summary, body,
-                                    code, exit_code, columns, bytes, row_count)
-                                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-                            )
-                            .bind(session_id)
-                            .bind(event.seq)
-                            .bind(event.at_us)
-                            .bind(event.kind.as_str())
-                            .bind(&event.summary)
-                            .bind(&event.body)
-                            .bind(&event.code)
-                            .bind(event.exit_code)
-                            .bind(&event.columns)
-                            .bind(event.bytes)
-                            .bind(event.row_count)
-                            .execute(&mut *tx)
-                            .await?;
-                        }
-                        WriteOp::Chunk { session_id, seq, chunk } => {
-                            sqlx::query(
-                                "INSERT INTO output_chunks (session_id, seq, byte_offset, at_us, stream, data)
-                                 VALUES ($1, $2, $3, $4, $5, $6)",
-                            )
-                            .bind(session_id)
-                            .bind(*seq)
-                            .bind(chunk.byte_offset)
-                            .bind(chunk.at_us)
-                            .bind(chunk.stream.as_str())
-                            .bind(&chunk.data)
-                            .execute(&mut *tx)
-                            .await?;
-                        }
-                        WriteOp::RowPage { session_id, seq, page } => {
-                            sqlx::query(
-                                "INSERT INTO row_pages (session_id, seq, first_row, row_count, data)
-                                 VALUES ($1, $2, $3, $4, $5)",
-                            )
-                            .bind(session_id)
-                            .bind(*seq)
-                            .bind(page.first_row)
-                            .bind(page.row_count)
-                            .bind(&page.data)
-                            .execute(&mut *tx)
-                            .await?;
-                        }
-                        WriteOp::EventGrowth { session_id, seq, bytes, rows } => {
-                            sqlx::query(
-                                "UPDATE session_events SET bytes = bytes + $3, row_count = row_count + $4
-                                 WHERE session_id = $1 AND seq = $2",
-                            )
-                            .bind(session_id)
-                            .bind(*seq)
-                            .bind(*bytes)
-                            .bind(*rows)
-                            .execute(&mut *tx)
-                            .await?;
-                        }
-                        WriteOp::SessionGrowth { session_id, events, input_bytes, output_bytes, rows } => {
-                            sqlx::query(
-                                "UPDATE sessions SET event_count = event_count + $2,
-                                    input_bytes = input_bytes + $3, output_bytes = output_bytes + $4,
-                                    row_count = row_count + $5
-                                 WHERE id = $1",
-                            )
-                            .bind(session_id)
-                            .bind(*events)
-                            .bind(*input_bytes)
-                            .bind(*output_bytes)
-                            .bind(*rows)
-                            .execute(&mut *tx)
-                            .await?;
-                        }
-                        WriteOp::Truncated { session_id } => {
-                            sqlx::query("UPDATE sessions SET truncated = TRUE WHERE id = $1")
-                                .bind(session_id)
-                                .execute(&mut *tx)
-                                .await?;
-                        }
-                        WriteOp::Finish { session_id, status, ended_at_us, exit_code, error } => {
-                            sqlx::query(
-                                "UPDATE sessions SET status = $2, ended_at_us = $3,
-                                    exit_code = COALESCE($4, exit_code), error = COALESCE($5, error)
-                                 WHERE id = $1 AND status IN ('running', 'pending_review')",
-                            )
-                            .bind(session_id)
-                            .bind(status)
-                            .bind(*ended_at_us)
-                            .bind(*exit_code)
-                            .bind(error)
-                            .execute(&mut *tx)
-                            .await?;
-                        }
-                    }
+                for run in runs(&batch.events) {
+                    sqlx::QueryBuilder::<$db>::new(
+                        "INSERT INTO session_events (session_id, seq, at_us, kind, summary, body,
+                            code, exit_code, columns, bytes, row_count) ",
+                    )
+                    .push_values(run, |mut row, new| {
+                        let event = new.event;
+                        row.push_bind(new.session_id)
+                            .push_bind(event.seq)
+                            .push_bind(event.at_us)
+                            .push_bind(event.kind.as_str())
+                            .push_bind(event.summary.as_str())
+                            .push_bind(event.body.as_deref())
+                            .push_bind(event.code.as_deref())
+                            .push_bind(event.exit_code)
+                            .push_bind(event.columns.as_deref())
+                            .push_bind(event.bytes + new.bytes)
+                            .push_bind(event.row_count + new.rows);
+                    })
+                    .build()
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                for run in runs(&batch.chunks) {
+                    sqlx::QueryBuilder::<$db>::new(
+                        "INSERT INTO output_chunks (session_id, seq, byte_offset, at_us, stream, data) ",
+                    )
+                    .push_values(run, |mut row, (session_id, seq, chunk)| {
+                        row.push_bind(*session_id)
+                            .push_bind(*seq)
+                            .push_bind(chunk.byte_offset)
+                            .push_bind(chunk.at_us)
+                            .push_bind(chunk.stream.as_str())
+                            .push_bind(chunk.data.as_slice());
+                    })
+                    .build()
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                for run in runs(&batch.pages) {
+                    sqlx::QueryBuilder::<$db>::new(
+                        "INSERT INTO row_pages (session_id, seq, first_row, row_count, data) ",
+                    )
+                    .push_values(run, |mut row, (session_id, seq, page)| {
+                        row.push_bind(*session_id)
+                            .push_bind(*seq)
+                            .push_bind(page.first_row)
+                            .push_bind(page.row_count)
+                            .push_bind(page.data.as_str());
+                    })
+                    .build()
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                for (session_id, seq, bytes, rows) in &batch.event_growth {
+                    sqlx::query(
+                        "UPDATE session_events SET bytes = bytes + $3, row_count = row_count + $4
+                         WHERE session_id = $1 AND seq = $2",
+                    )
+                    .bind(*session_id)
+                    .bind(*seq)
+                    .bind(*bytes)
+                    .bind(*rows)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                for (session_id, [events, input_bytes, output_bytes, rows]) in &batch.session_growth {
+                    sqlx::query(
+                        "UPDATE sessions SET event_count = event_count + $2,
+                            input_bytes = input_bytes + $3, output_bytes = output_bytes + $4,
+                            row_count = row_count + $5
+                         WHERE id = $1",
+                    )
+                    .bind(*session_id)
+                    .bind(*events)
+                    .bind(*input_bytes)
+                    .bind(*output_bytes)
+                    .bind(*rows)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                for session_id in &batch.truncated {
+                    sqlx::query("UPDATE sessions SET truncated = TRUE WHERE id = $1")
+                        .bind(*session_id)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                for (session_id, status, ended_at_us, exit_code, error) in &batch.finishes {
+                    sqlx::query(
+                        "UPDATE sessions SET status = $2, ended_at_us = $3,
+                            exit_code = COALESCE($4, exit_code), error = COALESCE($5, error)
+                         WHERE id = $1 AND status IN ('running', 'pending_review')",
+                    )
+                    .bind(*session_id)
+                    .bind(*status)
+                    .bind(*ended_at_us)
+                    .bind(*exit_code)
+                    .bind(*error)
+                    .execute(&mut *tx)
+                    .await?;
                 }
                 tx.commit().await?;
                 Ok(())
