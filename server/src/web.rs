@@ -1,7 +1,8 @@
 //! Serves the built web client. Trunk's hashed assets (`app-<hash>.js`, `…_bg.wasm`) are cached
 //! for a year, since a new build gets new names; `index.html` is never cached, so a deploy takes
 //! effect on the next load. Any path that is not an API route and not a file is an app route
-//! (`/sessions/01J…`) and gets `index.html`, so deep links and reloads work.
+//! (`/sessions/01J…`) and gets `index.html`, so deep links and reloads work. Assets go out
+//! precompressed (Brotli or gzip, as the browser accepts) when the build wrote those files.
 
 use std::{io, path::Path};
 
@@ -28,7 +29,10 @@ pub async fn serve_client(State(state): State<AppState>, request: Request) -> Re
     }
     let dir = &state.config.static_dir;
     if names_a_file(&path) {
-        let response = match ServeDir::new(dir).oneshot(request).await {
+        // The build writes `NAME.br` and `NAME.gz` beside each asset (xtask's `precompress`):
+        // sent as they are when the browser accepts them, so nothing is compressed per request.
+        let files = ServeDir::new(dir).precompressed_br().precompressed_gzip();
+        let response = match files.oneshot(request).await {
             Ok(response) => response.map(Body::new),
             Err(never) => match never {},
         };

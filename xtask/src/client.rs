@@ -3,9 +3,17 @@
 //! wasm-opt runs here rather than inside Trunk so that a machine without npm still gets a working
 //! (larger) client: Trunk has no switch to skip a wasm-opt level written in index.html. Trunk's
 //! output names carry a content hash, so each optimised file is cached under its name and a
-//! rebuild without changes costs seconds.
+//! rebuild without changes costs seconds. Last, every asset is precompressed (Brotli and gzip,
+//! at their highest levels) so the server sends the `.br` or `.gz` file as it is, and the build
+//! prints what the first load costs on the wire.
 
-use std::{ffi::OsString, fs, path::Path, process::Command};
+use std::{
+    ffi::OsString,
+    fs,
+    io::Write,
+    path::{Path, PathBuf},
+    process::Command,
+};
 
 use anyhow::{Context, Result};
 
@@ -31,7 +39,7 @@ pub fn build(workspace: &Workspace, tools: &ClientTools) -> Result<()> {
     if let Some(wasm_opt) = &tools.wasm_opt {
         optimise(workspace, wasm_opt)?;
     }
-    Ok(())
+    precompress(&workspace.dist_dir())
 }
 
 fn optimise(workspace: &Workspace, wasm_opt: &Path) -> Result<()> {
@@ -66,6 +74,81 @@ fn optimise(workspace: &Workspace, wasm_opt: &Path) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// What the first load is measured against: Leptos client apps of this size class ship
+/// 200–400 KB compressed (issue #19), and 300 KB is Loupe's budget.
+const FIRST_LOAD_BUDGET: u64 = 300 * 1000;
+
+/// The kinds of file worth compressing; images and fonts are compressed already.
+const COMPRESSIBLE: [&str; 6] = ["wasm", "js", "css", "html", "svg", "json"];
+
+/// Writes `NAME.br` and `NAME.gz` beside each compressible file of `dist` (where smaller), which
+/// the server's `ServeDir` picks by the request's `Accept-Encoding`; prints the first load (the
+/// WASM, the JS that loads it and the CSS) raw, gzip and Brotli. `index.html` is left to the
+/// server, which sends it with its content security policy.
+fn precompress(dist: &Path) -> Result<()> {
+    let mut first_load = [0u64; 3];
+    for path in files_under(dist)? {
+        let name = path.file_name().unwrap_or_default().to_string_lossy();
+        let extension = path.extension().unwrap_or_default().to_string_lossy();
+        if !COMPRESSIBLE.contains(&&*extension) || name == "index.html" {
+            continue;
+        }
+        let raw = fs::read(&path)?;
+        let brotli = brotli_of(&raw)?;
+        let gzip = gzip_of(&raw)?;
+        for (compressed, suffix) in [(&brotli, "br"), (&gzip, "gz")] {
+            if compressed.len() < raw.len() {
+                fs::write(path.with_file_name(format!("{name}.{suffix}")), compressed)?;
+            }
+        }
+        if ["wasm", "js", "css"].contains(&&*extension) {
+            for (total, size) in first_load.iter_mut().zip([raw.len(), gzip.len(), brotli.len()]) {
+                *total += size as u64;
+            }
+        }
+    }
+    let [raw, gzip, brotli] = first_load;
+    eprintln!(
+        "xtask: the client's first load (WASM, JS, CSS): {} KB, gzip {} KB, Brotli {} KB \
+         (budget {} KB compressed: {})",
+        raw / 1000,
+        gzip / 1000,
+        brotli / 1000,
+        FIRST_LOAD_BUDGET / 1000,
+        if brotli <= FIRST_LOAD_BUDGET { "within" } else { "over" }
+    );
+    Ok(())
+}
+
+fn files_under(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for entry in fs::read_dir(dir)? {
+        let entry = entry?;
+        if entry.file_type()?.is_dir() {
+            files.extend(files_under(&entry.path())?);
+        } else {
+            files.push(entry.path());
+        }
+    }
+    Ok(files)
+}
+
+/// Brotli at quality 11 with a 16 MiB window (lgwin 24), as `brotli -Z` does.
+fn brotli_of(raw: &[u8]) -> Result<Vec<u8>> {
+    let mut compressed = Vec::new();
+    {
+        let mut writer = brotli::CompressorWriter::new(&mut compressed, 64 * 1024, 11, 24);
+        writer.write_all(raw)?;
+    }
+    Ok(compressed)
+}
+
+fn gzip_of(raw: &[u8]) -> Result<Vec<u8>> {
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    encoder.write_all(raw)?;
+    Ok(encoder.finish()?)
 }
 
 fn path_with(first: &Path) -> Result<OsString> {

@@ -158,3 +158,46 @@ async fn says_so_when_the_web_client_is_not_built() {
     // The API does not depend on the client.
     assert_eq!(app.get("/api/settings").await.status(), 200);
 }
+
+#[tokio::test]
+async fn precompressed_assets_are_sent_as_the_browser_accepts_them() {
+    let folder = tempfile::tempdir().unwrap();
+    let dir = folder.path().to_path_buf();
+    std::fs::write(dir.join("index.html"), "<!doctype html>").unwrap();
+    std::fs::write(dir.join("app-0123456789abcdef.wasm"), "raw bytes").unwrap();
+    // What the build writes beside an asset; the server sends the file, it does not compress.
+    std::fs::write(dir.join("app-0123456789abcdef.wasm.br"), "brotli bytes").unwrap();
+    std::fs::write(dir.join("app-0123456789abcdef.wasm.gz"), "gzip bytes").unwrap();
+    let app = TestApp::spawn_with(move |config| config.static_dir = dir).await;
+
+    for (accepted, encoding, body) in [
+        (Some("gzip, deflate, br, zstd"), Some("br"), "brotli bytes"),
+        (Some("gzip, deflate"), Some("gzip"), "gzip bytes"),
+        (None, None, "raw bytes"),
+    ] {
+        let mut request = app.client.get(app.url("/app-0123456789abcdef.wasm"));
+        if let Some(accepted) = accepted {
+            request = request.header("accept-encoding", accepted);
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), 200, "{accepted:?}");
+        assert_eq!(
+            response
+                .headers()
+                .get("content-encoding")
+                .map(|value| value.to_str().unwrap()),
+            encoding,
+            "{accepted:?}"
+        );
+        assert_eq!(
+            response.headers()["content-type"], "application/wasm",
+            "{accepted:?}"
+        );
+        assert_eq!(
+            cache_control(&response),
+            "public, max-age=31536000, immutable"
+        );
+        assert_eq!(response.text().await.unwrap(), body, "{accepted:?}");
+    }
+    drop(folder);
+}
