@@ -47,47 +47,85 @@ fn main() -> Result<()> {
             .and_then(|value| value.parse().ok())
             .unwrap_or(default)
     };
+    // Every backend runs even when one misses a target; then the bench fails, naming them.
+    let mut failed = Vec::new();
     for backend in backends.split(',').filter(|name| !name.is_empty()) {
-        match args.first().map(String::as_str) {
+        let outcome = match args.first().map(String::as_str) {
             Some("list") => {
-                runtime.block_on(list::run(backend, number("--sessions", 1_000_000) as usize))?
+                runtime.block_on(list::run(backend, number("--sessions", 1_000_000) as usize))
             }
-            Some("ingest") => runtime.block_on(ingest::run(backend, number("--bytes", 1 << 30)))?,
+            Some("ingest") => runtime.block_on(ingest::run(backend, number("--bytes", 1 << 30))),
             Some("download") => {
-                runtime.block_on(download::run(backend, number("--bytes", 1 << 30)))?
+                runtime.block_on(download::run(backend, number("--bytes", 1 << 30)))
             }
             Some("gateway") => runtime.block_on(gateway::run(
                 backend,
                 number("--seconds", 30),
                 number("--scale", 10),
-            ))?,
+            )),
             Some("live") => runtime.block_on(live::run(
                 backend,
                 number("--watchers", 1000) as usize,
                 number("--rate", 10_000),
                 number("--seconds", 30),
-            ))?,
+            )),
             _ => anyhow::bail!(
                 "usage: bench list [--sessions N] | ingest|download [--bytes N] | live [--watchers N --rate N --seconds N] | gateway [--seconds N --scale N]"
             ),
+        };
+        if let Err(error) = outcome {
+            println!("\nFAILED on {backend}: {error:#}");
+            failed.push(format!("{backend}: {error:#}"));
         }
     }
+    anyhow::ensure!(failed.is_empty(), "the bench failed: {}", failed.join("; "));
     Ok(())
 }
 
-/// Runs SQL written out in full (the seeding statements), on either backend.
-async fn execute(database: &TestDatabase, sql: &str) -> Result<()> {
-    let url = database.url();
-    if url.starts_with("sqlite") {
-        let pool = SqlitePool::connect(&url).await?;
-        sqlx::raw_sql(sql).execute(&pool).await?;
-        pool.close().await;
-    } else {
-        let pool = PgPool::connect(&url).await?;
-        sqlx::raw_sql(sql).execute(&pool).await?;
-        pool.close().await;
+/// One connection to a bench database (one, so a transaction spans its statements), for SQL
+/// written out in full (the seeding statements).
+enum Seeder {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+impl Seeder {
+    async fn open(database: &TestDatabase) -> Result<Seeder> {
+        let url = database.url();
+        Ok(if url.starts_with("sqlite") {
+            // A page cache that holds the indexes: rows arrive in random index order, and with
+            // SQLite's default 2 MiB each insert reads its index pages from disk again.
+            let options = url
+                .parse::<sqlx::sqlite::SqliteConnectOptions>()?
+                .pragma("cache_size", "-1048576");
+            let pool = sqlx::sqlite::SqlitePoolOptions::new()
+                .max_connections(1)
+                .connect_with(options)
+                .await?;
+            Seeder::Sqlite(pool)
+        } else {
+            let pool = sqlx::postgres::PgPoolOptions::new()
+                .max_connections(1)
+                .connect(&url)
+                .await?;
+            Seeder::Postgres(pool)
+        })
     }
-    Ok(())
+
+    async fn execute(&self, sql: &str) -> Result<()> {
+        match self {
+            Seeder::Sqlite(pool) => sqlx::raw_sql(sql).execute(pool).await.map(drop)?,
+            Seeder::Postgres(pool) => sqlx::raw_sql(sql).execute(pool).await.map(drop)?,
+        }
+        Ok(())
+    }
+
+    async fn close(self) {
+        match self {
+            Seeder::Sqlite(pool) => pool.close().await,
+            Seeder::Postgres(pool) => pool.close().await,
+        }
+    }
 }
 
 /// A running server over the bench database, and an administrator's token for it.

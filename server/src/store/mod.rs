@@ -171,6 +171,7 @@ forward! {
     pub async fn session(&self, id: &str) -> StoreResult<Option<SessionRecord>>;
     pub async fn session_input(&self, id: &str) -> StoreResult<Option<String>>;
     pub async fn list_sessions(&self, filter: &SessionFilter, limit: u32) -> StoreResult<Vec<SessionRecord>>;
+    pub async fn explain_list_sessions(&self, filter: &SessionFilter, limit: u32) -> StoreResult<Vec<String>>;
     pub async fn count_sessions(&self, filter: &SessionFilter, cap: u32) -> StoreResult<i64>;
     pub async fn session_events(&self, session_id: &str, after: i64, limit: u32) -> StoreResult<Vec<EventRecord>>;
     pub async fn event(&self, session_id: &str, seq: i64) -> StoreResult<Option<EventRecord>>;

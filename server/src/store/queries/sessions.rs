@@ -56,17 +56,26 @@ macro_rules! sessions_queries {
 
             /// One page of the list, newest first.
             pub async fn list_sessions(&self, filter: &SessionFilter, limit: u32) -> StoreResult<Vec<SessionRecord>> {
-                let now = now_us();
-                // The inner query picks the page's ids by an index-only scan; only those rows
-                // are then read from the table.
-                let mut query = sqlx::QueryBuilder::<$db>::new(format!(
-                    "SELECT {SESSION_COLUMNS} FROM sessions s JOIN users u ON u.id = s.user_id
-                     WHERE s.id IN (SELECT s.id FROM sessions s WHERE 1 = 1"
-                ));
-                push_session_filter(&mut query, filter, now);
-                query.push(" ORDER BY s.started_at_us DESC, s.id DESC LIMIT ").push_bind(i64::from(limit));
-                query.push(") ORDER BY s.started_at_us DESC, s.id DESC");
+                let mut query = list_query("", filter, limit);
                 Ok(query.build_query_as().fetch_all(&self.pool).await?)
+            }
+
+            /// The database's plan for `list_sessions` with this filter, one line per step
+            /// (SQLite's `EXPLAIN QUERY PLAN` details, PostgreSQL's `EXPLAIN` text): what the
+            /// list bench prints for a filter combination that misses its target.
+            pub async fn explain_list_sessions(&self, filter: &SessionFilter, limit: u32) -> StoreResult<Vec<String>> {
+                let explain = if <$db as sqlx::Database>::NAME == "SQLite" {
+                    "EXPLAIN QUERY PLAN "
+                } else {
+                    "EXPLAIN "
+                };
+                let mut query = list_query(explain, filter, limit);
+                let rows = query.build().fetch_all(&self.pool).await?;
+                // SQLite's detail is its last column, PostgreSQL's only one.
+                Ok(rows
+                    .iter()
+                    .map(|row| sqlx::Row::try_get::<String, _>(row, sqlx::Row::len(row) - 1))
+                    .collect::<Result<_, _>>()?)
             }
 
             /// How many sessions match, counting no further than `cap` (an index range scan of at
@@ -133,6 +142,19 @@ macro_rules! sessions_queries {
                 .fetch_all(&self.pool)
                 .await?)
             }
+        }
+
+        /// The list's query after `prefix`: the inner query picks the page's ids by an
+        /// index-only scan; only those rows are then read from the table.
+        fn list_query<'a>(prefix: &str, filter: &'a SessionFilter, limit: u32) -> sqlx::QueryBuilder<'a, $db> {
+            let mut query = sqlx::QueryBuilder::<$db>::new(format!(
+                "{prefix}SELECT {SESSION_COLUMNS} FROM sessions s JOIN users u ON u.id = s.user_id
+                 WHERE s.id IN (SELECT s.id FROM sessions s WHERE 1 = 1"
+            ));
+            push_session_filter(&mut query, filter, now_us());
+            query.push(" ORDER BY s.started_at_us DESC, s.id DESC LIMIT ").push_bind(i64::from(limit));
+            query.push(") ORDER BY s.started_at_us DESC, s.id DESC");
+            query
         }
 
         /// The WHERE conditions of the session list and its count.
