@@ -253,7 +253,10 @@ pub struct OutputWindow {
 /// One value of a result row. NULL is `null`, distinct from the text "NULL". A value is a JSON
 /// number only where the number prints back as exactly the text the database wrote (so `1e+300`
 /// or `0.10` stay text, as written); everything else is the database's own text form.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+///
+/// Deserialised by hand (below) rather than by `#[serde(untagged)]`, whose derive buffers every
+/// value and tries each variant in turn: rows are read by the million in downloads and windows.
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(untagged)]
 pub enum Cell {
@@ -274,6 +277,55 @@ impl Cell {
             Cell::Float(value) => Some(Cow::Owned(value.to_string())),
             Cell::Text(text) => Some(Cow::Borrowed(text)),
         }
+    }
+}
+
+impl<'de> Deserialize<'de> for Cell {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Cell, D::Error> {
+        deserializer.deserialize_any(CellVisitor)
+    }
+}
+
+/// What `#[serde(untagged)]` accepted, in its order: an integer beyond `i64` becomes a float.
+struct CellVisitor;
+
+impl<'de> serde::de::Visitor<'de> for CellVisitor {
+    type Value = Cell;
+
+    fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str("null, a boolean, a number or a string")
+    }
+
+    fn visit_unit<E>(self) -> Result<Cell, E> {
+        Ok(Cell::Null)
+    }
+
+    fn visit_none<E>(self) -> Result<Cell, E> {
+        Ok(Cell::Null)
+    }
+
+    fn visit_bool<E>(self, value: bool) -> Result<Cell, E> {
+        Ok(Cell::Bool(value))
+    }
+
+    fn visit_i64<E>(self, value: i64) -> Result<Cell, E> {
+        Ok(Cell::Int(value))
+    }
+
+    fn visit_u64<E>(self, value: u64) -> Result<Cell, E> {
+        Ok(i64::try_from(value).map_or(Cell::Float(value as f64), Cell::Int))
+    }
+
+    fn visit_f64<E>(self, value: f64) -> Result<Cell, E> {
+        Ok(Cell::Float(value))
+    }
+
+    fn visit_str<E>(self, value: &str) -> Result<Cell, E> {
+        Ok(Cell::Text(value.to_owned()))
+    }
+
+    fn visit_string<E>(self, value: String) -> Result<Cell, E> {
+        Ok(Cell::Text(value))
     }
 }
 
@@ -474,4 +526,41 @@ pub struct RawOutputQuery {
     /// The output event to append to; a new one when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seq: Option<u64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cells_read_back_as_written_and_refuse_what_is_not_a_value() {
+        let cells = vec![
+            Cell::Null,
+            Cell::Bool(true),
+            Cell::Int(i64::MIN),
+            Cell::Int(i64::MAX),
+            Cell::Float(0.5),
+            Cell::Text(String::new()),
+            Cell::Text("NULL".into()),
+            Cell::Text("ü \"quoted\"".into()),
+        ];
+        let json = serde_json::to_string(&cells).unwrap();
+        assert_eq!(
+            json,
+            r#"[null,true,-9223372036854775808,9223372036854775807,0.5,"","NULL","ü \"quoted\""]"#
+        );
+        assert_eq!(serde_json::from_str::<Vec<Cell>>(&json).unwrap(), cells);
+        // Past i64, as the untagged derive did: a float.
+        assert_eq!(
+            serde_json::from_str::<Cell>("18446744073709551615").unwrap(),
+            Cell::Float(18_446_744_073_709_551_615.0)
+        );
+        for bad in ["[1]", r#"{"a":1}"#] {
+            let error = serde_json::from_str::<Cell>(bad).unwrap_err().to_string();
+            assert!(
+                error.contains("null, a boolean, a number or a string"),
+                "{error}"
+            );
+        }
+    }
 }

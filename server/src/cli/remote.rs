@@ -385,10 +385,11 @@ impl Follower {
                         *cell = Cell::Text(whole);
                     }
                 }
-                let mut out = std::io::stdout().lock();
+                let mut text = Vec::new();
                 for row in &window.rows {
-                    out.write_all(&tsv_row(row))?;
+                    tsv_row(&mut text, row);
                 }
+                std::io::stdout().lock().write_all(&text)?;
                 *printed += window.rows.len() as u64;
                 if window.rows.is_empty() {
                     break;

@@ -226,7 +226,9 @@ impl Renderer {
                     .into_iter()
                     .map(|column| Cell::Text(column.name))
                     .collect();
-                csv_row(&names)
+                let mut header = Vec::new();
+                csv_row(&mut header, &names);
+                header
             }
             Format::Csv => Vec::new(),
             // A command session's text is its output, byte for byte, so its length is known
@@ -315,31 +317,40 @@ impl Renderer {
                     return Ok(Vec::new());
                 }
                 let end = (offset + WINDOW_ROWS).min(total);
-                let mut piece = Vec::new();
+                let mut piece = Vec::with_capacity(1 << 20);
                 for page in self
                     .store
                     .row_pages(&self.session_id, seq, offset as i64, end as i64)
                     .await?
                 {
+                    let first = page.first_row as u64;
+                    let from = first.max(offset);
+                    if self.format == Format::Jsonl
+                        && from == first
+                        && first + page.row_count as u64 <= end
+                    {
+                        // The whole page is wanted: its stored JSON is the line's rows as they are.
+                        rows_line(&mut piece, seq, from, |out| {
+                            out.extend_from_slice(page.data.as_bytes())
+                        });
+                        continue;
+                    }
                     let rows: Vec<Vec<Cell>> = serde_json::from_str(&page.data)
                         .map_err(|error| StoreError::Config(error.to_string()))?;
-                    let first = page.first_row as u64;
-                    let wanted: Vec<&Vec<Cell>> = rows
-                        .iter()
-                        .enumerate()
-                        .filter(|(index, _)| (offset..end).contains(&(first + *index as u64)))
-                        .map(|(_, row)| row)
-                        .collect();
+                    let skip = (from - first) as usize;
+                    let take = (end - from) as usize;
+                    let wanted = rows.get(skip..).unwrap_or_default();
+                    let wanted = &wanted[..take.min(wanted.len())];
                     if wanted.is_empty() {
                         continue;
                     }
                     match self.format {
-                        Format::Jsonl => {
-                            let from = first.max(offset);
-                            piece.extend(json_line(&json!({ "type": "rows", "seq": seq, "offset": from, "rows": wanted })));
-                        }
-                        Format::Csv => wanted.iter().for_each(|row| piece.extend(csv_row(row))),
-                        Format::Txt => wanted.iter().for_each(|row| piece.extend(tsv_row(row))),
+                        Format::Jsonl => rows_line(&mut piece, seq, from, |out| {
+                            serde_json::to_writer(out, wanted)
+                                .expect("writing JSON to memory cannot fail");
+                        }),
+                        Format::Csv => wanted.iter().for_each(|row| csv_row(&mut piece, row)),
+                        Format::Txt => wanted.iter().for_each(|row| tsv_row(&mut piece, row)),
                     }
                 }
                 if end < total {
@@ -371,35 +382,55 @@ fn json_line(value: &serde_json::Value) -> Vec<u8> {
     line
 }
 
-/// One RFC 4180 record. NULL is an empty field; the empty string is `""` (PostgreSQL's `COPY …
-/// CSV` convention). Written here rather than with the `csv` crate, whose writer quotes by a
-/// rule for all fields and so cannot keep NULL and the empty string apart.
-fn csv_row(row: &[Cell]) -> Vec<u8> {
-    let fields: Vec<String> = row
-        .iter()
-        .map(|cell| match cell.text() {
-            None => String::new(),
-            Some(text) if text.is_empty() || text.contains([',', '"', '\r', '\n']) => {
-                format!("\"{}\"", text.replace('"', "\"\""))
-            }
-            Some(text) => text.into_owned(),
-        })
-        .collect();
-    format!("{}\r\n", fields.join(",")).into_bytes()
+/// A `"type":"rows"` line of the jsonl log; `rows` writes the JSON array of rows.
+fn rows_line(out: &mut Vec<u8>, seq: i64, offset: u64, rows: impl FnOnce(&mut Vec<u8>)) {
+    out.extend_from_slice(format!(r#"{{"offset":{offset},"rows":"#).as_bytes());
+    rows(out);
+    out.extend_from_slice(format!(r#","seq":{seq},"type":"rows"}}"#).as_bytes());
+    out.push(b'\n');
 }
 
-/// One tab-separated line, as `loupe exec` prints rows: NULL empty, tabs and newlines escaped.
-pub fn tsv_row(row: &[Cell]) -> Vec<u8> {
-    let fields: Vec<String> = row
-        .iter()
-        .map(|cell| {
-            cell.text()
-                .unwrap_or_default()
-                .replace('\t', "\\t")
-                .replace('\n', "\\n")
-        })
-        .collect();
-    format!("{}\n", fields.join("\t")).into_bytes()
+/// Appends one RFC 4180 record. NULL is an empty field; the empty string is `""` (PostgreSQL's
+/// `COPY … CSV` convention). Written here rather than with the `csv` crate, whose writer quotes
+/// by a rule for all fields and so cannot keep NULL and the empty string apart.
+fn csv_row(out: &mut Vec<u8>, row: &[Cell]) {
+    for (index, cell) in row.iter().enumerate() {
+        if index > 0 {
+            out.push(b',');
+        }
+        let Some(text) = cell.text() else { continue };
+        if text.is_empty() || text.contains([',', '"', '\r', '\n']) {
+            out.push(b'"');
+            for piece in text.split_inclusive('"') {
+                out.extend_from_slice(piece.as_bytes());
+                if piece.ends_with('"') {
+                    out.push(b'"');
+                }
+            }
+            out.push(b'"');
+        } else {
+            out.extend_from_slice(text.as_bytes());
+        }
+    }
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Appends one tab-separated line, as `loupe exec` prints rows: NULL empty, tabs and newlines
+/// escaped.
+pub fn tsv_row(out: &mut Vec<u8>, row: &[Cell]) {
+    for (index, cell) in row.iter().enumerate() {
+        if index > 0 {
+            out.push(b'\t');
+        }
+        for byte in cell.text().unwrap_or_default().bytes() {
+            match byte {
+                b'\t' => out.extend_from_slice(b"\\t"),
+                b'\n' => out.extend_from_slice(b"\\n"),
+                _ => out.push(byte),
+            }
+        }
+    }
+    out.push(b'\n');
 }
 
 fn base64(bytes: &[u8]) -> String {
@@ -420,8 +451,10 @@ mod tests {
             Cell::Text("a,b".into()),
             Cell::Text("say \"hi\"\nbye".into()),
         ];
+        let mut out = Vec::new();
+        csv_row(&mut out, &row);
         assert_eq!(
-            String::from_utf8(csv_row(&row)).unwrap(),
+            String::from_utf8(out).unwrap(),
             "1,,\"\",\"a,b\",\"say \"\"hi\"\"\nbye\"\r\n"
         );
     }

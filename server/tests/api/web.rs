@@ -190,7 +190,8 @@ async fn precompressed_assets_are_sent_as_the_browser_accepts_them() {
             "{accepted:?}"
         );
         assert_eq!(
-            response.headers()["content-type"], "application/wasm",
+            response.headers()["content-type"],
+            "application/wasm",
             "{accepted:?}"
         );
         assert_eq!(
