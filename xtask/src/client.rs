@@ -104,7 +104,10 @@ fn precompress(dist: &Path) -> Result<()> {
             }
         }
         if ["wasm", "js", "css"].contains(&&*extension) {
-            for (total, size) in first_load.iter_mut().zip([raw.len(), gzip.len(), brotli.len()]) {
+            for (total, size) in first_load
+                .iter_mut()
+                .zip([raw.len(), gzip.len(), brotli.len()])
+            {
                 *total += size as u64;
             }
         }
@@ -117,7 +120,11 @@ fn precompress(dist: &Path) -> Result<()> {
         gzip / 1000,
         brotli / 1000,
         FIRST_LOAD_BUDGET / 1000,
-        if brotli <= FIRST_LOAD_BUDGET { "within" } else { "over" }
+        if brotli <= FIRST_LOAD_BUDGET {
+            "within"
+        } else {
+            "over"
+        }
     );
     Ok(())
 }
