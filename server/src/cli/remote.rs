@@ -13,7 +13,7 @@ use loupe_protocol::{
 };
 use serde::de::DeserializeOwned;
 
-use crate::{config::Secret, sessions::render::tsv_row};
+use crate::{config::Secret, sessions::delimited::Delimited};
 
 const POLL: Duration = Duration::from_millis(100);
 
@@ -387,7 +387,7 @@ impl Follower {
                 }
                 let mut text = Vec::new();
                 for row in &window.rows {
-                    tsv_row(&mut text, row);
+                    Delimited::Tsv.row(&mut text, row);
                 }
                 std::io::stdout().lock().write_all(&text)?;
                 *printed += window.rows.len() as u64;

@@ -4,8 +4,9 @@
 //! - `txt`: the output as the user saw it. A command session's output events byte for byte; a
 //!   database session's statements (as `-- ` lines), result sets as tab-separated lines with a
 //!   header, notes and errors.
-//! - `csv`: one result set, RFC 4180: a header row, CRLF line ends, fields with a comma, quote,
-//!   CR or LF quoted with quotes doubled. NULL is an empty field; the empty string is `""`.
+//! - `csv`: one result set, RFC 4180 (written by [`super::delimited`]): a header row, CRLF line
+//!   ends, fields with a comma, quote, CR or LF quoted with quotes doubled. NULL is an empty
+//!   field; the empty string is `""`.
 //! - `jsonl`: the whole log. One line per event (`"type":"event"`), then, for output events, one
 //!   line per stored chunk (`"type":"output"`, with `text`, or `base64` where the bytes are not
 //!   UTF-8), and for result sets one line per page of rows (`"type":"rows"`).
@@ -17,6 +18,7 @@ use futures_util::Stream;
 use loupe_protocol::{Cell, Column, EventKind, SessionType, Timestamp};
 use serde_json::json;
 
+use super::delimited::Delimited;
 use crate::store::{EventRecord, SessionRecord, Store, StoreError};
 
 /// Bytes of output, or rows, read from storage per step.
@@ -227,7 +229,7 @@ impl Renderer {
                     .map(|column| Cell::Text(column.name))
                     .collect();
                 let mut header = Vec::new();
-                csv_row(&mut header, &names);
+                Delimited::Csv.row(&mut header, &names);
                 header
             }
             Format::Csv => Vec::new(),
@@ -325,32 +327,35 @@ impl Renderer {
                 {
                     let first = page.first_row as u64;
                     let from = first.max(offset);
-                    if self.format == Format::Jsonl
-                        && from == first
-                        && first + page.row_count as u64 <= end
-                    {
-                        // The whole page is wanted: its stored JSON is the line's rows as they are.
-                        rows_line(&mut piece, seq, from, |out| {
-                            out.extend_from_slice(page.data.as_bytes())
-                        });
-                        continue;
-                    }
-                    let rows: Vec<Vec<Cell>> = serde_json::from_str(&page.data)
-                        .map_err(|error| StoreError::Config(error.to_string()))?;
                     let skip = (from - first) as usize;
                     let take = (end - from) as usize;
-                    let wanted = rows.get(skip..).unwrap_or_default();
-                    let wanted = &wanted[..take.min(wanted.len())];
-                    if wanted.is_empty() {
-                        continue;
-                    }
+                    let unreadable =
+                        |error: serde_json::Error| StoreError::Config(error.to_string());
                     match self.format {
-                        Format::Jsonl => rows_line(&mut piece, seq, from, |out| {
-                            serde_json::to_writer(out, wanted)
-                                .expect("writing JSON to memory cannot fail");
-                        }),
-                        Format::Csv => wanted.iter().for_each(|row| csv_row(&mut piece, row)),
-                        Format::Txt => wanted.iter().for_each(|row| tsv_row(&mut piece, row)),
+                        Format::Csv => Delimited::Csv
+                            .page(&mut piece, &page.data, skip, take)
+                            .map_err(unreadable)?,
+                        Format::Txt => Delimited::Tsv
+                            .page(&mut piece, &page.data, skip, take)
+                            .map_err(unreadable)?,
+                        // The whole page is wanted: its stored JSON is the line's rows as they are.
+                        Format::Jsonl if skip == 0 && first + page.row_count as u64 <= end => {
+                            rows_line(&mut piece, seq, from, |out| {
+                                out.extend_from_slice(page.data.as_bytes())
+                            });
+                        }
+                        Format::Jsonl => {
+                            let rows: Vec<Vec<Cell>> =
+                                serde_json::from_str(&page.data).map_err(unreadable)?;
+                            let wanted = rows.get(skip..).unwrap_or_default();
+                            let wanted = &wanted[..take.min(wanted.len())];
+                            if !wanted.is_empty() {
+                                rows_line(&mut piece, seq, from, |out| {
+                                    serde_json::to_writer(out, wanted)
+                                        .expect("writing JSON to memory cannot fail");
+                                });
+                            }
+                        }
                     }
                 }
                 if end < total {
@@ -390,49 +395,6 @@ fn rows_line(out: &mut Vec<u8>, seq: i64, offset: u64, rows: impl FnOnce(&mut Ve
     out.push(b'\n');
 }
 
-/// Appends one RFC 4180 record. NULL is an empty field; the empty string is `""` (PostgreSQL's
-/// `COPY … CSV` convention). Written here rather than with the `csv` crate, whose writer quotes
-/// by a rule for all fields and so cannot keep NULL and the empty string apart.
-fn csv_row(out: &mut Vec<u8>, row: &[Cell]) {
-    for (index, cell) in row.iter().enumerate() {
-        if index > 0 {
-            out.push(b',');
-        }
-        let Some(text) = cell.text() else { continue };
-        if text.is_empty() || text.contains([',', '"', '\r', '\n']) {
-            out.push(b'"');
-            for piece in text.split_inclusive('"') {
-                out.extend_from_slice(piece.as_bytes());
-                if piece.ends_with('"') {
-                    out.push(b'"');
-                }
-            }
-            out.push(b'"');
-        } else {
-            out.extend_from_slice(text.as_bytes());
-        }
-    }
-    out.extend_from_slice(b"\r\n");
-}
-
-/// Appends one tab-separated line, as `loupe exec` prints rows: NULL empty, tabs and newlines
-/// escaped.
-pub fn tsv_row(out: &mut Vec<u8>, row: &[Cell]) {
-    for (index, cell) in row.iter().enumerate() {
-        if index > 0 {
-            out.push(b'\t');
-        }
-        for byte in cell.text().unwrap_or_default().bytes() {
-            match byte {
-                b'\t' => out.extend_from_slice(b"\\t"),
-                b'\n' => out.extend_from_slice(b"\\n"),
-                _ => out.push(byte),
-            }
-        }
-    }
-    out.push(b'\n');
-}
-
 fn base64(bytes: &[u8]) -> String {
     use base64::Engine;
     base64::engine::general_purpose::STANDARD.encode(bytes)
@@ -441,23 +403,6 @@ fn base64(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn quotes_csv_fields_only_when_needed_and_keeps_null_apart_from_empty() {
-        let row = [
-            Cell::Int(1),
-            Cell::Null,
-            Cell::Text(String::new()),
-            Cell::Text("a,b".into()),
-            Cell::Text("say \"hi\"\nbye".into()),
-        ];
-        let mut out = Vec::new();
-        csv_row(&mut out, &row);
-        assert_eq!(
-            String::from_utf8(out).unwrap(),
-            "1,,\"\",\"a,b\",\"say \"\"hi\"\"\nbye\"\r\n"
-        );
-    }
 
     #[test]
     fn encodes_base64_with_padding() {
