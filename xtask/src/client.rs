@@ -99,8 +99,13 @@ fn precompress(dist: &Path) -> Result<()> {
         let brotli = brotli_of(&raw)?;
         let gzip = gzip_of(&raw)?;
         for (compressed, suffix) in [(&brotli, "br"), (&gzip, "gz")] {
+            let beside = path.with_file_name(format!("{name}.{suffix}"));
             if compressed.len() < raw.len() {
-                fs::write(path.with_file_name(format!("{name}.{suffix}")), compressed)?;
+                fs::write(&beside, compressed)?;
+            } else if beside.exists() {
+                // An earlier build's, of other bytes under the same name (files of `public/`
+                // keep their names): the server would send it instead of the file.
+                fs::remove_file(&beside)?;
             }
         }
         if ["wasm", "js", "css"].contains(&&*extension) {
