@@ -472,7 +472,7 @@ impl<P: Publish> Task<P> {
         Ok(recorded)
     }
 
-    /// Tells watchers what one committed request wrote.
+    /// Tells watchers what a committed batch wrote to one session (`writes`, in commit order).
     async fn publish(&mut self, session_id: String, writes: &[&WriteOp]) {
         if writes.is_empty() {
             return;

@@ -319,7 +319,7 @@ impl Renderer {
                     return Ok(Vec::new());
                 }
                 let end = (offset + WINDOW_ROWS).min(total);
-                let mut piece = Vec::with_capacity(1 << 20);
+                let mut piece = Vec::new();
                 for page in self
                     .store
                     .row_pages(&self.session_id, seq, offset as i64, end as i64)
@@ -389,10 +389,11 @@ fn json_line(value: &serde_json::Value) -> Vec<u8> {
 
 /// A `"type":"rows"` line of the jsonl log; `rows` writes the JSON array of rows.
 fn rows_line(out: &mut Vec<u8>, seq: i64, offset: u64, rows: impl FnOnce(&mut Vec<u8>)) {
-    out.extend_from_slice(format!(r#"{{"offset":{offset},"rows":"#).as_bytes());
+    use std::io::Write;
+    // Keys in the order the other lines' `json!` maps write them (sorted).
+    write!(out, r#"{{"offset":{offset},"rows":"#).expect("writing to memory cannot fail");
     rows(out);
-    out.extend_from_slice(format!(r#","seq":{seq},"type":"rows"}}"#).as_bytes());
-    out.push(b'\n');
+    writeln!(out, r#","seq":{seq},"type":"rows"}}"#).expect("writing to memory cannot fail");
 }
 
 fn base64(bytes: &[u8]) -> String {

@@ -183,23 +183,21 @@ pub(super) fn start(
                 Some(result) = async { Some(oldest?.await) }, if waiting => Next::Committed(result),
                 noted = seen.recv() => noted.map_or(Next::Closed, Next::Seen),
             };
-            let noted = match next {
+            match next {
                 Next::Committed(result) => {
                     state.outstanding.pop_front();
                     acknowledged(&missed, &session, result);
-                    None
                 }
-                Next::Seen(noted) => Some(noted),
+                Next::Seen(noted) => {
+                    state.take(&recorder, &session, noted).await;
+                    // What else is already waiting goes into the same request.
+                    while state.pending.len() < BATCH
+                        && let Ok(more) = seen.try_recv()
+                    {
+                        state.take(&recorder, &session, more).await;
+                    }
+                }
                 Next::Closed => break,
-            };
-            if let Some(noted) = noted {
-                state.take(&recorder, &session, noted).await;
-                // What else is already waiting goes into the same request.
-                while state.pending.len() < BATCH
-                    && let Ok(more) = seen.try_recv()
-                {
-                    state.take(&recorder, &session, more).await;
-                }
             }
             if state.outstanding.is_empty() || state.pending.len() >= BATCH {
                 state.submit(&recorder, &session).await;
