@@ -13,13 +13,73 @@ crate::wire_enum! {
         Sqlite = "sqlite",
         /// A program run with the user's input as its last argument or its standard input.
         Command = "command",
+        /// A program run in a terminal (a local PTY), e.g. `bash -l` or `kubectl exec -it …`:
+        /// an interactive terminal session, or one command through its standard input.
+        Shell = "shell",
+        /// A server reached over SSH: an interactive terminal session, or one command.
+        Ssh = "ssh",
     }
 }
 
 impl ConnectionKind {
     pub fn is_database(self) -> bool {
-        self != ConnectionKind::Command
+        matches!(
+            self,
+            ConnectionKind::Postgres | ConnectionKind::Mysql | ConnectionKind::Sqlite
+        )
     }
+
+    /// Whether people open interactive terminals through it.
+    pub fn is_terminal(self) -> bool {
+        matches!(self, ConnectionKind::Shell | ConnectionKind::Ssh)
+    }
+
+    /// Whether its program is set by [`CommandSettings`].
+    pub fn runs_program(self) -> bool {
+        matches!(self, ConnectionKind::Command | ConnectionKind::Shell)
+    }
+}
+
+/// Where an `ssh` connection goes and how Loupe logs in (what an administrator sends).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct SshSettings {
+    /// A host name or address.
+    pub host: String,
+    /// 22 when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
+    /// The account Loupe logs in as on the server.
+    pub username: String,
+    /// A private key in OpenSSH format (`-----BEGIN OPENSSH PRIVATE KEY-----`), unencrypted.
+    /// Write-only like a database URL: sealed and never returned. When changing a connection,
+    /// absent keeps the stored key or password.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub private_key: Option<String>,
+    /// A password, where the server takes one. Write-only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<String>,
+    /// The server's host key in OpenSSH's one-line form (`ssh-ed25519 AAAA…`). Absent, the key
+    /// the server shows when an administrator tests the connection is pinned; every later
+    /// connect is refused if the server shows another.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_key: Option<String>,
+}
+
+/// An `ssh` connection as answers show it: the key and password never are.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+pub struct SshView {
+    pub host: String,
+    pub port: u16,
+    pub username: String,
+    /// `key` or `password`: what Loupe logs in with.
+    pub auth: String,
+    /// The pinned host key (OpenSSH's one-line form); none until the connection is tested.
+    pub host_key: Option<String>,
+    /// The pinned key's SHA-256 fingerprint as OpenSSH prints it (`SHA256:…`).
+    pub host_key_fingerprint: Option<String>,
 }
 
 /// Where a command connection puts the user's input.
@@ -81,8 +141,16 @@ pub struct Connection {
     pub session_type: SessionType,
     /// For database connections, whether a URL is stored (it is never shown).
     pub has_url: bool,
-    /// For command connections.
+    /// For command and shell connections.
     pub command: Option<CommandView>,
+    /// For ssh connections.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ssh: Option<SshView>,
+    /// For shell and ssh connections: whether a terminal session records what the user types
+    /// as well as what the terminal shows (off unless an administrator turns it on; passwords
+    /// typed at a prompt are keystrokes too).
+    #[serde(default)]
+    pub record_input: bool,
     /// Longest a statement or command may run, in seconds; none for the server's default.
     pub timeout_seconds: Option<u32>,
     pub tags: Vec<String>,
@@ -105,8 +173,15 @@ pub struct NewConnection {
     /// never returned.
     #[serde(default)]
     pub url: Option<String>,
+    /// For command and shell connections.
     #[serde(default)]
     pub command: Option<CommandSettings>,
+    /// For ssh connections.
+    #[serde(default)]
+    pub ssh: Option<SshSettings>,
+    /// For shell and ssh connections; off when absent (see [`Connection::record_input`]).
+    #[serde(default)]
+    pub record_input: Option<bool>,
     #[serde(default)]
     pub timeout_seconds: Option<u32>,
     #[serde(default)]
@@ -126,6 +201,12 @@ pub struct ConnectionChanges {
     pub url: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub command: Option<CommandSettings>,
+    /// Replaces the ssh settings; a changed host or port unpins the host key unless a new one
+    /// is given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ssh: Option<SshSettings>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub record_input: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout_seconds: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

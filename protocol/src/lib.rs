@@ -12,6 +12,7 @@ mod reviews;
 mod sessions;
 mod settings;
 pub mod terminal;
+mod terminals;
 mod time;
 mod users;
 mod wire_enum;
@@ -20,7 +21,7 @@ pub use audit::{AuditEvent, AuditQuery};
 pub use auth::{ApiToken, CreatedToken, LoginRequest, NewToken};
 pub use connections::{
     CommandSettings, CommandView, Connection, ConnectionChanges, ConnectionCheck, ConnectionKind,
-    InputMode, NewConnection, RunRequest,
+    InputMode, NewConnection, RunRequest, SshSettings, SshView,
 };
 pub use error::{ErrorBody, ErrorCode};
 pub use live::{ClientMessage, ServerMessage};
@@ -36,6 +37,7 @@ pub use sessions::{
     SessionEvent, SessionPage, SessionQuery, SessionStatus, SessionType, Share, Stream, Verb,
 };
 pub use settings::{Health, Listeners, Settings};
+pub use terminals::{MAX_TERMINAL_SIDE, TerminalNotice, TerminalQuery, TerminalRequest};
 pub use time::{Timestamp, TimestampError};
 pub use users::{
     Group, GroupChanges, GroupRef, NewGroup, NewUser, Role, User, UserChanges, UserRef,

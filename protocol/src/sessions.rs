@@ -174,6 +174,9 @@ crate::wire_enum! {
         Error = "error",
         Exit = "exit",
         Note = "note",
+        /// A terminal's new size, as `COLSxROWS` in its text (asciicast's form); a terminal
+        /// session's first event says the size it started with.
+        Resize = "resize",
     }
 }
 
@@ -220,6 +223,8 @@ crate::wire_enum! {
     pub enum Stream {
         Stdout = "stdout",
         Stderr = "stderr",
+        /// What a user typed into a terminal session, where its connection records keystrokes.
+        Stdin = "stdin",
     }
 }
 

@@ -5,7 +5,7 @@
 
 use loupe_protocol::{
     CommandSettings, CommandView, Connection, ConnectionChanges, ConnectionKind, NewConnection,
-    Timestamp,
+    SshSettings, SshView, Timestamp,
 };
 
 use std::collections::{BTreeMap, HashMap};
@@ -18,6 +18,10 @@ use crate::{
     identity::validate,
     reviews::rules,
     store::{ConnectionRecord, Store, now_us},
+    terminal::{
+        settings::{SshSecret, StoredSsh, StoredTerminal},
+        ssh,
+    },
 };
 
 const MAX_TIMEOUT_SECONDS: u32 = 7 * 24 * 3600;
@@ -67,7 +71,21 @@ pub fn to_connection(
     group_names: &HashMap<String, String>,
 ) -> Connection {
     let kind = record.kind;
+    let terminal = StoredTerminal::parse(record.terminal.as_deref()).unwrap_or_default();
     Connection {
+        ssh: terminal.ssh.map(|ssh| SshView {
+            host_key_fingerprint: ssh
+                .host_key
+                .as_deref()
+                .and_then(|key| ssh::parse_host_key(key).ok())
+                .map(|key| ssh::fingerprint(&key)),
+            host: ssh.host,
+            port: ssh.port,
+            username: ssh.username,
+            auth: if ssh.key { "key" } else { "password" }.to_owned(),
+            host_key: ssh.host_key,
+        }),
+        record_input: terminal.record_input,
         review: rules::named(rules::of(&record), group_names),
         session_type: record.session_type,
         has_url: kind.is_database() && record.secret.is_some(),
@@ -100,7 +118,7 @@ fn check_url(kind: ConnectionKind, url: &str) -> Result<(), ApiError> {
         }
         ConnectionKind::Mysql => url.starts_with("mysql://") || url.starts_with("mariadb://"),
         ConnectionKind::Sqlite => url.starts_with("sqlite:"),
-        ConnectionKind::Command => false,
+        ConnectionKind::Command | ConnectionKind::Shell | ConnectionKind::Ssh => false,
     };
     if !scheme_ok {
         return Err(ApiError::bad_request(
@@ -137,7 +155,7 @@ fn check_command(settings: &CommandSettings) -> Result<(), ApiError> {
         ));
     }
     if let Some(name) = &settings.run_as {
-        crate::gateway::command::os_user(name)
+        crate::child_process::os_user(name)
             .map_err(|reason| ApiError::bad_request("command.run_as", reason))?;
     }
     if env
@@ -150,6 +168,134 @@ fn check_command(settings: &CommandSettings) -> Result<(), ApiError> {
         ));
     }
     Ok(())
+}
+
+/// A host name or address, a user name: printable, without spaces, of reasonable length.
+fn check_word(field: &str, value: &str, max: usize) -> Result<(), ApiError> {
+    if value.is_empty()
+        || value.len() > max
+        || value.chars().any(|c| c.is_whitespace() || c.is_control())
+    {
+        return Err(ApiError::bad_request(
+            field,
+            format!("{field} must be 1 to {max} characters without spaces"),
+        ));
+    }
+    Ok(())
+}
+
+/// Checks ssh settings; `previous` is the stored target when changing a connection. Answers
+/// what the `terminal` column keeps of them and the secret to seal, if a new one was given.
+fn check_ssh(
+    settings: &SshSettings,
+    previous: Option<&StoredSsh>,
+) -> Result<(StoredSsh, Option<SshSecret>), ApiError> {
+    check_word("ssh.host", &settings.host, 253)?;
+    check_word("ssh.username", &settings.username, 64)?;
+    let port = settings.port.unwrap_or(22);
+    if port == 0 {
+        return Err(ApiError::bad_request(
+            "ssh.port",
+            "ssh.port must be 1 to 65535",
+        ));
+    }
+    let secret = match (&settings.private_key, &settings.password) {
+        (Some(_), Some(_)) => {
+            return Err(ApiError::bad_request(
+                "ssh",
+                "give ssh.private_key or ssh.password, not both",
+            ));
+        }
+        (Some(key), None) => {
+            russh::keys::decode_secret_key(key, None).map_err(|error| {
+                ApiError::bad_request(
+                    "ssh.private_key",
+                    format!("ssh.private_key must be an unencrypted private key in OpenSSH format: {error}"),
+                )
+            })?;
+            Some(SshSecret {
+                private_key: Some(key.clone()),
+                password: None,
+            })
+        }
+        (None, Some(password)) if !password.is_empty() => Some(SshSecret {
+            private_key: None,
+            password: Some(password.clone()),
+        }),
+        (None, Some(_)) => {
+            return Err(ApiError::bad_request(
+                "ssh.password",
+                "ssh.password must not be empty",
+            ));
+        }
+        (None, None) if previous.is_some() => None,
+        (None, None) => {
+            return Err(ApiError::bad_request(
+                "ssh",
+                "an ssh connection needs ssh.private_key or ssh.password",
+            ));
+        }
+    };
+    let same_place =
+        previous.is_some_and(|previous| previous.host == settings.host && previous.port == port);
+    let host_key = match settings.host_key.as_deref().map(str::trim) {
+        Some("") => None,
+        Some(text) => Some(ssh::host_key_text(
+            &ssh::parse_host_key(text)
+                .map_err(|reason| ApiError::bad_request("ssh.host_key", reason))?,
+        )),
+        None if same_place => previous.and_then(|previous| previous.host_key.clone()),
+        None => None,
+    };
+    let key = match &secret {
+        Some(secret) => secret.private_key.is_some(),
+        None => previous.is_some_and(|previous| previous.key),
+    };
+    Ok((
+        StoredSsh {
+            host: settings.host.clone(),
+            port,
+            username: settings.username.clone(),
+            host_key,
+            key,
+        },
+        secret,
+    ))
+}
+
+fn seal_ssh(gateway: &Gateway, id: &str, secret: &SshSecret) -> Vec<u8> {
+    gateway.secrets().seal(
+        id,
+        &serde_json::to_string(secret).expect("strings serialise"),
+    )
+}
+
+/// Refuses settings that belong to another kind of connection, naming the field.
+fn refuse_foreign_settings(
+    kind: ConnectionKind,
+    url: bool,
+    command: bool,
+    ssh: bool,
+    record_input: bool,
+) -> Result<(), ApiError> {
+    let refused = if url && !kind.is_database() {
+        Some("url")
+    } else if command && !kind.runs_program() {
+        Some("command")
+    } else if ssh && kind != ConnectionKind::Ssh {
+        Some("ssh")
+    } else if record_input && !kind.is_terminal() {
+        Some("record_input")
+    } else {
+        None
+    };
+    match refused {
+        Some(field) => Err(ApiError::bad_request(
+            field,
+            format!("a {} connection has no {field}", kind.as_str()),
+        )),
+        None => Ok(()),
+    }
 }
 
 fn check_timeout(timeout: Option<u32>) -> Result<Option<i32>, ApiError> {
@@ -185,34 +331,60 @@ pub async fn create(
     )?;
     let name = validate::handle("name", &new.name)?;
     let id = uuid::Uuid::now_v7().to_string();
-    let (command, secret) = match new.kind {
-        ConnectionKind::Command => {
+    let kind = new.kind;
+    refuse_foreign_settings(
+        kind,
+        new.url.is_some(),
+        new.command.is_some(),
+        new.ssh.is_some(),
+        new.record_input.is_some(),
+    )?;
+    let record_input = new.record_input.unwrap_or(false);
+    let (command, secret, terminal) = match kind {
+        ConnectionKind::Command | ConnectionKind::Shell => {
             let settings = new.command.as_ref().ok_or_else(|| {
-                ApiError::bad_request("command", "a command connection needs command.argv")
+                ApiError::bad_request(
+                    "command",
+                    format!("a {} connection needs command.argv", kind.as_str()),
+                )
             })?;
             check_command(settings)?;
-            if new.url.is_some() {
-                return Err(ApiError::bad_request(
-                    "url",
-                    "a command connection has no url",
-                ));
-            }
             let env = settings.env.clone().unwrap_or_default();
             let stored = StoredCommand::new(settings, env.keys().cloned().collect());
-            (Some(stored.to_json()), seal_env(gateway, &id, &env))
+            let terminal = (kind == ConnectionKind::Shell).then(|| {
+                StoredTerminal {
+                    record_input,
+                    ssh: None,
+                }
+                .to_json()
+            });
+            (
+                Some(stored.to_json()),
+                seal_env(gateway, &id, &env),
+                terminal,
+            )
+        }
+        ConnectionKind::Ssh => {
+            let settings = new.ssh.as_ref().ok_or_else(|| {
+                ApiError::bad_request(
+                    "ssh",
+                    "an ssh connection needs ssh.host, ssh.username and a key or password",
+                )
+            })?;
+            let (stored, secret) = check_ssh(settings, None)?;
+            let terminal = StoredTerminal {
+                record_input,
+                ssh: Some(stored),
+            };
+            let secret = secret.map(|secret| seal_ssh(gateway, &id, &secret));
+            (None, secret, Some(terminal.to_json()))
         }
         kind => {
             let url = new.url.as_deref().ok_or_else(|| {
                 ApiError::bad_request("url", format!("a {} connection needs a url", kind.as_str()))
             })?;
             check_url(kind, url)?;
-            if new.command.is_some() {
-                return Err(ApiError::bad_request(
-                    "command",
-                    "a database connection has no command",
-                ));
-            }
-            (None, Some(gateway.secrets().seal(&id, url)))
+            (None, Some(gateway.secrets().seal(&id, url)), None)
         }
     };
     let now = now_us();
@@ -231,6 +403,7 @@ pub async fn create(
             Some(review) => rules::validate(gateway.store(), review).await?,
             None => None,
         },
+        terminal,
         created_at_us: now,
     };
     gateway.store().create_connection(&record).await?;
@@ -258,23 +431,32 @@ pub async fn update(
     if let Some(name) = &changes.name {
         record.name = validate::handle("name", name)?;
     }
+    refuse_foreign_settings(
+        kind,
+        changes.url.is_some(),
+        changes.command.is_some(),
+        changes.ssh.is_some(),
+        changes.record_input.is_some(),
+    )?;
     if let Some(url) = &changes.url {
-        if kind == ConnectionKind::Command {
-            return Err(ApiError::bad_request(
-                "url",
-                "a command connection has no url",
-            ));
-        }
         check_url(kind, url)?;
         record.secret = Some(gateway.secrets().seal(&record.id, url));
     }
-    if let Some(settings) = &changes.command {
-        if kind != ConnectionKind::Command {
-            return Err(ApiError::bad_request(
-                "command",
-                "a database connection has no command",
-            ));
+    let mut terminal = StoredTerminal::parse(record.terminal.as_deref())?;
+    if let Some(settings) = &changes.ssh {
+        let (stored, secret) = check_ssh(settings, terminal.ssh.as_ref())?;
+        if let Some(secret) = secret {
+            record.secret = Some(seal_ssh(gateway, &record.id, &secret));
         }
+        terminal.ssh = Some(stored);
+    }
+    if let Some(record_input) = changes.record_input {
+        terminal.record_input = record_input;
+    }
+    if kind.is_terminal() {
+        record.terminal = Some(terminal.to_json());
+    }
+    if let Some(settings) = &changes.command {
         check_command(settings)?;
         let previous = record
             .command
@@ -306,8 +488,13 @@ pub async fn update(
         .command
         .as_ref()
         .is_some_and(|command| command.env.is_some());
+    let ssh_secret_replaced = changes
+        .ssh
+        .as_ref()
+        .is_some_and(|ssh| ssh.private_key.is_some() || ssh.password.is_some());
     event.detail = match (&changes.url, &changes.review) {
         (Some(_), _) => Some("url replaced".to_owned()),
+        (None, _) if ssh_secret_replaced => Some("ssh credentials replaced".to_owned()),
         (None, _) if env_replaced => Some("environment replaced".to_owned()),
         (None, Some(_)) => record
             .review

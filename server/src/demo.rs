@@ -28,6 +28,8 @@ pub async fn ensure(store: &Store, gateway: &Gateway, data_dir: &Path) -> anyhow
         session_type: None,
         url: Some(format!("sqlite://{}?mode=ro", absolute.display())),
         command: None,
+        ssh: None,
+        record_input: None,
         timeout_seconds: None,
         tags: vec!["demo".into()],
         review: None,

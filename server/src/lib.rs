@@ -1,6 +1,7 @@
 //! Loupe's server: the HTTP API and the web client behind one router, over one [`Store`].
 //! `main.rs` is a thin shell over [`serve`]; tests call [`serve`] with a listener on port 0.
 
+pub mod child_process;
 pub mod cli;
 pub mod config;
 pub mod connections;
@@ -18,6 +19,7 @@ pub mod routes;
 pub mod sessions;
 pub mod store;
 pub mod telemetry;
+pub mod terminal;
 mod web;
 pub mod wire;
 

@@ -79,6 +79,14 @@ enum Command {
         #[arg(long)]
         exec: bool,
     },
+    /// Open an interactive terminal on a shell or ssh connection, recorded as a session; exits
+    /// with the remote program's status.
+    Ssh {
+        #[command(flatten)]
+        server: ServerArgs,
+        /// The connection's name.
+        connection: String,
+    },
     /// List the connections on a Loupe server.
     Connections {
         #[command(flatten)]
@@ -91,7 +99,7 @@ enum Command {
         server: ServerArgs,
         /// The session's id.
         session: String,
-        /// txt, csv or jsonl.
+        /// txt, csv, jsonl or (terminal sessions) cast.
         #[arg(long, default_value = "txt")]
         format: String,
         /// For csv: the result set's event seq (the first result set when absent).
@@ -125,6 +133,10 @@ async fn main() -> anyhow::Result<()> {
             exec,
         } => {
             let code = cli::run_connect(&server, &connection, exec).await?;
+            std::process::exit(code);
+        }
+        Command::Ssh { server, connection } => {
+            let code = cli::run_ssh(&server, &connection).await?;
             std::process::exit(code);
         }
         Command::Connections { server } => cli::run_connections(&server).await,

@@ -66,6 +66,10 @@ pub fn test(_args: &[String]) -> Result<ExitCode> {
         });
     }
 
+    tally.check(
+        "OpenSSH and asciinema for the terminal tests",
+        tools::ensure_terminal_test_packages,
+    );
     let mut sqlite_tests =
         cargo_in_root(&["test", "--workspace", "--exclude", "loupe-app", "--locked"]);
     sqlite_tests.env("LOUPE_TEST_BACKEND", "sqlite");

@@ -186,6 +186,35 @@ pub fn ensure_chromium() -> Result<PathBuf> {
     Ok(path)
 }
 
+/// What the terminal tests drive, from Debian's packages, installed with apt when missing: a
+/// real OpenSSH server and client (`sshd` is started by the tests on a loopback port) and
+/// asciinema (`asciinema cat` plays the downloaded recordings back).
+pub fn ensure_terminal_test_packages() -> Result<()> {
+    let needed: Vec<&str> = [
+        ("/usr/sbin/sshd", "openssh-server"),
+        ("/usr/bin/ssh-keygen", "openssh-client"),
+        ("/usr/bin/asciinema", "asciinema"),
+    ]
+    .into_iter()
+    .filter(|(path, _)| !std::path::Path::new(path).exists())
+    .map(|(_, package)| package)
+    .collect();
+    if needed.is_empty() {
+        return Ok(());
+    }
+    eprintln!(
+        "xtask: installing Debian's {} for the terminal tests",
+        needed.join(", ")
+    );
+    process::run(Command::new("apt-get").args(["update", "-q"]))
+        .context("installing test packages needs root and Debian's apt")?;
+    process::run(
+        Command::new("apt-get")
+            .args(["install", "-y", "-q", "--no-install-recommends"])
+            .args(&needed),
+    )
+}
+
 /// playwright-core, exactly as end2end/package-lock.json says; it downloads no browser.
 pub fn install_end2end_packages(workspace: &Workspace) -> Result<()> {
     process::run(

@@ -136,7 +136,9 @@ fn run_line(session_id: String, entry: Entry) -> AnyView {
             event.summary
         )
         .into_any(),
-        EventKind::Note | EventKind::Exit => format!("-- {}\n", event.summary).into_any(),
+        EventKind::Note | EventKind::Exit | EventKind::Resize => {
+            format!("-- {}\n", event.summary).into_any()
+        }
         EventKind::Output => {
             // What was recorded before the watch began is fetched; the rest arrives live.
             let head = RwSignal::new(Vec::<OutputPiece>::new());

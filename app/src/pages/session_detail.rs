@@ -282,7 +282,7 @@ fn EventView(session_id: String, entry: Entry, preview: (u64, u64)) -> impl Into
             view! { <p class="error-text" data-test="error">{event.text.clone().unwrap_or(event.summary.clone())}{code}</p> }.into_any()
         }
         EventKind::Exit => view! { <p data-test="exit">{event.summary.clone()}</p> }.into_any(),
-        EventKind::Note => view! { <p class="muted">{event.summary.clone()}</p> }.into_any(),
+        EventKind::Note | EventKind::Resize => view! { <p class="muted">{event.summary.clone()}</p> }.into_any(),
     };
     view! {
         <article class="event" data-test="event" data-kind=event.kind.as_str() data-seq=event.seq>

@@ -33,14 +33,14 @@ pub struct ServerArgs {
     pub token: Option<Secret>,
 }
 
-struct Client {
+pub(super) struct Client {
     http: reqwest::Client,
-    base: String,
-    token: String,
+    pub base: String,
+    pub token: String,
 }
 
 impl Client {
-    fn new(args: &ServerArgs) -> Result<Client> {
+    pub fn new(args: &ServerArgs) -> Result<Client> {
         let token = args
             .token
             .as_ref()
@@ -77,6 +77,14 @@ impl Client {
     async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T> {
         self.send(self.http.get(format!("{}{path}", self.base)))
             .await
+    }
+
+    /// The WebSocket URL of `path` on the server (`ws://`, or `wss://` for an https server).
+    pub fn websocket_url(&self, path: &str) -> String {
+        match self.base.strip_prefix("https://") {
+            Some(rest) => format!("wss://{rest}{path}"),
+            None => format!("ws://{}{path}", self.base.trim_start_matches("http://")),
+        }
     }
 
     async fn get_text(&self, path: &str) -> Result<String> {
@@ -338,7 +346,7 @@ impl Follower {
                 );
             }
             EventKind::Note => eprintln!("-- {}", event.summary),
-            EventKind::Input | EventKind::Exit => {}
+            EventKind::Input | EventKind::Exit | EventKind::Resize => {}
         }
     }
 
@@ -354,6 +362,8 @@ impl Follower {
                     match piece.stream {
                         Stream::Stdout => std::io::stdout().write_all(piece.text.as_bytes())?,
                         Stream::Stderr => std::io::stderr().write_all(piece.text.as_bytes())?,
+                        // Keystrokes: the terminal's output already echoes what was typed.
+                        Stream::Stdin => {}
                     }
                 }
                 *printed += window.length;
@@ -512,14 +522,10 @@ pub async fn run_watch(args: &ServerArgs, id: &str) -> Result<i32> {
     use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest};
 
     let client = Client::new(args)?;
-    let url = match client.base.strip_prefix("https://") {
-        Some(rest) => format!("wss://{rest}/api/live"),
-        None => format!(
-            "ws://{}/api/live",
-            client.base.trim_start_matches("http://")
-        ),
-    };
-    let mut request = url.as_str().into_client_request()?;
+    let mut request = client
+        .websocket_url("/api/live")
+        .as_str()
+        .into_client_request()?;
     request
         .headers_mut()
         .insert("authorization", format!("Bearer {}", client.token).parse()?);
@@ -554,6 +560,7 @@ pub async fn run_watch(args: &ServerArgs, id: &str) -> Result<i32> {
                     match piece.stream {
                         Stream::Stdout => std::io::stdout().write_all(text.as_bytes())?,
                         Stream::Stderr => std::io::stderr().write_all(text.as_bytes())?,
+                        Stream::Stdin => {}
                     }
                     std::io::stdout().flush()?;
                     *printed = piece.offset + piece.bytes;

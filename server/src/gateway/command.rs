@@ -4,9 +4,8 @@
 //! least every 50 ms. The program runs in its own process group, so stopping it stops its
 //! children too.
 //!
-//! A program gets a minimal environment ([`INHERITED_ENV`]) plus its connection's own variables,
-//! never Loupe's: the server's environment holds its secrets (`DATABASE_URL`,
-//! `LOUPE_SECRET_KEY`, `LOUPE_ADMIN_PASSWORD`).
+//! A program gets a minimal environment plus its connection's own variables (see
+//! [`crate::child_process`]), never Loupe's own.
 
 use std::{process::Stdio, time::Duration};
 
@@ -19,6 +18,7 @@ use tokio::{
 };
 
 use super::{Outcome, Run, sleep_until};
+use crate::child_process::{child_env, os_user};
 use crate::{
     error::ApiError,
     sessions::recorder::{Append, NewEvent},
@@ -77,41 +77,73 @@ impl StoredCommand {
     }
 }
 
-const FLUSH_EVERY: Duration = Duration::from_millis(50);
-
-/// What a started program inherits from Loupe's environment: where programs are, whose home,
-/// the locale and the time zone. Everything else is left behind.
-pub const INHERITED_ENV: &[&str] = &[
-    "PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "LANGUAGE", "LC_ALL", "LC_CTYPE", "TZ",
-    "TMPDIR",
-];
-/// `PATH` for a program when Loupe itself has none.
-const DEFAULT_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
-
-/// The environment a started program gets: [`INHERITED_ENV`] from `server_env`, then the
-/// connection's `own` variables (which win).
-pub fn child_env(
-    server_env: impl IntoIterator<Item = (String, String)>,
-    own: &std::collections::BTreeMap<String, String>,
-) -> Vec<(String, String)> {
-    let mut env: std::collections::BTreeMap<String, String> = server_env
-        .into_iter()
-        .filter(|(name, _)| INHERITED_ENV.contains(&name.as_str()))
-        .collect();
-    env.entry("PATH".into())
-        .or_insert_with(|| DEFAULT_PATH.into());
-    env.extend(
-        own.iter()
-            .map(|(name, value)| (name.clone(), value.clone())),
-    );
-    env.into_iter().collect()
-}
+/// How long output waits to be recorded at most: pieces read within it are written together.
+pub(crate) const FLUSH_EVERY: Duration = Duration::from_millis(50);
 
 /// Output read but not yet recorded: consecutive bytes of one stream.
 struct Pending {
     stream: Stream,
     at_us: i64,
     data: Vec<u8>,
+}
+
+/// A run's output on its way to the recorder: consecutive bytes of one stream gather into one
+/// piece (timed when its first byte arrived) of at most [`MAX_CHUNK_BYTES`], written when the
+/// stream changes, the piece is full or the caller flushes (every [`FLUSH_EVERY`]). Every piece
+/// goes to one output event, created with the first.
+#[derive(Default)]
+pub(crate) struct OutputBuffer {
+    pending: Option<Pending>,
+    seq: Option<u64>,
+}
+
+impl OutputBuffer {
+    pub async fn push(&mut self, run: &Run, stream: Stream, data: &[u8]) -> Result<(), Outcome> {
+        let full_or_switching = self.pending.as_ref().is_some_and(|pending| {
+            pending.stream != stream || pending.data.len() + data.len() > MAX_CHUNK_BYTES
+        });
+        if full_or_switching {
+            self.flush(run).await?;
+        }
+        self.pending
+            .get_or_insert_with(|| Pending {
+                stream,
+                at_us: now_us(),
+                data: Vec::with_capacity(MAX_CHUNK_BYTES),
+            })
+            .data
+            .extend_from_slice(data);
+        Ok(())
+    }
+
+    pub async fn flush(&mut self, run: &Run) -> Result<(), Outcome> {
+        let Some(piece) = self.pending.take() else {
+            return Ok(());
+        };
+        let recorded = run
+            .record(vec![Append::Output {
+                seq: self.seq,
+                stream: piece.stream,
+                at_us: piece.at_us,
+                data: piece.data,
+            }])
+            .await?;
+        self.seq = Some(recorded.seqs[0]);
+        Ok(())
+    }
+}
+
+/// Records the program's exit (`code`, or `killed` when it gave none) and returns the outcome.
+pub(crate) async fn record_exit(run: &Run, code: Option<i32>, killed: &str) -> Outcome {
+    let summary = code.map_or_else(|| killed.to_owned(), |code| format!("exit {code}"));
+    let exit = NewEvent {
+        exit_code: code,
+        ..NewEvent::new(EventKind::Exit, summary)
+    };
+    match run.record(vec![Append::Event(exit)]).await {
+        Ok(_) => Outcome::Done { exit_code: code },
+        Err(outcome) => outcome,
+    }
 }
 
 pub(crate) async fn execute(run: &Run, settings: &CommandSettings) -> Outcome {
@@ -190,8 +222,7 @@ pub(crate) async fn execute(run: &Run, settings: &CommandSettings) -> Outcome {
     let deadline = run.timeout().map(|limit| Instant::now() + limit);
     let (mut out_buf, mut err_buf) = (vec![0u8; 64 * 1024], vec![0u8; 64 * 1024]);
     let (mut out_open, mut err_open) = (true, true);
-    let mut pending: Option<Pending> = None;
-    let mut output_seq: Option<u64> = None;
+    let mut output = OutputBuffer::default();
     let mut tick = tokio::time::interval(FLUSH_EVERY);
 
     let stopped = loop {
@@ -208,7 +239,7 @@ pub(crate) async fn execute(run: &Run, settings: &CommandSettings) -> Outcome {
         match read {
             Some((stream, Ok(0) | Err(_))) => match stream {
                 Stream::Stdout => out_open = false,
-                Stream::Stderr => err_open = false,
+                Stream::Stderr | Stream::Stdin => err_open = false,
             },
             Some((stream, Ok(count))) => {
                 let data = if stream == Stream::Stdout {
@@ -216,26 +247,13 @@ pub(crate) async fn execute(run: &Run, settings: &CommandSettings) -> Outcome {
                 } else {
                     &err_buf[..count]
                 };
-                let full_or_switching = pending.as_ref().is_some_and(|pending| {
-                    pending.stream != stream || pending.data.len() + count > MAX_CHUNK_BYTES
-                });
-                if full_or_switching
-                    && let Err(outcome) = flush(run, &mut pending, &mut output_seq).await
-                {
+                if let Err(outcome) = output.push(run, stream, data).await {
                     kill_group(group);
                     return outcome;
                 }
-                pending
-                    .get_or_insert_with(|| Pending {
-                        stream,
-                        at_us: now_us(),
-                        data: Vec::with_capacity(MAX_CHUNK_BYTES),
-                    })
-                    .data
-                    .extend_from_slice(data);
             }
             None => {
-                if let Err(outcome) = flush(run, &mut pending, &mut output_seq).await {
+                if let Err(outcome) = output.flush(run).await {
                     kill_group(group);
                     return outcome;
                 }
@@ -245,7 +263,7 @@ pub(crate) async fn execute(run: &Run, settings: &CommandSettings) -> Outcome {
     if stopped.is_some() {
         kill_group(group);
     }
-    if let Err(outcome) = flush(run, &mut pending, &mut output_seq).await {
+    if let Err(outcome) = output.flush(run).await {
         return outcome;
     }
     match stopped {
@@ -262,21 +280,7 @@ pub(crate) async fn execute(run: &Run, settings: &CommandSettings) -> Outcome {
             .await
         }
         None => match child.wait().await {
-            Ok(status) => {
-                let code = status.code();
-                let summary = code.map_or_else(
-                    || format!("killed ({status})"),
-                    |code| format!("exit {code}"),
-                );
-                let exit = NewEvent {
-                    exit_code: code,
-                    ..NewEvent::new(EventKind::Exit, summary)
-                };
-                if let Err(outcome) = run.record(vec![Append::Event(exit)]).await {
-                    return outcome;
-                }
-                Outcome::Done { exit_code: code }
-            }
+            Ok(status) => record_exit(run, status.code(), &format!("killed ({status})")).await,
             Err(error) => {
                 run.fail(format!("lost track of the program: {error}"))
                     .await
@@ -290,26 +294,6 @@ enum Stop {
     TimedOut,
 }
 
-async fn flush(
-    run: &Run,
-    pending: &mut Option<Pending>,
-    output_seq: &mut Option<u64>,
-) -> Result<(), Outcome> {
-    let Some(piece) = pending.take() else {
-        return Ok(());
-    };
-    let recorded = run
-        .record(vec![Append::Output {
-            seq: *output_seq,
-            stream: piece.stream,
-            at_us: piece.at_us,
-            data: piece.data,
-        }])
-        .await?;
-    *output_seq = Some(recorded.seqs[0]);
-    Ok(())
-}
-
 /// Stops the program and everything it started.
 fn kill_group(group: Option<u32>) {
     if let Some(group) = group.and_then(|id| i32::try_from(id).ok()) {
@@ -317,17 +301,6 @@ fn kill_group(group: Option<u32>) {
             nix::unistd::Pid::from_raw(group),
             nix::sys::signal::Signal::SIGKILL,
         );
-    }
-}
-
-/// The operating-system user `name`, or why it cannot be used.
-pub fn os_user(name: &str) -> Result<nix::unistd::User, String> {
-    match nix::unistd::User::from_name(name) {
-        Ok(Some(user)) => Ok(user),
-        Ok(None) => Err(format!(
-            "there is no operating-system user {name} to run as"
-        )),
-        Err(error) => Err(format!("cannot look up the user {name}: {error}")),
     }
 }
 
@@ -356,28 +329,4 @@ pub async fn check(settings: &CommandSettings) -> Result<String, String> {
         }
     }
     Err(format!("the program {program} was not found"))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn programs_get_a_minimal_environment_and_their_connections_own() {
-        let server = [
-            ("PATH", "/opt/bin:/usr/bin"),
-            ("DATABASE_URL", "postgres://loupe:secret@db/loupe"),
-            ("LOUPE_SECRET_KEY", "00ff"),
-            ("LOUPE_ADMIN_PASSWORD", "hunter2"),
-            ("AWS_SECRET_ACCESS_KEY", "abc"),
-            ("LANG", "C.UTF-8"),
-        ]
-        .map(|(name, value)| (name.to_owned(), value.to_owned()));
-        let own = [("PGPASSWORD".to_owned(), "target".to_owned())].into();
-        let env = child_env(server, &own);
-        let names: Vec<&str> = env.iter().map(|(name, _)| name.as_str()).collect();
-        assert_eq!(names, ["LANG", "PATH", "PGPASSWORD"]);
-        let without_path = child_env(Vec::new(), &Default::default());
-        assert_eq!(without_path, [("PATH".to_owned(), DEFAULT_PATH.to_owned())]);
-    }
 }

@@ -8,6 +8,7 @@ pub mod processes;
 pub mod sealing;
 mod sql;
 pub(crate) mod sqlite;
+mod ssh_command;
 mod statements;
 pub(crate) mod values;
 
@@ -35,6 +36,13 @@ use crate::{
 };
 
 use self::sealing::SecretBox;
+use crate::terminal::{
+    pty,
+    screen::Size,
+    settings::{SshSecret, SshTarget, StoredTerminal},
+    ssh,
+    target::Opened,
+};
 
 /// How a run ended.
 #[derive(Debug)]
@@ -200,7 +208,14 @@ impl Gateway {
         access: Option<String>,
     ) -> Result<SessionRecord, ApiError> {
         let id = self
-            .create_session(actor, connection, input, rerun_of, SessionStatus::Running)
+            .create_session(
+                actor,
+                connection,
+                input,
+                rerun_of,
+                SessionStatus::Running,
+                Verb::Exec,
+            )
             .await?;
         self.launch(&id, connection, input, access)?;
         existing_session(&self.store, &id).await
@@ -222,6 +237,7 @@ impl Gateway {
                 input,
                 rerun_of,
                 SessionStatus::PendingReview,
+                Verb::Exec,
             )
             .await?;
         existing_session(&self.store, &id).await
@@ -283,6 +299,7 @@ impl Gateway {
         input: &str,
         rerun_of: Option<String>,
         status: SessionStatus,
+        verb: Verb,
     ) -> Result<String, ApiError> {
         let user_id = actor
             .user_id
@@ -298,7 +315,7 @@ impl Gateway {
                 connection_name: connection.name.clone(),
                 connection_kind: connection.kind.as_str().to_owned(),
                 session_type: connection.session_type,
-                verb: Verb::Exec,
+                verb,
                 status,
                 summary: summarize(input),
                 input: input.to_owned(),
@@ -325,6 +342,7 @@ impl Gateway {
             kind,
             url: self.url_of(connection)?,
             command: self.command_of(connection)?,
+            ssh: self.ssh_target_of(connection)?,
             protected: self.protected.clone(),
         };
         let cancel = CancellationToken::new();
@@ -483,10 +501,70 @@ impl Gateway {
     }
 
     pub(crate) fn url_of(&self, connection: &ConnectionRecord) -> Result<Option<String>, ApiError> {
-        if connection.kind == ConnectionKind::Command {
+        if !connection.kind.is_database() {
             return Ok(None);
         }
         self.opened_secret(connection)
+    }
+
+    /// An ssh connection's target with its opened key or password; none for other kinds.
+    pub(crate) fn ssh_target_of(
+        &self,
+        connection: &ConnectionRecord,
+    ) -> Result<Option<SshTarget>, ApiError> {
+        if connection.kind != ConnectionKind::Ssh {
+            return Ok(None);
+        }
+        let Some(ssh) = StoredTerminal::parse(connection.terminal.as_deref())?.ssh else {
+            return Ok(None);
+        };
+        let secret = match self.opened_secret(connection)? {
+            Some(json) => serde_json::from_str::<SshSecret>(&json).map_err(ApiError::internal)?,
+            None => SshSecret::default(),
+        };
+        Ok(Some(SshTarget { ssh, secret }))
+    }
+
+    /// What a terminal session on `connection` is listed as: `ssh user@host:port`, or the
+    /// shell's command line.
+    pub(crate) fn terminal_summary(
+        &self,
+        connection: &ConnectionRecord,
+    ) -> Result<String, ApiError> {
+        Ok(match connection.kind {
+            ConnectionKind::Ssh => match StoredTerminal::parse(connection.terminal.as_deref())?.ssh
+            {
+                Some(ssh) => format!("ssh {}@{}:{}", ssh.username, ssh.host, ssh.port),
+                None => "ssh".to_owned(),
+            },
+            _ => self
+                .command_of(connection)?
+                .map(|settings| settings.argv.join(" "))
+                .unwrap_or_default(),
+        })
+    }
+
+    /// Opens an interactive terminal of `size` on a shell or ssh connection.
+    ///
+    /// Errors: why it could not be opened, for the person and the record.
+    pub(crate) async fn open_terminal(
+        &self,
+        connection: &ConnectionRecord,
+        size: Size,
+    ) -> Result<Opened, String> {
+        match connection.kind {
+            ConnectionKind::Shell => match self.command_of(connection) {
+                Ok(Some(settings)) => pty::open(&settings, size),
+                Ok(None) => Err("the connection has no program to run".into()),
+                Err(error) => Err(error.to_string()),
+            },
+            ConnectionKind::Ssh => match self.ssh_target_of(connection) {
+                Ok(Some(target)) => ssh::open_terminal(&target, size).await,
+                Ok(None) => Err("the connection has no SSH settings".into()),
+                Err(error) => Err(error.to_string()),
+            },
+            kind => Err(format!("a {} connection has no terminal", kind.as_str())),
+        }
     }
 
     /// A command connection's settings with its opened environment.
@@ -508,16 +586,52 @@ impl Gateway {
         Ok(Some(stored.with_env(env)))
     }
 
-    /// Whether the target answers; for database connections only.
+    /// Logs in to an ssh connection's server; pins the host key it shows when none is pinned.
+    async fn check_ssh(
+        &self,
+        connection: &ConnectionRecord,
+        target: &SshTarget,
+    ) -> Result<Result<String, String>, ApiError> {
+        let connected = match ssh::connect(target, ssh::Pinning::PinIfUnpinned).await {
+            Ok(connected) => connected,
+            Err(reason) => return Ok(Err(reason)),
+        };
+        let fingerprint = ssh::fingerprint(&connected.host_key);
+        if target.ssh.host_key.is_some() {
+            return Ok(Ok(format!(
+                "logged in as {}; the host key is the pinned one ({fingerprint})",
+                target.ssh.username
+            )));
+        }
+        let mut stored = StoredTerminal::parse(connection.terminal.as_deref())?;
+        if let Some(ssh) = &mut stored.ssh {
+            ssh.host_key = Some(ssh::host_key_text(&connected.host_key));
+        }
+        let mut record = connection.clone();
+        record.terminal = Some(stored.to_json());
+        self.store.update_connection(&record).await?;
+        Ok(Ok(format!(
+            "logged in as {}; host key {fingerprint} pinned",
+            target.ssh.username
+        )))
+    }
+
+    /// Whether the target answers (and, for ssh, pins its host key the first time).
     pub async fn check(
         &self,
         connection: &ConnectionRecord,
     ) -> Result<Result<String, String>, ApiError> {
         let kind = connection.kind;
         Ok(match (kind, self.url_of(connection)?) {
-            (ConnectionKind::Command, _) => match self.command_of(connection)? {
-                Some(settings) => command::check(&settings).await,
-                None => Err("the connection has no command".into()),
+            (ConnectionKind::Command | ConnectionKind::Shell, _) => {
+                match self.command_of(connection)? {
+                    Some(settings) => command::check(&settings).await,
+                    None => Err("the connection has no command".into()),
+                }
+            }
+            (ConnectionKind::Ssh, _) => match self.ssh_target_of(connection)? {
+                Some(target) => self.check_ssh(connection, &target).await?,
+                None => Err("the connection has no SSH settings".into()),
             },
             (ConnectionKind::Sqlite, Some(url)) => sqlite::check(&url, &self.protected).await,
             (kind, Some(url)) => sql::check(kind, &url).await,
@@ -531,14 +645,23 @@ struct Work {
     kind: ConnectionKind,
     url: Option<String>,
     command: Option<CommandSettings>,
+    ssh: Option<SshTarget>,
     protected: Arc<Vec<PathBuf>>,
 }
 
 impl Work {
     async fn execute(&self, run: &Run) -> Outcome {
         match (self.kind, &self.url, &self.command) {
-            (ConnectionKind::Command, _, Some(settings)) => command::execute(run, settings).await,
-            (ConnectionKind::Command, _, None) => run.fail("the connection has no command").await,
+            (ConnectionKind::Command | ConnectionKind::Shell, _, Some(settings)) => {
+                command::execute(run, settings).await
+            }
+            (ConnectionKind::Command | ConnectionKind::Shell, _, None) => {
+                run.fail("the connection has no command").await
+            }
+            (ConnectionKind::Ssh, _, _) => match &self.ssh {
+                Some(target) => ssh_command::execute(run, target).await,
+                None => run.fail("the connection has no SSH settings").await,
+            },
             (ConnectionKind::Sqlite, Some(url), _) => {
                 sqlite::execute(run, url, &self.protected).await
             }
@@ -558,9 +681,12 @@ pub(crate) async fn sleep_until(deadline: Option<tokio::time::Instant>) {
 
 /// The session type a connection's sessions get when it does not say.
 pub fn default_session_type(kind: ConnectionKind) -> SessionType {
-    if kind.is_database() {
-        SessionType::Database
-    } else {
-        SessionType::Command
+    match kind {
+        ConnectionKind::Postgres | ConnectionKind::Mysql | ConnectionKind::Sqlite => {
+            SessionType::Database
+        }
+        ConnectionKind::Command => SessionType::Command,
+        // Both give terminals (SessionType::Ssh is a terminal's type).
+        ConnectionKind::Shell | ConnectionKind::Ssh => SessionType::Ssh,
     }
 }

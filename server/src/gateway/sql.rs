@@ -111,7 +111,10 @@ async fn cancel_on_server(kind: ConnectionKind, url: String, backend: i64) {
         ConnectionKind::Mysql => {
             tokio::time::timeout(CONNECT_TIMEOUT, cancel_mysql(url, backend)).await
         }
-        ConnectionKind::Sqlite | ConnectionKind::Command => return,
+        ConnectionKind::Sqlite
+        | ConnectionKind::Command
+        | ConnectionKind::Shell
+        | ConnectionKind::Ssh => return,
     };
     if !matches!(cancelled, Ok(Ok(()))) {
         tracing::warn!(
@@ -191,7 +194,10 @@ async fn connect(kind: ConnectionKind, url: &str) -> Result<(Target, Option<i64>
                 .map_err(describe)?;
             (Target::Mysql(connection), i64::try_from(id).ok())
         }
-        ConnectionKind::Sqlite | ConnectionKind::Command => {
+        ConnectionKind::Sqlite
+        | ConnectionKind::Command
+        | ConnectionKind::Shell
+        | ConnectionKind::Ssh => {
             return Err("not a PostgreSQL or MySQL connection".into());
         }
     })

@@ -1,4 +1,4 @@
-//! `GET /api/sessions/{id}/download?format=txt|csv|jsonl[&event=SEQ]`: the full output or log,
+//! `GET /api/sessions/{id}/download?format=txt|csv|jsonl|cast[&event=SEQ]`: the full output or log,
 //! streamed, honouring `Range` for ended sessions (see [`sessions::download`]). With
 //! `DISABLE_SESSIONS_DOWNLOAD` every download answers 403 `downloads_disabled`.
 
@@ -45,7 +45,7 @@ pub async fn download_session(
     }
     let session = sessions::visible_session(&state.store, &actor, &id).await?;
     let format = Format::parse(&query.format)
-        .ok_or_else(|| ApiError::bad_request("format", "format must be txt, csv or jsonl"))?;
+        .ok_or_else(|| ApiError::bad_request("format", "format must be txt, csv, jsonl or cast"))?;
     let range = headers
         .get(header::RANGE)
         .and_then(|value| value.to_str().ok());

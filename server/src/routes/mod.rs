@@ -18,6 +18,7 @@ mod sessions;
 mod settings;
 mod shares;
 pub mod state;
+mod terminals;
 mod tokens;
 mod users;
 
@@ -33,8 +34,8 @@ use loupe_protocol::{
     ConnectionCheck, CreatedToken, EventPage, EventsQuery, Group, GroupChanges, Health, IngestAck,
     IngestBatch, LoginRequest, NewConnection, NewGroup, NewRecordedSession, NewShare, NewToken,
     NewUser, OutputQuery, OutputWindow, Page, RawOutputQuery, Review, ReviewNote, ReviewQuery,
-    RowsQuery, RowsWindow, RunRequest, Session, SessionPage, SessionQuery, Settings, Share, User,
-    UserChanges, Waiting,
+    RowsQuery, RowsWindow, RunRequest, Session, SessionPage, SessionQuery, Settings, Share,
+    TerminalQuery, User, UserChanges, Waiting,
 };
 use schemars::JsonSchema;
 
@@ -417,6 +418,13 @@ pub fn endpoints() -> Vec<Endpoint> {
             connections::test_connection,
         )
         .json::<ConnectionCheck>(),
+        Endpoint::get(
+            "/api/connections/{id}/terminal",
+            "Open an interactive terminal on a shell or ssh connection (WebSocket: binary frames are the terminal's bytes, text frames JSON resizes and notices)",
+            terminals::open_terminal,
+        )
+        .query::<TerminalQuery>()
+        .upgrade(),
         // Reviews
         Endpoint::get(
             "/api/reviews",

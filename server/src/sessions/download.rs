@@ -13,7 +13,10 @@ use axum::body::Bytes;
 use futures_util::{Stream, StreamExt};
 use loupe_protocol::EventKind;
 
-use super::render::{self, Format};
+use super::{
+    cast,
+    render::{self, Format},
+};
 use crate::{
     error::ApiError,
     identity::auth::Actor,
@@ -52,6 +55,22 @@ pub async fn open(
     event: Option<u64>,
     range: Option<&str>,
 ) -> Result<Download, ApiError> {
+    let terminal = cast::is_terminal(&session);
+    match format {
+        Format::Cast if !terminal => {
+            return Err(ApiError::bad_request(
+                "format",
+                "format=cast is for terminal sessions; this one downloads as txt, csv or jsonl",
+            ));
+        }
+        Format::Csv if terminal => {
+            return Err(ApiError::bad_request(
+                "format",
+                "a terminal session has no result set: download it as cast, txt or jsonl",
+            ));
+        }
+        _ => {}
+    }
     let only_event = match format {
         Format::Csv => Some(result_event(store, &session.id, event).await?),
         _ if event.is_some() => {
@@ -78,7 +97,23 @@ pub async fn open(
             (Some((first, last, total)), first, Some(last - first + 1))
         }
     };
-    let stream = render::render(store.clone(), &session, format, only_event, skip);
+    let stream: Pin<Box<dyn Stream<Item = Result<Bytes, std::io::Error>> + Send>> = match format {
+        Format::Cast => Box::pin(skip_bytes(
+            cast::render(store.clone(), &session, cast::Kind::Cast),
+            skip,
+        )),
+        Format::Txt if terminal => Box::pin(skip_bytes(
+            cast::render(store.clone(), &session, cast::Kind::Text),
+            skip,
+        )),
+        _ => Box::pin(render::render(
+            store.clone(),
+            &session,
+            format,
+            only_event,
+            skip,
+        )),
+    };
     let body = Audited {
         inner: Box::pin(limit(stream, length)),
         sent: 0,
@@ -147,6 +182,26 @@ pub fn requested_range(value: &str) -> Option<(u64, Option<u64>)> {
         Some(last) if last < first => None,
         _ => Some((first, last)),
     }
+}
+
+/// `stream` without its first `skip` bytes (a ranged request of a rendering that cannot jump).
+fn skip_bytes(
+    stream: impl Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static,
+    skip: u64,
+) -> impl Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static {
+    let mut left = skip;
+    stream.filter_map(move |piece| {
+        let piece = match piece {
+            Ok(mut bytes) if left > 0 => {
+                let dropped = left.min(bytes.len() as u64);
+                left -= dropped;
+                let _ = bytes.split_to(dropped as usize);
+                (!bytes.is_empty()).then_some(Ok(bytes))
+            }
+            other => Some(other),
+        };
+        std::future::ready(piece)
+    })
 }
 
 /// At most `length` bytes of `stream`.

@@ -4,6 +4,7 @@
 //! [`shares`]; [`rows`], result rows read back in bounded windows; [`download`] and [`render`], downloads streamed chunk by chunk; and
 //! [`window_budget`], which bounds window reads when downloads are disabled.
 
+pub mod cast;
 pub mod delimited;
 pub mod download;
 pub mod ingest;

@@ -31,6 +31,8 @@ pub enum Format {
     Txt,
     Csv,
     Jsonl,
+    /// asciicast v2, for terminal sessions (see [`super::cast`]).
+    Cast,
 }
 
 impl Format {
@@ -39,6 +41,7 @@ impl Format {
             "txt" => Some(Format::Txt),
             "csv" => Some(Format::Csv),
             "jsonl" => Some(Format::Jsonl),
+            "cast" => Some(Format::Cast),
             _ => None,
         }
     }
@@ -48,6 +51,7 @@ impl Format {
             Format::Txt => "txt",
             Format::Csv => "csv",
             Format::Jsonl => "jsonl",
+            Format::Cast => "cast",
         }
     }
 
@@ -56,6 +60,7 @@ impl Format {
             Format::Txt => "text/plain; charset=utf-8",
             Format::Csv => "text/csv; charset=utf-8",
             Format::Jsonl => "application/x-ndjson",
+            Format::Cast => "application/x-asciicast",
         }
     }
 }
@@ -63,8 +68,10 @@ impl Format {
 /// The download's exact length when it is known without rendering it: a command session's
 /// `txt` is its output bytes.
 pub fn known_length(session: &SessionRecord, format: Format) -> Option<u64> {
-    (format == Format::Txt && session.session_type != SessionType::Database)
-        .then_some(session.output_bytes as u64)
+    (format == Format::Txt
+        && session.session_type != SessionType::Database
+        && !super::cast::is_terminal(session))
+    .then_some(session.output_bytes as u64)
 }
 
 /// `<connection>-<session id>-<date>.<ext>`, with only characters safe in a file name.
@@ -232,7 +239,8 @@ impl Renderer {
                 Delimited::Csv.row(&mut header, &names);
                 header
             }
-            Format::Csv => Vec::new(),
+            // Never rendered here: a cast is `super::cast`'s, and only terminal sessions have one.
+            Format::Csv | Format::Cast => Vec::new(),
             // A command session's text is its output, byte for byte, so its length is known
             // up front and ranges resume exactly; notes and errors are in the jsonl log.
             Format::Txt if !self.database => Vec::new(),
@@ -335,7 +343,7 @@ impl Renderer {
                         Format::Csv => Delimited::Csv
                             .page(&mut piece, &page.data, skip, take)
                             .map_err(unreadable)?,
-                        Format::Txt => Delimited::Tsv
+                        Format::Txt | Format::Cast => Delimited::Tsv
                             .page(&mut piece, &page.data, skip, take)
                             .map_err(unreadable)?,
                         // The whole page is wanted: its stored JSON is the line's rows as they are.

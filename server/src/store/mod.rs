@@ -65,7 +65,8 @@ pub const MAX_CHUNK_BYTES: usize = 64 * 1024;
 pub const MAX_PAGE_ROWS: usize = 1000;
 
 const CONNECTION_COLUMNS: &str =
-    "id, name, kind, session_type, command, secret, timeout_seconds, tags, review, created_at_us";
+    "id, name, kind, session_type, command, secret, timeout_seconds, tags, review, terminal,
+    created_at_us";
 const REVIEW_COLUMNS: &str = "id, kind, state, connection_id, connection_name, connection_kind,
     requester_id, reason, input, session_id, access_seconds, rules, created_at_us, expires_at_us,
     decided_at_us, access_until_us, closed_at_us, closed_by, closing_note";
@@ -177,6 +178,9 @@ forward! {
     pub async fn event(&self, session_id: &str, seq: i64) -> StoreResult<Option<EventRecord>>;
     pub async fn output_chunks(&self, session_id: &str, seq: i64, start: i64, end: i64) -> StoreResult<Vec<ChunkRecord>>;
     pub async fn row_pages(&self, session_id: &str, seq: i64, start: i64, end: i64) -> StoreResult<Vec<RowPageRecord>>;
+    pub async fn insert_keyframe(&self, session_id: &str, keyframe: &KeyframeRecord) -> StoreResult<()>;
+    pub async fn keyframe_before(&self, session_id: &str, at_us: i64) -> StoreResult<Option<KeyframeRecord>>;
+    pub async fn keyframe_totals(&self, session_id: &str) -> StoreResult<(i64, i64)>;
     pub async fn session_write_state(&self, session_id: &str) -> StoreResult<Option<SessionWriteState>>;
     pub async fn write_batch(&self, ops: &[WriteOp]) -> StoreResult<()>;
     pub async fn interrupt_running(&self, node_id: &str, reason: &str) -> StoreResult<u64>;

@@ -220,6 +220,18 @@ pub struct ChunkRecord {
     pub data: Vec<u8>,
 }
 
+/// A terminal session's screen once its output event `seq` has `byte_offset` bytes.
+#[derive(Debug, Clone, PartialEq, Eq, FromRow)]
+pub struct KeyframeRecord {
+    pub seq: i64,
+    pub byte_offset: i64,
+    pub at_us: i64,
+    pub cols: i32,
+    pub rows: i32,
+    /// Escape sequences that draw the screen on a blank terminal of `cols`×`rows`.
+    pub screen: String,
+}
+
 #[derive(Debug, Clone, FromRow)]
 pub struct RowPageRecord {
     pub first_row: i64,
@@ -314,6 +326,8 @@ pub struct ConnectionRecord {
     pub tags: String,
     /// `ReviewRules` as JSON, with reviewer groups by id; none when nothing needs approval.
     pub review: Option<String>,
+    /// `StoredTerminal` as JSON, for shell and ssh connections.
+    pub terminal: Option<String>,
     pub created_at_us: i64,
 }
 

@@ -12,7 +12,7 @@ use std::sync::{
     atomic::{AtomicBool, Ordering},
 };
 
-use loupe_protocol::{Cell, Column, EventKind, SessionStatus, Stream};
+use loupe_protocol::{Cell, Column, EventKind, SessionStatus, Stream, Verb};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -85,6 +85,7 @@ impl WireSession {
                 summary,
                 None,
                 SessionStatus::Running,
+                Verb::Connect,
             )
             .await?;
         let (stop, why) = gateway.register(&id, admitted.access.clone());

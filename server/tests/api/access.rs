@@ -221,6 +221,13 @@ const MATRIX: &[Row] = &[
     // Connections: everyone picks from them, administrators manage them.
     // A plain GET is not a WebSocket handshake: past authentication it is a bad request.
     row("GET", "/api/live", None, NOT_A_WEBSOCKET),
+    // Terminals: whoever may run sessions, checked before the handshake (auditors may not).
+    row(
+        "GET",
+        "/api/connections/{terminal_connection_id}/terminal",
+        None,
+        [401, 400, 400, 400, 403, 400],
+    ),
     row("GET", "/api/connections", None, LOGGED_IN),
     row(
         "POST",
@@ -341,6 +348,8 @@ struct Cast {
     session: Recording,
     /// A command connection anyone may run through.
     connection_id: String,
+    /// A shell connection anyone may open a terminal on.
+    terminal_connection_id: String,
     /// Owner's session run through that connection, shared with the reviewers group.
     run_id: String,
     /// Owner's request for a command on a connection the reviewers group reviews.
@@ -462,6 +471,7 @@ impl Cast {
             bystander: app.user("bystander", Role::User).await,
             session,
             connection_id: String::new(),
+            terminal_connection_id: String::new(),
             run_id: String::new(),
             review_id: String::new(),
             held_session_id: String::new(),
@@ -480,6 +490,19 @@ impl Cast {
             .await
             .unwrap();
         cast.connection_id = created["id"].as_str().unwrap().to_owned();
+        let terminal = serde_json::json!({ "name": "matrix-term", "kind": "shell", "command": { "argv": ["sh"] } });
+        let created: serde_json::Value = app
+            .call(
+                Method::POST,
+                "/api/connections",
+                Some(&cast.admin),
+                Some(terminal),
+            )
+            .await
+            .json()
+            .await
+            .unwrap();
+        cast.terminal_connection_id = created["id"].as_str().unwrap().to_owned();
         cast.run_id = start_run(app, &cast.owner, "true").await;
         let actor = Actor::command_line();
         let reviewers = NewGroup {
@@ -549,6 +572,7 @@ async fn fill(app: &TestApp, cast: &Cast, caller: Option<&TestUser>, template: &
         .replace("{run_id}", &cast.run_id)
         .replace("{review_id}", &cast.review_id)
         .replace("{held_session_id}", &cast.held_session_id)
+        .replace("{terminal_connection_id}", &cast.terminal_connection_id)
         .replace("{connection_id}", &cast.connection_id)
         .replace("{output_seq}", &cast.session.output_seq.to_string())
         .replace("{result_seq}", &cast.session.result_seq.to_string())
@@ -702,6 +726,7 @@ fn every_route_has_a_row_in_the_matrix() {
                 .replace("{review_id}", "{id}")
                 .replace("{fresh_review_id}", "{id}")
                 .replace("{granted_review_id}", "{id}")
+                .replace("{terminal_connection_id}", "{id}")
                 .replace("{connection_id}", "{id}")
                 .replace("{fresh_connection_id}", "{id}")
                 .replace("{fresh_session_id}", "{id}")

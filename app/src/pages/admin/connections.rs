@@ -4,7 +4,7 @@
 use leptos::{prelude::*, task::spawn_local};
 use loupe_protocol::{
     Approvals, CommandSettings, Connection, ConnectionChanges, ConnectionKind, InputMode,
-    NewConnection, ReviewRules,
+    NewConnection, ReviewRules, SshSettings,
 };
 
 use crate::{
@@ -17,11 +17,13 @@ use crate::{
     },
 };
 
-const KINDS: [ConnectionKind; 4] = [
+const KINDS: [ConnectionKind; 6] = [
     ConnectionKind::Postgres,
     ConnectionKind::Mysql,
     ConnectionKind::Sqlite,
     ConnectionKind::Command,
+    ConnectionKind::Shell,
+    ConnectionKind::Ssh,
 ];
 
 #[component]
@@ -53,6 +55,11 @@ fn NewConnectionForm(error: RwSignal<Option<String>>, on_created: Callback<()>) 
     let argv = RwSignal::new(String::new());
     let stdin = RwSignal::new(false);
     let timeout = RwSignal::new(String::new());
+    let host = RwSignal::new(String::new());
+    let port = RwSignal::new(String::new());
+    let username = RwSignal::new(String::new());
+    let secret = RwSignal::new(String::new());
+    let record_input = RwSignal::new(false);
     let submit = move |event: leptos::ev::SubmitEvent| {
         event.prevent_default();
         let timeout_seconds = match timeout.get().trim() {
@@ -62,7 +69,25 @@ fn NewConnectionForm(error: RwSignal<Option<String>>, on_created: Callback<()>) 
                 Err(_) => return error.set(Some("Timeout: a whole number of seconds".into())),
             },
         };
-        let command = (kind.get() == ConnectionKind::Command).then(|| CommandSettings {
+        let port = match port.get().trim() {
+            "" => None,
+            text => match text.parse() {
+                Ok(port) => Some(port),
+                Err(_) => return error.set(Some("Port: a number from 1 to 65535".into())),
+            },
+        };
+        // A key is recognised by its armour; anything else is a password.
+        let typed = secret.get();
+        let is_key = typed.trim_start().starts_with("-----BEGIN");
+        let ssh = (kind.get() == ConnectionKind::Ssh).then(|| SshSettings {
+            host: host.get().trim().to_owned(),
+            port,
+            username: username.get().trim().to_owned(),
+            private_key: is_key.then(|| typed.clone()),
+            password: (!is_key).then(|| typed.clone()),
+            host_key: None,
+        });
+        let command = kind.get().runs_program().then(|| CommandSettings {
             argv: argv.get().split_whitespace().map(str::to_owned).collect(),
             input: if stdin.get() {
                 InputMode::Stdin
@@ -75,8 +100,10 @@ fn NewConnectionForm(error: RwSignal<Option<String>>, on_created: Callback<()>) 
             name: name.get(),
             kind: kind.get(),
             session_type: None,
-            url: (kind.get() != ConnectionKind::Command).then(|| url.get()),
+            url: kind.get().is_database().then(|| url.get()),
             command,
+            ssh,
+            record_input: kind.get().is_terminal().then(|| record_input.get()),
             timeout_seconds,
             tags: Vec::new(),
             review: None,
@@ -88,6 +115,7 @@ fn NewConnectionForm(error: RwSignal<Option<String>>, on_created: Callback<()>) 
                     name.set(String::new());
                     url.set(String::new());
                     argv.set(String::new());
+                    secret.set(String::new());
                     on_created.run(());
                 }
                 Err(failure) => error.set(Some(failure.to_string())),
@@ -102,19 +130,31 @@ fn NewConnectionForm(error: RwSignal<Option<String>>, on_created: Callback<()>) 
                     {KINDS.map(|option| view! { <option value=option.as_str()>{option.as_str()}</option> })}
                 </select>
             </label>
-            <Show when=move || kind.get() != ConnectionKind::Command
-                fallback=move || view! {
-                    <label class="grow">"Program and fixed arguments" <input data-test="new-connection-argv" required bind:value=argv placeholder="sh -c"/></label>
-                    <label>"Input as"
-                        <select on:change=move |event| stdin.set(event_target_value(&event) == "stdin")>
-                            <option value="argument">"last argument"</option>
-                            <option value="stdin">"standard input"</option>
-                        </select>
-                    </label>
-                }>
+            <Show when=move || kind.get().is_database()>
                 <label class="grow">"URL (with its password; never shown again)"
                     <input data-test="new-connection-url" type="password" autocomplete="off" required bind:value=url placeholder="postgres://user:password@host:5432/db"/>
                 </label>
+            </Show>
+            <Show when=move || kind.get().runs_program()>
+                <label class="grow">"Program and fixed arguments" <input data-test="new-connection-argv" required bind:value=argv placeholder=move || if kind.get() == ConnectionKind::Shell { "bash -l" } else { "sh -c" }/></label>
+                <label>"Input as"
+                    <select on:change=move |event| stdin.set(event_target_value(&event) == "stdin")>
+                        <option value="argument">"last argument"</option>
+                        <option value="stdin">"standard input"</option>
+                    </select>
+                </label>
+            </Show>
+            <Show when=move || kind.get() == ConnectionKind::Ssh>
+                <label>"Host" <input data-test="new-connection-host" required bind:value=host placeholder="web-1.internal"/></label>
+                <label>"Port" <input inputmode="numeric" bind:value=port placeholder="22"/></label>
+                <label>"User" <input data-test="new-connection-username" required bind:value=username placeholder="deploy"/></label>
+                <label class="grow">"Private key (OpenSSH format) or password; never shown again"
+                    <textarea data-test="new-connection-secret" required autocomplete="off" rows="2" prop:value=move || secret.get() on:input=move |event| secret.set(event_target_value(&event))></textarea>
+                </label>
+            </Show>
+            <Show when=move || kind.get().is_terminal()>
+                <label><input type="checkbox" data-test="new-connection-record-input" prop:checked=move || record_input.get() on:change=move |event| record_input.set(event_target_checked(&event))/>" Record keystrokes too"</label>
+                <p class="muted small">"Interactive terminals are recorded but not held for command review: review applies to single commands run on the connection."</p>
             </Show>
             <label>"Timeout (s)" <input inputmode="numeric" bind:value=timeout placeholder="default"/></label>
             <button class="button primary" type="submit" data-test="create-connection">"Add connection"</button>
@@ -147,6 +187,13 @@ fn ConnectionTable(
                         format!("; env {} ••••••", command.env_names.join(", "))
                     };
                     format!("{} ({input}{env})", command.argv.join(" "))
+                }
+                None if connection.ssh.is_some() => {
+                    let ssh = connection.ssh.clone().expect("checked");
+                    let pinned = ssh
+                        .host_key_fingerprint
+                        .map_or_else(|| "host key not pinned: test to pin it".to_owned(), |print| format!("host key {print}"));
+                    format!("{}@{}:{} ({} ••••••; {pinned})", ssh.username, ssh.host, ssh.port, ssh.auth)
                 }
                 None if connection.has_url => "URL stored ••••••".into(),
                 None => "no URL".into(),

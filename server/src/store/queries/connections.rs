@@ -9,8 +9,8 @@ macro_rules! connections_queries {
             pub async fn create_connection(&self, connection: &ConnectionRecord) -> StoreResult<()> {
                 sqlx::query(
                     "INSERT INTO connections (id, name, kind, session_type, command, secret, timeout_seconds,
-                        tags, review, created_at_us, updated_at_us)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)",
+                        tags, review, terminal, created_at_us, updated_at_us)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11)",
                 )
                 .bind(&connection.id)
                 .bind(&connection.name)
@@ -21,6 +21,7 @@ macro_rules! connections_queries {
                 .bind(connection.timeout_seconds)
                 .bind(&connection.tags)
                 .bind(&connection.review)
+                .bind(&connection.terminal)
                 .bind(connection.created_at_us)
                 .execute(&self.pool)
                 .await
@@ -49,7 +50,7 @@ macro_rules! connections_queries {
             pub async fn update_connection(&self, connection: &ConnectionRecord) -> StoreResult<()> {
                 let changed = sqlx::query(
                     "UPDATE connections SET name = $2, command = $3, secret = $4, timeout_seconds = $5,
-                        tags = $6, review = $7, updated_at_us = $8
+                        tags = $6, review = $7, terminal = $8, updated_at_us = $9
                      WHERE id = $1",
                 )
                 .bind(&connection.id)
@@ -59,6 +60,7 @@ macro_rules! connections_queries {
                 .bind(connection.timeout_seconds)
                 .bind(&connection.tags)
                 .bind(&connection.review)
+                .bind(&connection.terminal)
                 .bind(now_us())
                 .execute(&self.pool)
                 .await

@@ -8,6 +8,7 @@
 mod audit;
 mod connections;
 mod identity;
+mod keyframes;
 mod recording;
 mod reviews;
 mod sessions;
@@ -15,8 +16,8 @@ mod shares;
 
 pub(crate) use self::{
     audit::audit_queries, connections::connections_queries, identity::identity_queries,
-    recording::recording_queries, reviews::reviews_queries, sessions::sessions_queries,
-    shares::shares_queries,
+    keyframes::keyframes_queries, recording::recording_queries, reviews::reviews_queries,
+    sessions::sessions_queries, shares::shares_queries,
 };
 
 /// Every shared query, for one backend: `shared_queries!(SqliteStore, sqlx::Sqlite)`.
@@ -58,6 +59,7 @@ macro_rules! shared_queries {
         $crate::store::queries::audit_queries!($store, $db);
         $crate::store::queries::sessions_queries!($store, $db);
         $crate::store::queries::recording_queries!($store, $db);
+        $crate::store::queries::keyframes_queries!($store, $db);
         $crate::store::queries::connections_queries!($store, $db);
         $crate::store::queries::reviews_queries!($store, $db);
         $crate::store::queries::shares_queries!($store, $db);

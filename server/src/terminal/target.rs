@@ -1,0 +1,38 @@
+//! What a terminal session talks to, whatever it is (a program in a local PTY, a shell on an
+//! SSH server): one task per opened target owns it and speaks through two channels, so the
+//! relay treats every kind the same.
+
+use bytes::Bytes;
+use tokio::sync::mpsc;
+
+use super::screen::Size;
+
+/// Output pieces the target may run ahead of the relay by; past this its task waits, and the
+/// program with it (flow control, as a slow terminal gives).
+pub const OUTPUT_QUEUE: usize = 64;
+
+/// From the target, in the order it happened.
+#[derive(Debug)]
+pub enum FromTarget {
+    Output(Bytes),
+    /// The program ended with this exit status (none: killed by a signal, or not said). The
+    /// target's output has all been sent before it; nothing follows.
+    Exited(Option<i32>),
+    /// The target went away without an exit status; why. Nothing follows.
+    Lost(String),
+}
+
+/// To the target.
+#[derive(Debug)]
+pub enum ToTarget {
+    /// Keystrokes.
+    Input(Bytes),
+    Resize(Size),
+}
+
+/// An opened target: dropping `to` closes it (the program is hung up on, the SSH channel
+/// closed), after which `from` ends.
+pub struct Opened {
+    pub from: mpsc::Receiver<FromTarget>,
+    pub to: mpsc::Sender<ToTarget>,
+}
