@@ -37,7 +37,10 @@ pub use sessions::{
     SessionEvent, SessionPage, SessionQuery, SessionStatus, SessionType, Share, Stream, Verb,
 };
 pub use settings::{Health, Listeners, Settings};
-pub use terminals::{MAX_TERMINAL_SIDE, TerminalNotice, TerminalQuery, TerminalRequest};
+pub use terminals::{
+    MAX_TERMINAL_SIDE, ScreenHit, ScreenHits, ScreenQuery, ScreenSearchQuery, ScreenStart,
+    TerminalNotice, TerminalQuery, TerminalRequest, TerminalResize,
+};
 pub use time::{Timestamp, TimestampError};
 pub use users::{
     Group, GroupChanges, GroupRef, NewGroup, NewUser, Role, User, UserChanges, UserRef,

@@ -53,3 +53,76 @@ pub enum TerminalNotice {
         reason: Option<String>,
     },
 }
+
+/// `GET /api/sessions/{id}/screen?at_ms=`: where playback of a terminal session from a moment
+/// starts. Absent, the latest moment recorded (what a watcher joining a running session sees).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ScreenQuery {
+    /// Milliseconds from the session's start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at_ms: Option<u64>,
+}
+
+/// A terminal's size from a moment of its session on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+pub struct TerminalResize {
+    /// Milliseconds from the session's start.
+    pub at_ms: u64,
+    pub cols: u16,
+    pub rows: u16,
+}
+
+/// How to draw a terminal session's screen at a moment: draw `screen` on a blank terminal of
+/// `cols`×`rows`, then write the output event `seq` from byte `offset` (its pieces up to the
+/// moment; windows give each piece's time). Only the keyframe and the bytes after it are read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+pub struct ScreenStart {
+    /// The terminal's output event; none before any output.
+    pub seq: Option<u64>,
+    /// Escape sequences that draw the keyframe; empty at the session's start.
+    pub screen: String,
+    pub cols: u16,
+    pub rows: u16,
+    /// Where in the output the keyframe stands.
+    pub offset: u64,
+    /// When the keyframe was taken, in milliseconds from the session's start.
+    pub at_ms: u64,
+    /// Output bytes recorded so far.
+    pub total: u64,
+    /// The session's length in milliseconds (so far, while it runs).
+    pub duration_ms: u64,
+    /// Every size change after the first, in order, for playback.
+    pub resizes: Vec<TerminalResize>,
+}
+
+/// `GET /api/sessions/{id}/screen/search?q=`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ScreenSearchQuery {
+    /// Text to find in the lines the terminal showed (case-insensitive), 1 to 200 characters.
+    pub q: String,
+}
+
+/// A line the terminal showed that holds the text searched for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+pub struct ScreenHit {
+    /// When the line was complete on the screen, in milliseconds from the session's start:
+    /// seeking there shows it.
+    pub at_ms: u64,
+    pub line: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+pub struct ScreenHits {
+    /// In the order they appeared, at most 200.
+    pub hits: Vec<ScreenHit>,
+    /// More lines matched than were returned.
+    pub more: bool,
+}

@@ -12,6 +12,7 @@ mod health;
 mod ingest;
 mod live;
 mod openapi;
+mod playback;
 mod reviews;
 mod runs;
 mod sessions;
@@ -34,8 +35,8 @@ use loupe_protocol::{
     ConnectionCheck, CreatedToken, EventPage, EventsQuery, Group, GroupChanges, Health, IngestAck,
     IngestBatch, LoginRequest, NewConnection, NewGroup, NewRecordedSession, NewShare, NewToken,
     NewUser, OutputQuery, OutputWindow, Page, RawOutputQuery, Review, ReviewNote, ReviewQuery,
-    RowsQuery, RowsWindow, RunRequest, Session, SessionPage, SessionQuery, Settings, Share,
-    TerminalQuery, User, UserChanges, Waiting,
+    RowsQuery, RowsWindow, RunRequest, ScreenHits, ScreenQuery, ScreenSearchQuery, ScreenStart,
+    Session, SessionPage, SessionQuery, Settings, Share, TerminalQuery, User, UserChanges, Waiting,
 };
 use schemars::JsonSchema;
 
@@ -320,6 +321,18 @@ pub fn endpoints() -> Vec<Endpoint> {
             sessions::get_output,
         )
         .query::<OutputQuery>().json::<OutputWindow>(),
+        Endpoint::get(
+            "/api/sessions/{id}/screen",
+            "Where playback of a terminal session at a moment starts: the keyframe before it and the output offset after which to replay",
+            playback::get_screen,
+        )
+        .query::<ScreenQuery>().json::<ScreenStart>(),
+        Endpoint::get(
+            "/api/sessions/{id}/screen/search",
+            "Lines a terminal session's screen showed that hold a text, with when each was complete",
+            playback::search_screen,
+        )
+        .query::<ScreenSearchQuery>().json::<ScreenHits>(),
         Endpoint::get(
             "/api/sessions/{id}/events/{seq}/rows",
             "A window of a result set's rows, bounded in rows and bytes, long cells cut",

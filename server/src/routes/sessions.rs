@@ -38,7 +38,7 @@ pub struct EventPath {
 
 /// With downloads disabled, counts a window's `bytes` against the reader's budget and audits
 /// the read; refuses it once the budget is spent (see [`crate::window_budget`]).
-async fn charge_window(
+pub(super) async fn charge_window(
     state: &AppState,
     actor: &Actor,
     session_id: &str,

@@ -43,19 +43,153 @@ struct Source {
     offset: u64,
     total: u64,
     chunks: VecDeque<ChunkRecord>,
-    carry: Utf8Carry,
+}
+
+/// What happened at a moment of a terminal session.
+pub enum Moment {
+    /// Bytes of a stream: `o` what the terminal showed, `i` what was typed.
+    Bytes {
+        code: &'static str,
+        data: Vec<u8>,
+    },
+    Resize(Size),
+}
+
+/// A terminal session's recording in time order: its output, its keystrokes (where recorded)
+/// and its resizes merged, read a window of each stream at a time.
+pub struct Timeline {
+    store: Store,
+    session_id: String,
+    sources: Vec<Source>,
+    resizes: VecDeque<(i64, Size)>,
+    /// The size the terminal opened with.
+    pub first_size: Size,
+}
+
+impl Timeline {
+    /// The session's timeline; with `with_keystrokes` false, only what the terminal showed.
+    pub async fn open(
+        store: Store,
+        session_id: &str,
+        with_keystrokes: bool,
+    ) -> Result<Timeline, StoreError> {
+        let mut sources = Vec::new();
+        let mut resizes = VecDeque::new();
+        let mut after = 0;
+        loop {
+            let page = store
+                .session_events(session_id, after, EVENTS_PER_PAGE)
+                .await?;
+            for event in &page {
+                match event.kind {
+                    EventKind::Output => {
+                        // The keystrokes' event is named for its stream (see the recorder).
+                        let typed = event.summary == OutputStream::Stdin.as_str();
+                        if typed && !with_keystrokes {
+                            continue;
+                        }
+                        sources.push(Source {
+                            seq: event.seq,
+                            code: if typed { "i" } else { "o" },
+                            offset: 0,
+                            total: event.bytes as u64,
+                            chunks: VecDeque::new(),
+                        });
+                    }
+                    EventKind::Resize => {
+                        if let Some(size) = event.body.as_deref().and_then(Size::parse) {
+                            resizes.push_back((event.at_us, size));
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            match page.last() {
+                Some(last) if page.len() == EVENTS_PER_PAGE as usize => after = last.seq,
+                _ => break,
+            }
+        }
+        let first_size = resizes.pop_front().map_or(Size::DEFAULT, |(_, size)| size);
+        Ok(Timeline {
+            store,
+            session_id: session_id.to_owned(),
+            sources,
+            resizes,
+            first_size,
+        })
+    }
+
+    /// Makes sure every source with bytes left has its next chunk in memory.
+    async fn fill(&mut self) -> Result<(), StoreError> {
+        for source in &mut self.sources {
+            if !source.chunks.is_empty() || source.offset >= source.total {
+                continue;
+            }
+            let end = (source.offset + WINDOW_BYTES).min(source.total);
+            let chunks = self
+                .store
+                .output_chunks(
+                    &self.session_id,
+                    source.seq,
+                    source.offset as i64,
+                    end as i64,
+                )
+                .await?;
+            for chunk in chunks {
+                let chunk_end = chunk.byte_offset as u64 + chunk.data.len() as u64;
+                if chunk_end > source.offset {
+                    source.offset = chunk_end;
+                    source.chunks.push_back(chunk);
+                }
+            }
+            if source.chunks.is_empty() {
+                // The event says more bytes than are stored (cut by the storage limit).
+                source.offset = source.total;
+            }
+        }
+        Ok(())
+    }
+
+    /// The next moment and when it was (microseconds since the epoch); none at the end.
+    pub async fn next(&mut self) -> Result<Option<(i64, Moment)>, StoreError> {
+        self.fill().await?;
+        let next_chunk = self
+            .sources
+            .iter()
+            .enumerate()
+            .filter_map(|(index, source)| source.chunks.front().map(|chunk| (chunk.at_us, index)))
+            .min();
+        let next_resize = self.resizes.front().map(|(at_us, _)| *at_us);
+        Ok(match (next_chunk, next_resize) {
+            (None, None) => None,
+            (Some((at_us, index)), resize) if resize.is_none_or(|resize| at_us <= resize) => {
+                let source = &mut self.sources[index];
+                let chunk = source.chunks.pop_front().expect("a front chunk");
+                Some((
+                    at_us,
+                    Moment::Bytes {
+                        code: source.code,
+                        data: chunk.data,
+                    },
+                ))
+            }
+            _ => self
+                .resizes
+                .pop_front()
+                .map(|(at_us, size)| (at_us, Moment::Resize(size))),
+        })
+    }
 }
 
 struct Renderer {
-    store: Store,
-    session_id: String,
     kind: Kind,
     started_at_us: i64,
     title: String,
-    sources: Vec<Source>,
-    resizes: VecDeque<(i64, Size)>,
-    /// The header (cast) or the first size (text) is still to come.
-    first: Option<Size>,
+    timeline: Timeline,
+    /// One carry per stream code, so a character cut between chunks stays whole.
+    carries: [Utf8Carry; 2],
+    /// The header (cast) or the transcriber (text) is still to be set up.
+    started: bool,
     transcriber: Option<Transcriber>,
     done: bool,
 }
@@ -103,61 +237,19 @@ enum Step {
 
 impl Renderer {
     async fn open(opening: Opening) -> Result<Renderer, StoreError> {
-        let Opening {
-            store,
-            session_id,
-            kind,
-            started_at_us,
-            title,
-        } = opening;
-        let mut sources = Vec::new();
-        let mut resizes = VecDeque::new();
-        let mut after = 0;
-        loop {
-            let page = store
-                .session_events(&session_id, after, EVENTS_PER_PAGE)
-                .await?;
-            for event in &page {
-                match event.kind {
-                    EventKind::Output => sources.push(Source {
-                        seq: event.seq,
-                        // The keystrokes' event is named for its stream (see the recorder).
-                        code: if event.summary == OutputStream::Stdin.as_str() {
-                            "i"
-                        } else {
-                            "o"
-                        },
-                        offset: 0,
-                        total: event.bytes as u64,
-                        chunks: VecDeque::new(),
-                        carry: Utf8Carry::default(),
-                    }),
-                    EventKind::Resize => {
-                        if let Some(size) = event.body.as_deref().and_then(Size::parse) {
-                            resizes.push_back((event.at_us, size));
-                        }
-                    }
-                    _ => {}
-                }
-            }
-            match page.last() {
-                Some(last) if page.len() == EVENTS_PER_PAGE as usize => after = last.seq,
-                _ => break,
-            }
-        }
-        if kind == Kind::Text {
-            sources.retain(|source| source.code == "o");
-        }
-        let first = resizes.pop_front().map_or(Size::DEFAULT, |(_, size)| size);
+        let timeline = Timeline::open(
+            opening.store,
+            &opening.session_id,
+            opening.kind == Kind::Cast,
+        )
+        .await?;
         Ok(Renderer {
-            store,
-            session_id,
-            kind,
-            started_at_us,
-            title,
-            sources,
-            resizes,
-            first: Some(first),
+            kind: opening.kind,
+            started_at_us: opening.started_at_us,
+            title: opening.title,
+            timeline,
+            carries: [Utf8Carry::default(), Utf8Carry::default()],
+            started: false,
             transcriber: None,
             done: false,
         })
@@ -168,43 +260,14 @@ impl Renderer {
         (at_us - self.started_at_us).max(0) as f64 / 1e6
     }
 
-    /// Makes sure every source with bytes left has its next chunk in memory.
-    async fn fill(&mut self) -> Result<(), StoreError> {
-        for source in &mut self.sources {
-            if !source.chunks.is_empty() || source.offset >= source.total {
-                continue;
-            }
-            let end = (source.offset + WINDOW_BYTES).min(source.total);
-            let chunks = self
-                .store
-                .output_chunks(
-                    &self.session_id,
-                    source.seq,
-                    source.offset as i64,
-                    end as i64,
-                )
-                .await?;
-            for chunk in chunks {
-                let chunk_end = chunk.byte_offset as u64 + chunk.data.len() as u64;
-                if chunk_end > source.offset {
-                    source.offset = chunk_end;
-                    source.chunks.push_back(chunk);
-                }
-            }
-            if source.chunks.is_empty() {
-                // The event says more bytes than are stored (cut by the storage limit).
-                source.offset = source.total;
-            }
-        }
-        Ok(())
-    }
-
     async fn next_piece(&mut self) -> Result<Option<Bytes>, StoreError> {
         if self.done {
             return Ok(None);
         }
         let mut piece = Vec::with_capacity(PIECE_BYTES + 4096);
-        if let Some(size) = self.first.take() {
+        if !self.started {
+            self.started = true;
+            let size = self.timeline.first_size;
             match self.kind {
                 Kind::Cast => {
                     let header = json!({
@@ -222,66 +285,44 @@ impl Renderer {
             }
         }
         while piece.len() < PIECE_BYTES {
-            self.fill().await?;
-            let next_chunk = self
-                .sources
-                .iter()
-                .enumerate()
-                .filter_map(|(index, source)| {
-                    source.chunks.front().map(|chunk| (chunk.at_us, index))
-                })
-                .min();
-            let next_resize = self.resizes.front().map(|(at_us, _)| *at_us);
-            match (next_chunk, next_resize) {
-                (None, None) => {
-                    if let Some(transcriber) = self.transcriber.take() {
-                        push_lines(&mut piece, transcriber.finish());
-                    }
-                    self.done = true;
-                    break;
+            let Some((at_us, moment)) = self.timeline.next().await? else {
+                if let Some(transcriber) = self.transcriber.take() {
+                    push_lines(&mut piece, transcriber.finish());
                 }
-                (Some((at_us, index)), resize) if resize.is_none_or(|resize| at_us <= resize) => {
-                    let chunk = self.sources[index]
-                        .chunks
-                        .pop_front()
-                        .expect("a front chunk");
-                    let seconds = self.seconds(at_us);
-                    let source = &mut self.sources[index];
-                    match self.kind {
-                        Kind::Cast => {
-                            let text = source.carry.decode(&chunk.data);
-                            if !text.is_empty() {
-                                let line = json!([seconds, source.code, text]);
-                                piece.extend_from_slice(line.to_string().as_bytes());
-                                piece.push(b'\n');
-                            }
-                        }
-                        Kind::Text => {
-                            if let Some(transcriber) = &mut self.transcriber {
-                                push_lines(&mut piece, transcriber.feed(&chunk.data));
-                            }
-                        }
+                self.done = true;
+                break;
+            };
+            let seconds = self.seconds(at_us);
+            match (self.kind, moment) {
+                (Kind::Cast, Moment::Bytes { code, data }) => {
+                    let carry = &mut self.carries[usize::from(code == "i")];
+                    let text = carry.decode(&data);
+                    if !text.is_empty() {
+                        push_json(&mut piece, &json!([seconds, code, text]));
                     }
                 }
-                _ => {
-                    let (at_us, size) = self.resizes.pop_front().expect("a front resize");
-                    match self.kind {
-                        Kind::Cast => {
-                            let line = json!([self.seconds(at_us), "r", size.to_text()]);
-                            piece.extend_from_slice(line.to_string().as_bytes());
-                            piece.push(b'\n');
-                        }
-                        Kind::Text => {
-                            if let Some(transcriber) = &mut self.transcriber {
-                                push_lines(&mut piece, transcriber.resize(size));
-                            }
-                        }
+                (Kind::Cast, Moment::Resize(size)) => {
+                    push_json(&mut piece, &json!([seconds, "r", size.to_text()]));
+                }
+                (Kind::Text, Moment::Bytes { data, .. }) => {
+                    if let Some(transcriber) = &mut self.transcriber {
+                        push_lines(&mut piece, transcriber.feed(&data));
+                    }
+                }
+                (Kind::Text, Moment::Resize(size)) => {
+                    if let Some(transcriber) = &mut self.transcriber {
+                        push_lines(&mut piece, transcriber.resize(size));
                     }
                 }
             }
         }
         Ok((!piece.is_empty()).then(|| Bytes::from(piece)))
     }
+}
+
+fn push_json(piece: &mut Vec<u8>, value: &serde_json::Value) {
+    piece.extend_from_slice(value.to_string().as_bytes());
+    piece.push(b'\n');
 }
 
 fn push_lines(piece: &mut Vec<u8>, lines: Vec<String>) {

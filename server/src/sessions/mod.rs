@@ -9,6 +9,7 @@ pub mod delimited;
 pub mod download;
 pub mod ingest;
 pub mod notice;
+pub mod playback;
 pub mod recorder;
 pub mod render;
 pub mod rows;

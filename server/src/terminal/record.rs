@@ -68,6 +68,7 @@ impl Recording {
                 last_len: 0,
             },
             stopped_keyframes: false,
+            screen_at_us: now_us(),
         };
         let task = tokio::spawn(writer.run(receiver, size));
         Recording { pieces, task }
@@ -138,6 +139,9 @@ struct Writer {
     keyframe: KeyframeClock,
     /// Output reached the storage limit: keyframes past what is kept would be of nothing.
     stopped_keyframes: bool,
+    /// When the last output the screen holds arrived: a keyframe's time, so that every byte
+    /// after a keyframe arrived at or after it.
+    screen_at_us: i64,
 }
 
 impl Writer {
@@ -156,6 +160,7 @@ impl Writer {
                 piece = pieces.recv() => match piece {
                     Some(Piece::Output(at_us, bytes)) => {
                         self.screen.feed(&bytes);
+                        self.screen_at_us = at_us;
                         if gather(&mut self.output, at_us, &bytes) {
                             self.flush_output().await?;
                         }
@@ -217,7 +222,7 @@ impl Writer {
             let keyframe = KeyframeRecord {
                 seq: seq as i64,
                 byte_offset: self.output_bytes as i64,
-                at_us: now_us(),
+                at_us: self.screen_at_us,
                 cols: i32::from(size.cols),
                 rows: i32::from(size.rows),
                 screen,

@@ -139,6 +139,19 @@ const MATRIX: &[Row] = &[
     // access and gets 404 as if it did not exist.
     row("GET", "/api/sessions", None, LOGGED_IN),
     row("GET", "/api/sessions/{session_id}", None, SESSION_READERS),
+    // The matrix's session is not a terminal's: whoever may read it is told so.
+    row(
+        "GET",
+        "/api/sessions/{session_id}/screen",
+        None,
+        [401, 400, 404, 400, 400, 400],
+    ),
+    row(
+        "GET",
+        "/api/sessions/{session_id}/screen/search?q=x",
+        None,
+        [401, 400, 404, 400, 400, 400],
+    ),
     // A command held for review: its reviewers see it (and nobody else outside the rules).
     row(
         "GET",

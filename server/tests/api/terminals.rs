@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use loupe_protocol::{
-    EventKind, Role, Session, SessionStatus, SessionType, Stream, TerminalNotice, Verb,
+    EventKind, OutputWindow, Role, ScreenHits, ScreenStart, Session, SessionStatus, SessionType,
+    Stream, TerminalNotice, Verb,
 };
 use loupe_server::terminal::screen::{Screen, Size};
 use reqwest::Method;
@@ -353,25 +354,86 @@ async fn keystrokes_are_not_recorded_unless_the_connection_says_so_and_keyframes
         (bytes as u64) * 20 <= output.bytes,
         "keyframes stay a small part: {bytes}"
     );
-    // Seeking: the keyframe before the end, plus only the bytes after it, is the final screen.
-    let keyframe = app
-        .store
-        .keyframe_before(&id, i64::MAX)
-        .await
-        .unwrap()
-        .unwrap();
-    assert!(keyframe.byte_offset > 0 && (keyframe.byte_offset as u64) <= output.bytes);
+    // Seeking: the keyframe before a moment plus only the bytes after it draw that moment.
     let all = raw_output(&app, &alice, &id, output.seq, 0, output.bytes).await;
     let mut from_start = Screen::new(Size { cols: 80, rows: 24 });
     from_start.feed(&all);
+    let latest: ScreenStart = app
+        .get_json(&alice, &format!("/api/sessions/{id}/screen"))
+        .await;
+    assert_eq!((latest.seq, latest.total), (Some(output.seq), output.bytes));
+    assert!(latest.offset > 0 && latest.offset <= output.bytes && !latest.screen.is_empty());
     let mut from_keyframe = Screen::new(Size {
-        cols: keyframe.cols as u16,
-        rows: keyframe.rows as u16,
+        cols: latest.cols,
+        rows: latest.rows,
     });
-    from_keyframe.feed(keyframe.screen.as_bytes());
-    from_keyframe.feed(&all[keyframe.byte_offset as usize..]);
+    from_keyframe.feed(latest.screen.as_bytes());
+    from_keyframe.feed(&all[latest.offset as usize..]);
     assert_eq!(from_keyframe.lines(), from_start.lines());
     assert!(from_start.lines().iter().any(|line| line == "done"));
+    let start: ScreenStart = app
+        .get_json(&alice, &format!("/api/sessions/{id}/screen?at_ms=0"))
+        .await;
+    assert_eq!(
+        (start.offset, start.screen.as_str(), start.cols, start.rows),
+        (0, "", 80, 24)
+    );
+
+    // Search finds each line once, with the moment it was complete; seeking there shows it.
+    let found: ScreenHits = app
+        .get_json(&alice, &format!("/api/sessions/{id}/screen/search?q=DONE"))
+        .await;
+    assert_eq!(found.hits.len(), 1, "{found:?}");
+    assert_eq!((found.hits[0].line.as_str(), found.more), ("done", false));
+    let many: ScreenHits = app
+        .get_json(&alice, &format!("/api/sessions/{id}/screen/search?q=99"))
+        .await;
+    assert_eq!(many.hits.len(), 200);
+    assert!(many.more);
+    let at = found.hits[0].at_ms;
+    let seek: ScreenStart = app
+        .get_json(&alice, &format!("/api/sessions/{id}/screen?at_ms={at}"))
+        .await;
+    assert!(seek.at_ms <= at);
+    let mut seeking = Screen::new(Size {
+        cols: seek.cols,
+        rows: seek.rows,
+    });
+    seeking.feed(seek.screen.as_bytes());
+    let started = session_start(&app, &alice, &id).await;
+    let mut offset = seek.offset;
+    while offset < output.bytes {
+        let path = format!(
+            "/api/sessions/{id}/events/{}/output?offset={offset}&length=1048576",
+            output.seq
+        );
+        let window: OutputWindow = app.get_json(&alice, &path).await;
+        for piece in window.pieces {
+            if ((piece.at.as_micros() - started) / 1000) as u64 <= at {
+                seeking.feed(piece.text.as_bytes());
+            }
+        }
+        offset += window.length;
+    }
+    assert!(
+        seeking.lines().iter().any(|line| line == "done"),
+        "{:?}",
+        seeking.lines()
+    );
+    let empty = app
+        .call(
+            Method::GET,
+            &format!("/api/sessions/{id}/screen/search?q=%20"),
+            Some(&alice),
+            None,
+        )
+        .await;
+    assert_eq!(empty.status(), 400);
+}
+
+async fn session_start(app: &TestApp, who: &TestUser, id: &str) -> i64 {
+    let session: Session = app.get_json(who, &format!("/api/sessions/{id}")).await;
+    session.started_at.as_micros()
 }
 
 /// Output bytes [from, to) of an event, exactly (through the txt download's ranges would be the
@@ -388,7 +450,7 @@ async fn raw_output(
     let mut offset = from;
     while offset < to {
         let path = format!("/api/sessions/{id}/events/{seq}/output?offset={offset}&length=1048576");
-        let window: loupe_protocol::OutputWindow = app.get_json(who, &path).await;
+        let window: OutputWindow = app.get_json(who, &path).await;
         for piece in window.pieces {
             bytes.extend_from_slice(piece.text.as_bytes());
         }

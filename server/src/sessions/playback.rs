@@ -1,0 +1,177 @@
+//! Playing a terminal session back: where drawing a moment of it starts (the keyframe before
+//! that moment, so only the bytes after the keyframe are read), and finding text across the
+//! whole recording (the lines the terminal showed, see [`Transcriber`]).
+
+use loupe_protocol::{EventKind, ScreenHit, ScreenHits, ScreenStart, Stream, TerminalResize};
+
+use super::cast::{self, Moment, Timeline};
+use crate::{
+    error::ApiError,
+    store::{SessionRecord, Store, now_us},
+    terminal::screen::{Size, Transcriber},
+};
+
+/// Hits a search returns at most.
+pub const MAX_HITS: usize = 200;
+const EVENTS_PER_PAGE: u32 = 500;
+
+fn ensure_terminal(session: &SessionRecord) -> Result<(), ApiError> {
+    if cast::is_terminal(session) {
+        Ok(())
+    } else {
+        Err(ApiError::bad_request(
+            "id",
+            "this session is not a terminal session: read its events and output instead",
+        ))
+    }
+}
+
+fn millis_since(session: &SessionRecord, at_us: i64) -> u64 {
+    u64::try_from((at_us - session.started_at_us) / 1000).unwrap_or(0)
+}
+
+/// Lines holding the text searched for, as the replay completes them.
+struct Found {
+    needle: String,
+    hits: Vec<ScreenHit>,
+    more: bool,
+}
+
+impl Found {
+    fn take(&mut self, lines: Vec<String>, at_ms: u64) {
+        for line in lines {
+            if !line.to_lowercase().contains(&self.needle) {
+                continue;
+            }
+            if self.hits.len() == MAX_HITS {
+                self.more = true;
+                return;
+            }
+            self.hits.push(ScreenHit { at_ms, line });
+        }
+    }
+}
+
+/// Where playback of `session` at `at_ms` (the latest moment when none) starts.
+///
+/// Errors: 400 (`id`) for a session that is not a terminal's.
+pub async fn screen_start(
+    store: &Store,
+    session: &SessionRecord,
+    at_ms: Option<u64>,
+) -> Result<ScreenStart, ApiError> {
+    ensure_terminal(session)?;
+    let mut output = None;
+    let mut sizes = Vec::new();
+    let mut after = 0;
+    loop {
+        let page = store
+            .session_events(&session.id, after, EVENTS_PER_PAGE)
+            .await?;
+        for event in &page {
+            match event.kind {
+                EventKind::Output if event.summary == Stream::Stdout.as_str() => {
+                    output = Some((event.seq as u64, event.bytes as u64));
+                }
+                EventKind::Resize => {
+                    if let Some(size) = event.body.as_deref().and_then(Size::parse) {
+                        sizes.push((event.at_us, size));
+                    }
+                }
+                _ => {}
+            }
+        }
+        match page.last() {
+            Some(last) if page.len() == EVENTS_PER_PAGE as usize => after = last.seq,
+            _ => break,
+        }
+    }
+    let end_us = session.ended_at_us.unwrap_or_else(now_us);
+    let at_us = match at_ms {
+        Some(ms) => session
+            .started_at_us
+            .saturating_add(i64::try_from(ms.saturating_mul(1000)).unwrap_or(i64::MAX)),
+        None => i64::MAX,
+    };
+    let keyframe = match output {
+        Some((seq, total)) => store
+            .keyframe_before(&session.id, at_us)
+            .await?
+            // One past what can be read (cut by the storage limit, or not yet committed) is
+            // of no use.
+            .filter(|keyframe| keyframe.seq as u64 == seq && keyframe.byte_offset as u64 <= total),
+        None => None,
+    };
+    let first = sizes.first().map_or(Size::DEFAULT, |(_, size)| *size);
+    let resizes = sizes
+        .iter()
+        .skip(1)
+        .map(|(at_us, size)| TerminalResize {
+            at_ms: millis_since(session, *at_us),
+            cols: size.cols,
+            rows: size.rows,
+        })
+        .collect();
+    let (screen, cols, rows, offset, keyframe_ms) = match keyframe {
+        Some(keyframe) => (
+            keyframe.screen,
+            u16::try_from(keyframe.cols).unwrap_or(first.cols),
+            u16::try_from(keyframe.rows).unwrap_or(first.rows),
+            keyframe.byte_offset as u64,
+            millis_since(session, keyframe.at_us),
+        ),
+        None => (String::new(), first.cols, first.rows, 0, 0),
+    };
+    Ok(ScreenStart {
+        seq: output.map(|(seq, _)| seq),
+        screen,
+        cols,
+        rows,
+        offset,
+        at_ms: keyframe_ms,
+        total: output.map_or(0, |(_, total)| total),
+        duration_ms: millis_since(session, end_us),
+        resizes,
+    })
+}
+
+/// The lines of `session`'s screen that hold `query` (case-insensitive), each with the moment
+/// it was complete. Replays the whole recording (a screen of memory at a time).
+///
+/// Errors: 400 (`id`) for a session that is not a terminal's, 400 (`q`) for an empty or
+/// over-long query.
+pub async fn search(
+    store: &Store,
+    session: &SessionRecord,
+    query: &str,
+) -> Result<ScreenHits, ApiError> {
+    ensure_terminal(session)?;
+    let needle = query.trim().to_lowercase();
+    if needle.is_empty() || needle.chars().count() > 200 {
+        return Err(ApiError::bad_request("q", "q must be 1 to 200 characters"));
+    }
+    let mut timeline = Timeline::open(store.clone(), &session.id, false).await?;
+    let mut transcriber = Transcriber::new(timeline.first_size);
+    let mut found = Found {
+        needle,
+        hits: Vec::new(),
+        more: false,
+    };
+    let mut last_us = session.started_at_us;
+    while let Some((at_us, moment)) = timeline.next().await? {
+        last_us = at_us;
+        let lines = match moment {
+            Moment::Bytes { data, .. } => transcriber.feed(&data),
+            Moment::Resize(size) => transcriber.resize(size),
+        };
+        found.take(lines, millis_since(session, at_us));
+        if found.more {
+            break;
+        }
+    }
+    if !found.more {
+        found.take(transcriber.finish(), millis_since(session, last_us));
+    }
+    let Found { hits, more, .. } = found;
+    Ok(ScreenHits { hits, more })
+}
