@@ -8,8 +8,8 @@ use loupe_protocol::{
     AccessRequest, ApiToken, AuditEvent, AuditQuery, Connection, ConnectionChanges,
     ConnectionCheck, CreatedToken, ErrorBody, EventPage, Group, LoginRequest, NewConnection,
     NewGroup, NewShare, NewToken, NewUser, OutputWindow, Page, Review, ReviewNote, ReviewQuery,
-    RowsWindow, RunRequest, Session, SessionPage, SessionQuery, Settings, Share, User, UserChanges,
-    Waiting,
+    RowsWindow, RunRequest, ScreenHits, ScreenStart, Session, SessionPage, SessionQuery, Settings,
+    Share, User, UserChanges, Waiting,
 };
 use serde::{Serialize, de::DeserializeOwned};
 
@@ -125,6 +125,21 @@ pub async fn session(id: &str) -> ApiResult<Session> {
 pub async fn events(id: &str, after: u64) -> ApiResult<EventPage> {
     get_json(&format!(
         "/api/sessions/{id}/events?after={after}&limit=500"
+    ))
+    .await
+}
+
+/// Where playback of terminal session `id` at `at_ms` (the latest moment when none) starts.
+pub async fn screen(id: &str, at_ms: Option<u64>) -> ApiResult<ScreenStart> {
+    let at = at_ms.map(|at| format!("?at_ms={at}")).unwrap_or_default();
+    get_json(&format!("/api/sessions/{id}/screen{at}")).await
+}
+
+/// The lines terminal session `id` showed that hold `text`.
+pub async fn screen_search(id: &str, text: &str) -> ApiResult<ScreenHits> {
+    get_json(&format!(
+        "/api/sessions/{id}/screen/search?q={}",
+        js_sys::encode_uri_component(text)
     ))
     .await
 }

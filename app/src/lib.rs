@@ -9,6 +9,7 @@ mod live;
 mod pages;
 mod session_feed;
 mod settings;
+mod xterm;
 
 use leptos::prelude::*;
 use leptos_router::{

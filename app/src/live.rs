@@ -173,6 +173,26 @@ impl LiveChannel {
         )
     }
 
+    /// One session's events from output event `after`'s byte `offset` on (the rest of that
+    /// event, then later events), then live: what a terminal player that has drawn the screen up
+    /// to there needs.
+    pub fn watch_session_from(
+        self,
+        session: &str,
+        after: u64,
+        offset: u64,
+        on_message: impl Fn(ServerMessage) + 'static,
+    ) -> Watch {
+        self.watch(
+            WatchKind::Session {
+                session: session.to_owned(),
+                after,
+                offset: Some(offset),
+            },
+            on_message,
+        )
+    }
+
     /// Sessions matching `filter` as they start, change and end.
     pub fn watch_sessions(
         self,
@@ -235,7 +255,7 @@ impl LiveChannel {
                     .min(MAX_BACKOFF);
                 sleep(wait).await;
             }
-            let socket = match socket_url()
+            let socket = match socket_url("/api/live")
                 .and_then(|url| WebSocket::open(&url).map_err(|error| error.to_string()))
             {
                 Ok(socket) if current() => socket,
@@ -339,8 +359,8 @@ impl LiveChannel {
     }
 }
 
-/// `ws(s)://<this host>/api/live`.
-fn socket_url() -> Result<String, String> {
+/// `ws(s)://<this host><path>`, e.g. `/api/live`.
+pub(crate) fn socket_url(path: &str) -> Result<String, String> {
     let location = web_sys::window().ok_or("no window")?.location();
     let scheme = if location.protocol().map_err(|_| "no location")? == "https:" {
         "wss"
@@ -348,7 +368,7 @@ fn socket_url() -> Result<String, String> {
         "ws"
     };
     let host = location.host().map_err(|_| "no host")?;
-    Ok(format!("{scheme}://{host}/api/live"))
+    Ok(format!("{scheme}://{host}{path}"))
 }
 
 /// Waits `duration` on the browser's timer.

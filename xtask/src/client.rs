@@ -39,7 +39,57 @@ pub fn build(workspace: &Workspace, tools: &ClientTools) -> Result<()> {
     if let Some(wasm_opt) = &tools.wasm_opt {
         optimise(workspace, wasm_opt)?;
     }
+    vendor(workspace)?;
     precompress(&workspace.dist_dir())
+}
+
+/// The folder of npm packages the client loads on the pages that need them (`app/vendor`).
+const VENDOR: &str = "app/vendor";
+/// What is copied from it into `dist/vendor/`: xterm.js (the UMD build, which defines the
+/// global `Terminal`), its stylesheet, and the fit addon (global `FitAddon`).
+const VENDOR_FILES: [(&str, &str); 3] = [
+    ("node_modules/@xterm/xterm/lib/xterm.js", "xterm.js"),
+    ("node_modules/@xterm/xterm/css/xterm.css", "xterm.css"),
+    (
+        "node_modules/@xterm/addon-fit/lib/addon-fit.js",
+        "addon-fit.js",
+    ),
+];
+
+/// Installs `app/vendor`'s packages exactly as its package-lock.json says (when npm is there)
+/// and copies what the client loads into `dist/vendor/`. Without npm the client still works,
+/// but its terminal pages say the terminal is not available.
+fn vendor(workspace: &Workspace) -> Result<()> {
+    let folder = workspace.root.join(VENDOR);
+    let installed = VENDOR_FILES
+        .iter()
+        .all(|(source, _)| folder.join(source).exists());
+    let lock_is_newer = || -> Result<bool> {
+        let lock = fs::metadata(folder.join("package-lock.json"))?.modified()?;
+        let modules = fs::metadata(folder.join("node_modules/.package-lock.json"))?.modified()?;
+        Ok(lock > modules)
+    };
+    if !installed || lock_is_newer().unwrap_or(true) {
+        if process::first_line(Command::new("npm").arg("--version")).is_none() {
+            eprintln!(
+                "xtask: npm is not installed, so the client is built without xterm.js: \
+                 terminals in the browser are not available (install Node.js and npm)"
+            );
+            return Ok(());
+        }
+        process::run(
+            Command::new("npm")
+                .args(["ci", "--no-audit", "--no-fund"])
+                .current_dir(&folder),
+        )?;
+    }
+    let target = workspace.dist_dir().join("vendor");
+    fs::create_dir_all(&target)?;
+    for (source, name) in VENDOR_FILES {
+        fs::copy(folder.join(source), target.join(name))
+            .with_context(|| format!("copying {source} into dist/vendor"))?;
+    }
+    Ok(())
 }
 
 fn optimise(workspace: &Workspace, wasm_opt: &Path) -> Result<()> {
@@ -89,6 +139,9 @@ const COMPRESSIBLE: [&str; 6] = ["wasm", "js", "css", "html", "svg", "json"];
 /// server, which sends it with its content security policy.
 fn precompress(dist: &Path) -> Result<()> {
     let mut first_load = [0u64; 3];
+    // Loaded only by the pages that need it, not by the first load.
+    let mut on_demand = [0u64; 3];
+    let vendor = dist.join("vendor");
     for path in files_under(dist)? {
         let name = path.file_name().unwrap_or_default().to_string_lossy();
         let extension = path.extension().unwrap_or_default().to_string_lossy();
@@ -109,15 +162,23 @@ fn precompress(dist: &Path) -> Result<()> {
             }
         }
         if ["wasm", "js", "css"].contains(&&*extension) {
-            for (total, size) in first_load
-                .iter_mut()
-                .zip([raw.len(), gzip.len(), brotli.len()])
-            {
+            let totals = if path.starts_with(&vendor) {
+                &mut on_demand
+            } else {
+                &mut first_load
+            };
+            for (total, size) in totals.iter_mut().zip([raw.len(), gzip.len(), brotli.len()]) {
                 *total += size as u64;
             }
         }
     }
     let [raw, gzip, brotli] = first_load;
+    let [_, vendor_gzip, vendor_brotli] = on_demand;
+    eprintln!(
+        "xtask: loaded on demand (dist/vendor, the terminal pages): gzip {} KB, Brotli {} KB",
+        vendor_gzip / 1000,
+        vendor_brotli / 1000
+    );
     eprintln!(
         "xtask: the client's first load (WASM, JS, CSS): {} KB, gzip {} KB, Brotli {} KB \
          (budget {} KB compressed: {})",

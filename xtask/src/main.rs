@@ -29,6 +29,12 @@ fn main() -> ExitCode {
         Some("test") => test::test(&args[1..]),
         Some("bench") => bench::bench(&args[1..]),
         Some("schemathesis") => schemathesis::command(&args[1..]),
+        // The web client alone, into dist/ (what `run` and `test` build first).
+        Some("client") => workspace::Workspace::locate().and_then(|workspace| {
+            let tools = tools::ensure_client_tools(&workspace)?;
+            client::build(&workspace, &tools)?;
+            Ok(ExitCode::SUCCESS)
+        }),
         Some("cycles") => workspace::Workspace::locate()
             .and_then(|workspace| cycles::check(&workspace.root))
             .map(|()| {
@@ -37,7 +43,7 @@ fn main() -> ExitCode {
             }),
         _ => {
             eprintln!(
-                "usage: cargo xtask run [-- SERVER FLAGS…] | cargo xtask test | cargo xtask bench list|ingest|download|live | cargo xtask cycles | cargo xtask schemathesis [EXAMPLES]"
+                "usage: cargo xtask run [-- SERVER FLAGS…] | cargo xtask test | cargo xtask bench list|ingest|download|live | cargo xtask client | cargo xtask cycles | cargo xtask schemathesis [EXAMPLES]"
             );
             return ExitCode::from(2);
         }

@@ -13,6 +13,7 @@ use crate::{
     auth::Auth,
     components::{
         feedback::ErrorLine,
+        live_terminal::LiveTerminal,
         review_bits::{approvals_text, human_seconds},
         session_bits::StatusBadge,
         terminal_text,
@@ -38,6 +39,9 @@ pub fn RunPage() -> impl IntoView {
     });
     // The review holding the session, while it waits.
     let held_by = RwSignal::new(None::<String>);
+    // An interactive terminal opened on a shell or ssh connection: (connection, how many
+    // opened so far, so opening again starts a new one).
+    let terminal = RwSignal::new(None::<(String, u32)>);
     // The run's session as it streams in: the same reducer as the session page.
     let feed = SessionFeed::new();
     let session = feed.session;
@@ -99,8 +103,18 @@ pub fn RunPage() -> impl IntoView {
                     on:keydown=move |event| if event.key() == "Enter" && (event.ctrl_key() || event.meta_key()) { event.prevent_default(); run(); }>
                 </textarea>
             </label>
-            <button class="button primary" type="submit" data-test="run-submit">"Run"</button>
+            <div class="form-actions">
+                <button class="button primary" type="submit" data-test="run-submit">"Run"</button>
+                {move || selected.get().filter(|chosen| chosen.kind.is_terminal()).map(|chosen| view! {
+                    <button class="button" type="button" data-test="open-terminal" on:click=move |_| {
+                        let opened = terminal.get_untracked().map_or(0, |(_, count)| count);
+                        terminal.set(Some((chosen.name.clone(), opened + 1)));
+                    }>"Open a terminal"</button>
+                    <span class="muted small">"An interactive terminal is recorded but not held for command review."</span>
+                })}
+            </div>
         </form>
+        {move || terminal.get().map(|(name, _)| view! { <LiveTerminal connection=name/> })}
         <ErrorLine error=error/>
         {move || session.get().map(|current| view! {
             <div class="run-status" data-test="run-status">

@@ -8,7 +8,9 @@ use leptos_router::{
     components::A,
     hooks::{use_navigate, use_params_map},
 };
-use loupe_protocol::{EventKind, NewShare, ReviewQuery, Session, SessionStatus, Settings};
+use loupe_protocol::{
+    EventKind, NewShare, ReviewQuery, Session, SessionStatus, SessionType, Settings, Verb,
+};
 
 use crate::{
     api,
@@ -19,6 +21,7 @@ use crate::{
         session_bits::{
             Duration as DurationCell, StatusBadge, TypeIcon, highlight_sql, human_bytes,
         },
+        terminal_player::TerminalPlayer,
     },
     format::local_time,
     live::{LiveChannel, Watch},
@@ -105,6 +108,16 @@ fn SessionDetail(id: String) -> impl IntoView {
                 <SessionHeader session=current.clone() now=now downloads_disabled=downloads_disabled/>
             }
         })}
+        {
+            // A terminal session plays back (or is followed live) in a terminal of its own.
+            let is_terminal = Memo::new(move |_| session.with(|current| {
+                current.as_ref().is_some_and(|current| {
+                    current.session_type == SessionType::Ssh && current.verb == Verb::Connect
+                })
+            }));
+            let id = id.clone();
+            view! { <Show when=move || is_terminal.get()><TerminalPlayer id=id.clone() session=session/></Show> }
+        }
         <section class="timeline" aria-label="Activity log" data-test="timeline">
             <For each=move || entries.get() key=|entry| entry.event.seq let:entry>
                 <EventView session_id=id.clone() entry=entry preview=preview.get_untracked()/>

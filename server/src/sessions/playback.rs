@@ -2,6 +2,8 @@
 //! that moment, so only the bytes after the keyframe are read), and finding text across the
 //! whole recording (the lines the terminal showed, see [`Transcriber`]).
 
+use std::collections::{HashMap, VecDeque};
+
 use loupe_protocol::{EventKind, ScreenHit, ScreenHits, ScreenStart, Stream, TerminalResize};
 
 use super::cast::{self, Moment, Timeline};
@@ -30,14 +32,34 @@ fn millis_since(session: &SessionRecord, at_us: i64) -> u64 {
     u64::try_from((at_us - session.started_at_us) / 1000).unwrap_or(0)
 }
 
-/// Lines holding the text searched for, as the replay completes them.
+/// Lines holding the text searched for, as the replay completes them, each with the moment it
+/// first stood whole on the screen (the transcript only completes a line when it scrolls off or
+/// the recording ends, which may be much later).
 struct Found {
     needle: String,
     hits: Vec<ScreenHit>,
     more: bool,
+    /// Matching lines on the screen now, with when each first showed as it reads now.
+    shown: HashMap<String, VecDeque<u64>>,
 }
 
 impl Found {
+    /// Notes the matching lines `screen` shows at `at_ms`.
+    fn look(&mut self, screen: &[String], at_ms: u64) {
+        let mut counts: HashMap<&str, usize> = HashMap::new();
+        for line in screen {
+            if line.to_lowercase().contains(&self.needle) {
+                *counts.entry(line.as_str()).or_default() += 1;
+            }
+        }
+        for (line, count) in counts {
+            let times = self.shown.entry(line.to_owned()).or_default();
+            while times.len() < count {
+                times.push_back(at_ms);
+            }
+        }
+    }
+
     fn take(&mut self, lines: Vec<String>, at_ms: u64) {
         for line in lines {
             if !line.to_lowercase().contains(&self.needle) {
@@ -47,7 +69,11 @@ impl Found {
                 self.more = true;
                 return;
             }
-            self.hits.push(ScreenHit { at_ms, line });
+            let shown = self.shown.get_mut(&line).and_then(VecDeque::pop_front);
+            self.hits.push(ScreenHit {
+                at_ms: shown.unwrap_or(at_ms).min(at_ms),
+                line,
+            });
         }
     }
 }
@@ -156,6 +182,7 @@ pub async fn search(
         needle,
         hits: Vec::new(),
         more: false,
+        shown: HashMap::new(),
     };
     let mut last_us = session.started_at_us;
     while let Some((at_us, moment)) = timeline.next().await? {
@@ -164,7 +191,9 @@ pub async fn search(
             Moment::Bytes { data, .. } => transcriber.feed(&data),
             Moment::Resize(size) => transcriber.resize(size),
         };
-        found.take(lines, millis_since(session, at_us));
+        let at_ms = millis_since(session, at_us);
+        found.look(&transcriber.screen(), at_ms);
+        found.take(lines, at_ms);
         if found.more {
             break;
         }

@@ -162,6 +162,15 @@ impl Transcriber {
         )
     }
 
+    /// The visible lines as they read now, trailing spaces trimmed.
+    pub fn screen(&self) -> Vec<String> {
+        self.terminal
+            .screen()
+            .visible_lines()
+            .map(|line| line.text().trim_end().to_owned())
+            .collect()
+    }
+
     /// The lines left on the screen.
     pub fn finish(self) -> Vec<String> {
         self.transcript.finish(&self.terminal)
