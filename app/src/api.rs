@@ -7,9 +7,9 @@ use gloo_net::http::{Request, RequestBuilder, Response};
 use loupe_protocol::{
     AccessRequest, ApiToken, AuditEvent, AuditQuery, Connection, ConnectionChanges,
     ConnectionCheck, CreatedToken, ErrorBody, EventPage, Group, LoginRequest, NewConnection,
-    NewGroup, NewShare, NewToken, NewUser, OutputWindow, Page, Review, ReviewNote, ReviewQuery,
-    RowsWindow, RunRequest, ScreenHits, ScreenStart, Session, SessionPage, SessionQuery, Settings,
-    Share, User, UserChanges, Waiting,
+    NewGroup, NewShare, NewSshKey, NewToken, NewUser, OutputWindow, Page, Review, ReviewNote,
+    ReviewQuery, RowsWindow, RunRequest, ScreenHits, ScreenStart, Session, SessionPage,
+    SessionQuery, Settings, Share, SshKey, User, UserChanges, Waiting,
 };
 use serde::{Serialize, de::DeserializeOwned};
 
@@ -127,6 +127,18 @@ pub async fn events(id: &str, after: u64) -> ApiResult<EventPage> {
         "/api/sessions/{id}/events?after={after}&limit=500"
     ))
     .await
+}
+
+pub async fn ssh_keys() -> ApiResult<Vec<SshKey>> {
+    get_json("/api/me/ssh-keys").await
+}
+
+pub async fn add_ssh_key(new: &NewSshKey) -> ApiResult<SshKey> {
+    send_json(Request::post("/api/me/ssh-keys"), new).await
+}
+
+pub async fn remove_ssh_key(id: &str) -> ApiResult<()> {
+    send_empty(Request::delete(&format!("/api/me/ssh-keys/{id}"))).await
 }
 
 /// Where playback of terminal session `id` at `at_ms` (the latest moment when none) starts.

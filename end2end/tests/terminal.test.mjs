@@ -138,3 +138,31 @@ test('a second browser joins a running terminal at its current screen and follow
   assert.deepEqual(errors, []);
   await page.close();
 });
+
+test('a user adds an SSH public key on the Tokens page, sees its fingerprint, and removes it', async () => {
+  const page = await browser.context.newPage();
+  const errors = collectPageErrors(page);
+  await page.goto(`${server.url}/tokens`);
+  const keys = page.locator('[data-test=ssh-keys]');
+  await keys.locator('text=No keys yet.').waitFor();
+  // A made-up ed25519 key (32 bytes of 0x01): what matters is its form.
+  const publicKey = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEB admin@e2e';
+  await page.locator('[data-test=ssh-key-input]').fill('not a key');
+  await page.locator('[data-test=ssh-key-add]').click();
+  await page.locator('[role=alert]', { hasText: 'public_key' }).waitFor();
+  await page.locator('[data-test=ssh-key-input]').fill(publicKey);
+  await page.locator('[data-test=ssh-key-add]').click();
+  const row = page.locator('[data-test=ssh-key-row]');
+  await row.waitFor();
+  const text = await row.innerText();
+  assert.match(text, /admin@e2e/);
+  assert.match(text, /ssh-ed25519/);
+  assert.match(text, /SHA256:/);
+  await screenshot(page, 'tokens-ssh-keys');
+  await page.locator('[data-test=ssh-key-remove]').click();
+  await row.waitFor({ state: 'detached' });
+  await keys.locator('text=No keys yet.').waitFor();
+  // The form's own error line is not a page error; nothing else was logged.
+  assert.deepEqual(errors.filter((error) => !/400 \(Bad Request\)/.test(error)), []);
+  await page.close();
+});

@@ -46,3 +46,29 @@ pub struct CreatedToken {
     /// Send as `Authorization: Bearer <secret>`.
     pub secret: String,
 }
+
+/// A public key its owner logs in to Loupe's SSH listener with (`ssh alice+web-1@loupe`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+pub struct SshKey {
+    pub id: String,
+    pub name: String,
+    /// The key's algorithm as OpenSSH names it, e.g. `ssh-ed25519`.
+    pub algorithm: String,
+    /// `SHA256:…`, as `ssh-keygen -l` prints it.
+    pub fingerprint: String,
+    pub created_at: Timestamp,
+}
+
+/// `POST /api/me/ssh-keys`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct NewSshKey {
+    /// 1 to 64 characters; the key's comment when absent.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// The public key as OpenSSH writes it (`ssh-ed25519 AAAA… comment`, e.g. the line of
+    /// `~/.ssh/id_ed25519.pub`).
+    pub public_key: String,
+}

@@ -18,7 +18,7 @@ mod users;
 mod wire_enum;
 
 pub use audit::{AuditEvent, AuditQuery};
-pub use auth::{ApiToken, CreatedToken, LoginRequest, NewToken};
+pub use auth::{ApiToken, CreatedToken, LoginRequest, NewSshKey, NewToken, SshKey};
 pub use connections::{
     CommandSettings, CommandView, Connection, ConnectionChanges, ConnectionCheck, ConnectionKind,
     InputMode, NewConnection, RunRequest, SshSettings, SshView,

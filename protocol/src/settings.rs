@@ -32,6 +32,13 @@ pub struct Listeners {
     /// SHA-256 of the certificate both listeners offer TLS with (`AB:CD:…`), for clients that
     /// pin it; none when no listener is on.
     pub tls_fingerprint: Option<String>,
+    /// SSH clients (`ssh -p … user+connection@…`).
+    #[serde(default)]
+    pub ssh: Option<String>,
+    /// The SSH listener's host key fingerprint (`SHA256:…`), for people to check when `ssh`
+    /// first asks.
+    #[serde(default)]
+    pub ssh_host_key: Option<String>,
 }
 
 /// `GET /healthz`.

@@ -98,6 +98,13 @@ pub struct Config {
     #[arg(long, env = "LOUPE_MYSQL_BIND")]
     pub mysql_bind: Option<String>,
 
+    /// Where SSH clients connect to open terminals through Loupe (`ssh -p 2222
+    /// alice+web-1@loupe-host`, with a key registered on the user's profile), e.g.
+    /// `127.0.0.1:2222`; unset, no such listener. Its host key is generated into the data folder
+    /// on first start (`ssh_host_ed25519_key`) and its fingerprint logged.
+    #[arg(long, env = "LOUPE_SSH_BIND")]
+    pub ssh_bind: Option<String>,
+
     /// The address people open Loupe at, e.g. `https://loupe.example.com`: links Loupe gives
     /// outside the browser (where a held statement's review is) start with it. Default:
     /// `http://` and `LOUPE_BIND`.

@@ -155,8 +155,16 @@ pub async fn serve(
     } else {
         None
     };
+    // The SSH listener's host key: generated once into the data folder.
+    let ssh_host_key = match &config.ssh_bind {
+        Some(_) => Some(terminal::listener::host_key(&config.data_dir)?),
+        None => None,
+    };
     let state = AppState {
         wire_tls: wire_tls.clone(),
+        ssh_host_key: ssh_host_key
+            .as_ref()
+            .map(|key| identity::ssh_keys::fingerprint(key.public_key())),
         store: store.clone(),
         reviews,
         window_budget,
@@ -182,6 +190,21 @@ pub async fn serve(
             let listener = listen(address, "MySQL").await?;
             tokio::spawn(wire::mysql::MyGateway::new(services).serve(listener));
         }
+    }
+    if let (Some(address), Some(key)) = (&state.config.ssh_bind, ssh_host_key) {
+        let fingerprint = identity::ssh_keys::fingerprint(key.public_key());
+        let listener = listen(address, "SSH").await?;
+        tracing::info!(%fingerprint, "the SSH listener's host key (SHA-256)");
+        let services = terminal::listener::Services {
+            reviews: state.reviews.clone(),
+            recorder: state.recorder.clone(),
+            public_url: state
+                .config
+                .public_url
+                .clone()
+                .unwrap_or_else(|| format!("http://{}", state.config.bind)),
+        };
+        tokio::spawn(terminal::listener::serve(listener, services, key));
     }
     let app = build_router(state).into_make_service_with_connect_info::<SocketAddr>();
     axum::serve(listener, app)

@@ -43,9 +43,10 @@ pub fn run(server_args: &[String]) -> Result<ExitCode> {
             .unwrap_or_else(|| default.into())
     };
     let bind = setting("--bind", "LOUPE_BIND", "127.0.0.1:3000");
-    // The wire listeners are on for the demo, on loopback.
+    // The wire and SSH listeners are on for the demo, on loopback.
     let pg_bind = setting("--pg-bind", "LOUPE_PG_BIND", "127.0.0.1:6432");
     let mysql_bind = setting("--mysql-bind", "LOUPE_MYSQL_BIND", "127.0.0.1:3307");
+    let ssh_bind = setting("--ssh-bind", "LOUPE_SSH_BIND", "127.0.0.1:2222");
     println!();
     println!("  Loupe is starting on http://{bind}");
     println!("  Data: ./data/loupe.db (SQLite). Stop with Ctrl-C.");
@@ -54,6 +55,8 @@ pub fn run(server_args: &[String]) -> Result<ExitCode> {
     println!("  Try the `demo` connection: SELECT country, count(*) FROM orders GROUP BY 1");
     println!("  psql and mysql reach PostgreSQL and MySQL connections through {pg_bind} and");
     println!("  {mysql_bind}: `loupe connect <connection>` prints the command line.");
+    println!("  Shell and ssh connections open as terminals on the Run page, with `loupe ssh`, or");
+    println!("  with ssh through {ssh_bind} (add your public key on the Tokens page).");
     println!();
 
     let mut server = Command::new(workspace.loupe_binary("release"));
@@ -63,7 +66,11 @@ pub fn run(server_args: &[String]) -> Result<ExitCode> {
         .arg(workspace.dist_dir())
         // A newcomer gets the `demo` connection: a million-row SQLite table to query at once.
         .args(["--demo", "true"]);
-    for (flag, value) in [("--pg-bind", &pg_bind), ("--mysql-bind", &mysql_bind)] {
+    for (flag, value) in [
+        ("--pg-bind", &pg_bind),
+        ("--mysql-bind", &mysql_bind),
+        ("--ssh-bind", &ssh_bind),
+    ] {
         // The user's own flag is passed on with the others; clap takes each flag once.
         if !server_args.iter().any(|arg| arg == flag) {
             server.args([flag, value.as_str()]);

@@ -1,9 +1,10 @@
 //! `/tokens`: the user's API tokens for the CLI and other tools: create (the secret is shown
 //! once), see when each was last used, revoke; and how database clients (psql, mysql, drivers)
-//! reach connections through Loupe with a token as their password.
+//! reach connections through Loupe with a token as their password; and the SSH public keys
+//! that let `ssh` open terminals through Loupe's SSH listener.
 
 use leptos::{prelude::*, task::spawn_local};
-use loupe_protocol::{ApiToken, CreatedToken, NewToken};
+use loupe_protocol::{ApiToken, CreatedToken, NewSshKey, NewToken, SshKey};
 
 use crate::{
     api,
@@ -78,6 +79,7 @@ pub fn TokensPage() -> impl IntoView {
                 Err(failure) => view! { <ErrorPanel message=failure.to_string() retry=Callback::new(move |()| tokens.refetch())/> }.into_any(),
             })}
         </Transition>
+        <SshKeys/>
     }
 }
 
@@ -121,6 +123,95 @@ fn DatabaseClients() -> impl IntoView {
                 })}
             </section>
         })
+    }
+}
+
+/// The user's SSH public keys (add, remove), and how `ssh` reaches terminal connections through
+/// Loupe's SSH listener when it is on.
+#[component]
+fn SshKeys() -> impl IntoView {
+    let settings = ServerSettings::get();
+    let auth = expect_context::<Auth>();
+    let keys = LocalResource::new(api::ssh_keys);
+    let public_key = RwSignal::new(String::new());
+    let error = RwSignal::new(None::<String>);
+    let add = move |event: leptos::ev::SubmitEvent| {
+        event.prevent_default();
+        let new = NewSshKey {
+            name: None,
+            public_key: public_key.get(),
+        };
+        spawn_local(async move {
+            match api::add_ssh_key(&new).await {
+                Ok(_) => {
+                    error.set(None);
+                    public_key.set(String::new());
+                    keys.refetch();
+                }
+                Err(failure) => error.set(Some(failure.to_string())),
+            }
+        });
+    };
+    let listener = move || {
+        let listeners = settings.read()?.listeners;
+        let address = listeners.ssh?;
+        let (host, port) = address.rsplit_once(':').unwrap_or((&address, "22"));
+        let user = auth
+            .user
+            .with(|user| user.as_ref().map(|user| user.username.clone()))
+            .unwrap_or_else(|| "<you>".into());
+        let line = format!("ssh -p {port} {user}+<connection>@{host}");
+        Some(view! {
+            <pre class="mono" data-test="client-ssh">{line}</pre>
+            {listeners.ssh_host_key.map(|fingerprint| view! {
+                <p class="muted">"Host key: " <code class="mono" data-test="ssh-host-key">{fingerprint}</code></p>
+            })}
+        })
+    };
+    view! {
+        <section class="card" data-test="ssh-keys">
+            <h2>"SSH keys"</h2>
+            <p class="muted">"Shell and ssh connections open in your own terminal with " <code>"loupe ssh <connection>"</code> ", or with plain ssh through Loupe's SSH listener and one of these keys."</p>
+            {listener}
+            <form class="form-row" on:submit=add>
+                <label class="grow">"Public key (a line of ~/.ssh/id_ed25519.pub)"
+                    <input data-test="ssh-key-input" required bind:value=public_key placeholder="ssh-ed25519 AAAA… you@laptop"/>
+                </label>
+                <button class="button primary" type="submit" data-test="ssh-key-add">"Add key"</button>
+            </form>
+            <ErrorLine error=error/>
+            <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
+                {move || keys.get().map(|answer| match answer {
+                    Ok(list) if list.is_empty() => view! { <p class="muted">"No keys yet."</p> }.into_any(),
+                    Ok(list) => view! {
+                        <ul class="plain-list">
+                            {list.into_iter().map(|key: SshKey| {
+                                let id = key.id.clone();
+                                let remove = move |_| {
+                                    let id = id.clone();
+                                    spawn_local(async move {
+                                        match api::remove_ssh_key(&id).await {
+                                            Ok(()) => keys.refetch(),
+                                            Err(failure) => error.set(Some(failure.to_string())),
+                                        }
+                                    });
+                                };
+                                view! {
+                                    <li data-test="ssh-key-row">
+                                        <strong>{key.name.clone()}</strong>" "
+                                        <span class="muted">{key.algorithm.clone()}</span>" "
+                                        <code class="mono">{key.fingerprint.clone()}</code>" "
+                                        <span class="muted" title=local_time(key.created_at)>{relative_time(key.created_at)}</span>" "
+                                        <button class="button danger small" data-test="ssh-key-remove" on:click=remove>"Remove"</button>
+                                    </li>
+                                }
+                            }).collect_view()}
+                        </ul>
+                    }.into_any(),
+                    Err(failure) => view! { <ErrorPanel message=failure.to_string() retry=Callback::new(move |()| keys.refetch())/> }.into_any(),
+                })}
+            </Transition>
+        </section>
     }
 }
 

@@ -190,6 +190,16 @@ fn client_command(
                 password_variable: "MYSQL_PWD",
             })
         }
+        ConnectionKind::Shell | ConnectionKind::Ssh => {
+            let ssh = listeners.ssh.as_deref().map(|address| {
+                let (host, port) = split(address);
+                format!(", or `ssh -p {port} {username}+{connection}@{host}` with a key registered on your Tokens page")
+            });
+            anyhow::bail!(
+                "{connection} is a terminal connection: open it with `loupe ssh {connection}`{}",
+                ssh.unwrap_or_default()
+            )
+        }
         other => anyhow::bail!(
             "{connection} is a {} connection, which no database client opens: use `loupe exec -c {connection}`",
             other.as_str()
@@ -612,7 +622,18 @@ mod tests {
             postgres: None,
             mysql: Some("db.example.com:3307".into()),
             tls_fingerprint: None,
+            ssh: Some("loupe.example.com:2222".into()),
+            ssh_host_key: None,
         };
+        let terminal = client_command(&ConnectionKind::Ssh, &listeners, "alice", "web-1")
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            terminal.contains("loupe ssh web-1")
+                && terminal.contains("ssh -p 2222 alice+web-1@loupe.example.com"),
+            "{terminal}"
+        );
         let mysql = client_command(&ConnectionKind::Mysql, &listeners, "alice", "orders").unwrap();
         assert_eq!(
             mysql.shown(),

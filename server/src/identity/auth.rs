@@ -44,6 +44,8 @@ pub enum Credential {
     Token { id: String, digest: String },
     /// `loupe user …` and friends, run on the server with access to its database.
     CommandLine,
+    /// One of the user's SSH public keys, at Loupe's SSH listener: its `SHA256:…` fingerprint.
+    SshKey { fingerprint: String },
 }
 
 impl Actor {
@@ -97,6 +99,15 @@ pub async fn refreshed(store: &Store, actor: &Actor) -> Result<Option<Actor>, Ap
         Credential::Token { digest, .. } => store.token_user(digest).await?.map(|(_, user)| user),
         Credential::Cookie(digest) => store.login_session_user(digest).await?,
         Credential::CommandLine => return Ok(Some(actor.clone())),
+        // Still registered to the same user, who may still sign in.
+        Credential::SshKey { fingerprint } => {
+            match store.ssh_key_by_fingerprint(fingerprint).await? {
+                Some(key) if Some(&key.user_id) == actor.user_id.as_ref() => {
+                    Some(store.user_by_id(&key.user_id).await?).filter(|user| !user.disabled)
+                }
+                _ => None,
+            }
+        }
     };
     Ok(user.map(|user| Actor::from_user(&user, actor.address.clone(), actor.credential.clone())))
 }

@@ -6,6 +6,7 @@ pub mod auth;
 pub mod credentials;
 pub mod passwords;
 pub mod policy;
+pub mod ssh_keys;
 pub mod throttle;
 pub mod validate;
 

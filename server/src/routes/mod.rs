@@ -18,6 +18,7 @@ mod runs;
 mod sessions;
 mod settings;
 mod shares;
+mod ssh_keys;
 pub mod state;
 mod terminals;
 mod tokens;
@@ -33,10 +34,11 @@ use axum::{
 use loupe_protocol::{
     AccessRequest, ApiToken, AuditEvent, AuditQuery, CloseSession, Connection, ConnectionChanges,
     ConnectionCheck, CreatedToken, EventPage, EventsQuery, Group, GroupChanges, Health, IngestAck,
-    IngestBatch, LoginRequest, NewConnection, NewGroup, NewRecordedSession, NewShare, NewToken,
-    NewUser, OutputQuery, OutputWindow, Page, RawOutputQuery, Review, ReviewNote, ReviewQuery,
-    RowsQuery, RowsWindow, RunRequest, ScreenHits, ScreenQuery, ScreenSearchQuery, ScreenStart,
-    Session, SessionPage, SessionQuery, Settings, Share, TerminalQuery, User, UserChanges, Waiting,
+    IngestBatch, LoginRequest, NewConnection, NewGroup, NewRecordedSession, NewShare, NewSshKey,
+    NewToken, NewUser, OutputQuery, OutputWindow, Page, RawOutputQuery, Review, ReviewNote,
+    ReviewQuery, RowsQuery, RowsWindow, RunRequest, ScreenHits, ScreenQuery, ScreenSearchQuery,
+    ScreenStart, Session, SessionPage, SessionQuery, Settings, Share, SshKey, TerminalQuery, User,
+    UserChanges, Waiting,
 };
 use schemars::JsonSchema;
 
@@ -292,6 +294,24 @@ pub fn endpoints() -> Vec<Endpoint> {
             "/api/tokens/{id}",
             "Revoke an API token",
             tokens::revoke_token,
+        )
+        .no_content(),
+        Endpoint::get(
+            "/api/me/ssh-keys",
+            "The caller's SSH public keys (for Loupe's SSH listener)",
+            ssh_keys::list_ssh_keys,
+        )
+        .json::<Vec<SshKey>>(),
+        Endpoint::post(
+            "/api/me/ssh-keys",
+            "Register an SSH public key for the caller",
+            ssh_keys::add_ssh_key,
+        )
+        .body::<NewSshKey>().created::<SshKey>(),
+        Endpoint::delete(
+            "/api/me/ssh-keys/{id}",
+            "Remove one of the caller's SSH public keys",
+            ssh_keys::remove_ssh_key,
         )
         .no_content(),
         Endpoint::get(

@@ -22,6 +22,11 @@ pub async fn get_settings(State(state): State<AppState>) -> Json<Settings> {
                 .as_deref()
                 .map(|bind| advertised(bind, config)),
             tls_fingerprint: state.wire_tls.as_ref().map(|tls| tls.fingerprint.clone()),
+            ssh: config
+                .ssh_bind
+                .as_deref()
+                .map(|bind| advertised(bind, config)),
+            ssh_host_key: state.ssh_host_key.clone(),
         },
     })
 }

@@ -25,6 +25,8 @@ pub struct AppState {
     pub window_budget: Arc<WindowBudget>,
     /// The wire listeners' TLS, when a listener is on.
     pub wire_tls: Option<Arc<WireTls>>,
+    /// The SSH listener's host key fingerprint, when it is on.
+    pub ssh_host_key: Option<String>,
 }
 
 impl FromRef<AppState> for Store {

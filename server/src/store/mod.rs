@@ -181,6 +181,11 @@ forward! {
     pub async fn insert_keyframe(&self, session_id: &str, keyframe: &KeyframeRecord) -> StoreResult<()>;
     pub async fn keyframe_before(&self, session_id: &str, at_us: i64) -> StoreResult<Option<KeyframeRecord>>;
     pub async fn keyframe_totals(&self, session_id: &str) -> StoreResult<(i64, i64)>;
+
+    pub async fn create_ssh_key(&self, key: &SshKeyRecord) -> StoreResult<()>;
+    pub async fn list_ssh_keys(&self, user_id: &str) -> StoreResult<Vec<SshKeyRecord>>;
+    pub async fn delete_ssh_key(&self, user_id: &str, id: &str) -> StoreResult<bool>;
+    pub async fn ssh_key_by_fingerprint(&self, fingerprint: &str) -> StoreResult<Option<SshKeyRecord>>;
     pub async fn session_write_state(&self, session_id: &str) -> StoreResult<Option<SessionWriteState>>;
     pub async fn write_batch(&self, ops: &[WriteOp]) -> StoreResult<()>;
     pub async fn interrupt_running(&self, node_id: &str, reason: &str) -> StoreResult<u64>;

@@ -220,6 +220,19 @@ pub struct ChunkRecord {
     pub data: Vec<u8>,
 }
 
+/// A user's SSH public key, for Loupe's SSH listener.
+#[derive(Debug, Clone, FromRow)]
+pub struct SshKeyRecord {
+    pub id: String,
+    pub user_id: String,
+    pub name: String,
+    /// OpenSSH's one-line form, without its comment.
+    pub public_key: String,
+    /// `SHA256:…`.
+    pub fingerprint: String,
+    pub created_at_us: i64,
+}
+
 /// A terminal session's screen once its output event `seq` has `byte_offset` bytes.
 #[derive(Debug, Clone, PartialEq, Eq, FromRow)]
 pub struct KeyframeRecord {

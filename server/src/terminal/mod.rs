@@ -8,6 +8,7 @@
 //! apply to an interactive terminal (there is no command to show a reviewer before it runs);
 //! just-in-time access does, at connect.
 
+pub mod listener;
 pub mod pty;
 pub mod record;
 pub mod relay;

@@ -121,6 +121,20 @@ const MATRIX: &[Row] = &[
         None,
         ADMIN_DELETES,
     ),
+    // SSH keys: everyone manages their own, and only their own.
+    row("GET", "/api/me/ssh-keys", None, LOGGED_IN),
+    row(
+        "POST",
+        "/api/me/ssh-keys",
+        Some(r#"{"public_key":"not a key {unique}"}"#),
+        [401, 400, 400, 400, 400, 400],
+    ),
+    row(
+        "DELETE",
+        "/api/me/ssh-keys/{unique}",
+        None,
+        [401, 404, 404, 404, 404, 404],
+    ),
     row("GET", "/api/tokens", None, LOGGED_IN),
     row(
         "POST",
@@ -749,6 +763,7 @@ fn every_route_has_a_row_in_the_matrix() {
                 .replace("{group_id}", "{id}")
                 .replace("{token_id}", "{id}")
                 .replace("{member_id}", "{user_id}")
+                .replace("/ssh-keys/{unique}", "/ssh-keys/{id}")
                 .replace("/rows/0/cells/0", "/rows/{row}/cells/{column}");
             format!("{} {path}", row.method)
         })

@@ -713,3 +713,218 @@ async fn in_terminal(command: pty_process::Command, script: &[(&str, &str)]) -> 
         String::from_utf8_lossy(&seen).into_owned(),
     )
 }
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `ssh` (OpenSSH's client) to Loupe's listener as `user`, with `key`, never asking anything.
+fn ssh_to_loupe(port: u16, key: &std::path::Path, user: &str) -> Vec<String> {
+    [
+        "-p",
+        &port.to_string(),
+        "-i",
+        key.to_str().unwrap(),
+        "-o",
+        "IdentitiesOnly=yes",
+        "-o",
+        "BatchMode=yes",
+        "-o",
+        "StrictHostKeyChecking=no",
+        "-o",
+        "UserKnownHostsFile=/dev/null",
+        "-o",
+        "LogLevel=ERROR",
+        &format!("{user}@127.0.0.1"),
+    ]
+    .map(str::to_owned)
+    .to_vec()
+}
+
+#[tokio::test]
+async fn openssh_clients_open_terminals_and_run_commands_through_loupes_own_listener() {
+    let port = free_port();
+    let app =
+        TestApp::spawn_with(|config| config.ssh_bind = Some(format!("127.0.0.1:{port}"))).await;
+    let admin = app.admin().await;
+    let alice = app.user("alice", Role::User).await;
+    let bob = app.user("bob", Role::User).await;
+    app.create_connection(
+        &admin,
+        json!({
+            "name": "box",
+            "kind": "shell",
+            "command": { "argv": ["sh"], "input": "stdin", "env": { "PS1": "$ " } },
+        }),
+    )
+    .await;
+    let group = app
+        .call(
+            Method::POST,
+            "/api/groups",
+            Some(&admin),
+            Some(json!({ "name": "sre" })),
+        )
+        .await;
+    assert_eq!(group.status(), 201);
+    let mut guarded = shell_connection("guarded", false);
+    guarded["review"] = json!({ "jit_access": true, "reviewer_groups": ["sre"] });
+    app.create_connection(&admin, guarded).await;
+
+    // Alice registers her key; the same key cannot be anyone else's.
+    let folder = tempfile::tempdir().unwrap();
+    let key = folder.path().join("alice");
+    let generated = std::process::Command::new("ssh-keygen")
+        .args([
+            "-q",
+            "-t",
+            "ed25519",
+            "-N",
+            "",
+            "-C",
+            "alice@laptop",
+            "-f",
+            key.to_str().unwrap(),
+        ])
+        .status()
+        .unwrap();
+    assert!(generated.success());
+    let public_key = std::fs::read_to_string(key.with_extension("pub")).unwrap();
+    let added = app
+        .call(
+            Method::POST,
+            "/api/me/ssh-keys",
+            Some(&alice),
+            Some(json!({ "public_key": public_key })),
+        )
+        .await;
+    assert_eq!(added.status(), 201);
+    let added: Value = added.json().await.unwrap();
+    assert_eq!(
+        (added["name"].as_str(), added["algorithm"].as_str()),
+        (Some("alice@laptop"), Some("ssh-ed25519"))
+    );
+    let taken = app
+        .call(
+            Method::POST,
+            "/api/me/ssh-keys",
+            Some(&bob),
+            Some(json!({ "public_key": public_key })),
+        )
+        .await;
+    assert_eq!(taken.status(), 409);
+    let listed: Vec<Value> = app.get_json(&bob, "/api/me/ssh-keys").await;
+    assert!(listed.is_empty());
+
+    // An interactive terminal, in a real terminal.
+    let mut ssh = pty_process::Command::new("ssh").arg("-tt");
+    for arg in ssh_to_loupe(port, &key, "alice+box") {
+        ssh = ssh.arg(arg);
+    }
+    let (code, shown) = in_terminal(
+        ssh,
+        &[
+            ("$ ", "echo via-listener-$((3*3))\r"),
+            ("via-listener-9", "exit 6\r"),
+        ],
+    )
+    .await;
+    assert_eq!(code, 6, "{shown}");
+    let page: loupe_protocol::SessionPage = app.get_json(&alice, "/api/sessions?type=ssh").await;
+    let terminal = &page.items[0];
+    assert_eq!(
+        (terminal.verb, terminal.exit_code, terminal.status),
+        (Verb::Connect, Some(6), SessionStatus::Done)
+    );
+    let text = download(&app, &alice, &terminal.id, "txt").await;
+    assert!(text.lines().any(|line| line == "via-listener-9"), "{text}");
+
+    // One command: stdout and stderr apart, its exit status, recorded as a command session.
+    let mut args = ssh_to_loupe(port, &key, "alice+box");
+    args.push("echo one; echo two >&2; exit 4".into());
+    let output = tokio::process::Command::new("ssh")
+        .args(&args)
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(4),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&output.stdout), "one\n");
+    assert!(String::from_utf8_lossy(&output.stderr).contains("two"));
+    let page: loupe_protocol::SessionPage = app.get_json(&alice, "/api/sessions?type=ssh").await;
+    let command = &page.items[0];
+    assert_eq!((command.verb, command.exit_code), (Verb::Exec, Some(4)));
+
+    // Refusals: access not granted, forwarding, a key nobody registered, a user name without
+    // a connection.
+    let mut args = ssh_to_loupe(port, &key, "alice+guarded");
+    args.push("true".into());
+    let refused = tokio::process::Command::new("ssh")
+        .args(&args)
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("needs approved access"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    let mut args = ssh_to_loupe(port, &key, "alice+box");
+    args.splice(
+        0..0,
+        [
+            "-N",
+            "-o",
+            "ExitOnForwardFailure=yes",
+            "-R",
+            "0:127.0.0.1:9",
+        ]
+        .map(str::to_owned),
+    );
+    let forwarded = tokio::time::timeout(
+        Duration::from_secs(10),
+        tokio::process::Command::new("ssh").args(&args).output(),
+    )
+    .await
+    .expect("ssh gives up on a refused forward")
+    .unwrap();
+    assert_eq!(forwarded.status.code(), Some(255));
+    assert!(
+        String::from_utf8_lossy(&forwarded.stderr).contains("forwarding failed"),
+        "{}",
+        String::from_utf8_lossy(&forwarded.stderr)
+    );
+    let stranger = folder.path().join("stranger");
+    std::process::Command::new("ssh-keygen")
+        .args([
+            "-q",
+            "-t",
+            "ed25519",
+            "-N",
+            "",
+            "-f",
+            stranger.to_str().unwrap(),
+        ])
+        .status()
+        .unwrap();
+    for (key, user) in [(&stranger, "alice+box"), (&key, "alice")] {
+        let mut args = ssh_to_loupe(port, key, user);
+        args.push("true".into());
+        let denied = tokio::process::Command::new("ssh")
+            .args(&args)
+            .output()
+            .await
+            .unwrap();
+        assert_eq!(denied.status.code(), Some(255), "{user}");
+        assert!(String::from_utf8_lossy(&denied.stderr).contains("Permission denied"));
+    }
+}

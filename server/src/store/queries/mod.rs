@@ -13,11 +13,12 @@ mod recording;
 mod reviews;
 mod sessions;
 mod shares;
+mod ssh_keys;
 
 pub(crate) use self::{
     audit::audit_queries, connections::connections_queries, identity::identity_queries,
     keyframes::keyframes_queries, recording::recording_queries, reviews::reviews_queries,
-    sessions::sessions_queries, shares::shares_queries,
+    sessions::sessions_queries, shares::shares_queries, ssh_keys::ssh_keys_queries,
 };
 
 /// Every shared query, for one backend: `shared_queries!(SqliteStore, sqlx::Sqlite)`.
@@ -60,6 +61,7 @@ macro_rules! shared_queries {
         $crate::store::queries::sessions_queries!($store, $db);
         $crate::store::queries::recording_queries!($store, $db);
         $crate::store::queries::keyframes_queries!($store, $db);
+        $crate::store::queries::ssh_keys_queries!($store, $db);
         $crate::store::queries::connections_queries!($store, $db);
         $crate::store::queries::reviews_queries!($store, $db);
         $crate::store::queries::shares_queries!($store, $db);
