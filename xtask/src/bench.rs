@@ -1,4 +1,4 @@
-//! `cargo xtask bench list|ingest|download|live|gateway [options]`: runs the benchmarks in
+//! `cargo xtask bench list|ingest|download|live|gateway|terminal [options]`: runs the benchmarks in
 //! `server/benches/loupe.rs` on SQLite and, when it answers, PostgreSQL. They print their own
 //! figures and baselines. `cargo xtask bench browser` opens a 1 GiB session in Chromium
 //! (`end2end/benches/`).
@@ -18,10 +18,10 @@ pub fn bench(args: &[String]) -> Result<ExitCode> {
     }
     if !matches!(
         args.first().map(String::as_str),
-        Some("list" | "ingest" | "download" | "live" | "gateway")
+        Some("list" | "ingest" | "download" | "live" | "gateway" | "terminal")
     ) {
         eprintln!(
-            "usage: cargo xtask bench list [--sessions N] | ingest|download [--bytes N] | live [--watchers N --rate N --seconds N] | gateway [--seconds N --scale N] | browser"
+            "usage: cargo xtask bench list [--sessions N] | ingest|download [--bytes N] | live [--watchers N --rate N --seconds N] | gateway [--seconds N --scale N] | terminal [--megabytes N] | browser"
         );
         return Ok(ExitCode::from(2));
     }

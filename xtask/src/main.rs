@@ -43,7 +43,7 @@ fn main() -> ExitCode {
             }),
         _ => {
             eprintln!(
-                "usage: cargo xtask run [-- SERVER FLAGS…] | cargo xtask test | cargo xtask bench list|ingest|download|live | cargo xtask client | cargo xtask cycles | cargo xtask schemathesis [EXAMPLES]"
+                "usage: cargo xtask run [-- SERVER FLAGS…] | cargo xtask test | cargo xtask bench list|ingest|download|live|gateway|terminal|browser | cargo xtask client | cargo xtask cycles | cargo xtask schemathesis [EXAMPLES]"
             );
             return ExitCode::from(2);
         }

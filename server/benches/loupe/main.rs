@@ -1,4 +1,4 @@
-//! `cargo xtask bench list | ingest | download | live`: Loupe's speed figures, through its HTTP API on loopback,
+//! `cargo xtask bench list | ingest | download | live | gateway | terminal`: Loupe's speed figures, through its HTTP API on loopback,
 //! each printed next to a baseline measured in the same run, because these machines are noisy.
 //!
 //! - `list`: seeds sessions like real use (hundreds of users, dozens of connections, four types,
@@ -12,6 +12,8 @@
 //! - `gateway`: pgbench through Loupe's PostgreSQL listener, every statement recorded, next to
 //!   pgbench straight to PostgreSQL: TPS ratios, added p50/p99 latency, statements recorded
 //!   against executed.
+//! - `terminal`: `cat` through Loupe's SSH path against direct ssh, keystroke echo latency,
+//!   the first frame at minute 59 of an hour-long recording, and storage (see `terminal.rs`).
 //! - `download`: the same output downloaded as `txt` over HTTP. Baseline: `cat` of a file of the
 //!   same size. Also the server's peak memory growth while it streams.
 //!
@@ -63,6 +65,9 @@ fn main() -> Result<()> {
                 number("--seconds", 30),
                 number("--scale", 10),
             )),
+            Some("terminal") => {
+                runtime.block_on(terminal::run(backend, number("--megabytes", 200)))
+            }
             Some("live") => runtime.block_on(live::run(
                 backend,
                 number("--watchers", 1000) as usize,
@@ -70,7 +75,7 @@ fn main() -> Result<()> {
                 number("--seconds", 30),
             )),
             _ => anyhow::bail!(
-                "usage: bench list [--sessions N] | ingest|download [--bytes N] | live [--watchers N --rate N --seconds N] | gateway [--seconds N --scale N]"
+                "usage: bench list [--sessions N] | ingest|download [--bytes N] | live [--watchers N --rate N --seconds N] | gateway [--seconds N --scale N] | terminal [--megabytes N]"
             ),
         };
         if let Err(error) = outcome {
@@ -274,6 +279,7 @@ mod gateway;
 mod ingest;
 mod list;
 mod live;
+mod terminal;
 
 #[path = "../../tests/support/database.rs"]
 mod database;

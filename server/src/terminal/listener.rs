@@ -167,9 +167,14 @@ impl server::Handler for Client {
         session: &mut Session,
     ) -> Result<(), Self::Error> {
         if let Some(open) = self.channels.get_mut(&channel) {
-            open.size = Size {
-                cols: clamp(cols),
-                rows: clamp(rows),
+            // A client without a terminal of its own (`ssh -tt` from a pipe) says 0×0.
+            open.size = if cols == 0 || rows == 0 {
+                Size::DEFAULT
+            } else {
+                Size {
+                    cols: clamp(cols),
+                    rows: clamp(rows),
+                }
             };
         }
         session.channel_success(channel)?;

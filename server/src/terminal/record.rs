@@ -7,6 +7,10 @@
 //! it. When recording falls behind by [`QUEUE`] pieces the relay waits, and the program's
 //! output with it: nothing shown is left out of the record.
 //!
+//! The screen is kept by a second task (the keyframer), handed the same pieces in order, so
+//! emulating the terminal (asciinema's avt, about 50 MB/s on one core) and committing to the
+//! store run side by side rather than one after the other.
+//!
 //! A keyframe (the screen as escape sequences, see [`Screen::dump`]) is stored once the output
 //! since the last one reaches [`KEYFRAME_BYTES`], or [`KEYFRAME_EVERY`] has passed since it, and
 //! in either case at least 20 times the last keyframe's size, so keyframes add at most about 5%
@@ -20,7 +24,7 @@ use tokio::sync::mpsc;
 
 use super::screen::{Screen, Size};
 use crate::{
-    sessions::recorder::{Append, NewEvent, Recorder},
+    sessions::recorder::{Append, NewEvent, RecordError, Recorded, Recorder},
     store::{KeyframeRecord, MAX_CHUNK_BYTES, Store, now_us},
 };
 
@@ -54,32 +58,47 @@ impl Recording {
     /// Starts recording `session_id`, whose terminal opened at `size` (its first event).
     pub fn start(recorder: Recorder, store: Store, session_id: String, size: Size) -> Recording {
         let (pieces, receiver) = mpsc::channel(QUEUE);
-        let writer = Writer {
-            recorder,
+        let (screen, screen_ops) = mpsc::channel(QUEUE);
+        let keyframer = Keyframer {
             store,
-            session_id,
+            session_id: session_id.clone(),
             screen: Screen::new(size),
-            output: Pending::default(),
-            keys: Pending::default(),
-            output_bytes: 0,
-            keyframe: KeyframeClock {
+            clock: KeyframeClock {
                 bytes_since: 0,
                 since: Instant::now(),
                 last_len: 0,
             },
-            stopped_keyframes: false,
             screen_at_us: now_us(),
         };
-        let task = tokio::spawn(writer.run(receiver, size));
+        let keyframes = tokio::spawn(keyframer.run(screen_ops));
+        let writer = Writer {
+            recorder,
+            session_id,
+            screen: Some(screen),
+            output: Pending::default(),
+            keys: Pending::default(),
+            output_bytes: 0,
+            in_flight: None,
+        };
+        let task = tokio::spawn(async move {
+            let written = writer.run(receiver, size).await;
+            // The writer has dropped its side: the keyframer finishes what it was handed.
+            let _ = keyframes.await;
+            written
+        });
         Recording { pieces, task }
     }
 
     /// False once the recording has failed (see [`Recording::finish`] for why).
     pub async fn output(&self, bytes: Bytes) -> bool {
-        self.pieces
-            .send(Piece::Output(now_us(), bytes))
-            .await
-            .is_ok()
+        self.output_at(now_us(), bytes).await
+    }
+
+    /// Output that arrived at `at_us` (microseconds since the epoch), for a recording replayed
+    /// from elsewhere (a bench's hour of terminal, an imported cast): the pieces' times must not
+    /// go back.
+    pub async fn output_at(&self, at_us: i64, bytes: Bytes) -> bool {
+        self.pieces.send(Piece::Output(at_us, bytes)).await.is_ok()
     }
 
     pub async fn keys(&self, bytes: Bytes) -> bool {
@@ -127,22 +146,36 @@ impl KeyframeClock {
     }
 }
 
+/// What the keyframer is handed, in the order of the recording.
+enum ScreenOp {
+    Feed(i64, Bytes),
+    Resize(Size),
+    /// Everything fed so far is recorded: the output event `seq` has `byte_offset` bytes.
+    Recorded {
+        seq: u64,
+        byte_offset: u64,
+        bytes: u64,
+    },
+}
+
+/// Writes the recording to the store. The screen is the keyframer's, in a task of its own, so
+/// emulating the terminal and committing run side by side.
 struct Writer {
     recorder: Recorder,
-    store: Store,
     session_id: String,
-    screen: Screen,
+    /// None once keyframes stop (output reached the storage limit: keyframes past what is kept
+    /// would be of nothing).
+    screen: Option<mpsc::Sender<ScreenOp>>,
     output: Pending,
     keys: Pending,
-    /// Output bytes recorded so far: the offset the screen is at once everything is flushed.
+    /// Output bytes recorded so far.
     output_bytes: u64,
-    keyframe: KeyframeClock,
-    /// Output reached the storage limit: keyframes past what is kept would be of nothing.
-    stopped_keyframes: bool,
-    /// When the last output the screen holds arrived: a keyframe's time, so that every byte
-    /// after a keyframe arrived at or after it.
-    screen_at_us: i64,
+    /// The commit of the output written last, while it is under way: the next piece is queued
+    /// before it returns, so gathering and committing overlap (the recorder keeps the order).
+    in_flight: Option<Commit>,
 }
+
+type Commit = std::pin::Pin<Box<dyn Future<Output = Result<Recorded, RecordError>> + Send + Sync>>;
 
 impl Writer {
     async fn run(mut self, mut pieces: mpsc::Receiver<Piece>, size: Size) -> Result<(), String> {
@@ -159,8 +192,7 @@ impl Writer {
             tokio::select! {
                 piece = pieces.recv() => match piece {
                     Some(Piece::Output(at_us, bytes)) => {
-                        self.screen.feed(&bytes);
-                        self.screen_at_us = at_us;
+                        self.hand_to_keyframer(ScreenOp::Feed(at_us, bytes.clone())).await;
                         if gather(&mut self.output, at_us, &bytes) {
                             self.flush_output().await?;
                         }
@@ -172,7 +204,7 @@ impl Writer {
                     }
                     Some(Piece::Resize(at_us, size)) => {
                         self.flush().await?;
-                        self.screen.resize(size);
+                        self.hand_to_keyframer(ScreenOp::Resize(size)).await;
                         self.event(NewEvent {
                             at_us,
                             text: Some(size.to_text()),
@@ -180,10 +212,21 @@ impl Writer {
                         })
                         .await?;
                     }
-                    None => return self.flush().await,
+                    None => {
+                        self.flush().await?;
+                        return self.settle().await;
+                    }
                 },
                 _ = tick.tick() => self.flush().await?,
             }
+        }
+    }
+
+    async fn hand_to_keyframer(&mut self, op: ScreenOp) {
+        if let Some(screen) = &self.screen
+            && screen.send(op).await.is_err()
+        {
+            self.screen = None;
         }
     }
 
@@ -201,47 +244,64 @@ impl Writer {
     }
 
     async fn flush_output(&mut self) -> Result<(), String> {
-        let Some((seq, truncated, bytes)) = record(
-            &self.recorder,
-            &self.session_id,
-            &mut self.output,
-            Stream::Stdout,
-        )
-        .await?
-        else {
-            return Ok(());
+        let Some(seq) = self.output.seq else {
+            // The first piece creates the output event: its seq is needed before the next.
+            let Some((seq, truncated, bytes)) = record(
+                &self.recorder,
+                &self.session_id,
+                &mut self.output,
+                Stream::Stdout,
+            )
+            .await?
+            else {
+                return Ok(());
+            };
+            return self.recorded(seq, truncated, bytes).await;
         };
-        self.output_bytes += bytes;
-        self.keyframe.bytes_since += bytes;
+        if self.output.data.is_empty() {
+            return Ok(());
+        }
+        let data = std::mem::take(&mut self.output.data);
+        let bytes = data.len() as u64;
+        let append = Append::Output {
+            seq: Some(seq),
+            stream: Stream::Stdout,
+            at_us: self.output.at_us,
+            data,
+        };
+        let commit = self
+            .recorder
+            .submit(&self.session_id, vec![append])
+            .await
+            .map_err(|error| error.to_string())?;
+        let truncated = match self.in_flight.replace(Box::pin(commit)) {
+            Some(previous) => previous.await.map_err(|error| error.to_string())?.truncated,
+            None => false,
+        };
+        self.recorded(seq, truncated, bytes).await
+    }
+
+    /// Waits for the output under way to be committed.
+    async fn settle(&mut self) -> Result<(), String> {
+        if let Some(commit) = self.in_flight.take() {
+            commit.await.map_err(|error| error.to_string())?;
+        }
+        Ok(())
+    }
+
+    /// Tells the keyframer that `bytes` more of the output event `seq` are recorded (keyframes
+    /// stop once the storage limit cut the output).
+    async fn recorded(&mut self, seq: u64, truncated: bool, bytes: u64) -> Result<(), String> {
         if truncated {
-            self.stopped_keyframes = true;
+            self.screen = None;
         }
-        if !self.stopped_keyframes && self.keyframe.due() {
-            let screen = self.screen.dump();
-            let size = self.screen.size();
-            let keyframe = KeyframeRecord {
-                seq: seq as i64,
-                byte_offset: self.output_bytes as i64,
-                at_us: self.screen_at_us,
-                cols: i32::from(size.cols),
-                rows: i32::from(size.rows),
-                screen,
-            };
-            self.keyframe = KeyframeClock {
-                bytes_since: 0,
-                since: Instant::now(),
-                last_len: keyframe.screen.len() as u64,
-            };
-            // A keyframe is derived from the output: one that is lost only makes seeking
-            // replay more.
-            if let Err(error) = self
-                .store
-                .insert_keyframe(&self.session_id, &keyframe)
-                .await
-            {
-                tracing::warn!(session = %self.session_id, %error, "could not store a keyframe");
-            }
-        }
+        self.output_bytes += bytes;
+        let recorded = ScreenOp::Recorded {
+            seq,
+            byte_offset: self.output_bytes,
+            bytes,
+        };
+        self.hand_to_keyframer(recorded).await;
         Ok(())
     }
 
@@ -254,6 +314,67 @@ impl Writer {
         )
         .await
         .map(drop)
+    }
+}
+
+/// Keeps the terminal's screen from the recorded output and stores a keyframe when one is due.
+struct Keyframer {
+    store: Store,
+    session_id: String,
+    screen: Screen,
+    clock: KeyframeClock,
+    /// When the last output the screen holds arrived: a keyframe's time, so that every byte
+    /// after a keyframe arrived at or after it.
+    screen_at_us: i64,
+}
+
+impl Keyframer {
+    async fn run(mut self, mut ops: mpsc::Receiver<ScreenOp>) {
+        while let Some(op) = ops.recv().await {
+            match op {
+                ScreenOp::Feed(at_us, bytes) => {
+                    self.screen.feed(&bytes);
+                    self.screen_at_us = at_us;
+                }
+                ScreenOp::Resize(size) => self.screen.resize(size),
+                ScreenOp::Recorded {
+                    seq,
+                    byte_offset,
+                    bytes,
+                } => {
+                    self.clock.bytes_since += bytes;
+                    if self.clock.due() {
+                        self.keyframe(seq, byte_offset).await;
+                    }
+                }
+            }
+        }
+    }
+
+    async fn keyframe(&mut self, seq: u64, byte_offset: u64) {
+        let size = self.screen.size();
+        let keyframe = KeyframeRecord {
+            seq: seq as i64,
+            byte_offset: byte_offset as i64,
+            at_us: self.screen_at_us,
+            cols: i32::from(size.cols),
+            rows: i32::from(size.rows),
+            screen: self.screen.dump(),
+        };
+        self.clock = KeyframeClock {
+            bytes_since: 0,
+            since: Instant::now(),
+            last_len: keyframe.screen.len() as u64,
+        };
+        // A keyframe is derived from the output: one that is lost only makes seeking replay
+        // more.
+        if let Err(error) = self
+            .store
+            .insert_keyframe(&self.session_id, &keyframe)
+            .await
+        {
+            tracing::warn!(session = %self.session_id, %error, "could not store a keyframe");
+        }
     }
 }
 

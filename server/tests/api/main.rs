@@ -20,6 +20,7 @@ mod routes;
 mod security;
 mod sessions;
 mod settings;
+#[path = "../support/sshd.rs"]
 mod sshd;
 mod statements;
 mod store;

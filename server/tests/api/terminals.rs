@@ -21,7 +21,7 @@ use tokio_tungstenite::{
 
 use crate::{
     helpers::{TestApp, TestUser},
-    sshd::Sshd,
+    sshd::{Sshd, free_port},
 };
 
 type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
@@ -166,6 +166,22 @@ fn shell_connection(name: &str, record_input: bool) -> Value {
         "command": { "argv": ["sh", "-i"], "env": { "PS1": "$ " } },
         "record_input": record_input,
     })
+}
+
+/// `guarded`: a shell connection that needs just-in-time access, granted by the group `sre`.
+async fn guarded_connection(app: &TestApp, admin: &TestUser) {
+    let group = app
+        .call(
+            Method::POST,
+            "/api/groups",
+            Some(admin),
+            Some(json!({ "name": "sre" })),
+        )
+        .await;
+    assert_eq!(group.status(), 201);
+    let mut guarded = shell_connection("guarded", false);
+    guarded["review"] = json!({ "jit_access": true, "reviewer_groups": ["sre"] });
+    app.create_connection(admin, guarded).await;
 }
 
 #[tokio::test]
@@ -473,18 +489,7 @@ async fn a_terminal_stopped_in_loupe_tells_its_user_and_refusals_name_what_is_wr
         json!({ "name": "db", "kind": "sqlite", "url": "sqlite::memory:" }),
     )
     .await;
-    let group = app
-        .call(
-            Method::POST,
-            "/api/groups",
-            Some(&admin),
-            Some(json!({ "name": "sre" })),
-        )
-        .await;
-    assert_eq!(group.status(), 201);
-    let mut jit = shell_connection("guarded", false);
-    jit["review"] = json!({ "jit_access": true, "reviewer_groups": ["sre"] });
-    app.create_connection(&admin, jit).await;
+    guarded_connection(&app, &admin).await;
 
     let mut terminal = open(&app, &alice, "box", "").await.unwrap();
     terminal
@@ -714,14 +719,6 @@ async fn in_terminal(command: pty_process::Command, script: &[(&str, &str)]) -> 
     )
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// `ssh` (OpenSSH's client) to Loupe's listener as `user`, with `key`, never asking anything.
 fn ssh_to_loupe(port: u16, key: &std::path::Path, user: &str) -> Vec<String> {
     [
@@ -762,18 +759,7 @@ async fn openssh_clients_open_terminals_and_run_commands_through_loupes_own_list
         }),
     )
     .await;
-    let group = app
-        .call(
-            Method::POST,
-            "/api/groups",
-            Some(&admin),
-            Some(json!({ "name": "sre" })),
-        )
-        .await;
-    assert_eq!(group.status(), 201);
-    let mut guarded = shell_connection("guarded", false);
-    guarded["review"] = json!({ "jit_access": true, "reviewer_groups": ["sre"] });
-    app.create_connection(&admin, guarded).await;
+    guarded_connection(&app, &admin).await;
 
     // Alice registers her key; the same key cannot be anyone else's.
     let folder = tempfile::tempdir().unwrap();

@@ -67,7 +67,17 @@ fn fingerprint_of(public_key: &Path) -> String {
 impl Sshd {
     /// Starts a server with a new host key and a new account.
     pub async fn start() -> Sshd {
-        let folder = tempfile::tempdir().unwrap();
+        // sshd reads the authorized keys as the account, so its folder is in /tmp (whatever
+        // TMPDIR says: a bench's may sit under root's own home), readable by everyone.
+        let folder = tempfile::Builder::new()
+            .prefix("loupe-sshd-")
+            .tempdir_in("/tmp")
+            .unwrap();
+        std::fs::set_permissions(
+            folder.path(),
+            std::os::unix::fs::PermissionsExt::from_mode(0o755),
+        )
+        .unwrap();
         let user = format!(
             "loupet{}x{}",
             std::process::id(),
@@ -163,7 +173,8 @@ impl Drop for Sshd {
     }
 }
 
-fn free_port() -> u16 {
+/// A port nothing listens on now, on loopback.
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
