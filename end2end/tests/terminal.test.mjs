@@ -77,6 +77,7 @@ test('a terminal typed into on the Run page is played back, sought and searched'
   const player = page.locator('[data-test=player-screen]');
   await waitForRow(player, 'hello');
   await page.locator('[data-test=player-play]').waitFor();
+  await page.locator('[data-test=keystrokes-note]', { hasText: 'not recorded' }).waitFor();
   // Back to the start: before the command ran, nothing of it is on the screen.
   await page.locator('[data-test=player-jump]').fill('0:00');
   await page.locator('[data-test=player-jump]').press('Enter');

@@ -203,6 +203,7 @@ pub async fn serve(
                 .public_url
                 .clone()
                 .unwrap_or_else(|| format!("http://{}", state.config.bind)),
+            recheck: Duration::from_secs(state.config.live_recheck_seconds),
         };
         tokio::spawn(terminal::listener::serve(listener, services, key));
     }

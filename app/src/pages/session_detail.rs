@@ -9,7 +9,7 @@ use leptos_router::{
     hooks::{use_navigate, use_params_map},
 };
 use loupe_protocol::{
-    EventKind, NewShare, ReviewQuery, Session, SessionStatus, SessionType, Settings, Verb,
+    EventKind, NewShare, ReviewQuery, Session, SessionStatus, SessionType, Settings, Stream, Verb,
 };
 
 use crate::{
@@ -115,8 +115,23 @@ fn SessionDetail(id: String) -> impl IntoView {
                     current.session_type == SessionType::Ssh && current.verb == Verb::Connect
                 })
             }));
+            // Keystrokes are an output event of their own, where the connection records them.
+            let keystrokes = Memo::new(move |_| entries.with(|entries| {
+                entries.iter().any(|entry| {
+                    entry.event.kind == EventKind::Output && entry.event.summary == Stream::Stdin.as_str()
+                })
+            }));
             let id = id.clone();
-            view! { <Show when=move || is_terminal.get()><TerminalPlayer id=id.clone() session=session/></Show> }
+            view! {
+                <Show when=move || is_terminal.get()>
+                    <TerminalPlayer id=id.clone() session=session/>
+                    <p class="muted small" data-test="keystrokes-note">{move || if keystrokes.get() {
+                        "Keystrokes were recorded as well as what the terminal showed."
+                    } else {
+                        "Keystrokes are not recorded on this connection: what the terminal showed is."
+                    }}</p>
+                </Show>
+            }
         }
         <section class="timeline" aria-label="Activity log" data-test="timeline">
             <For each=move || entries.get() key=|entry| entry.event.seq let:entry>

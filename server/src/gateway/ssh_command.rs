@@ -2,15 +2,28 @@
 //! runs on the server without a PTY, stdout and stderr apart, recorded like a command
 //! connection's run; command review applies to them as to any command.
 
-use loupe_protocol::Stream;
+use loupe_protocol::{EventKind, Stream};
 use russh::ChannelMsg;
 
 use super::{Outcome, Run, command::OutputBuffer, sleep_until};
-use crate::terminal::{settings::SshTarget, ssh};
+use crate::{
+    sessions::{
+        recorder::{Append, NewEvent},
+        summarize,
+    },
+    terminal::{settings::SshTarget, ssh},
+};
 
 /// Runs `run.input` as one command on the server (no PTY: stdout and stderr apart), recorded
 /// like a command connection's run.
 pub(super) async fn execute(run: &Run, target: &SshTarget) -> Outcome {
+    let input = NewEvent {
+        text: Some(run.input.clone()),
+        ..NewEvent::new(EventKind::Input, summarize(&run.input))
+    };
+    if let Err(outcome) = run.record(vec![Append::Event(input)]).await {
+        return outcome;
+    }
     let connected = match ssh::connect(target, ssh::Pinning::Require).await {
         Ok(connected) => connected,
         Err(reason) => return run.fail(reason).await,

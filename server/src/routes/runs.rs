@@ -117,6 +117,11 @@ pub async fn rerun_session(
         policy::may_act_on_session(&actor, &original.user_id),
         "only the session's owner or an administrator runs it again",
     )?;
+    if sessions::cast::is_terminal(&original) {
+        return Err(ApiError::conflict(
+            "a terminal session cannot be run again: open a new terminal on its connection",
+        ));
+    }
     let connection = original.connection_id.clone().ok_or_else(|| {
         ApiError::conflict("this session was recorded elsewhere and cannot be run again here")
     })?;

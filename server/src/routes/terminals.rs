@@ -12,7 +12,9 @@ use axum::{
     response::Response,
 };
 use futures_util::{SinkExt, StreamExt};
-use loupe_protocol::{MAX_TERMINAL_SIDE, TerminalNotice, TerminalQuery, TerminalRequest};
+use loupe_protocol::{
+    MAX_TERMINAL_SIDE, SessionStatus, TerminalNotice, TerminalQuery, TerminalRequest,
+};
 use tokio::sync::mpsc;
 
 use crate::{
@@ -137,12 +139,34 @@ async fn serve(state: AppState, admitted: Admitted, size: Size, socket: WebSocke
             }
         }
     });
+    // What is said after the relay has gone.
+    let ended = to.clone();
     let client = ClientEnd { from, to };
-    if let Err(error) = relay::run(&state.gateway, &state.recorder, admitted, size, client).await {
+    let recheck = std::time::Duration::from_secs(state.config.live_recheck_seconds);
+    if let Err(error) = relay::run(
+        &state.gateway,
+        &state.recorder,
+        admitted,
+        size,
+        recheck,
+        client,
+    )
+    .await
+    {
         tracing::warn!(%error, "a terminal could not start");
+        let _ = ended
+            .send(ToClient::Notice(TerminalNotice::Ended {
+                status: SessionStatus::Failed,
+                exit_code: None,
+                reason: Some(error.message().to_owned()),
+            }))
+            .await;
     }
-    let _ = writer.await;
+    drop(ended);
+    // The reader holds a sender for its own notices: stop it, so the writer ends once it has
+    // sent what is queued.
     reader.abort();
+    let _ = writer.await;
 }
 
 fn refused(text: String) -> ToClient {

@@ -120,12 +120,11 @@ pub async fn screen_start(
         None => i64::MAX,
     };
     let keyframe = match output {
-        Some((seq, total)) => store
-            .keyframe_before(&session.id, at_us)
-            .await?
-            // One past what can be read (cut by the storage limit, or not yet committed) is
-            // of no use.
-            .filter(|keyframe| keyframe.seq as u64 == seq && keyframe.byte_offset as u64 <= total),
+        Some((seq, total)) => {
+            store
+                .keyframe_before(&session.id, seq as i64, at_us, total as i64)
+                .await?
+        }
         None => None,
     };
     let first = sizes.first().map_or(Size::DEFAULT, |(_, size)| *size);

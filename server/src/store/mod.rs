@@ -179,7 +179,7 @@ forward! {
     pub async fn output_chunks(&self, session_id: &str, seq: i64, start: i64, end: i64) -> StoreResult<Vec<ChunkRecord>>;
     pub async fn row_pages(&self, session_id: &str, seq: i64, start: i64, end: i64) -> StoreResult<Vec<RowPageRecord>>;
     pub async fn insert_keyframe(&self, session_id: &str, keyframe: &KeyframeRecord) -> StoreResult<()>;
-    pub async fn keyframe_before(&self, session_id: &str, at_us: i64) -> StoreResult<Option<KeyframeRecord>>;
+    pub async fn keyframe_before(&self, session_id: &str, seq: i64, at_us: i64, within: i64) -> StoreResult<Option<KeyframeRecord>>;
     pub async fn keyframe_totals(&self, session_id: &str) -> StoreResult<(i64, i64)>;
 
     pub async fn create_ssh_key(&self, key: &SshKeyRecord) -> StoreResult<()>;

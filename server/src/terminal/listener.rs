@@ -44,10 +44,14 @@ pub struct Services {
     pub recorder: Recorder,
     /// Where people open Loupe, for the links given to clients (a held command's review).
     pub public_url: String,
+    /// How often an open terminal checks that its user's login still works.
+    pub recheck: Duration,
 }
 
 /// How often a command's session is read for new output while it runs.
 const FOLLOW_EVERY: Duration = Duration::from_millis(50);
+/// The longest one command may be (as `POST /api/sessions` takes).
+const MAX_COMMAND_BYTES: usize = 1024 * 1024;
 /// Output read at once while following a command.
 const FOLLOW_BYTES: i64 = 1024 * 1024;
 
@@ -95,9 +99,11 @@ struct Client {
 }
 
 /// A session channel: the terminal size asked for, and where its input goes once it runs.
+/// Unbounded, so a handler never waits on the relay: the relay may itself be waiting for this
+/// connection's loop to take its output (a pump task moves input on to the relay's queue).
 struct Open {
     size: Size,
-    input: Option<mpsc::Sender<FromClient>>,
+    input: Option<mpsc::UnboundedSender<FromClient>>,
 }
 
 /// `alice+web-1`: the Loupe user and the connection.
@@ -191,6 +197,16 @@ impl server::Handler for Client {
         let Some((actor, connection)) = self.who.clone() else {
             return Ok(());
         };
+        // A connection stays open for hours: each terminal or command checks the login again.
+        let Some(actor) = still_in(&self.services.reviews.store, &actor).await else {
+            refuse(
+                &handle,
+                channel,
+                "your login no longer lets you in: log in again",
+            )
+            .await;
+            return Ok(());
+        };
         let Some(open) = self.channels.get_mut(&channel) else {
             return Ok(());
         };
@@ -201,7 +217,15 @@ impl server::Handler for Client {
                 return Ok(());
             }
         };
-        let (input, from) = mpsc::channel(64);
+        let (input, mut typed) = mpsc::unbounded_channel();
+        let (to_relay, from) = mpsc::channel(64);
+        tokio::spawn(async move {
+            while let Some(message) = typed.recv().await {
+                if to_relay.send(message).await.is_err() {
+                    return;
+                }
+            }
+        });
         open.input = Some(input);
         let (to, outgoing) = mpsc::channel(64);
         tokio::spawn(write_terminal(handle, channel, outgoing));
@@ -214,6 +238,7 @@ impl server::Handler for Client {
                 &services.recorder,
                 admitted,
                 size,
+                services.recheck,
                 client,
             )
             .await
@@ -235,6 +260,16 @@ impl server::Handler for Client {
         let Some((actor, connection)) = self.who.clone() else {
             return Ok(());
         };
+        // A connection stays open for hours: each terminal or command checks the login again.
+        let Some(actor) = still_in(&self.services.reviews.store, &actor).await else {
+            refuse(
+                &handle,
+                channel,
+                "your login no longer lets you in: log in again",
+            )
+            .await;
+            return Ok(());
+        };
         let services = self.services.clone();
         let input = String::from_utf8_lossy(data).into_owned();
         tokio::spawn(async move {
@@ -254,9 +289,7 @@ impl server::Handler for Client {
             .get(&channel)
             .and_then(|open| open.input.clone())
         {
-            let _ = input
-                .send(FromClient::Input(Bytes::copy_from_slice(data)))
-                .await;
+            let _ = input.send(FromClient::Input(Bytes::copy_from_slice(data)));
         }
         Ok(())
     }
@@ -276,7 +309,7 @@ impl server::Handler for Client {
                 rows: clamp(rows),
             };
             if let Some(input) = open.input.clone() {
-                let _ = input.send(FromClient::Resize(open.size)).await;
+                let _ = input.send(FromClient::Resize(open.size));
             }
         }
         Ok(())
@@ -301,6 +334,16 @@ impl server::Handler for Client {
         self.channels.remove(&channel);
         Ok(())
     }
+}
+
+/// The actor as the store sees them now, if their key still lets them in and they may still
+/// run sessions.
+async fn still_in(store: &Store, actor: &Actor) -> Option<Actor> {
+    crate::identity::auth::refreshed(store, actor)
+        .await
+        .ok()
+        .flatten()
+        .filter(crate::identity::policy::may_run_sessions)
 }
 
 /// Tells the client why it cannot go on (standard error) and ends the channel with status 1.
@@ -382,6 +425,9 @@ async fn run_command(
     if input.trim().is_empty() {
         return refuse(&handle, channel, "the command is empty").await;
     }
+    if input.len() > MAX_COMMAND_BYTES {
+        return refuse(&handle, channel, "the command is longer than 1 MiB").await;
+    }
     let session = match reviews::run(&services.reviews, &actor, &record, &input, None, None).await {
         Ok(session) => session,
         Err(error) => return refuse(&handle, channel, error.message()).await,
@@ -394,20 +440,25 @@ async fn run_command(
         );
         let _ = handle.extended_data(channel, 1, note.into_bytes()).await;
     }
-    let code = follow(&store, &session.id, &handle, channel).await;
-    finish(&handle, channel, code).await;
+    match follow(&store, &session.id, &handle, channel).await {
+        Some(code) => finish(&handle, channel, code).await,
+        // The client went away: so does its command (a held one waits for its reviewer).
+        None => {
+            services.reviews.gateway.kill(&session.id);
+        }
+    }
 }
 
 /// Streams a session's output to the channel (stdout and stderr apart) until it ends; answers
-/// the exit status to give the client.
-async fn follow(store: &Store, id: &str, handle: &Handle, channel: ChannelId) -> u32 {
+/// the exit status to give the client, or none when the client is gone.
+async fn follow(store: &Store, id: &str, handle: &Handle, channel: ChannelId) -> Option<u32> {
     let mut after = 0i64;
     let mut outputs: Vec<(i64, i64)> = Vec::new();
     let mut exit_code = None;
     loop {
         // Read the end state first: everything recorded before it is read below.
         let Ok(Some(session)) = store.session(id).await else {
-            return 1;
+            return Some(1);
         };
         let ended = session.status.is_final();
         if let Ok(events) = store.session_events(id, after, 500).await {
@@ -459,7 +510,7 @@ async fn follow(store: &Store, id: &str, handle: &Handle, channel: ChannelId) ->
             } else {
                 1
             };
-            return exit_code.map_or(fallback, |code| u32::try_from(code).unwrap_or(1));
+            return Some(exit_code.map_or(fallback, |code| u32::try_from(code).unwrap_or(1)));
         }
         tokio::time::sleep(FOLLOW_EVERY).await;
     }

@@ -80,13 +80,36 @@ fn hang_up(child: &tokio::process::Child) {
     }
 }
 
+/// Writes keystrokes and applies resizes in the order they came, until the terminal closes.
+async fn write_input(
+    mut writer: pty_process::OwnedWritePty,
+    mut typed: mpsc::UnboundedReceiver<ToTarget>,
+) {
+    while let Some(message) = typed.recv().await {
+        match message {
+            ToTarget::Input(bytes) => {
+                if writer.write_all(&bytes).await.is_err() {
+                    return;
+                }
+            }
+            ToTarget::Resize(size) => {
+                let _ = writer.resize(pty_size(size));
+            }
+        }
+    }
+}
+
 async fn relay(
     pty: pty_process::Pty,
     mut child: tokio::process::Child,
     from: mpsc::Sender<FromTarget>,
     mut to: mpsc::Receiver<ToTarget>,
 ) {
-    let (mut reader, mut writer) = pty.into_split();
+    let (mut reader, writer) = pty.into_split();
+    // Keystrokes are written by a task of their own: a program that does not read its input
+    // must not stop its output from being read.
+    let (input, typed) = mpsc::unbounded_channel();
+    tokio::spawn(write_input(writer, typed));
     let mut buffer = vec![0; READ_BYTES];
     let mut exited = None;
     let mut drain_until = None;
@@ -109,14 +132,11 @@ async fn relay(
             }
             () = tokio::time::sleep_until(drain_until.unwrap_or_else(tokio::time::Instant::now)), if drain_until.is_some() => break,
             message = to.recv() => match message {
-                Some(ToTarget::Input(bytes)) => {
-                    // A program that exited takes no keystrokes; its output is still drained.
-                    if exited.is_none() && writer.write_all(&bytes).await.is_err() {
-                        break;
+                // A program that exited takes no keystrokes; its output is still drained.
+                Some(message) => {
+                    if exited.is_none() {
+                        let _ = input.send(message);
                     }
-                }
-                Some(ToTarget::Resize(size)) => {
-                    let _ = writer.resize(pty_size(size));
                 }
                 None => {
                     hang_up(&child);

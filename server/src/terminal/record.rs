@@ -292,8 +292,13 @@ impl Writer {
     /// Tells the keyframer that `bytes` more of the output event `seq` are recorded (keyframes
     /// stop once the storage limit cut the output).
     async fn recorded(&mut self, seq: u64, truncated: bool, bytes: u64) -> Result<(), String> {
-        if truncated {
-            self.screen = None;
+        if truncated && self.screen.take().is_some() {
+            // Said once, where it happened: the terminal goes on, its record does not.
+            self.event(NewEvent::new(
+                EventKind::Note,
+                "output past the storage limit (LOUPE_MAX_OUTPUT_BYTES) is not kept",
+            ))
+            .await?;
         }
         self.output_bytes += bytes;
         let recorded = ScreenOp::Recorded {

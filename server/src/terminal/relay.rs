@@ -15,7 +15,7 @@ use crate::{
     error::ApiError,
     gateway::Gateway,
     identity::{
-        auth::Actor,
+        auth::{self, Actor},
         policy::{self, ensure},
     },
     reviews::rules,
@@ -103,12 +103,14 @@ enum Ended {
 }
 
 /// Runs an admitted terminal of `size` for `client` until either side leaves; records it as one
-/// session. Answers once the session has ended.
+/// session; every `recheck` (`LOUPE_LIVE_RECHECK`) checks that its user's login still works.
+/// Answers once the session has ended.
 pub async fn run(
     gateway: &Gateway,
     recorder: &Recorder,
     admitted: Admitted,
     size: Size,
+    recheck: std::time::Duration,
     mut client: ClientEnd,
 ) -> Result<(), ApiError> {
     let connection = &admitted.connection;
@@ -164,6 +166,10 @@ pub async fn run(
         session_id.clone(),
         size,
     );
+    let store = gateway.store().clone();
+    let actor = admitted.actor.clone();
+    let mut recheck = tokio::time::interval(recheck);
+    recheck.tick().await;
     let ended = loop {
         tokio::select! {
             from_target = target.from.recv() => match from_target {
@@ -171,8 +177,12 @@ pub async fn run(
                     if !recording.output(bytes.clone()).await {
                         break Ended::Lost("recording failed".into());
                     }
-                    // A client that left is noticed on its own channel.
-                    let _ = client.to.send(ToClient::Output(bytes)).await;
+                    // A client that left is noticed on its own channel; one that stopped reading
+                    // does not keep a stop from being heard.
+                    tokio::select! {
+                        _ = client.to.send(ToClient::Output(bytes)) => {}
+                        () = stop.cancelled() => continue,
+                    }
                 }
                 Some(FromTarget::Exited(code)) => break Ended::Exited(code),
                 Some(FromTarget::Lost(reason)) => break Ended::Lost(reason),
@@ -183,8 +193,9 @@ pub async fn run(
                     if record_input && !recording.keys(bytes.clone()).await {
                         break Ended::Lost("recording failed".into());
                     }
-                    if target.to.send(ToTarget::Input(bytes)).await.is_err() {
-                        continue;
+                    tokio::select! {
+                        _ = target.to.send(ToTarget::Input(bytes)) => {}
+                        () = stop.cancelled() => continue,
                     }
                 }
                 Some(FromClient::Resize(size)) => {
@@ -195,6 +206,21 @@ pub async fn run(
                 }
                 None => break Ended::ClientLeft,
             },
+            _ = recheck.tick() => {
+                // The login behind the terminal must still work: a logout, a revoked token or
+                // key, a disabled account or a new role ends it.
+                match auth::refreshed(&store, &actor).await {
+                    Ok(Some(now)) if policy::may_run_sessions(&now) => {}
+                    Ok(_) => {
+                        let reason = "the login this terminal was opened with no longer lets its user in".to_owned();
+                        let _ = client.to.try_send(ToClient::Notice(TerminalNotice::Message {
+                            text: format!("Loupe: this terminal is being closed: {reason}"),
+                        }));
+                        break Ended::Stopped(reason);
+                    }
+                    Err(error) => tracing::warn!(%error, "could not re-check a terminal's login"),
+                }
+            }
             () = stop.cancelled() => {
                 let reason = why.get().cloned().unwrap_or_else(|| "stopped in Loupe by a person".to_owned());
                 let _ = client.to.send(ToClient::Notice(TerminalNotice::Message {

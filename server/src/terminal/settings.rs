@@ -42,13 +42,23 @@ pub struct StoredSsh {
     pub key: bool,
 }
 
-/// The sealed part of an ssh connection.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// The sealed part of an ssh connection. Its `Debug` never shows the values.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SshSecret {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub private_key: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub password: Option<String>,
+}
+
+impl std::fmt::Debug for SshSecret {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("SshSecret")
+            .field("private_key", &self.private_key.as_ref().map(|_| "…"))
+            .field("password", &self.password.as_ref().map(|_| "…"))
+            .finish()
+    }
 }
 
 /// Everything needed to open an ssh connection's target.

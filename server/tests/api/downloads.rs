@@ -427,7 +427,7 @@ async fn with_downloads_disabled_every_path_refuses_but_viewing_works() {
     let settings: Settings = app.get("/api/settings").await.json().await.unwrap();
     assert!(settings.downloads_disabled);
     for who in [&alice, &admin] {
-        for format in ["txt", "csv", "jsonl", "nonsense"] {
+        for format in ["txt", "csv", "jsonl", "cast", "nonsense"] {
             let response = download(
                 &app,
                 who,

@@ -914,3 +914,48 @@ async fn openssh_clients_open_terminals_and_run_commands_through_loupes_own_list
         assert!(String::from_utf8_lossy(&denied.stderr).contains("Permission denied"));
     }
 }
+
+#[tokio::test]
+async fn a_terminal_ends_when_its_login_stops_working_and_is_never_run_again() {
+    let app = TestApp::spawn_with(|config| config.live_recheck_seconds = 1).await;
+    let admin = app.admin().await;
+    let alice = app.user("alice", Role::User).await;
+    app.create_connection(&admin, shell_connection("box", false))
+        .await;
+    let mut terminal = open(&app, &alice, "box", "").await.unwrap();
+    terminal
+        .until("the prompt", |terminal| terminal.output.ends_with(b"$ "))
+        .await;
+    let id = terminal.session();
+
+    // Re-running a terminal would run its summary as a command.
+    let rerun = app
+        .call(
+            Method::POST,
+            &format!("/api/sessions/{id}/rerun"),
+            Some(&alice),
+            None,
+        )
+        .await;
+    assert_eq!(rerun.status(), 409);
+
+    // Alice's token is revoked: the terminal opened with it closes, saying why.
+    let tokens: Vec<Value> = app.get_json(&alice, "/api/tokens").await;
+    let token = tokens[0]["id"].as_str().unwrap().to_owned();
+    let revoked = app
+        .call(
+            Method::DELETE,
+            &format!("/api/tokens/{token}"),
+            Some(&alice),
+            None,
+        )
+        .await;
+    assert_eq!(revoked.status(), 204);
+    let (status, _, reason) = terminal.ended().await;
+    assert_eq!(status, SessionStatus::Cancelled);
+    assert!(reason.unwrap().contains("no longer lets its user in"));
+    assert_eq!(
+        app.ended(&admin, &id).await.status,
+        SessionStatus::Cancelled
+    );
+}

@@ -22,14 +22,19 @@ macro_rules! keyframes_queries {
                 Ok(())
             }
 
-            /// The latest keyframe taken at or before `at_us`: one seek of the time index.
-            pub async fn keyframe_before(&self, session_id: &str, at_us: i64) -> StoreResult<Option<KeyframeRecord>> {
+            /// The latest keyframe of output event `seq` taken at or before `at_us` and standing at
+            /// most at byte `within` (one past the stored output is of no use): one seek of the
+            /// time index.
+            pub async fn keyframe_before(&self, session_id: &str, seq: i64, at_us: i64, within: i64) -> StoreResult<Option<KeyframeRecord>> {
                 Ok(sqlx::query_as(
                     "SELECT seq, byte_offset, at_us, cols, rows, screen FROM terminal_keyframes
-                     WHERE session_id = $1 AND at_us <= $2 ORDER BY at_us DESC, byte_offset DESC LIMIT 1",
+                     WHERE session_id = $1 AND at_us <= $2 AND seq = $3 AND byte_offset <= $4
+                     ORDER BY at_us DESC, byte_offset DESC LIMIT 1",
                 )
                 .bind(session_id)
                 .bind(at_us)
+                .bind(seq)
+                .bind(within)
                 .fetch_optional(&self.pool)
                 .await?)
             }
