@@ -315,16 +315,6 @@ impl server::Handler for Client {
         Ok(())
     }
 
-    async fn channel_eof(
-        &mut self,
-        channel: ChannelId,
-        _session: &mut Session,
-    ) -> Result<(), Self::Error> {
-        // The client has nothing more to type; a terminal ends when it closes.
-        let _ = channel;
-        Ok(())
-    }
-
     async fn channel_close(
         &mut self,
         channel: ChannelId,

@@ -2,9 +2,10 @@
 //! [`pty`]) and ssh connections (a shell on an SSH server, [`ssh`]), recorded with their timing
 //! ([`record`]) and keyframes of the screen ([`screen`]).
 //!
-//! Every way in (the browser's terminal and `loupe ssh`, both over the terminal WebSocket) hands
-//! the relay a [`ClientEnd`]; the relay opens the target, passes bytes both ways, records them,
-//! and ends the session when either side leaves or someone stops it. Command review does not
+//! Every way in (the browser's terminal and `loupe ssh` over the terminal WebSocket, and `ssh`
+//! through Loupe's own SSH listener, [`listener`]) hands the relay ([`relay`]) a
+//! [`relay::ClientEnd`]; the relay opens the target ([`target`]), passes bytes both ways,
+//! records them, and ends the session when either side leaves or someone stops it. Command review does not
 //! apply to an interactive terminal (there is no command to show a reviewer before it runs);
 //! just-in-time access does, at connect.
 
