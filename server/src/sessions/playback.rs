@@ -52,6 +52,12 @@ impl Found {
                 *counts.entry(line.as_str()).or_default() += 1;
             }
         }
+        // Lines no longer on the screen (redrawn over, not scrolled off) are forgotten, so a
+        // progress line redrawn a million times costs nothing.
+        self.shown.retain(|line, times| {
+            times.truncate(counts.get(line.as_str()).copied().unwrap_or(0));
+            !times.is_empty()
+        });
         for (line, count) in counts {
             let times = self.shown.entry(line.to_owned()).or_default();
             while times.len() < count {
@@ -191,8 +197,10 @@ pub async fn search(
             Moment::Resize(size) => transcriber.resize(size),
         };
         let at_ms = millis_since(session, at_us);
-        found.look(&transcriber.screen(), at_ms);
+        // Lines that scrolled off take the times noted while they were on the screen; then
+        // the screen as it is now is noted.
         found.take(lines, at_ms);
+        found.look(&transcriber.screen(), at_ms);
         if found.more {
             break;
         }
