@@ -245,6 +245,59 @@ async fn open(
     changed(state, actor, &groups, &record.id).await
 }
 
+/// The just-in-time access `actor` uses `connection` under now: none where the connection needs
+/// none; 403 `access_required` where it needs some and none is granted now.
+pub async fn granted_access(
+    store: &Store,
+    actor: &Actor,
+    connection: &ConnectionRecord,
+) -> Result<Option<String>, ApiError> {
+    if !rules::of(connection).jit_access {
+        return Ok(None);
+    }
+    let grant = store
+        .active_access(&connection.id, user_id(actor)?)
+        .await?
+        .ok_or_else(|| ApiError::access_required(&connection.name))?;
+    Ok(Some(grant.id))
+}
+
+/// The longest input a run takes, in bytes, whichever way it comes in.
+pub const MAX_INPUT_BYTES: usize = 1024 * 1024;
+
+/// Runs `input` through the connection named `connection` (its name or id) for `actor`, after
+/// the checks every way in shares (the HTTP API, `ssh … command` at Loupe's SSH listener):
+/// auditors do not run anything (403), the input is 1 byte to [`MAX_INPUT_BYTES`] (400 `input`),
+/// the connection exists (404). Then as [`run`].
+pub async fn start(
+    state: &Reviews,
+    actor: &Actor,
+    connection: &str,
+    input: &str,
+    reason: Option<&str>,
+    rerun_of: Option<String>,
+) -> Result<Session, ApiError> {
+    ensure(
+        policy::may_run_sessions(actor),
+        "auditors cannot run queries or commands",
+    )?;
+    if input.trim().is_empty() {
+        return Err(ApiError::bad_request("input", "input must not be empty"));
+    }
+    if input.len() > MAX_INPUT_BYTES {
+        return Err(ApiError::bad_request(
+            "input",
+            format!("input must be at most {MAX_INPUT_BYTES} bytes"),
+        ));
+    }
+    let connection = state
+        .store
+        .connection(connection)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no connection named {connection}")))?;
+    run(state, actor, &connection, input, reason, rerun_of).await
+}
+
 /// Runs `input` through `connection` as the connection's rules allow: refused without approved
 /// access where access is reviewed; held for review where commands are; else at once.
 pub async fn run(
@@ -256,16 +309,7 @@ pub async fn run(
     rerun_of: Option<String>,
 ) -> Result<Session, ApiError> {
     let rules = rules::of(connection);
-    let mut access = None;
-    if rules.jit_access {
-        let holder = user_id(actor)?;
-        let grant = state.store.active_access(&connection.id, holder).await?;
-        access = Some(
-            grant
-                .ok_or_else(|| ApiError::access_required(&connection.name))?
-                .id,
-        );
-    }
+    let access = granted_access(&state.store, actor, connection).await?;
     if !rules.command_review {
         let session = state
             .gateway

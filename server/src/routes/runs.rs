@@ -14,53 +14,23 @@ use crate::{
     extract::ApiJson,
     identity::auth::Actor,
     identity::policy::{self, ensure},
-    reviews,
+    reviews::{self, MAX_INPUT_BYTES},
     routes::state::AppState,
     sessions,
 };
 
-const MAX_INPUT_BYTES: usize = 1024 * 1024;
 /// The largest run request: a [`MAX_INPUT_BYTES`] input even if JSON escapes every byte of it
 /// (`\u0000`, six bytes each), plus the other fields. Past the input limit the answer is a 400
 /// naming `input`, not a 413 about the body.
 pub const MAX_RUN_BODY: usize = 6 * MAX_INPUT_BYTES + 64 * 1024;
-
-async fn start(
-    state: &AppState,
-    actor: &Actor,
-    connection: &str,
-    input: &str,
-    reason: Option<&str>,
-    rerun_of: Option<String>,
-) -> Result<Session, ApiError> {
-    ensure(
-        policy::may_run_sessions(actor),
-        "auditors cannot run queries or commands",
-    )?;
-    if input.trim().is_empty() {
-        return Err(ApiError::bad_request("input", "input must not be empty"));
-    }
-    if input.len() > MAX_INPUT_BYTES {
-        return Err(ApiError::bad_request(
-            "input",
-            format!("input must be at most {MAX_INPUT_BYTES} bytes"),
-        ));
-    }
-    let connection = state
-        .store
-        .connection(connection)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("no connection named {connection}")))?;
-    reviews::run(&state.reviews, actor, &connection, input, reason, rerun_of).await
-}
 
 pub async fn run_session(
     State(state): State<AppState>,
     actor: Actor,
     ApiJson(request): ApiJson<RunRequest>,
 ) -> Result<(StatusCode, Json<Session>), ApiError> {
-    let session = start(
-        &state,
+    let session = reviews::start(
+        &state.reviews,
         &actor,
         &request.connection,
         &request.input,
@@ -130,6 +100,14 @@ pub async fn rerun_session(
         .session_input(&id)
         .await?
         .ok_or_else(|| ApiError::not_found("no such session"))?;
-    let session = start(&state, &actor, &connection, &input, None, Some(id.clone())).await?;
+    let session = reviews::start(
+        &state.reviews,
+        &actor,
+        &connection,
+        &input,
+        None,
+        Some(id.clone()),
+    )
+    .await?;
     Ok((StatusCode::CREATED, Json(session)))
 }

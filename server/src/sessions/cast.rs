@@ -55,6 +55,53 @@ pub enum Moment {
     Resize(Size),
 }
 
+/// What a terminal session's events say of its recording: read once, a page at a time.
+pub struct TerminalEvents {
+    /// The terminal's output event: its seq and its bytes.
+    pub output: Option<(u64, u64)>,
+    /// The keystrokes' event, where the connection records them (named for its stream, see
+    /// the terminal recorder).
+    pub keystrokes: Option<(u64, u64)>,
+    /// Every size the terminal had, in order, with when (µs): the first is the one it opened
+    /// with.
+    pub sizes: Vec<(i64, Size)>,
+}
+
+impl TerminalEvents {
+    pub async fn read(store: &Store, session_id: &str) -> Result<TerminalEvents, StoreError> {
+        let mut found = TerminalEvents {
+            output: None,
+            keystrokes: None,
+            sizes: Vec::new(),
+        };
+        let mut after = 0;
+        loop {
+            let page = store
+                .session_events(session_id, after, EVENTS_PER_PAGE)
+                .await?;
+            for event in &page {
+                let stream = (event.seq as u64, event.bytes as u64);
+                match event.kind {
+                    EventKind::Output if event.summary == OutputStream::Stdin.as_str() => {
+                        found.keystrokes = Some(stream);
+                    }
+                    EventKind::Output => found.output = Some(stream),
+                    EventKind::Resize => {
+                        if let Some(size) = event.body.as_deref().and_then(Size::parse) {
+                            found.sizes.push((event.at_us, size));
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            match page.last() {
+                Some(last) if page.len() == EVENTS_PER_PAGE as usize => after = last.seq,
+                _ => return Ok(found),
+            }
+        }
+    }
+}
+
 /// A terminal session's recording in time order: its output, its keystrokes (where recorded)
 /// and its resizes merged, read a window of each stream at a time.
 pub struct Timeline {
@@ -73,42 +120,22 @@ impl Timeline {
         session_id: &str,
         with_keystrokes: bool,
     ) -> Result<Timeline, StoreError> {
-        let mut sources = Vec::new();
-        let mut resizes = VecDeque::new();
-        let mut after = 0;
-        loop {
-            let page = store
-                .session_events(session_id, after, EVENTS_PER_PAGE)
-                .await?;
-            for event in &page {
-                match event.kind {
-                    EventKind::Output => {
-                        // The keystrokes' event is named for its stream (see the recorder).
-                        let typed = event.summary == OutputStream::Stdin.as_str();
-                        if typed && !with_keystrokes {
-                            continue;
-                        }
-                        sources.push(Source {
-                            seq: event.seq,
-                            code: if typed { "i" } else { "o" },
-                            offset: 0,
-                            total: event.bytes as u64,
-                            chunks: VecDeque::new(),
-                        });
-                    }
-                    EventKind::Resize => {
-                        if let Some(size) = event.body.as_deref().and_then(Size::parse) {
-                            resizes.push_back((event.at_us, size));
-                        }
-                    }
-                    _ => {}
-                }
-            }
-            match page.last() {
-                Some(last) if page.len() == EVENTS_PER_PAGE as usize => after = last.seq,
-                _ => break,
-            }
-        }
+        let events = TerminalEvents::read(&store, session_id).await?;
+        let typed = events.keystrokes.filter(|_| with_keystrokes);
+        let sources = [(events.output, "o"), (typed, "i")]
+            .into_iter()
+            .filter_map(|(event, code)| {
+                let (seq, total) = event?;
+                Some(Source {
+                    seq: seq as i64,
+                    code,
+                    offset: 0,
+                    total,
+                    chunks: VecDeque::new(),
+                })
+            })
+            .collect();
+        let mut resizes = VecDeque::from(events.sizes);
         let first_size = resizes.pop_front().map_or(Size::DEFAULT, |(_, size)| size);
         Ok(Timeline {
             store,

@@ -4,9 +4,9 @@
 
 use std::collections::{HashMap, VecDeque};
 
-use loupe_protocol::{EventKind, ScreenHit, ScreenHits, ScreenStart, Stream, TerminalResize};
+use loupe_protocol::{ScreenHit, ScreenHits, ScreenStart, TerminalResize};
 
-use super::cast::{self, Moment, Timeline};
+use super::cast::{self, Moment, TerminalEvents, Timeline};
 use crate::{
     error::ApiError,
     store::{SessionRecord, Store, now_us},
@@ -15,7 +15,6 @@ use crate::{
 
 /// Hits a search returns at most.
 pub const MAX_HITS: usize = 200;
-const EVENTS_PER_PAGE: u32 = 500;
 
 fn ensure_terminal(session: &SessionRecord) -> Result<(), ApiError> {
     if cast::is_terminal(session) {
@@ -93,31 +92,7 @@ pub async fn screen_start(
     at_ms: Option<u64>,
 ) -> Result<ScreenStart, ApiError> {
     ensure_terminal(session)?;
-    let mut output = None;
-    let mut sizes = Vec::new();
-    let mut after = 0;
-    loop {
-        let page = store
-            .session_events(&session.id, after, EVENTS_PER_PAGE)
-            .await?;
-        for event in &page {
-            match event.kind {
-                EventKind::Output if event.summary == Stream::Stdout.as_str() => {
-                    output = Some((event.seq as u64, event.bytes as u64));
-                }
-                EventKind::Resize => {
-                    if let Some(size) = event.body.as_deref().and_then(Size::parse) {
-                        sizes.push((event.at_us, size));
-                    }
-                }
-                _ => {}
-            }
-        }
-        match page.last() {
-            Some(last) if page.len() == EVENTS_PER_PAGE as usize => after = last.seq,
-            _ => break,
-        }
-    }
+    let TerminalEvents { output, sizes, .. } = TerminalEvents::read(store, &session.id).await?;
     let end_us = session.ended_at_us.unwrap_or_else(now_us);
     let at_us = match at_ms {
         Some(ms) => session

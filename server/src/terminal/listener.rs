@@ -50,8 +50,6 @@ pub struct Services {
 
 /// How often a command's session is read for new output while it runs.
 const FOLLOW_EVERY: Duration = Duration::from_millis(50);
-/// The longest one command may be (as `POST /api/sessions` takes).
-const MAX_COMMAND_BYTES: usize = 1024 * 1024;
 /// Output read at once while following a command.
 const FOLLOW_BYTES: i64 = 1024 * 1024;
 
@@ -104,6 +102,29 @@ struct Client {
 struct Open {
     size: Size,
     input: Option<mpsc::UnboundedSender<FromClient>>,
+}
+
+impl Client {
+    /// Who is logged in and the connection they named, as the store sees them now: a connection
+    /// stays open for hours, so each terminal or command checks the login again (a revoked key,
+    /// a disabled user, an auditor now). Refuses the channel when it no longer works.
+    async fn logged_in(&self, handle: &Handle, channel: ChannelId) -> Option<(Actor, String)> {
+        let (actor, connection) = self.who.clone()?;
+        let now = crate::identity::auth::refreshed(&self.services.reviews.store, &actor)
+            .await
+            .ok()
+            .flatten()
+            .filter(crate::identity::policy::may_run_sessions);
+        if now.is_none() {
+            refuse(
+                handle,
+                channel,
+                "your login no longer lets you in: log in again",
+            )
+            .await;
+        }
+        Some((now?, connection))
+    }
 }
 
 /// `alice+web-1`: the Loupe user and the connection.
@@ -194,17 +215,7 @@ impl server::Handler for Client {
     ) -> Result<(), Self::Error> {
         session.channel_success(channel)?;
         let handle = session.handle();
-        let Some((actor, connection)) = self.who.clone() else {
-            return Ok(());
-        };
-        // A connection stays open for hours: each terminal or command checks the login again.
-        let Some(actor) = still_in(&self.services.reviews.store, &actor).await else {
-            refuse(
-                &handle,
-                channel,
-                "your login no longer lets you in: log in again",
-            )
-            .await;
+        let Some((actor, connection)) = self.logged_in(&handle, channel).await else {
             return Ok(());
         };
         let Some(open) = self.channels.get_mut(&channel) else {
@@ -257,17 +268,7 @@ impl server::Handler for Client {
     ) -> Result<(), Self::Error> {
         session.channel_success(channel)?;
         let handle = session.handle();
-        let Some((actor, connection)) = self.who.clone() else {
-            return Ok(());
-        };
-        // A connection stays open for hours: each terminal or command checks the login again.
-        let Some(actor) = still_in(&self.services.reviews.store, &actor).await else {
-            refuse(
-                &handle,
-                channel,
-                "your login no longer lets you in: log in again",
-            )
-            .await;
+        let Some((actor, connection)) = self.logged_in(&handle, channel).await else {
             return Ok(());
         };
         let services = self.services.clone();
@@ -324,16 +325,6 @@ impl server::Handler for Client {
         self.channels.remove(&channel);
         Ok(())
     }
-}
-
-/// The actor as the store sees them now, if their key still lets them in and they may still
-/// run sessions.
-async fn still_in(store: &Store, actor: &Actor) -> Option<Actor> {
-    crate::identity::auth::refreshed(store, actor)
-        .await
-        .ok()
-        .flatten()
-        .filter(crate::identity::policy::may_run_sessions)
 }
 
 /// Tells the client why it cannot go on (standard error) and ends the channel with status 1.
@@ -397,28 +388,8 @@ async fn run_command(
     handle: Handle,
     channel: ChannelId,
 ) {
-    let store = services.reviews.store.clone();
-    let record = match store.connection(&connection).await {
-        Ok(Some(record)) => record,
-        _ => {
-            return refuse(
-                &handle,
-                channel,
-                &format!("no connection named {connection}"),
-            )
-            .await;
-        }
-    };
-    if !crate::identity::policy::may_run_sessions(&actor) {
-        return refuse(&handle, channel, "auditors cannot run commands").await;
-    }
-    if input.trim().is_empty() {
-        return refuse(&handle, channel, "the command is empty").await;
-    }
-    if input.len() > MAX_COMMAND_BYTES {
-        return refuse(&handle, channel, "the command is longer than 1 MiB").await;
-    }
-    let session = match reviews::run(&services.reviews, &actor, &record, &input, None, None).await {
+    let started = reviews::start(&services.reviews, &actor, &connection, &input, None, None);
+    let session = match started.await {
         Ok(session) => session,
         Err(error) => return refuse(&handle, channel, error.message()).await,
     };
@@ -430,7 +401,7 @@ async fn run_command(
         );
         let _ = handle.extended_data(channel, 1, note.into_bytes()).await;
     }
-    match follow(&store, &session.id, &handle, channel).await {
+    match follow(&services.reviews.store, &session.id, &handle, channel).await {
         Some(code) => finish(&handle, channel, code).await,
         // The client went away: so does its command (a held one waits for its reviewer).
         None => {

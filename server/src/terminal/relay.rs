@@ -18,7 +18,7 @@ use crate::{
         auth::{self, Actor},
         policy::{self, ensure},
     },
-    reviews::rules,
+    reviews,
     sessions::recorder::{Append, NewEvent, Recorder},
     store::{ConnectionRecord, Store},
 };
@@ -74,19 +74,7 @@ pub async fn admit(store: &Store, actor: &Actor, name: &str) -> Result<Admitted,
             ),
         ));
     }
-    let mut access = None;
-    if rules::of(&connection).jit_access {
-        let holder = actor
-            .user_id
-            .as_deref()
-            .ok_or_else(|| ApiError::forbidden("terminals need a user"))?;
-        let grant = store.active_access(&connection.id, holder).await?;
-        access = Some(
-            grant
-                .ok_or_else(|| ApiError::access_required(&connection.name))?
-                .id,
-        );
-    }
+    let access = reviews::granted_access(store, actor, &connection).await?;
     Ok(Admitted {
         actor: actor.clone(),
         connection,

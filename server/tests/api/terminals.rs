@@ -168,6 +168,20 @@ fn shell_connection(name: &str, record_input: bool) -> Value {
     })
 }
 
+/// The administrator's Test of connection `id` (for ssh: pins the host key the first time).
+async fn test_connection(app: &TestApp, admin: &TestUser, id: &str) -> Value {
+    app.call(
+        Method::POST,
+        &format!("/api/connections/{id}/test"),
+        Some(admin),
+        None,
+    )
+    .await
+    .json()
+    .await
+    .unwrap()
+}
+
 /// `guarded`: a shell connection that needs just-in-time access, granted by the group `sre`.
 async fn guarded_connection(app: &TestApp, admin: &TestUser) {
     let group = app
@@ -575,17 +589,7 @@ async fn ssh_terminals_and_commands_go_through_a_pinned_host_key_to_a_real_opens
     let (status, _, reason) = terminal.ended().await;
     assert_eq!(status, SessionStatus::Failed);
     assert!(reason.unwrap().contains("not pinned"));
-    let check: Value = app
-        .call(
-            Method::POST,
-            &format!("/api/connections/{}/test", connection.id),
-            Some(&admin),
-            None,
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
+    let check = test_connection(&app, &admin, &connection.id).await;
     assert_eq!(check["ok"], true, "{check}");
     let pinned: loupe_protocol::Connection = app
         .get_json(&admin, &format!("/api/connections/{}", connection.id))
@@ -654,17 +658,7 @@ async fn ssh_terminals_and_commands_go_through_a_pinned_host_key_to_a_real_opens
     let ended = app.ended(&alice, &run.id).await;
     assert_eq!(ended.status, SessionStatus::Failed);
     assert!(ended.error.unwrap().contains("has changed"));
-    let check: Value = app
-        .call(
-            Method::POST,
-            &format!("/api/connections/{}/test", connection.id),
-            Some(&admin),
-            None,
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
+    let check = test_connection(&app, &admin, &connection.id).await;
     assert_eq!(
         check["ok"], false,
         "a test does not re-pin a changed key: {check}"
