@@ -53,44 +53,54 @@ pub fn OutputView(
     let busy = RwSignal::new(false);
     let following = RwSignal::new(false);
     let container = NodeRef::<html::Div>::new();
-    let start = move || pages.with(|pages| pages.front().map_or(0, |page| page.offset));
+    let start = move || pages.with(start_of);
     let end = move || pages.with(end_of);
 
+    // Reads `length` bytes from `offset` into the window at `place`. Live pieces may extend the
+    // window while a read is out: a read that no longer fits where it was meant to go is
+    // dropped (the effect below reaches for the end again while following).
     let fetch = {
         let session = session.clone();
-        move |offset: u64, at_front: bool, replace: bool| {
+        move |offset: u64, length: u64, place: Place| {
             if busy.get_untracked() {
                 return;
             }
             busy.set(true);
             let session = session.clone();
             spawn_local(async move {
-                if let Ok(window) = api::output(&session, seq, offset, page_size).await {
+                if let Ok(window) = api::output(&session, seq, offset, length).await {
+                    total.update(|total| *total = (*total).max(window.total));
+                    let reached_end = window.offset + window.length >= window.total;
                     let page = Page::new(window.offset, window.length, window.pieces);
-                    pages.update(|pages| {
-                        if replace {
+                    pages.update(|pages| match place {
+                        Place::Replace => {
                             pages.clear();
+                            pages.push_back(page);
                         }
-                        if at_front {
+                        Place::Front
+                            if page.length > 0 && page.offset + page.length == start_of(pages) =>
+                        {
                             pages.push_front(page);
                             if pages.len() > MAX_PAGES {
                                 pages.pop_back();
                             }
                             carry_over(pages, 1);
-                        } else {
+                        }
+                        Place::Back if page.length > 0 && page.offset == end_of(pages) => {
                             pages.push_back(page);
                             if pages.len() > MAX_PAGES {
                                 pages.pop_front();
                             }
                             carry_over(pages, pages.len() - 1);
                         }
+                        Place::Front | Place::Back => {}
                     });
+                    // A first look at an output that ends in view follows it.
+                    if place == Place::Replace && offset == 0 {
+                        following.set(reached_end);
+                    }
                 }
                 busy.set(false);
-                // A first look at an output that ends in view follows it.
-                if replace && offset == 0 {
-                    following.set(pages.with_untracked(end_of) >= total.get_untracked());
-                }
                 if following.get_untracked()
                     && let Some(element) = container.get_untracked()
                 {
@@ -99,7 +109,7 @@ pub fn OutputView(
             });
         }
     };
-    fetch(0, false, true);
+    fetch(0, page_size, Place::Replace);
 
     // Live pieces extend the window when they continue it; anything else (a gap while the page
     // was catching up) is fetched below while following.
@@ -147,7 +157,7 @@ pub fn OutputView(
         move |_| {
             let (total_now, end_now) = (total.get(), end());
             if following.get() && end_now < total_now && !busy.get() {
-                fetch(end_now, false, false);
+                fetch(end_now, page_size, Place::Back);
             }
         }
     });
@@ -166,9 +176,10 @@ pub fn OutputView(
             let near_bottom = top + visible >= height - 200;
             following.set(top + visible >= height - 40 && end() >= total.get_untracked());
             if near_bottom && end() < total.get_untracked() {
-                fetch(end(), false, false);
+                fetch(end(), page_size, Place::Back);
             } else if top < 200 && start() > 0 {
-                fetch(start().saturating_sub(page_size), true, false);
+                let length = start().min(page_size);
+                fetch(start() - length, length, Place::Front);
             }
         }
     };
@@ -176,7 +187,11 @@ pub fn OutputView(
         let fetch = fetch.clone();
         move |_| {
             following.set(true);
-            fetch(total.get_untracked().saturating_sub(page_size), false, true);
+            fetch(
+                total.get_untracked().saturating_sub(page_size),
+                page_size,
+                Place::Replace,
+            );
         }
     };
 
@@ -196,6 +211,18 @@ pub fn OutputView(
             </For>
         </div>
     }
+}
+
+/// Where a read goes: instead of the window (a first look, "Jump to end"), or before or after it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Place {
+    Replace,
+    Front,
+    Back,
+}
+
+fn start_of(pages: &VecDeque<Page>) -> u64 {
+    pages.front().map_or(0, |page| page.offset)
 }
 
 fn end_of(pages: &VecDeque<Page>) -> u64 {
