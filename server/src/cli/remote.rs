@@ -285,11 +285,14 @@ pub async fn run_exec(
 }
 
 /// The process exit code for an ended session: the command's own, 0 for SQL that succeeded,
-/// 130 when stopped, otherwise 1 (saying why).
+/// 130 when stopped, otherwise 1 (saying why). A command that exited non-zero has failed, and
+/// said why on its own stderr: its code is passed on without more words.
 fn exit_status(session: &Session) -> i32 {
-    match session.status {
-        SessionStatus::Done => session.exit_code.unwrap_or(0),
-        SessionStatus::Cancelled => 130,
+    let own_failure = session.exit_code.filter(|code| *code != 0);
+    match (session.status, own_failure) {
+        (SessionStatus::Done, _) => session.exit_code.unwrap_or(0),
+        (SessionStatus::Cancelled, _) => 130,
+        (SessionStatus::Failed, Some(code)) => code,
         _ => {
             if let Some(error) = &session.error {
                 eprintln!("loupe: {} — {error}", session.status.as_str());

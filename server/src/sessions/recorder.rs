@@ -98,6 +98,25 @@ pub enum Append {
     },
 }
 
+/// A session that finished with a non-zero exit code failed: a program's exit status 0 means
+/// success and anything else failure (POSIX `exit`, and SSH's `exit-status`, RFC 4254 §6.10),
+/// so the list shows it as failed and `status=failed` finds it. The error names the code unless
+/// the producer gave its own reason. Applied to every `Finish`; a producer that also tells its
+/// client how the session ended calls it too, so both say the same.
+pub fn status_after_exit(
+    status: SessionStatus,
+    exit_code: Option<i32>,
+    error: Option<String>,
+) -> (SessionStatus, Option<String>) {
+    match (status, exit_code) {
+        (SessionStatus::Done, Some(code)) if code != 0 => (
+            SessionStatus::Failed,
+            error.or_else(|| Some(format!("exited with code {code}"))),
+        ),
+        _ => (status, error),
+    }
+}
+
 impl Append {
     fn payload_bytes(&self) -> usize {
         match self {
@@ -443,12 +462,13 @@ impl<P: Publish> Task<P> {
                     error,
                 } => {
                     state.ended = true;
+                    let (status, error) = status_after_exit(*status, *exit_code, error.clone());
                     planned.push(WriteOp::Finish {
                         session_id: session_id.to_owned(),
                         status: status.as_str().to_owned(),
                         ended_at_us: now_us(),
                         exit_code: *exit_code,
-                        error: error.clone(),
+                        error,
                     });
                     0
                 }

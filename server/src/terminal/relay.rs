@@ -19,7 +19,7 @@ use crate::{
         policy::{self, ensure},
     },
     reviews,
-    sessions::recorder::{Append, NewEvent, Recorder},
+    sessions::recorder::{Append, NewEvent, Recorder, status_after_exit},
     store::{ConnectionRecord, Store},
 };
 
@@ -256,6 +256,7 @@ pub async fn run(
             (SessionStatus::Cancelled, None, Some(reason))
         }
     };
+    let (status, reason) = status_after_exit(status, exit_code, reason);
     appends.push(Append::Finish {
         status,
         exit_code,

@@ -52,6 +52,10 @@ async fn exec_prints_output_as_recorded_and_exits_with_the_commands_status() {
     assert_eq!(stdout, "out\n1\n2\n3\n");
     assert!(stderr.contains("err\n"), "{stderr}");
     assert!(stderr.contains("loupe: session "), "{stderr}");
+    assert!(
+        !stderr.contains("exited with code"),
+        "the command's own exit is passed on without more words: {stderr}"
+    );
 }
 
 #[tokio::test]

@@ -273,8 +273,20 @@ async fn records_stdout_and_stderr_in_order_with_the_exit_code() {
         .await;
 
     assert_eq!(
-        (session.status, session.exit_code),
-        (SessionStatus::Done, Some(3))
+        (session.status, session.exit_code, session.error.as_deref()),
+        (SessionStatus::Failed, Some(3), Some("exited with code 3")),
+        "a non-zero exit is a failure, with its code as the reason"
+    );
+    let failed: loupe_protocol::SessionPage =
+        app.get_json(&alice, "/api/sessions?status=failed").await;
+    assert_eq!(
+        failed
+            .items
+            .iter()
+            .map(|found| &found.id)
+            .collect::<Vec<_>>(),
+        [&session.id],
+        "the failed filter finds it"
     );
     let events = app.events(&alice, &session.id).await;
     let kinds: Vec<_> = events.iter().map(|event| event.kind).collect();

@@ -286,7 +286,7 @@ async fn ingest_cannot_rewrite_a_session_loupe_runs() {
     let finished = app.ended(&mallory, &session.id).await;
     assert_eq!(
         (finished.status, finished.exit_code),
-        (SessionStatus::Done, Some(3))
+        (SessionStatus::Failed, Some(3))
     );
     assert!(finished.agent.is_none(), "run by Loupe, not by an agent");
     assert_eq!(app.output_text(&mallory, &session.id).await, "start\n");

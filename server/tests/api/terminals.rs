@@ -226,11 +226,16 @@ async fn a_shell_terminal_is_recorded_with_its_timing_resizes_and_keystrokes() {
     let (status, exit_code, reason) = terminal.ended().await;
     assert_eq!(
         (status, exit_code, reason),
-        (SessionStatus::Done, Some(3), None)
+        (
+            SessionStatus::Failed,
+            Some(3),
+            Some("exited with code 3".to_owned())
+        ),
+        "a non-zero exit is a failure"
     );
 
     let session: Session = app.get_json(&alice, &format!("/api/sessions/{id}")).await;
-    assert_eq!(session.status, SessionStatus::Done);
+    assert_eq!(session.status, SessionStatus::Failed);
     assert_eq!(session.exit_code, Some(3));
     assert_eq!(
         (session.session_type, session.verb),
@@ -609,7 +614,7 @@ async fn ssh_terminals_and_commands_go_through_a_pinned_host_key_to_a_real_opens
     terminal.until_output("20 90").await;
     terminal.type_text("exit 5\r").await;
     let (status, exit_code, _) = terminal.ended().await;
-    assert_eq!((status, exit_code), (SessionStatus::Done, Some(5)));
+    assert_eq!((status, exit_code), (SessionStatus::Failed, Some(5)));
     let text = download(&app, &alice, &terminal.session(), "txt").await;
     // Typed ahead of the prompt, so the output follows it on its line.
     assert!(
@@ -624,7 +629,7 @@ async fn ssh_terminals_and_commands_go_through_a_pinned_host_key_to_a_real_opens
     let ended = app.ended(&alice, &run.id).await;
     assert_eq!(
         (ended.status, ended.exit_code),
-        (SessionStatus::Done, Some(4)),
+        (SessionStatus::Failed, Some(4)),
         "{:?}",
         ended.error
     );
@@ -818,7 +823,7 @@ async fn openssh_clients_open_terminals_and_run_commands_through_loupes_own_list
     let terminal = &page.items[0];
     assert_eq!(
         (terminal.verb, terminal.exit_code, terminal.status),
-        (Verb::Connect, Some(6), SessionStatus::Done)
+        (Verb::Connect, Some(6), SessionStatus::Failed)
     );
     let text = download(&app, &alice, &terminal.id, "txt").await;
     assert!(text.lines().any(|line| line == "via-listener-9"), "{text}");
