@@ -92,13 +92,46 @@ export async function launchBrowser(options = {}) {
     ],
     ...options,
   });
+  // Every page of every test is watched: an uncaught error, a WASM panic (the panic hook writes
+  // it to console.error) or any other console error fails the suite when the browser closes.
+  const errors = [];
+  const watch = (page) => {
+    const seen = collectPageErrors(page);
+    page.on('close', () => errors.push(...seen.filter((error) => !expectedNoise(error))));
+  };
+  context.pages().forEach(watch);
+  context.on('page', watch);
   return {
     context,
+    errors,
     async close() {
+      await Promise.all(context.pages().map((page) => page.close()));
       await context.close();
       rmSync(profile, { recursive: true, force: true });
+      if (errors.length > 0) throw new Error(`the browser reported errors:\n${errors.join('\n')}`);
     },
   };
+}
+
+/**
+ * Closes browsers (`close`) and stops servers (`stop`), every one of them even when one fails,
+ * then throws the first failure: a browser that saw errors fails the suite without leaving a
+ * server behind.
+ */
+export async function closeAll(...things) {
+  const results = await Promise.allSettled(things.filter(Boolean).map((thing) => (thing.close ? thing.close() : thing.stop())));
+  const failed = results.find((result) => result.status === 'rejected');
+  if (failed) throw failed.reason;
+}
+
+/**
+ * What a browser logs as an error while the app works as meant: a refusal the page shows (an
+ * answer in the 4xx range) and the live socket dropping while a test restarts the server (the
+ * page says "Reconnecting…"). A 5xx answer, an exception or a panic is never noise.
+ */
+function expectedNoise(error) {
+  return /^console: Failed to load resource: the server responded with a status of 4\d\d/.test(error)
+    || /^console: WebSocket connection to '.*' failed/.test(error);
 }
 
 /** Saves a full-page screenshot under E2E_ARTIFACTS for people to look at. */

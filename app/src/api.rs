@@ -27,6 +27,11 @@ impl ApiFailure {
     pub fn is_unauthenticated(&self) -> bool {
         matches!(self, ApiFailure::Server { status: 401, .. })
     }
+
+    /// There is no such thing, or none this user may see (the API answers both alike).
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, ApiFailure::Server { status: 404, .. })
+    }
 }
 
 impl fmt::Display for ApiFailure {
@@ -192,6 +197,15 @@ pub async fn cell_text(id: &str, seq: u64, row: u64, column: u32) -> ApiResult<S
         return response.text().await.map_err(network);
     }
     Err(failure(response).await)
+}
+
+/// Stops a running session; answers with the session as it stands after.
+pub async fn kill(id: &str) -> ApiResult<Session> {
+    send_json(
+        Request::post(&format!("/api/sessions/{id}/kill")),
+        &serde_json::json!({}),
+    )
+    .await
 }
 
 pub async fn rerun(id: &str) -> ApiResult<Session> {

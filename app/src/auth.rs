@@ -25,6 +25,20 @@ impl Auth {
         self.role() == Some(Role::Admin)
     }
 
+    /// The owner of a session or an administrator stops, re-runs and shares it: what the server's
+    /// `policy::may_act_on_session` allows, so the page offers only what will be accepted.
+    pub fn may_act_on(&self, owner_id: &str) -> bool {
+        self.user.with(|user| {
+            user.as_ref()
+                .is_some_and(|user| user.id == owner_id || user.role == Role::Admin)
+        })
+    }
+
+    /// Everyone but auditors runs queries and commands (`policy::may_run_sessions`).
+    pub fn may_run(&self) -> bool {
+        self.role().is_some_and(|role| role != Role::Auditor)
+    }
+
     /// Admins and auditors see the administration pages (auditors read only).
     pub fn sees_admin(&self) -> bool {
         matches!(self.role(), Some(Role::Admin | Role::Auditor))
@@ -50,7 +64,6 @@ pub fn Protected() -> impl IntoView {
     let me = LocalResource::new(api::me);
 
     Effect::new(move |_| match me.get() {
-        Some(Ok(user)) => auth.user.set(Some(user)),
         Some(Err(failure)) if failure.is_unauthenticated() => {
             auth.user.set(None);
             let here = format!(
@@ -71,7 +84,17 @@ pub fn Protected() -> impl IntoView {
 
     move || match me.get() {
         None => view! { <p class="muted" data-test="auth-checking">"Loading…"</p> }.into_any(),
-        Some(Ok(_)) => view! { <Outlet/> }.into_any(),
+        Some(Ok(user)) => {
+            // Known before the page under it renders, so a page can decide what to offer (an
+            // effect would run only after that first render).
+            if auth
+                .user
+                .with_untracked(|known| known.as_ref() != Some(&user))
+            {
+                auth.user.set(Some(user));
+            }
+            view! { <Outlet/> }.into_any()
+        }
         Some(Err(failure)) if failure.is_unauthenticated() => {
             view! { <p class="muted">"Taking you to the login page…"</p> }.into_any()
         }

@@ -84,7 +84,8 @@ impl SessionFeed {
 
     /// Reads one message of the session's watch. The watch starts from the first event: known
     /// events bring their sizes up to date (what was recorded between a page's read and the
-    /// watch is fetched by the views), new ones join the timeline.
+    /// watch is fetched by the views), new ones join the timeline. Writes are `try_` ones: a
+    /// refresh may finish after the page that asked for it is gone.
     pub fn apply(self, message: ServerMessage) {
         match message {
             ServerMessage::Event { event, .. } => {
@@ -93,35 +94,40 @@ impl SessionFeed {
                     Some(entry) => {
                         entry
                             .bytes
-                            .update(|bytes| *bytes = (*bytes).max(event.bytes));
-                        entry.rows.update(|rows| *rows = (*rows).max(event.rows));
+                            .try_update(|bytes| *bytes = (*bytes).max(event.bytes));
+                        entry
+                            .rows
+                            .try_update(|rows| *rows = (*rows).max(event.rows));
                     }
-                    None => self.entries.update(|entries| {
+                    None => drop(self.entries.try_update(|entries| {
                         let at = entries.partition_point(|entry| entry.event.seq < event.seq);
                         entries.insert(at, Entry::new(event));
-                    }),
+                    })),
                 }
             }
             ServerMessage::Output { seq, piece, .. } => {
                 if let Some(entry) = self.entry(seq) {
-                    entry.tail.update(|tail| tail.push(piece));
+                    entry.tail.try_update(|tail| tail.push(piece));
                 }
             }
             ServerMessage::Rows { seq, total, .. } => {
                 if let Some(entry) = self.entry(seq) {
-                    entry.rows.set(total);
+                    entry.rows.try_set(total);
                 }
             }
-            ServerMessage::Session { session, .. } => self.session.set(Some(session)),
+            ServerMessage::Session { session, .. } => drop(self.session.try_set(Some(session))),
             // Access ended while watching (a share revoked, the login ended): say so, since
             // nothing more will arrive.
-            ServerMessage::Error { message, .. } => self.problem.set(Some(message)),
+            ServerMessage::Error { message, .. } => drop(self.problem.try_set(Some(message))),
             _ => {}
         }
     }
 
     fn entry(self, seq: u64) -> Option<Entry> {
         self.entries
-            .with_untracked(|entries| entries.iter().find(|entry| entry.event.seq == seq).cloned())
+            .try_with_untracked(|entries| {
+                entries.iter().find(|entry| entry.event.seq == seq).cloned()
+            })
+            .flatten()
     }
 }

@@ -5,7 +5,7 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, launchBrowser, screenshot, collectPageErrors, logInAs, api } from '../support.mjs';
+import { startServer, launchBrowser, screenshot, collectPageErrors, logInAs, api, closeAll } from '../support.mjs';
 
 let server;
 let admin;
@@ -33,12 +33,7 @@ before(async () => {
   await logInAs(reviewer.context, server.url, 'rita', 'rita-heron-basalt-kite');
 });
 
-after(async () => {
-  await requester?.close();
-  await reviewer?.close();
-  await admin?.close();
-  await server?.stop();
-});
+after(() => closeAll(requester, reviewer, admin, server));
 
 /** Opens the run page, chooses `connection` and runs `input` with `reason`. */
 async function runHeld(page, connection, input, reason) {

@@ -4,7 +4,7 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, launchBrowser, screenshot, collectPageErrors, logInAs, api } from '../support.mjs';
+import { startServer, launchBrowser, screenshot, collectPageErrors, logInAs, api, closeAll } from '../support.mjs';
 
 let server;
 let browser;
@@ -27,10 +27,7 @@ before(async () => {
   await api(browser.context, server.url, 'POST', '/api/users', { username: 'bob', password: 'bob-heron-basalt-kite' });
 });
 
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+after(() => closeAll(browser, server));
 
 test('the list filters through the URL, Back undoes a filter, and new sessions arrive live', async () => {
   await runAndWait('sh', 'echo done');
@@ -179,6 +176,17 @@ test('a result with huge values arrives cut, and the whole value opens and copie
 test('the page of a running session follows its output live and shows when it ends', async () => {
   const started = await api(browser.context, server.url, 'POST', '/api/sessions', { connection: 'sh', input: 'for i in $(seq 1 12); do echo "line $i"; sleep 0.2; done' });
   const page = await browser.context.newPage();
+  // The first read of the output answers late, so live lines arrive while it is out (as on a
+  // busy machine): the page must still follow, with no line lost or doubled.
+  let delayed = false;
+  await page.route(/\/output\?/, async (route) => {
+    const response = await route.fetch();
+    if (!delayed) {
+      delayed = true;
+      await new Promise((resolve) => setTimeout(resolve, 1_000));
+    }
+    await route.fulfill({ response });
+  });
   await page.goto(`${server.url}/sessions/${started.id}`);
   await page.locator('[data-test=output]', { hasText: 'line 1' }).waitFor();
   // Later lines arrive over the live socket, without a reload.
@@ -187,6 +195,7 @@ test('the page of a running session follows its output live and shows when it en
   const text = await page.locator('[data-test=output]').textContent();
   const lines = text.split('\n').filter((line) => line.startsWith('line '));
   assert.deepEqual(lines, Array.from({ length: 12 }, (_, i) => `line ${i + 1}`), 'every line once, in order');
+  assert.ok(delayed, 'the first read of the output was held back');
   await page.close();
 });
 

@@ -3,7 +3,7 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, launchBrowser, screenshot, collectPageErrors, logInAs, api, agent } from '../support.mjs';
+import { startServer, launchBrowser, screenshot, collectPageErrors, logInAs, api, agent, closeAll } from '../support.mjs';
 
 let server;
 let browser;
@@ -14,10 +14,7 @@ before(async () => {
   await logInAs(browser.context, server.url);
 });
 
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+after(() => closeAll(browser, server));
 
 test('the root renders the shell from WASM and lands on the sessions page', async () => {
   const page = await browser.context.newPage();

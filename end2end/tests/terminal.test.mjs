@@ -4,7 +4,7 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, launchBrowser, screenshot, collectPageErrors, logInAs, api } from '../support.mjs';
+import { startServer, launchBrowser, screenshot, collectPageErrors, logInAs, api, closeAll } from '../support.mjs';
 
 let server;
 let browser;
@@ -20,10 +20,7 @@ before(async () => {
   });
 });
 
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+after(() => closeAll(browser, server));
 
 /** The text rows xterm.js shows in `screen` (its DOM renderer draws one element per row). */
 async function rows(screen) {

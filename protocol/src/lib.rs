@@ -33,8 +33,9 @@ pub use reviews::{
 pub use sessions::{
     AgentRef, Cell, CloseSession, Column, ConnectionRef, Count, CutCell, EventKind, EventPage,
     EventsQuery, IngestAck, IngestBatch, IngestEvent, NewRecordedSession, NewShare, OutputPiece,
-    OutputQuery, OutputWindow, RawOutputQuery, RowsQuery, RowsWindow, Session, SessionCounts,
-    SessionEvent, SessionPage, SessionQuery, SessionStatus, SessionType, Share, Stream, Verb,
+    OutputQuery, OutputWindow, RawOutputQuery, RowsQuery, RowsWindow, SHORT_ID_MIN, Session,
+    SessionCounts, SessionEvent, SessionPage, SessionQuery, SessionStatus, SessionType, Share,
+    Stream, Verb, short_id, short_id_len,
 };
 pub use settings::{Health, Listeners, Settings};
 pub use terminals::{

@@ -12,9 +12,10 @@ crate::wire_enum! {
         /// Waiting for a reviewer before it runs.
         PendingReview = "pending_review",
         Running = "running",
-        /// Finished; for a command, whatever its exit code.
+        /// Finished; a command or terminal with exit code 0 (or none).
         Done = "done",
-        /// Could not run or ended with an error.
+        /// Could not run, ended with an error, or exited with a non-zero code (`exit_code`
+        /// has it; a producer that closes a session `done` with one is recorded as failed).
         Failed = "failed",
         /// A reviewer said no.
         Rejected = "rejected",
@@ -445,6 +446,7 @@ pub struct IngestAck {
 pub struct CloseSession {
     /// `done`, `failed`, `cancelled` or `interrupted`.
     pub status: SessionStatus,
+    /// The program's exit status; `done` with a non-zero one is recorded as `failed`.
     #[serde(default)]
     pub exit_code: Option<i32>,
     #[serde(default)]
@@ -533,6 +535,40 @@ pub struct RawOutputQuery {
     pub seq: Option<u64>,
 }
 
+/// How many characters a short session id has at least: a UUIDv7's first 13 (`0193a2b4-5c6d`)
+/// are its millisecond timestamp (RFC 9562 §5.7), enough to tell most sessions apart.
+pub const SHORT_ID_MIN: usize = 13;
+
+/// The length of the shortest prefix, at least [`SHORT_ID_MIN`], that tells every one of `ids`
+/// apart from the others, for showing ids together (sessions started in the same millisecond
+/// share their first 13 characters). Any such prefix of at least 4 characters also works as the
+/// list's `id` filter. Capped at the longest id.
+pub fn short_id_len<'a>(ids: impl IntoIterator<Item = &'a str>) -> usize {
+    let mut sorted: Vec<&str> = ids.into_iter().collect();
+    sorted.sort_unstable();
+    sorted.dedup();
+    let longest = sorted.iter().map(|id| id.len()).max().unwrap_or(0);
+    let shared = sorted
+        .windows(2)
+        .map(|pair| {
+            pair[0]
+                .bytes()
+                .zip(pair[1].bytes())
+                .take_while(|(a, b)| a == b)
+                .count()
+        })
+        .max()
+        .unwrap_or(0);
+    (shared + 1)
+        .max(SHORT_ID_MIN)
+        .min(longest.max(SHORT_ID_MIN))
+}
+
+/// The first `len` characters of `id` (all of it when shorter), e.g. with [`short_id_len`].
+pub fn short_id(id: &str, len: usize) -> &str {
+    id.get(..len).unwrap_or(id)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -567,5 +603,25 @@ mod tests {
                 "{error}"
             );
         }
+    }
+
+    #[test]
+    fn short_ids_grow_until_they_differ() {
+        let same_millisecond = [
+            "01a22ed0-07c6-7000-8000-000000000001",
+            "01a22ed0-07c6-7001-8000-000000000002",
+            "01a22ed0-07c6-7002-8000-000000000003",
+        ];
+        assert_eq!(short_id_len(same_millisecond), 18);
+        assert_eq!(
+            short_id_len(["01a22ed0-07c6-7000", "01a22ed0-07c7-7000"]),
+            SHORT_ID_MIN
+        );
+        assert_eq!(short_id_len([]), SHORT_ID_MIN);
+        // The same id twice is one session shown twice, not a collision.
+        assert_eq!(
+            short_id_len(["01a22ed0-07c6-7000", "01a22ed0-07c6-7000"]),
+            SHORT_ID_MIN
+        );
     }
 }

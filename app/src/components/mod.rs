@@ -2,6 +2,7 @@
 
 pub mod feedback;
 pub mod live_terminal;
+pub mod menu;
 pub mod output_view;
 pub mod review_bits;
 pub mod rows_view;

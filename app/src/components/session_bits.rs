@@ -1,7 +1,46 @@
-//! Small pieces that show a session: its status, its type, its duration, sizes.
+//! Small pieces that show a session: its status, its type, its duration, sizes; and the button
+//! that stops it.
 
-use leptos::prelude::*;
+use leptos::{prelude::*, task::spawn_local};
 use loupe_protocol::{Session, SessionStatus, SessionType};
+
+use crate::api;
+
+/// Stops running session `id` after the user confirms (`POST /api/sessions/{id}/kill`). The new
+/// status arrives over the live channel like any other change; a refusal goes to `error`. Show
+/// it only to whom `Auth::may_act_on` allows.
+#[component]
+pub fn StopButton(
+    id: String,
+    error: RwSignal<Option<String>>,
+    /// Drawn small, to sit in a table row.
+    #[prop(optional)]
+    small: bool,
+) -> impl IntoView {
+    let stopping = RwSignal::new(false);
+    let stop = move |_| {
+        let confirmed = window()
+            .confirm_with_message("Stop this session? The running command or query is cancelled.")
+            .unwrap_or(false);
+        if !confirmed {
+            return;
+        }
+        stopping.set(true);
+        let id = id.clone();
+        spawn_local(async move {
+            // The row or header may be gone by the time the answer comes: write with try_set.
+            if let Err(failure) = api::kill(&id).await {
+                error.try_set(Some(failure.to_string()));
+            }
+            stopping.try_set(false);
+        });
+    };
+    view! {
+        <button class="button danger" class:small=small data-test="stop" disabled=move || stopping.get() on:click=stop>
+            {move || if stopping.get() { "Stopping…" } else { "Stop" }}
+        </button>
+    }
+}
 
 #[component]
 pub fn StatusBadge(status: SessionStatus) -> impl IntoView {

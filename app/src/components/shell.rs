@@ -7,6 +7,7 @@ use leptos_router::{NavigateOptions, components::A, hooks::use_navigate};
 use crate::{
     api,
     auth::Auth,
+    components::menu::dismiss_menu,
     live::{LinkState, LiveChannel, watch_reviews},
     settings::ServerSettings,
 };
@@ -24,7 +25,9 @@ pub fn Header() -> impl IntoView {
                 <nav class="nav" aria-label="Main">
                     <A href="/sessions" attr:data-test="nav-sessions">"Sessions"</A>
                     <A href="/reviews" attr:data-test="nav-reviews">"Reviews"<WaitingBadge/></A>
-                    <A href="/run" attr:data-test="nav-run">"Run"</A>
+                    <Show when=move || auth.may_run()>
+                        <A href="/run" attr:data-test="nav-run">"Run"</A>
+                    </Show>
                     <Show when=move || auth.sees_admin()>
                         <A href="/admin" attr:data-test="nav-admin">"Admin"</A>
                     </Show>
@@ -75,6 +78,8 @@ fn WaitingBadge() -> impl IntoView {
 fn UserMenu() -> impl IntoView {
     let auth = expect_context::<Auth>();
     let open = RwSignal::new(false);
+    let root = NodeRef::<leptos::html::Div>::new();
+    dismiss_menu(open, root);
     let navigate = use_navigate();
     let log_out = move |_| {
         let navigate = navigate.clone();
@@ -94,7 +99,7 @@ fn UserMenu() -> impl IntoView {
     };
     let role = move || auth.role().map(|role| role.as_str()).unwrap_or_default();
     view! {
-        <div class="user-menu">
+        <div class="user-menu" node_ref=root>
             <button
                 class="user-button"
                 aria-haspopup="menu"

@@ -7,7 +7,9 @@ use leptos_router::{
     components::A,
     hooks::{use_params_map, use_query_map},
 };
-use loupe_protocol::{Review, ReviewKind, ReviewQuery, ReviewState, Verdict};
+use loupe_protocol::{
+    Review, ReviewKind, ReviewQuery, ReviewState, SHORT_ID_MIN, Verdict, short_id,
+};
 
 use crate::{
     api,
@@ -250,7 +252,7 @@ fn ReviewView(review: Review, on_change: Callback<Review>) -> impl IntoView {
             <div class="wide"><span class="muted">"Needs"</span>{approvals_text(review.approvals, &group_names)}</div>
             <div class="wide"><span class="muted">"Justification"</span><span data-test="review-reason">{if review.reason.is_empty() { "No reason given".to_owned() } else { review.reason.clone() }}</span></div>
             {review.session_id.clone().map(|session| view! {
-                <div><span class="muted">"Session"</span><A href=format!("/sessions/{session}") attr:data-test="review-session">{session[..13].to_owned()}</A></div>
+                <div><span class="muted">"Session"</span><A href=format!("/sessions/{session}") attr:data-test="review-session">{short_id(&session, SHORT_ID_MIN).to_owned()}</A></div>
             })}
             {review.closing_note.clone().map(|note| view! {
                 <div class="wide"><span class="muted">"Closing note"</span><span>{note}{review.closed_by.clone().map(|by| format!(" — {}", by.display_name))}</span></div>

@@ -20,11 +20,25 @@ use crate::{
     },
     format::local_time,
     live::{LiveChannel, Watch, watch_reviews},
+    pages::not_found::NotAllowed,
     session_feed::{Entry, SessionFeed},
 };
 
 #[component]
 pub fn RunPage() -> impl IntoView {
+    // Auditors read; they do not run (the API refuses them too).
+    if !expect_context::<Auth>().may_run() {
+        return view! {
+            <section class="page-head"><h1 data-test="page-title">"Run"</h1></section>
+            <NotAllowed for_whom="Engineers and administrators"/>
+        }
+        .into_any();
+    }
+    run_form().into_any()
+}
+
+/// The page itself, for those who may run.
+fn run_form() -> impl IntoView {
     let connections = LocalResource::new(api::connections);
     let connection = RwSignal::new(String::new());
     let input = RwSignal::new(String::new());

@@ -9,17 +9,20 @@ use leptos_router::{
     hooks::{use_navigate, use_params_map},
 };
 use loupe_protocol::{
-    EventKind, NewShare, ReviewQuery, Session, SessionStatus, SessionType, Settings, Stream, Verb,
+    EventKind, NewShare, ReviewQuery, SHORT_ID_MIN, Session, SessionStatus, SessionType, Settings,
+    Stream, Verb, short_id,
 };
 
 use crate::{
     api,
+    auth::Auth,
     components::{
         feedback::{ErrorLine, ErrorPanel},
+        menu::dismiss_menu,
         output_view::OutputView,
         rows_view::RowsView,
         session_bits::{
-            Duration as DurationCell, StatusBadge, TypeIcon, highlight_sql, human_bytes,
+            Duration as DurationCell, StatusBadge, StopButton, TypeIcon, highlight_sql, human_bytes,
         },
         terminal_player::TerminalPlayer,
     },
@@ -60,37 +63,45 @@ fn SessionDetail(id: String) -> impl IntoView {
         on_cleanup(move || handle.clear());
     }
 
-    // Stored events first, then the live tail on the tab's live channel.
+    // Stored events first, then the live tail on the tab's live channel. The page may be left
+    // while this loads: every write after an await is a `try_` one, a no-op once disposed.
     let live = StoredValue::new_local(None::<Watch>);
+    let missing = RwSignal::new(false);
     let load = {
         let id = id.clone();
         move || {
             let id = id.clone();
             spawn_local(async move {
                 match api::session(&id).await {
-                    Ok(found) => session.set(Some(found)),
-                    Err(failure) => return error.set(Some(failure.to_string())),
+                    Ok(found) => drop(session.try_set(Some(found))),
+                    Err(failure) if failure.is_not_found() => {
+                        missing.try_set(true);
+                        return;
+                    }
+                    Err(failure) => return drop(error.try_set(Some(failure.to_string()))),
                 }
                 let mut after = 0;
                 loop {
                     match api::events(&id, after).await {
                         Ok(page) => {
                             after = page.items.last().map_or(after, |event| event.seq);
-                            entries.update(|entries| {
+                            let added = entries.try_update(|entries| {
                                 entries.extend(page.items.into_iter().map(Entry::new))
                             });
-                            if page.next_after.is_none() {
+                            if page.next_after.is_none() || added.is_none() {
                                 break;
                             }
                         }
-                        Err(failure) => return error.set(Some(failure.to_string())),
+                        Err(failure) => return drop(error.try_set(Some(failure.to_string()))),
                     }
                 }
-                let running = session.with_untracked(|session| {
-                    session
-                        .as_ref()
-                        .is_some_and(|session| !session.status.is_final())
-                });
+                let running = session
+                    .try_with_untracked(|session| {
+                        session
+                            .as_ref()
+                            .is_some_and(|session| !session.status.is_final())
+                    })
+                    .unwrap_or(false);
                 if running {
                     live.try_set_value(Some(feed.follow(channel, &id)));
                 }
@@ -99,9 +110,23 @@ fn SessionDetail(id: String) -> impl IntoView {
     };
     load();
     on_cleanup(move || live.set_value(None));
+    // Trying again reads the session afresh; what was shown stays until it arrives.
+    let retry = Callback::new(move |()| {
+        error.set(None);
+        entries.set(Vec::new());
+        load();
+    });
 
+    let shown_id = id.clone();
     view! {
-        {move || error.get().map(|message| view! { <ErrorPanel message=message retry=Callback::new(move |()| error.set(None))/> })}
+        <Show when=move || missing.get()>
+            <section class="page-head"><h1 data-test="page-title">"Session not found"</h1></section>
+            <div class="empty-state" data-test="not-found">
+                <p>"There is no session with the id "<code>{shown_id.clone()}</code>", or it is not shared with you. "
+                    <A href="/sessions">"Back to the sessions"</A>"."</p>
+            </div>
+        </Show>
+        {move || error.get().map(|message| view! { <ErrorPanel message=message retry=retry/> })}
         {move || session.get().map(|current| {
             let downloads_disabled = settings.read().is_some_and(|settings: Settings| settings.downloads_disabled);
             view! {
@@ -144,6 +169,15 @@ fn SessionDetail(id: String) -> impl IntoView {
 #[component]
 fn SessionHeader(session: Session, now: RwSignal<f64>, downloads_disabled: bool) -> impl IntoView {
     let navigate = use_navigate();
+    let auth = expect_context::<Auth>();
+    // What the server allows this user on this session, so the page offers only that: the owner
+    // or an administrator stops, re-runs and shares it; a terminal or a session recorded by an
+    // agent is not run again.
+    let may_act = auth.may_act_on(&session.user.id);
+    let rerunnable = may_act
+        && session.agent.is_none()
+        && !(session.session_type == SessionType::Ssh && session.verb == Verb::Connect);
+    let running = session.status == SessionStatus::Running;
     let copied = RwSignal::new(false);
     let action_error = RwSignal::new(None::<String>);
     let sharing = RwSignal::new(false);
@@ -154,7 +188,12 @@ fn SessionHeader(session: Session, now: RwSignal<f64>, downloads_disabled: bool)
             if let Some(window) = web_sys::window() {
                 let _ = window.navigator().clipboard().write_text(&id);
                 copied.set(true);
-                set_timeout(move || copied.set(false), std::time::Duration::from_secs(2));
+                set_timeout(
+                    move || {
+                        copied.try_set(false);
+                    },
+                    std::time::Duration::from_secs(2),
+                );
             }
         }
     };
@@ -173,14 +212,23 @@ fn SessionHeader(session: Session, now: RwSignal<f64>, downloads_disabled: bool)
                     Ok(new) => {
                         navigate(&format!("/sessions/{}", new.id), NavigateOptions::default())
                     }
-                    Err(failure) => action_error.set(Some(failure.to_string())),
+                    // The header is drawn again on every change to the session: it may be gone.
+                    Err(failure) => drop(action_error.try_set(Some(failure.to_string()))),
                 }
             });
         }
     };
-    let downloads = ["txt", "csv", "jsonl"].map(|format| {
-        view! { <a class="menu-item" href=format!("/api/sessions/{id}/download?format={format}") download="" data-test=format!("download-{format}")>{format}</a> }
-    });
+    let download_open = RwSignal::new(false);
+    let download_root = NodeRef::<leptos::html::Div>::new();
+    dismiss_menu(download_open, download_root);
+    let downloads = {
+        let id = id.clone();
+        move || {
+            ["txt", "csv", "jsonl"].map(|format| {
+                view! { <a class="menu-item" role="menuitem" href=format!("/api/sessions/{id}/download?format={format}") download="" data-test=format!("download-{format}")>{format}</a> }
+            })
+        }
+    };
     view! {
         <section class="page-head session-head">
             <h1 data-test="page-title"><TypeIcon kind=session.session_type/>" "{session.connection.name.clone()}</h1>
@@ -197,7 +245,7 @@ fn SessionHeader(session: Session, now: RwSignal<f64>, downloads_disabled: bool)
             <div><span class="muted">"Output"</span>{human_bytes(session.counts.output_bytes)}{session.truncated.then_some(" (truncated)")}</div>
             <div><span class="muted">"Rows"</span><span data-test="row-count">{session.counts.rows}</span></div>
             {session.rerun_of.clone().map(|original| {
-                let (href, short) = (format!("/sessions/{original}"), original[..13].to_owned());
+                let (href, short) = (format!("/sessions/{original}"), short_id(&original, SHORT_ID_MIN).to_owned());
                 view! { <div><span class="muted">"Re-run of"</span><A href=href attr:data-test="rerun-of">{short}</A></div> }
             })}
             {session.agent.clone().map(|agent| view! {
@@ -209,19 +257,23 @@ fn SessionHeader(session: Session, now: RwSignal<f64>, downloads_disabled: bool)
             {session.error.clone().map(|reason| view! { <div class="wide"><span class="muted">"Reason"</span><span class="error-text">{reason}</span></div> })}
         </div>
         <div class="actions">
-            <button class="button" data-test="rerun" on:click=rerun>"Re-run"</button>
+            {(running && may_act).then(|| view! { <StopButton id=id.clone() error=action_error/> })}
+            {rerunnable.then(|| view! { <button class="button" data-test="rerun" on:click=rerun>"Re-run"</button> })}
             <button class="button" data-test="copy-id" on:click=copy>{move || if copied.get() { "Copied ✓" } else { "Copy session ID" }}</button>
             {if downloads_disabled {
                 view! { <span class="muted" data-test="downloads-disabled">"Downloads are disabled by an administrator."</span> }.into_any()
             } else {
                 view! {
-                    <details class="dropdown" data-test="download-menu">
-                        <summary class="button">"Download"</summary>
-                        <div class="menu">{downloads}</div>
-                    </details>
+                    <div class="dropdown" data-test="download-menu" node_ref=download_root>
+                        <button class="button" aria-haspopup="menu" aria-expanded=move || download_open.get().to_string()
+                            data-test="download-button" on:click=move |_| download_open.update(|open| *open = !*open)>"Download"</button>
+                        <Show when=move || download_open.get()>
+                            <div class="menu" role="menu" on:click=move |_| download_open.set(false)>{downloads.clone()}</div>
+                        </Show>
+                    </div>
                 }.into_any()
             }}
-            <button class="button" data-test="share" on:click=move |_| sharing.update(|open| *open = !*open)>"Share"</button>
+            {may_act.then(|| view! { <button class="button" data-test="share" on:click=move |_| sharing.update(|open| *open = !*open)>"Share"</button> })}
         </div>
         {(session.status == SessionStatus::PendingReview).then(|| view! { <HeldNotice session_id=id.clone()/> })}
         <ErrorLine error=action_error/>

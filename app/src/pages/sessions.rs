@@ -10,16 +10,19 @@ use leptos_router::{
     hooks::{use_navigate, use_query_map},
 };
 use loupe_protocol::{
-    Count, ServerMessage, Session, SessionQuery, SessionStatus, SessionType, Timestamp,
+    Count, ServerMessage, Session, SessionQuery, SessionStatus, SessionType, Timestamp, short_id,
+    short_id_len,
 };
+use wasm_bindgen::JsCast;
 
 use crate::{
     api,
+    auth::Auth,
     components::{
-        feedback::ErrorPanel,
-        session_bits::{Duration as DurationCell, StatusBadge, TypeIcon, human_bytes},
+        feedback::{ErrorLine, ErrorPanel},
+        session_bits::{Duration as DurationCell, StatusBadge, StopButton, TypeIcon, human_bytes},
     },
-    format::{local_time, relative_time},
+    format::{absolute_time, count, relative_time, time_zone},
     live::{LiveChannel, Watch},
 };
 
@@ -29,6 +32,9 @@ const PERIODS: [(&str, &str, i64); 4] = [
     ("7d", "Last 7 days", 7 * 86_400),
     ("30d", "Last 30 days", 30 * 86_400),
 ];
+
+/// Sessions per page: a screenful and more, so "Load more" is worth a click.
+const PAGE_SIZE: u32 = 100;
 
 /// The list's query, read from the URL.
 fn query_from_url(params: &leptos_router::params::ParamsMap) -> SessionQuery {
@@ -55,7 +61,7 @@ fn query_from_url(params: &leptos_router::params::ParamsMap) -> SessionQuery {
         },
         id: text("id"),
         cursor: None,
-        limit: Some(50),
+        limit: Some(PAGE_SIZE),
     }
 }
 
@@ -112,6 +118,12 @@ pub fn SessionsPage() -> impl IntoView {
                 |list| match list.iter_mut().find(|known| known.id == session.id) {
                     Some(known) => *known = session,
                     None => {
+                        // Counted as it arrives: it matches the filter, or it would not be here.
+                        total.update(|count| {
+                            if let Some(count) = count {
+                                count.value += 1;
+                            }
+                        });
                         fresh.update(|ids| {
                             ids.insert(session.id.clone());
                         });
@@ -177,6 +189,13 @@ pub fn SessionsPage() -> impl IntoView {
         navigate(&url, NavigateOptions::default());
     };
     let current = move |key: &'static str| params.read().get(key).unwrap_or_default();
+    // Ids are shown as long as needed to tell the listed sessions apart.
+    let id_len = Memo::new(move |_| {
+        sessions.with(|list| short_id_len(list.iter().map(|session| session.id.as_str())))
+    });
+    let zone = time_zone();
+    let auth = expect_context::<Auth>();
+    let action_error = RwSignal::new(None::<String>);
 
     view! {
         <section class="page-head">
@@ -234,6 +253,7 @@ pub fn SessionsPage() -> impl IntoView {
             })}
         </p>
         {move || error.get().map(|message| view! { <ErrorPanel message=message retry=Callback::new(move |()| load(false))/> })}
+        <ErrorLine error=action_error/>
         <Show when=move || !loading.get() && sessions.with(Vec::is_empty) && error.with(Option::is_none)>
             <div class="empty-state" data-test="empty">
                 <h2>"No sessions match"</h2>
@@ -243,25 +263,42 @@ pub fn SessionsPage() -> impl IntoView {
         <Show when=move || sessions.with(|list| !list.is_empty())>
             <div class="table-wrap">
                 <table class="table sessions" data-test="sessions-table">
-                    <thead><tr><th>"User"</th><th>"Connection"</th><th>"Session"</th><th>"Started"</th><th>"Duration"</th><th>"Status"</th><th class="num">"Output"</th></tr></thead>
+                    <thead><tr><th>"User"</th><th>"Connection"</th><th>"Session"</th>
+                        <th data-test="started-heading">"Started "<span class="muted zone">{format!("({zone})")}</span></th>
+                        <th>"Duration"</th><th>"Status"</th><th class="num">"Output"</th></tr></thead>
                     <tbody>
-                        <For each=move || sessions.get() key=|session| (session.id.clone(), session.status, session.counts.output_bytes, session.ended_at) children=move |session| {
+                        <For each=move || sessions.get() key=|session| (session.id.clone(), session.status, session.counts.output_bytes, session.counts.rows, session.ended_at) children=move |session| {
                             let row_id = session.id.clone();
                             let is_fresh = move || fresh.with(|ids| ids.contains(&row_id));
                             let started = session.started_at;
-                            // A UUIDv7 starts with its timestamp: 13 characters tell sessions apart to the
-                            // millisecond and still work as an id filter.
-                            let (href, short) = (format!("/sessions/{}", session.id), session.id[..13].to_owned());
+                            let href = format!("/sessions/{}", session.id);
+                            let id = session.id.clone();
+                            let short = move || short_id(&id, id_len.get()).to_owned();
+                            // A database session's output is its rows; a command's, its bytes.
+                            let output = if session.session_type == SessionType::Database {
+                                count(session.counts.rows, "row", "rows")
+                            } else {
+                                human_bytes(session.counts.output_bytes)
+                            };
+                            let exit = session.exit_code.filter(|code| *code != 0);
+                            let stoppable = session.status == SessionStatus::Running
+                                && auth.may_act_on(&session.user.id);
                             view! {
-                                <tr data-test="session-row" data-id=session.id.clone() class:fresh=is_fresh>
+                                <tr data-test="session-row" data-id=session.id.clone() class="clickable" class:fresh=is_fresh
+                                    on:click=open_row>
                                     <td>{session.user.username.clone()}</td>
                                     <td><TypeIcon kind=session.session_type/>" "{session.connection.name.clone()}</td>
-                                    <td class="mono"><A href=href attr:data-test="session-link">{short}</A>
+                                    <td class="mono"><A href=href attr:data-test="session-link" attr:title=session.id.clone()>{short}</A>
                                         <div class="muted summary">{session.summary.clone()}</div></td>
-                                    <td title=local_time(started)>{move || { now.track(); relative_time(started) }}</td>
+                                    <td class="when">
+                                        <time data-test="started-at" datetime=started.to_string()>{absolute_time(started)}</time>
+                                        <div class="muted">{move || { now.track(); relative_time(started) }}</div>
+                                    </td>
                                     <td><DurationCell session=session.clone() now=now/></td>
-                                    <td><StatusBadge status=session.status/></td>
-                                    <td class="num">{human_bytes(session.counts.output_bytes)}</td>
+                                    <td title=session.error.clone().unwrap_or_default()><StatusBadge status=session.status/>
+                                        {exit.map(|code| view! { " "<span class="muted mono" data-test="exit-code">{format!("exit {code}")}</span> })}
+                                        {stoppable.then(|| view! { " "<StopButton id=session.id.clone() error=action_error small=true/> })}</td>
+                                    <td class="num" data-test="session-output">{output}</td>
                                 </tr>
                             }
                         }/>
@@ -273,5 +310,40 @@ pub fn SessionsPage() -> impl IntoView {
             <button class="button" data-test="load-more" disabled=move || loading.get() on:click=move |_| load(true)>"Load more"</button>
         </Show>
         <Show when=move || loading.get()><p class="muted">"Loading…"</p></Show>
+    }
+}
+
+/// A click anywhere on a session's row opens it, as a click on its id link would (so the router
+/// and the browser treat it alike). Links and buttons in the row keep their own meaning, and a
+/// modified click on the id link opens a new tab as usual.
+fn open_row(event: leptos::ev::MouseEvent) {
+    let Some(clicked) = event
+        .target()
+        .and_then(|target| target.dyn_into::<web_sys::Element>().ok())
+    else {
+        return;
+    };
+    let on_control = clicked
+        .closest("a, button, input, select")
+        .ok()
+        .flatten()
+        .is_some();
+    if on_control || event.button() != 0 {
+        return;
+    }
+    let link = clicked
+        .closest("tr")
+        .ok()
+        .flatten()
+        .and_then(|row| {
+            row.query_selector("[data-test=session-link]")
+                .ok()
+                .flatten()
+        })
+        .and_then(|link| link.dyn_into::<web_sys::HtmlElement>().ok());
+    // After this handler returns: the link's click bubbles up to the row again, and a handler
+    // cannot be re-entered while it runs.
+    if let Some(link) = link {
+        set_timeout(move || link.click(), std::time::Duration::ZERO);
     }
 }

@@ -1,0 +1,244 @@
+// The console as each of its users sees it: a list that does not mislead, stopping a running
+// session, and actions that fit the user's role (issue #18). Each test looks at what the user
+// sees: text, visibility, where a click goes.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startServer, launchBrowser, screenshot, collectPageErrors, logInAs, api, closeAll } from '../support.mjs';
+
+let server;
+let admin;
+let bob;
+let audrey;
+let bobId;
+
+// A zone away from UTC by a non-whole hour, so a time shown in UTC (or not converted) shows.
+const ZONE = 'America/St_Johns';
+
+async function runAndWait(context, connection, input) {
+  const started = await api(context, server.url, 'POST', '/api/sessions', { connection, input });
+  for (let i = 0; i < 600; i++) {
+    const session = await api(context, server.url, 'GET', `/api/sessions/${started.id}`);
+    if (!['running', 'pending_review'].includes(session.status)) return session;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error(`session ${started.id} did not end`);
+}
+
+async function waitForStatus(context, id, status) {
+  for (let i = 0; i < 200; i++) {
+    const session = await api(context, server.url, 'GET', `/api/sessions/${id}`);
+    if (session.status === status) return session;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error(`session ${id} never became ${status}`);
+}
+
+before(async () => {
+  server = await startServer({ LOUPE_DEMO: 'true' });
+  admin = await launchBrowser({ timezoneId: ZONE, locale: 'en-US' });
+  await logInAs(admin.context, server.url);
+  await api(admin.context, server.url, 'POST', '/api/connections', { name: 'sh', kind: 'command', command: { argv: ['sh', '-c'] } });
+  bobId = (await api(admin.context, server.url, 'POST', '/api/users', { username: 'bob', password: 'bob-heron-basalt-kite' })).id;
+  await api(admin.context, server.url, 'POST', '/api/users', { username: 'audrey', password: 'audrey-heron-basalt-kite', role: 'auditor' });
+  bob = await launchBrowser();
+  await logInAs(bob.context, server.url, 'bob', 'bob-heron-basalt-kite');
+  audrey = await launchBrowser();
+  await logInAs(audrey.context, server.url, 'audrey', 'audrey-heron-basalt-kite');
+});
+
+after(() => closeAll(admin, bob, audrey, server));
+
+test('the list shows failures as failures, rows for queries, absolute times in the zone, and moves its count live', async () => {
+  const failed = await runAndWait(admin.context, 'sh', 'echo x; exit 3');
+  assert.equal(failed.status, 'failed', 'a non-zero exit is a failure');
+  const query = await runAndWait(admin.context, 'demo', 'WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1300) SELECT i FROM n');
+  const page = await admin.context.newPage();
+  const errors = collectPageErrors(page);
+  await page.goto(`${server.url}/sessions`);
+  const failedRow = page.locator(`[data-test=session-row][data-id="${failed.id}"]`);
+  await failedRow.waitFor();
+  assert.equal(await failedRow.locator('[data-test=status]').textContent(), 'failed');
+  assert.equal(await failedRow.locator('[data-test=exit-code]').textContent(), 'exit 3');
+  const queryRow = page.locator(`[data-test=session-row][data-id="${query.id}"]`);
+  assert.equal(await queryRow.locator('[data-test=session-output]').textContent(), '1,300 rows');
+
+  // The start in the browser's zone, to the second, with the zone named once in the heading.
+  const expected = await page.evaluate((iso) => {
+    const at = new Date(iso);
+    const two = (n) => String(n).padStart(2, '0');
+    return `${at.getFullYear()}-${two(at.getMonth() + 1)}-${two(at.getDate())} ${two(at.getHours())}:${two(at.getMinutes())}:${two(at.getSeconds())}`;
+  }, failed.started_at);
+  assert.equal(await failedRow.locator('[data-test=started-at]').textContent(), expected);
+  assert.match(await page.locator('[data-test=started-heading]').textContent(), new RegExp(`\\(${ZONE}\\)`));
+  const utc = new Date(failed.started_at).toISOString().slice(11, 19);
+  assert.ok(!expected.endsWith(utc), 'shown in the browser zone, not in UTC');
+
+  // Status = failed finds it, and only it.
+  await page.selectOption('[data-test=filter-status]', 'failed');
+  await page.waitForURL(/status=failed/);
+  await page.waitForFunction((id) => {
+    const rows = [...document.querySelectorAll('[data-test=session-row]')];
+    return rows.length === 1 && rows[0].dataset.id === id;
+  }, failed.id);
+  await page.selectOption('[data-test=filter-status]', '');
+  await page.waitForURL((url) => !url.search.includes('status='));
+  await page.locator('[data-test=session-count]', { hasText: '2 sessions' }).waitFor();
+
+  // A session started now joins the list and its count.
+  const late = await api(admin.context, server.url, 'POST', '/api/sessions', { connection: 'sh', input: 'echo late' });
+  await page.locator(`[data-test=session-row][data-id="${late.id}"]`).waitFor();
+  await page.locator('[data-test=session-count]', { hasText: '3 sessions' }).waitFor();
+  await screenshot(page, 'console-list');
+
+  // A click anywhere on a row opens the session.
+  await failedRow.locator('td').first().click();
+  await page.waitForURL(`**/sessions/${failed.id}`);
+  await page.locator('[data-test=session-facts]').waitFor();
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
+test('ids that share their first 13 characters are shown long enough to tell apart', async () => {
+  const page = await admin.context.newPage();
+  const errors = collectPageErrors(page);
+  // Three sessions started in the same millisecond: their UUIDv7s share 13 characters.
+  const ids = ['0193a2b4-5c6d-7001-8000-00000000000a', '0193a2b4-5c6d-7002-8000-00000000000b', '0193a2b4-5c6d-7003-8000-00000000000c'];
+  await page.route(/\/api\/sessions\?/, async (route) => {
+    const response = await route.fetch();
+    const body = await response.json();
+    body.items = body.items.slice(0, 1).flatMap((item) => ids.map((id) => ({ ...item, id })));
+    await route.fulfill({ response, json: body });
+  });
+  await runAndWait(admin.context, 'sh', 'echo same millisecond');
+  await page.goto(`${server.url}/sessions`);
+  await page.locator('[data-test=session-row]').first().waitFor();
+  const shown = await page.locator('[data-test=session-link]').allTextContents();
+  assert.deepEqual(shown, ['0193a2b4-5c6d-7001', '0193a2b4-5c6d-7002', '0193a2b4-5c6d-7003']);
+  assert.equal(await page.locator('[data-test=session-link]').first().getAttribute('title'), ids[0]);
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
+test('a running session is stopped from the list and from its page', async () => {
+  for (const where of ['list', 'page']) {
+    const running = await api(admin.context, server.url, 'POST', '/api/sessions', { connection: 'sh', input: 'echo started; sleep 60' });
+    const page = await admin.context.newPage();
+    const errors = collectPageErrors(page);
+    page.on('dialog', (dialog) => dialog.accept());
+    if (where === 'list') {
+      await page.goto(`${server.url}/sessions`);
+      const row = page.locator(`[data-test=session-row][data-id="${running.id}"]`);
+      await row.locator('[data-test=stop]').click();
+      await row.locator('[data-test=status]', { hasText: 'cancelled' }).waitFor({ timeout: 10_000 });
+      assert.equal(await row.locator('[data-test=stop]').count(), 0, 'no Stop once it ended');
+      assert.equal(page.url(), `${server.url}/sessions`, 'the Stop click did not open the row');
+    } else {
+      await page.goto(`${server.url}/sessions/${running.id}`);
+      await page.locator('[data-test=output]', { hasText: 'started' }).waitFor();
+      await screenshot(page, 'console-session-running');
+      await page.click('[data-test=stop]');
+      await page.locator('[data-test=session-facts] [data-test=status]', { hasText: 'cancelled' }).waitFor({ timeout: 10_000 });
+      assert.equal(await page.locator('[data-test=stop]').count(), 0);
+    }
+    assert.equal((await waitForStatus(admin.context, running.id, 'cancelled')).status, 'cancelled');
+    assert.deepEqual(errors, []);
+    await page.close();
+  }
+});
+
+test('actions fit the role: others see no Re-run, Share or Stop, auditors no Run, plain users no admin pages', async () => {
+  const running = await api(admin.context, server.url, 'POST', '/api/sessions', { connection: 'sh', input: 'sleep 60' });
+  await api(admin.context, server.url, 'POST', `/api/sessions/${running.id}/shares`, { users: [bobId] });
+  try {
+    // Bob may watch the admin's session shared with him, not act on it.
+    const page = await bob.context.newPage();
+    const errors = collectPageErrors(page);
+    await page.goto(`${server.url}/sessions/${running.id}`);
+    await page.locator('[data-test=copy-id]').waitFor();
+    for (const action of ['rerun', 'share', 'stop']) {
+      assert.equal(await page.locator(`[data-test=${action}]`).count(), 0, `bob is not offered ${action}`);
+    }
+    await page.goto(`${server.url}/sessions`);
+    await page.locator(`[data-test=session-row][data-id="${running.id}"]`).waitFor();
+    assert.equal(await page.locator('[data-test=stop]').count(), 0, 'no Stop in the list either');
+    assert.equal(await page.locator('[data-test=nav-admin]').count(), 0);
+    await page.goto(`${server.url}/admin/connections`);
+    await page.locator('[data-test=not-allowed]', { hasText: 'you are logged in as user' }).waitFor();
+    assert.equal(await page.locator('[data-test=tab-users]').count(), 0, 'no admin tabs behind it');
+    await screenshot(page, 'console-admin-not-allowed');
+    assert.deepEqual(errors, []);
+    await page.close();
+
+    // The auditor reads everything and runs nothing.
+    const audit = await audrey.context.newPage();
+    const auditErrors = collectPageErrors(audit);
+    await audit.goto(`${server.url}/sessions/${running.id}`);
+    await audit.locator('[data-test=copy-id]').waitFor();
+    for (const action of ['rerun', 'share', 'stop']) {
+      assert.equal(await audit.locator(`[data-test=${action}]`).count(), 0, `the auditor is not offered ${action}`);
+    }
+    await audit.locator('[data-test=nav-admin]').waitFor();
+    assert.equal(await audit.locator('[data-test=nav-run]').count(), 0, 'no Run in the navigation');
+    await audit.goto(`${server.url}/run`);
+    await audit.locator('[data-test=not-allowed]', { hasText: 'you are logged in as auditor' }).waitFor();
+    assert.equal(await audit.locator('[data-test=run-input]').count(), 0);
+    assert.deepEqual(auditErrors, []);
+    await audit.close();
+
+    // The owner is offered all three.
+    const own = await admin.context.newPage();
+    await own.goto(`${server.url}/sessions/${running.id}`);
+    for (const action of ['rerun', 'share', 'stop']) await own.locator(`[data-test=${action}]`).waitFor();
+    await own.close();
+  } finally {
+    await api(admin.context, server.url, 'POST', `/api/sessions/${running.id}/kill`, {});
+  }
+});
+
+test('menus close on Escape, on a click outside and after a choice', async () => {
+  const session = await runAndWait(admin.context, 'sh', 'echo menu');
+  const page = await admin.context.newPage();
+  const errors = collectPageErrors(page);
+  await page.goto(`${server.url}/sessions/${session.id}`);
+  const items = page.locator('[data-test=download-menu] [role=menuitem]');
+  await page.click('[data-test=download-button]');
+  await items.first().waitFor();
+  assert.equal(await page.getAttribute('[data-test=download-button]', 'aria-expanded'), 'true');
+  await page.keyboard.press('Escape');
+  await items.first().waitFor({ state: 'detached' });
+
+  await page.click('[data-test=download-button]');
+  await items.first().waitFor();
+  await page.click('[data-test=session-facts]');
+  await items.first().waitFor({ state: 'detached' });
+
+  await page.click('[data-test=download-button]');
+  const [download] = await Promise.all([page.waitForEvent('download'), page.click('[data-test=download-txt]')]);
+  assert.equal(download.suggestedFilename().endsWith('.txt'), true);
+  await items.first().waitFor({ state: 'detached' });
+
+  const userItems = page.locator('[data-test=logout]');
+  await page.click('[data-test=user-menu]');
+  await userItems.waitFor();
+  await page.keyboard.press('Escape');
+  await userItems.waitFor({ state: 'detached' });
+  await page.click('[data-test=user-menu]');
+  await userItems.waitFor();
+  await page.click('[data-test=page-title]');
+  await userItems.waitFor({ state: 'detached' });
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
+test('an unknown or malformed session id shows a not-found page with the way back', async () => {
+  const page = await admin.context.newPage();
+  for (const id of ['0193a2b4-5c6d-7001-8000-00000000000a', 'not-an-id']) {
+    await page.goto(`${server.url}/sessions/${id}`);
+    await page.locator('[data-test=not-found]', { hasText: id }).waitFor();
+    await page.locator('[data-test=nav-sessions]').waitFor();
+    assert.equal(await page.locator('[data-test=error-panel]').count(), 0);
+  }
+  await page.click('[data-test=not-found] a');
+  await page.waitForURL(`${server.url}/sessions`);
+  await page.close();
+});
