@@ -242,3 +242,49 @@ test('an unknown or malformed session id shows a not-found page with the way bac
   await page.waitForURL(`${server.url}/sessions`);
   await page.close();
 });
+
+test('the period picker offers presets and a date-time range checked field by field', async () => {
+  await runAndWait(admin.context, 'sh', 'echo in range');
+  const page = await admin.context.newPage();
+  const errors = collectPageErrors(page);
+  await page.goto(`${server.url}/sessions`);
+  await page.locator('[data-test=session-row]').first().waitFor();
+  const options = await page.locator('[data-test=filter-period] option').allTextContents();
+  assert.deepEqual(options, ['Any time', 'Last 15 minutes', 'Last hour', 'Today', 'Last 24 hours', 'Last 7 days', 'Last 30 days', 'Custom range…']);
+  for (const preset of ['15m', 'today']) {
+    await page.selectOption('[data-test=filter-period]', preset);
+    await page.waitForURL(new RegExp(`period=${preset}`));
+    await page.locator('[data-test=session-row]').first().waitFor();
+  }
+
+  // The range is picked in the browser's zone and kept in UTC: 10:00 in St. John's in December
+  // (UTC-3:30) is 13:30 UTC.
+  await page.selectOption('[data-test=filter-period]', 'custom');
+  await page.fill('[data-test=filter-from]', '2026-12-07T10:00:00');
+  await page.waitForURL(/from=/);
+  assert.equal(new URL(page.url()).searchParams.get('from'), '2026-12-07T13:30:00.000000Z');
+  // An end before the start is an error on To, and the list is not read with half a range.
+  await page.fill('[data-test=filter-to]', '2026-12-07T09:00:00');
+  await page.locator('[data-test=filter-to-error]', { hasText: 'the end must be later than the start' }).waitFor();
+  assert.equal(await page.getAttribute('[data-test=filter-to]', 'aria-invalid'), 'true');
+  assert.equal(await page.locator('[data-test=session-row]').count(), 0);
+  assert.equal(await page.locator('[data-test=empty]').count(), 0, 'not "no sessions match": the period is wrong');
+  await screenshot(page, 'console-period-error');
+
+  // A range around now lists the session again.
+  const [from, to] = await page.evaluate(() => {
+    const local = (ms) => { const at = new Date(ms); const two = (n) => String(n).padStart(2, '0'); return `${at.getFullYear()}-${two(at.getMonth() + 1)}-${two(at.getDate())}T${two(at.getHours())}:${two(at.getMinutes())}:${two(at.getSeconds())}`; };
+    return [local(Date.now() - 3600_000), local(Date.now() + 3600_000)];
+  });
+  await page.fill('[data-test=filter-from]', from);
+  await page.fill('[data-test=filter-to]', to);
+  await page.locator('[data-test=session-row]').first().waitFor();
+  assert.equal(await page.locator('[data-test=filter-to-error]').count(), 0);
+
+  // A bound in the address that is not a date names its field.
+  await page.goto(`${server.url}/sessions?period=custom&from=yesterday`);
+  await page.locator('[data-test=filter-from-error]', { hasText: 'not an RFC 3339 timestamp' }).waitFor();
+  assert.equal(await page.locator('[data-test=session-row]').count(), 0);
+  assert.deepEqual(errors, []);
+  await page.close();
+});

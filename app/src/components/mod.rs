@@ -4,6 +4,7 @@ pub mod feedback;
 pub mod live_terminal;
 pub mod menu;
 pub mod output_view;
+pub mod period;
 pub mod review_bits;
 pub mod rows_view;
 pub mod session_bits;

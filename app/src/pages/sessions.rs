@@ -8,10 +8,10 @@ use leptos_router::{
     NavigateOptions,
     components::A,
     hooks::{use_navigate, use_query_map},
+    params::ParamsMap,
 };
 use loupe_protocol::{
-    Count, ServerMessage, Session, SessionQuery, SessionStatus, SessionType, Timestamp, short_id,
-    short_id_len,
+    Count, ServerMessage, Session, SessionQuery, SessionStatus, SessionType, short_id, short_id_len,
 };
 use wasm_bindgen::JsCast;
 
@@ -20,49 +20,31 @@ use crate::{
     auth::Auth,
     components::{
         feedback::{ErrorLine, ErrorPanel},
+        period::{self, PeriodPicker, PeriodProblem},
         session_bits::{Duration as DurationCell, StatusBadge, StopButton, TypeIcon, human_bytes},
     },
     format::{absolute_time, count, relative_time, time_zone},
     live::{LiveChannel, Watch},
 };
 
-const PERIODS: [(&str, &str, i64); 4] = [
-    ("1h", "Last hour", 3600),
-    ("24h", "Last 24 hours", 86_400),
-    ("7d", "Last 7 days", 7 * 86_400),
-    ("30d", "Last 30 days", 30 * 86_400),
-];
-
 /// Sessions per page: a screenful and more, so "Load more" is worth a click.
 const PAGE_SIZE: u32 = 100;
 
-/// The list's query, read from the URL.
-fn query_from_url(params: &leptos_router::params::ParamsMap) -> SessionQuery {
+/// The list's query, read from the URL; an unusable period says which field is wrong.
+fn query_from_url(params: &ParamsMap) -> Result<SessionQuery, PeriodProblem> {
     let text = |key: &str| params.get(key).filter(|value| !value.is_empty());
-    let now_us = (js_sys::Date::now() * 1000.0) as i64;
-    let from = match text("period").as_deref() {
-        Some("custom") => text("from").and_then(|value| value.parse().ok()),
-        Some(period) => PERIODS
-            .iter()
-            .find(|(key, ..)| *key == period)
-            .map(|(_, _, seconds)| Timestamp::from_micros(now_us - seconds * 1_000_000)),
-        None => None,
-    };
-    SessionQuery {
+    let (from, to) = period::bounds(params)?;
+    Ok(SessionQuery {
         user: text("user"),
         connection: text("connection"),
         session_type: text("type").and_then(|value| SessionType::parse(&value)),
         status: text("status"),
         from,
-        to: if text("period").as_deref() == Some("custom") {
-            text("to").and_then(|value| value.parse().ok())
-        } else {
-            None
-        },
+        to,
         id: text("id"),
         cursor: None,
         limit: Some(PAGE_SIZE),
-    }
+    })
 }
 
 #[component]
@@ -87,7 +69,9 @@ pub fn SessionsPage() -> impl IntoView {
     }
 
     let load = move |append: bool| {
-        let mut query = query_from_url(&params.read_untracked());
+        let Ok(mut query) = query_from_url(&params.read_untracked()) else {
+            return;
+        };
         if append {
             query.cursor = cursor.get_untracked();
         }
@@ -150,7 +134,16 @@ pub fn SessionsPage() -> impl IntoView {
     let channel = LiveChannel::get();
 
     Effect::new(move |_| {
-        let query = query_from_url(&params.read());
+        // A period that cannot be used is an error on its field (the picker shows it); the list
+        // is not read with it silently dropped.
+        let Ok(query) = query_from_url(&params.read()) else {
+            live.set_value(None);
+            sessions.set(Vec::new());
+            total.set(None);
+            cursor.set(None);
+            loading.set(false);
+            return;
+        };
         load(false);
         let watch = channel.watch_sessions(
             SessionQuery {
@@ -189,6 +182,7 @@ pub fn SessionsPage() -> impl IntoView {
         navigate(&url, NavigateOptions::default());
     };
     let current = move |key: &'static str| params.read().get(key).unwrap_or_default();
+    let period_ok = Memo::new(move |_| period::bounds(&params.read()).is_ok());
     // Ids are shown as long as needed to tell the listed sessions apart.
     let id_len = Memo::new(move |_| {
         sessions.with(|list| short_id_len(list.iter().map(|session| session.id.as_str())))
@@ -231,19 +225,7 @@ pub fn SessionsPage() -> impl IntoView {
                     {SessionStatus::ALL.map(|status| view! { <option value=status.as_str() selected=move || current("status") == status.as_str()>{status.as_str().replace('_', " ")}</option> })}
                 </select>
             </label>
-            <label>"Period"
-                <select data-test="filter-period" prop:value=move || current("period") on:change={let set_param = set_param.clone(); move |event| set_param("period", event_target_value(&event))}>
-                    <option value="">"Any time"</option>
-                    {PERIODS.map(|(key, label, _)| view! { <option value=key selected=move || current("period") == key>{label}</option> })}
-                    <option value="custom" selected=move || current("period") == "custom">"Custom range…"</option>
-                </select>
-            </label>
-            <Show when=move || current("period") == "custom">
-                <label>"From (RFC 3339)" <input data-test="filter-from" placeholder="2026-11-01T00:00:00Z" prop:value=move || current("from")
-                    on:change={let set_param = set_param.clone(); move |event| set_param("from", event_target_value(&event))}/></label>
-                <label>"To" <input data-test="filter-to" placeholder="2026-11-28T00:00:00Z" prop:value=move || current("to")
-                    on:change={let set_param = set_param.clone(); move |event| set_param("to", event_target_value(&event))}/></label>
-            </Show>
+            <PeriodPicker set=Callback::new({let set_param = set_param.clone(); move |(key, value)| set_param(key, value)}) current=Signal::from(params)/>
         </form>
         <p class="muted count" data-test="session-count">
             {move || total.get().map(|count| match (count.exact, count.value) {
@@ -254,7 +236,7 @@ pub fn SessionsPage() -> impl IntoView {
         </p>
         {move || error.get().map(|message| view! { <ErrorPanel message=message retry=Callback::new(move |()| load(false))/> })}
         <ErrorLine error=action_error/>
-        <Show when=move || !loading.get() && sessions.with(Vec::is_empty) && error.with(Option::is_none)>
+        <Show when=move || !loading.get() && sessions.with(Vec::is_empty) && error.with(Option::is_none) && period_ok.get()>
             <div class="empty-state" data-test="empty">
                 <h2>"No sessions match"</h2>
                 <p>"Run a query from the Run page, or widen the filters."</p>
