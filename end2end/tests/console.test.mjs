@@ -288,3 +288,22 @@ test('the period picker offers presets and a date-time range checked field by fi
   assert.deepEqual(errors, []);
   await page.close();
 });
+
+test('input is shown in its own language: SQL marked as SQL, a shell command as a command line', async () => {
+  const shell = await runAndWait(admin.context, 'sh', 'echo select from where');
+  const sql = await runAndWait(admin.context, 'demo', 'select 1 as one');
+  const page = await admin.context.newPage();
+  await page.goto(`${server.url}/sessions/${shell.id}`);
+  const shellInput = page.locator('[data-test=input]');
+  await shellInput.waitFor();
+  assert.equal(await shellInput.getAttribute('data-language'), 'shell');
+  assert.equal(await shellInput.innerText(), 'echo select from where');
+  assert.equal(await shellInput.evaluate((block) => getComputedStyle(block, '::before').content), '"$ "', 'after a prompt');
+  assert.equal(await shellInput.locator('.kw').count(), 0, 'no SQL keywords inside a shell command');
+  await page.goto(`${server.url}/sessions/${sql.id}`);
+  const sqlInput = page.locator('[data-test=input]');
+  await sqlInput.waitFor();
+  assert.equal(await sqlInput.getAttribute('data-language'), 'sql');
+  assert.deepEqual(await sqlInput.locator('.kw').allTextContents(), ['select', 'as']);
+  await page.close();
+});

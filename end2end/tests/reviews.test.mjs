@@ -114,12 +114,18 @@ test('a rejection reaches the waiting user with the reviewer\'s reason', async (
 });
 
 test('a held session\'s own page says it waits, then follows the run once it is approved', async () => {
-  const held = await api(requester.context, server.url, 'POST', '/api/sessions', { connection: 'prod-sh', input: 'echo from-the-session-page', reason: 'check' });
+  const held = await api(requester.context, server.url, 'POST', '/api/sessions', { connection: 'prod-sh', input: 'echo from-the-session-page and select from where', reason: 'check' });
   assert.equal(held.status, 'pending_review');
   const page = await requester.context.newPage();
   const errors = collectPageErrors(page);
   await page.goto(`${server.url}/sessions/${held.id}`);
   await page.locator('[data-test=session-waiting]').waitFor();
+  // The held command is on the page while it waits, as the shell command it is.
+  const heldInput = page.locator('[data-test=held-input]');
+  await heldInput.waitFor();
+  assert.equal(await heldInput.innerText(), 'echo from-the-session-page and select from where');
+  assert.equal(await heldInput.getAttribute('data-language'), 'shell');
+  assert.equal(await heldInput.locator('.kw').count(), 0, 'no SQL keywords marked in a shell command');
   await page.evaluate(() => { window.loupeNoReload = true; });
 
   const review = await api(reviewer.context, server.url, 'GET', `/api/reviews?session=${held.id}`);

@@ -2,7 +2,7 @@
 //! that stops it.
 
 use leptos::{prelude::*, task::spawn_local};
-use loupe_protocol::{Session, SessionStatus, SessionType};
+use loupe_protocol::{ConnectionKind, Session, SessionStatus, SessionType};
 
 use crate::api;
 
@@ -111,8 +111,28 @@ pub fn human_bytes(bytes: u64) -> String {
     }
 }
 
+/// What someone ran, in its own language: SQL with its keywords marked on a database connection;
+/// a command line after a `$ ` prompt on any other (a shell command is never searched for SQL
+/// keywords). `connection_kind` is the session's `connection.kind`.
+#[component]
+pub fn InputText(
+    text: String,
+    connection_kind: String,
+    /// The `data-test` name of the block.
+    test: &'static str,
+) -> impl IntoView {
+    let is_sql = ConnectionKind::parse(&connection_kind).is_some_and(ConnectionKind::is_database);
+    if is_sql {
+        view! { <pre class="input sql" data-test=test data-language="sql">{highlight_sql(&text)}</pre> }.into_any()
+    } else {
+        // The prompt is drawn by the style sheet, so copying the block copies only the command.
+        view! { <pre class="input shell" data-test=test data-language="shell">{text}</pre> }
+            .into_any()
+    }
+}
+
 /// SQL with its keywords marked, for reading, not parsing.
-pub fn highlight_sql(text: &str) -> Vec<AnyView> {
+fn highlight_sql(text: &str) -> Vec<AnyView> {
     const KEYWORDS: [&str; 30] = [
         "SELECT", "FROM", "WHERE", "AND", "OR", "NOT", "INSERT", "INTO", "VALUES", "UPDATE", "SET",
         "DELETE", "JOIN", "LEFT", "RIGHT", "INNER", "ON", "GROUP", "BY", "ORDER", "LIMIT", "AS",

@@ -17,7 +17,7 @@ use crate::{
     components::{
         feedback::{ErrorLine, ErrorPanel},
         review_bits::{ReviewStateBadge, approvals_text, human_seconds, kind_label},
-        session_bits::highlight_sql,
+        session_bits::InputText,
     },
     format::{local_time, relative_time},
     live::watch_reviews,
@@ -205,13 +205,9 @@ pub fn ReviewDetailPage() -> impl IntoView {
 
 #[component]
 fn ReviewView(review: Review, on_change: Callback<Review>) -> impl IntoView {
-    let is_sql = review.connection.kind != "command";
+    let kind = review.connection.kind.clone();
     let input = review.input.clone().map(|input| {
-        if is_sql {
-            view! { <pre class="sql card" data-test="review-input">{highlight_sql(&input)}</pre> }.into_any()
-        } else {
-            view! { <pre class="sql card" data-test="review-input"><span class="prompt">"$ "</span>{input}</pre> }.into_any()
-        }
+        view! { <div class="card"><InputText text=input connection_kind=kind test="review-input"/></div> }
     });
     let group_names: Vec<String> = review
         .reviewer_groups

@@ -22,7 +22,7 @@ use crate::{
         output_view::OutputView,
         rows_view::RowsView,
         session_bits::{
-            Duration as DurationCell, StatusBadge, StopButton, TypeIcon, highlight_sql, human_bytes,
+            Duration as DurationCell, InputText, StatusBadge, StopButton, TypeIcon, human_bytes,
         },
         terminal_player::TerminalPlayer,
     },
@@ -160,7 +160,8 @@ fn SessionDetail(id: String) -> impl IntoView {
         }
         <section class="timeline" aria-label="Activity log" data-test="timeline">
             <For each=move || entries.get() key=|entry| entry.event.seq let:entry>
-                <EventView session_id=id.clone() entry=entry preview=preview.get_untracked()/>
+                <EventView session_id=id.clone() entry=entry preview=preview.get_untracked()
+                    connection_kind=session.with_untracked(|session| session.as_ref().map(|session| session.connection.kind.clone()).unwrap_or_default())/>
             </For>
         </section>
     }
@@ -350,11 +351,16 @@ fn ShareForm(session_id: String, done: Callback<()>) -> impl IntoView {
 }
 
 #[component]
-fn EventView(session_id: String, entry: Entry, preview: (u64, u64)) -> impl IntoView {
+fn EventView(
+    session_id: String,
+    entry: Entry,
+    preview: (u64, u64),
+    connection_kind: String,
+) -> impl IntoView {
     let event = entry.event.clone();
     let time = local_time(event.at);
     let body = match event.kind {
-        EventKind::Input => view! { <pre class="sql" data-test="input">{highlight_sql(event.text.as_deref().unwrap_or(&event.summary))}</pre> }.into_any(),
+        EventKind::Input => view! { <InputText text=event.text.clone().unwrap_or(event.summary.clone()) connection_kind=connection_kind test="input"/> }.into_any(),
         EventKind::Output => view! { <OutputView session=session_id seq=event.seq total=entry.bytes tail=entry.tail page_bytes=preview.0/> }.into_any(),
         EventKind::Result => view! { <RowsView session=session_id seq=event.seq columns=event.columns.clone().unwrap_or_default() total=entry.rows block_rows=preview.1/> }.into_any(),
         EventKind::Error => {
@@ -392,5 +398,10 @@ fn HeldNotice(session_id: String) -> impl IntoView {
             "Waiting for approval: it runs the moment a reviewer approves."
             {move || review.get().flatten().map(|review| view! { " "<A href=format!("/reviews/{}", review.id)>"See the review"</A> })}
         </p>
+        // Nothing has run yet, so the timeline is empty: the held input is the review's.
+        {move || review.get().flatten().and_then(|review| {
+            let kind = review.connection.kind.clone();
+            review.input.map(|input| view! { <InputText text=input connection_kind=kind test="held-input"/> })
+        })}
     }
 }
