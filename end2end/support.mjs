@@ -3,10 +3,14 @@
 // LOUPE_BIN (the server binary), LOUPE_STATIC_DIR (the built client), CHROMIUM_PATH, E2E_ARTIFACTS.
 
 import { spawn } from 'node:child_process';
-import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createRequire } from 'node:module';
 import { chromium } from 'playwright-core';
+
+/** axe-core's browser build, from the npm package (run in a page by `accessibilityProblems`). */
+const AXE_SCRIPT = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 
 /** The password of `admin`, the administrator every test server starts with. */
 export const ADMIN_PASSWORD = 'admin-heron-basalt-e2e';
@@ -184,4 +188,18 @@ export async function agent(context, url, name = 'e2e-agent') {
     if (!response.ok()) throw new Error(`${method} ${path}: ${response.status()} ${await response.text()}`);
     return response.status() === 204 ? null : response.json();
   };
+}
+
+/**
+ * Runs axe-core (WCAG 2.x rules) in `page` and returns the violations of serious or critical
+ * impact, each as `rule: what (first element)`, for an `assert.deepEqual(…, [])`.
+ */
+export async function accessibilityProblems(page) {
+  // Evaluated through the DevTools protocol, which the app's Content-Security-Policy (no inline
+  // scripts) rightly does not let a script tag do.
+  await page.evaluate(AXE_SCRIPT);
+  const violations = await page.evaluate(async () => (await window.axe.run(document, { resultTypes: ['violations'] })).violations);
+  return violations
+    .filter((violation) => ['serious', 'critical'].includes(violation.impact))
+    .map((violation) => `${violation.id}: ${violation.help} (${violation.nodes[0]?.target.join(' ')}; ${violation.nodes.length} in all)`);
 }

@@ -3,7 +3,7 @@
 // sees: text, visibility, where a click goes.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, launchBrowser, screenshot, collectPageErrors, logInAs, api, closeAll } from '../support.mjs';
+import { startServer, launchBrowser, screenshot, collectPageErrors, logInAs, api, closeAll, accessibilityProblems } from '../support.mjs';
 
 let server;
 let admin;
@@ -305,5 +305,39 @@ test('input is shown in its own language: SQL marked as SQL, a shell command as 
   await sqlInput.waitFor();
   assert.equal(await sqlInput.getAttribute('data-language'), 'sql');
   assert.deepEqual(await sqlInput.locator('.kw').allTextContents(), ['select', 'as']);
+  await page.close();
+});
+
+test('the list, session, run, reviews and admin pages have no serious or critical accessibility problem', async () => {
+  const shell = await runAndWait(admin.context, 'sh', 'echo accessible');
+  const sql = await runAndWait(admin.context, 'demo', 'select 1 as one, 2 as two');
+  const running = await api(admin.context, server.url, 'POST', '/api/sessions', { connection: 'sh', input: 'echo running; sleep 60' });
+  const page = await admin.context.newPage();
+  const found = {};
+  const pages = [
+    ['/sessions', '[data-test=session-row]'],
+    [`/sessions/${running.id}`, '[data-test=stop]'],
+    [`/sessions/${shell.id}`, '[data-test=output]'],
+    [`/sessions/${sql.id}`, '[data-test=row]'],
+    ['/run', '[data-test=run-input]'],
+    ['/reviews', '[data-test=page-title]'],
+    ['/admin/users', '[data-test=tab-users]'],
+    ['/admin/groups', '[data-test=tab-groups]'],
+    ['/admin/connections', '[data-test=tab-connections]'],
+    ['/admin/audit', '[data-test=tab-audit]'],
+  ];
+  for (const colorScheme of ['light', 'dark']) {
+    await page.emulateMedia({ colorScheme });
+    for (const [path, ready] of pages) {
+      await page.goto(`${server.url}${path}`);
+      await page.locator(ready).first().waitFor();
+      // Let the page's own reads settle before it is judged.
+      await page.waitForLoadState('networkidle');
+      const problems = await accessibilityProblems(page);
+      if (problems.length > 0) found[`${colorScheme} ${path}`] = problems;
+    }
+  }
+  await api(admin.context, server.url, 'POST', `/api/sessions/${running.id}/kill`, {});
+  assert.deepEqual(found, {});
   await page.close();
 });
