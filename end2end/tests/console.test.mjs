@@ -300,6 +300,7 @@ test('input is shown in its own language: SQL marked as SQL, a shell command as 
   assert.equal(await shellInput.innerText(), 'echo select from where');
   assert.equal(await shellInput.evaluate((block) => getComputedStyle(block, '::before').content), '"$ "', 'after a prompt');
   assert.equal(await shellInput.locator('.kw').count(), 0, 'no SQL keywords inside a shell command');
+  assert.ok((await shellInput.boundingBox()).height < 40, 'one line, prompt and command together');
   await page.goto(`${server.url}/sessions/${sql.id}`);
   const sqlInput = page.locator('[data-test=input]');
   await sqlInput.waitFor();
@@ -341,3 +342,49 @@ test('the list, session, run, reviews and admin pages have no serious or critica
   assert.deepEqual(found, {});
   await page.close();
 });
+
+/** Whether `cells` of `card` are all shown, inside a 420 px screen, with nothing to scroll sideways. */
+async function assertCard(page, card, cells) {
+  for (const cell of cells) {
+    const box = await card.locator(`[data-cell=${cell}]`).boundingBox();
+    assert.ok(box && box.width > 0 && box.x >= 0 && box.x + box.width <= 420, `${cell} is on the screen: ${JSON.stringify(box)}`);
+  }
+  assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth), 'nothing to scroll sideways');
+}
+
+test('on a phone the list and the review inbox are cards, and a reviewer approves from one', async () => {
+  const reviewers = await api(admin.context, server.url, 'POST', '/api/groups', { name: 'phone-reviewers' });
+  await api(admin.context, server.url, 'PUT', `/api/groups/${reviewers.id}/members/${bobId}`);
+  await api(admin.context, server.url, 'POST', '/api/connections', { name: 'held-sh', kind: 'command', command: { argv: ['sh', '-c'] }, review: { command_review: true, reviewer_groups: ['phone-reviewers'] } });
+  const held = await api(admin.context, server.url, 'POST', '/api/sessions', { connection: 'held-sh', input: 'echo approved-from-a-phone', reason: 'phone check' });
+  assert.equal(held.status, 'pending_review');
+
+  const list = await admin.context.newPage();
+  await list.setViewportSize({ width: 420, height: 860 });
+  await list.goto(`${server.url}/sessions`);
+  const row = list.locator('[data-test=session-row]').first();
+  await row.waitFor();
+  assert.equal(await list.locator('[data-test=sessions-table] thead').isVisible(), false, 'no table head on cards');
+  await assertCard(list, row, ['who', 'status', 'what', 'when']);
+  await screenshot(list, 'console-phone-list');
+  await list.close();
+
+  const phone = await bob.context.newPage();
+  await phone.setViewportSize({ width: 420, height: 860 });
+  await phone.goto(`${server.url}/reviews`);
+  const card = phone.locator('[data-test=review-row][data-state=pending]').first();
+  await card.waitFor();
+  await assertCard(phone, card, ['who', 'status', 'what', 'when']);
+  assert.match(await card.innerText(), /phone check/);
+  await screenshot(phone, 'console-phone-reviews');
+  await card.locator('[data-test=review-link]').click();
+  await phone.locator('[data-test=approve]').waitFor();
+  const approve = await phone.locator('[data-test=approve]').boundingBox();
+  assert.ok(approve.x + approve.width <= 420, 'the approve button is on the screen');
+  await screenshot(phone, 'console-phone-review');
+  await phone.click('[data-test=approve]');
+  await phone.locator('[data-test=review-state]', { hasText: 'executed' }).waitFor({ timeout: 10_000 });
+  assert.equal((await waitForStatus(admin.context, held.id, 'done')).status, 'done');
+  await phone.close();
+});
+

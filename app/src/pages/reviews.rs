@@ -148,13 +148,13 @@ fn ReviewTable(
             };
             view! {
                 <tr data-test="review-row" data-id=id.clone() data-state=review.state.as_str() class:fresh=is_fresh>
-                    <td>{kind_label(review.kind)}</td>
-                    <td class="mono">{review.connection.name.clone()}</td>
-                    <td>{review.requester.display_name.clone()}</td>
-                    <td class="summary"><A href=format!("/reviews/{id}") attr:data-test="review-link">{if what.is_empty() { "(open)".to_owned() } else { what }}</A></td>
-                    <td class="summary">{if review.reason.is_empty() { "—".to_owned() } else { review.reason.clone() }}</td>
-                    <td><ReviewStateBadge state=review.state/>{review.actions.decide.then(|| view! { " "<span class="badge ok-badge">"your call"</span> })}</td>
-                    <td title=local_time(review.created_at)>{relative_time(review.created_at)}</td>
+                    <td data-cell="kind">{kind_label(review.kind)}</td>
+                    <td data-cell="conn" class="mono">{review.connection.name.clone()}</td>
+                    <td data-cell="who">{review.requester.display_name.clone()}</td>
+                    <td data-cell="what" class="summary"><A href=format!("/reviews/{id}") attr:data-test="review-link">{if what.is_empty() { "(open)".to_owned() } else { what }}</A></td>
+                    <td data-cell="why" class="summary">{if review.reason.is_empty() { "—".to_owned() } else { review.reason.clone() }}</td>
+                    <td data-cell="status"><ReviewStateBadge state=review.state/>{review.actions.decide.then(|| view! { " "<span class="badge ok-badge">"your call"</span> })}</td>
+                    <td data-cell="when" title=local_time(review.created_at)>{relative_time(review.created_at)}</td>
                 </tr>
             }
         })

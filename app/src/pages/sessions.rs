@@ -268,19 +268,19 @@ pub fn SessionsPage() -> impl IntoView {
                             view! {
                                 <tr data-test="session-row" data-id=session.id.clone() class="clickable" class:fresh=is_fresh
                                     on:click=open_row>
-                                    <td>{session.user.username.clone()}</td>
-                                    <td><TypeIcon kind=session.session_type/>" "{session.connection.name.clone()}</td>
-                                    <td class="mono"><A href=href attr:data-test="session-link" attr:title=session.id.clone()>{short}</A>
+                                    <td data-cell="who">{session.user.username.clone()}</td>
+                                    <td data-cell="conn"><TypeIcon kind=session.session_type/>" "{session.connection.name.clone()}</td>
+                                    <td data-cell="what" class="mono"><A href=href attr:data-test="session-link" attr:title=session.id.clone()>{short}</A>
                                         <div class="muted summary">{session.summary.clone()}</div></td>
-                                    <td class="when">
+                                    <td data-cell="when" class="when">
                                         <time data-test="started-at" datetime=started.to_string()>{absolute_time(started)}</time>
                                         <div class="muted">{move || { now.track(); relative_time(started) }}</div>
                                     </td>
-                                    <td><DurationCell session=session.clone() now=now/></td>
-                                    <td title=session.error.clone().unwrap_or_default()><StatusBadge status=session.status/>
+                                    <td data-cell="dur"><DurationCell session=session.clone() now=now/></td>
+                                    <td data-cell="status" title=session.error.clone().unwrap_or_default()><StatusBadge status=session.status/>
                                         {exit.map(|code| view! { " "<span class="muted mono" data-test="exit-code">{format!("exit {code}")}</span> })}
                                         {stoppable.then(|| view! { " "<StopButton id=session.id.clone() error=action_error small=true/> })}</td>
-                                    <td class="num" data-test="session-output">{output}</td>
+                                    <td data-cell="out" class="num" data-test="session-output">{output}</td>
                                 </tr>
                             }
                         }/>
