@@ -388,3 +388,42 @@ test('on a phone the list and the review inbox are cards, and a reviewer approve
   await phone.close();
 });
 
+
+test('the run page shows the run as its session page does: rows inline, events in order, Stop while it runs', async () => {
+  const page = await admin.context.newPage();
+  const errors = collectPageErrors(page);
+  page.on('dialog', (dialog) => dialog.accept());
+  await page.goto(`${server.url}/run`);
+  await page.locator('[data-test=run-connection] option[value=demo]').waitFor({ state: 'attached' });
+  const run = async (connection, input) => {
+    await page.selectOption('[data-test=run-connection]', connection);
+    await page.fill('[data-test=run-input]', input);
+    await page.click('[data-test=run-submit]');
+  };
+
+  await run('demo', "select 1 as one, 'two' as \"Second Column\"");
+  const row = page.locator('[data-test=run-output] [data-test=row]').first();
+  await row.waitFor();
+  assert.match(await row.innerText(), /1\s+two/);
+  assert.match(await page.locator('[data-test=run-output] [data-test=rows]').innerText(), /Second Column/);
+  assert.ok((await page.locator('[data-test=run-output] [data-test=rows]').boundingBox()).height < 80, 'a one-row grid is as tall as one row');
+  await screenshot(page, 'console-run-rows');
+
+  await run('sh', 'echo first; sleep 0.2; echo second; exit 4');
+  await page.locator('[data-test=run-status] [data-test=status]', { hasText: 'failed' }).waitFor({ timeout: 10_000 });
+  await page.locator('[data-test=run-output] [data-test=output]', { hasText: 'second' }).waitFor();
+  const kinds = await page.locator('[data-test=run-output] [data-test=event]').evaluateAll((events) => events.map((event) => event.dataset.kind));
+  assert.equal(kinds[0], 'input');
+  assert.equal(kinds.at(-1), 'exit', `the exit comes after the output: ${kinds}`);
+  assert.ok(kinds.includes('output'));
+  assert.equal(await page.locator('[data-test=run-output] [data-test=exit]').innerText(), 'exit 4');
+  assert.ok((await page.locator('[data-test=run-output] [data-test=output]').boundingBox()).height < 120, 'two lines of output take two lines');
+
+  await run('sh', 'echo waiting; sleep 60');
+  await page.locator('[data-test=run-output] [data-test=output]', { hasText: 'waiting' }).waitFor();
+  await page.click('[data-test=run-status] [data-test=stop]');
+  await page.locator('[data-test=run-status] [data-test=status]', { hasText: 'cancelled' }).waitFor({ timeout: 10_000 });
+  assert.equal(await page.locator('[data-test=run-status] [data-test=stop]').count(), 0);
+  assert.deepEqual(errors, []);
+  await page.close();
+});

@@ -11,3 +11,4 @@ pub mod session_bits;
 pub mod shell;
 pub mod terminal_player;
 pub mod terminal_text;
+pub mod timeline;

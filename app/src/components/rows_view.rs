@@ -8,7 +8,7 @@ use std::collections::{HashMap, HashSet};
 use leptos::{html, prelude::*, task::spawn_local};
 use loupe_protocol::{Cell, Column};
 
-use crate::{api, components::session_bits::human_bytes};
+use crate::{api, components::session_bits::human_bytes, format::count};
 
 const ROW_HEIGHT: f64 = 28.0;
 const VIEW_HEIGHT: f64 = 420.0;
@@ -140,8 +140,8 @@ pub fn RowsView(
         .collect_view();
     let width = columns.len();
     view! {
-        <div class="rows-meta muted" data-test="rows-total">{move || format!("{} rows", total.get())}</div>
-        <div class="rows" node_ref=container on:scroll=on_scroll style=format!("height: {VIEW_HEIGHT}px") data-test="rows" tabindex="0" aria-label="Result rows">
+        <div class="rows-meta muted" data-test="rows-total">{move || count(total.get(), "row", "rows")}</div>
+        <div class="rows" node_ref=container on:scroll=on_scroll style=move || format!("height: {}px", fitted_height(total.get())) data-test="rows" tabindex="0" aria-label="Result rows">
             <div class="rows-spacer" style=move || format!("height: {}px", full_height())>
                 <table class="table rows-table">
                     <thead><tr><th class="num">"#"</th>{header}</tr></thead>
@@ -227,4 +227,10 @@ fn cell_view(cell: Cell, whole: Option<WholeValue>) -> AnyView {
         </div>
     }
     .into_any()
+}
+
+/// The grid's height in pixels: its rows and header, up to [`VIEW_HEIGHT`] (then it scrolls), so
+/// a small result takes the room it needs and no more. The 2 pixels are its borders.
+fn fitted_height(rows: u64) -> f64 {
+    VIEW_HEIGHT.min((rows as f64 + 1.0) * ROW_HEIGHT + 2.0)
 }

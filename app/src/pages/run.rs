@@ -4,8 +4,8 @@
 use leptos::{prelude::*, task::spawn_local};
 use leptos_router::components::A;
 use loupe_protocol::{
-    AccessRequest, Connection, EventKind, OutputPiece, Review, ReviewKind, ReviewQuery,
-    ReviewState, RunRequest, SessionStatus, terminal::Carry,
+    AccessRequest, Connection, Review, ReviewKind, ReviewQuery, ReviewState, RunRequest,
+    SessionStatus,
 };
 
 use crate::{
@@ -15,13 +15,14 @@ use crate::{
         feedback::ErrorLine,
         live_terminal::LiveTerminal,
         review_bits::{approvals_text, human_seconds},
-        session_bits::StatusBadge,
-        terminal_text,
+        session_bits::{StatusBadge, StopButton},
+        timeline::Timeline,
     },
     format::local_time,
     live::{LiveChannel, Watch, watch_reviews},
     pages::not_found::NotAllowed,
-    session_feed::{Entry, SessionFeed},
+    session_feed::SessionFeed,
+    settings::ServerSettings,
 };
 
 #[component]
@@ -59,6 +60,8 @@ fn run_form() -> impl IntoView {
     // The run's session as it streams in: the same reducer as the session page.
     let feed = SessionFeed::new();
     let session = feed.session;
+    let settings = ServerSettings::get();
+    let preview = Memo::new(move |_| settings.preview());
     let channel = LiveChannel::get();
     let live = StoredValue::new_local(None::<Watch>);
     on_cleanup(move || live.set_value(None));
@@ -111,7 +114,7 @@ fn run_form() -> impl IntoView {
                     }).collect_view()}
                 </select>
             </label>
-            {move || selected.get().filter(|chosen| chosen.review.is_active()).map(|chosen| view! { <ReviewNotice connection=chosen reason=reason/> })}
+            {move || selected.get().filter(|chosen| chosen.review.is_active()).map(|chosen| view! { <ReviewNotice connection=chosen reason=reason run_error=error/> })}
             <label>"SQL or command (Ctrl+Enter runs it)"
                 <textarea data-test="run-input" rows="6" class="mono" bind:value=input
                     on:keydown=move |event| if event.key() == "Enter" && (event.ctrl_key() || event.meta_key()) { event.prevent_default(); run(); }>
@@ -137,62 +140,17 @@ fn run_form() -> impl IntoView {
                     <span class="waiting" data-test="waiting-for-approval">"Waiting for approval…"</span>
                     {move || held_by.get().map(|review| view! { <A href=format!("/reviews/{review}") attr:data-test="run-review-link">"See the review"</A> })}
                 })}
+                {(current.status == SessionStatus::Running).then(|| view! { " "<StopButton id=current.id.clone() error=error/> })}
                 " "<A href=format!("/sessions/{}", current.id) attr:data-test="run-session-link">"Open the session"</A>
             </div>
             {current.error.clone().filter(|_| current.status == SessionStatus::Rejected).map(|why| view! {
                 <p class="error-text" role="alert" data-test="run-rejected">{why}</p>
             })}
         })}
+        // The run as its session page shows it: the same timeline, live.
         <Show when=move || feed.entries.with(|entries| !entries.is_empty())>
-            <pre class="output run-output" data-test="run-output">
-                <For each=move || feed.entries.get() key=|entry| entry.event.seq let:entry>
-                    {run_line(session.with_untracked(|session| session.as_ref().map(|session| session.id.clone())).unwrap_or_default(), entry)}
-                </For>
-            </pre>
+            <Timeline feed=feed preview=preview test="run-output"/>
         </Show>
-    }
-}
-
-/// One event of the run as a line of the run's log; output as a terminal would draw it.
-fn run_line(session_id: String, entry: Entry) -> AnyView {
-    let event = entry.event;
-    match event.kind {
-        EventKind::Input => format!("> {}\n", event.summary).into_any(),
-        EventKind::Error => format!("ERROR: {}\n", event.text.unwrap_or(event.summary)).into_any(),
-        EventKind::Result => format!(
-            "[result: {} — open the session for its rows]\n",
-            event.summary
-        )
-        .into_any(),
-        EventKind::Note | EventKind::Exit | EventKind::Resize => {
-            format!("-- {}\n", event.summary).into_any()
-        }
-        EventKind::Output => {
-            // What was recorded before the watch began is fetched; the rest arrives live.
-            let head = RwSignal::new(Vec::<OutputPiece>::new());
-            if event.bytes > 0 {
-                let (seq, bytes) = (event.seq, event.bytes);
-                spawn_local(async move {
-                    if let Ok(window) =
-                        api::output(&session_id, seq, 0, bytes.min(1024 * 1024)).await
-                    {
-                        head.try_set(window.pieces);
-                    }
-                });
-            }
-            let tail = entry.tail;
-            (move || {
-                head.with(|head| {
-                    tail.with(|tail| {
-                        terminal_text::lines_view(terminal_text::read(
-                            head.iter().chain(tail),
-                            &Carry::default(),
-                        ))
-                    })
-                })
-            })
-            .into_any()
-        }
     }
 }
 
@@ -200,7 +158,12 @@ fn run_line(session_id: String, entry: Entry) -> AnyView {
 /// commands, and the state of their access (with the form to ask for it) where access is
 /// reviewed. Follows the live channel, so an approval shows at once.
 #[component]
-fn ReviewNotice(connection: Connection, reason: RwSignal<String>) -> impl IntoView {
+fn ReviewNotice(
+    connection: Connection,
+    reason: RwSignal<String>,
+    /// The Run page's error line: a refusal for want of access is cleared once access is granted.
+    run_error: RwSignal<Option<String>>,
+) -> impl IntoView {
     let rules = connection.review.clone();
     let needs = approvals_text(rules.approvals, &rules.reviewer_groups);
     view! {
@@ -211,13 +174,13 @@ fn ReviewNotice(connection: Connection, reason: RwSignal<String>) -> impl IntoVi
                     <input data-test="run-reason" bind:value=reason placeholder="Why this needs to run now"/>
                 </label>
             })}
-            {rules.jit_access.then(|| view! { <AccessPanel connection=connection.clone()/> })}
+            {rules.jit_access.then(|| view! { <AccessPanel connection=connection.clone() run_error=run_error/> })}
         </div>
     }
 }
 
 #[component]
-fn AccessPanel(connection: Connection) -> impl IntoView {
+fn AccessPanel(connection: Connection, run_error: RwSignal<Option<String>>) -> impl IntoView {
     let auth = expect_context::<Auth>();
     let name = connection.name.clone();
     let max = connection.review.max_access_seconds;
@@ -236,7 +199,20 @@ fn AccessPanel(connection: Connection) -> impl IntoView {
             spawn_local(async move {
                 // The panel may be gone by the time the answer comes: `try_set` then does nothing.
                 match api::reviews(&query).await {
-                    Ok(page) => drop(mine.try_set(page.items)),
+                    Ok(page) => {
+                        let now = js_sys::Date::now();
+                        let granted = page.items.iter().any(|review| {
+                            review.state == ReviewState::Approved
+                                && review
+                                    .access_until
+                                    .is_some_and(|until| until.as_millis_f64() > now)
+                        });
+                        // What said "you need access" no longer holds.
+                        if granted {
+                            run_error.try_set(None);
+                        }
+                        mine.try_set(page.items);
+                    }
                     Err(failure) => drop(error.try_set(Some(failure.to_string()))),
                 }
             });

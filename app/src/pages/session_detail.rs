@@ -19,12 +19,11 @@ use crate::{
     components::{
         feedback::{ErrorLine, ErrorPanel},
         menu::dismiss_menu,
-        output_view::OutputView,
-        rows_view::RowsView,
         session_bits::{
             Duration as DurationCell, InputText, StatusBadge, StopButton, TypeIcon, human_bytes,
         },
         terminal_player::TerminalPlayer,
+        timeline::Timeline,
     },
     format::local_time,
     live::{LiveChannel, Watch},
@@ -158,12 +157,7 @@ fn SessionDetail(id: String) -> impl IntoView {
                 </Show>
             }
         }
-        <section class="timeline" aria-label="Activity log" data-test="timeline">
-            <For each=move || entries.get() key=|entry| entry.event.seq let:entry>
-                <EventView session_id=id.clone() entry=entry preview=preview.get_untracked()
-                    connection_kind=session.with_untracked(|session| session.as_ref().map(|session| session.connection.kind.clone()).unwrap_or_default())/>
-            </For>
-        </section>
+        <Timeline feed=feed preview=preview test="timeline"/>
     }
 }
 
@@ -347,34 +341,6 @@ fn ShareForm(session_id: String, done: Callback<()>) -> impl IntoView {
         </form>
         <ErrorLine error=error/>
         {move || shared_with.get().map(|names| view! { <p class="ok-text" data-test="share-done">"Shared with "{names}</p> })}
-    }
-}
-
-#[component]
-fn EventView(
-    session_id: String,
-    entry: Entry,
-    preview: (u64, u64),
-    connection_kind: String,
-) -> impl IntoView {
-    let event = entry.event.clone();
-    let time = local_time(event.at);
-    let body = match event.kind {
-        EventKind::Input => view! { <InputText text=event.text.clone().unwrap_or(event.summary.clone()) connection_kind=connection_kind test="input"/> }.into_any(),
-        EventKind::Output => view! { <OutputView session=session_id seq=event.seq total=entry.bytes tail=entry.tail page_bytes=preview.0/> }.into_any(),
-        EventKind::Result => view! { <RowsView session=session_id seq=event.seq columns=event.columns.clone().unwrap_or_default() total=entry.rows block_rows=preview.1/> }.into_any(),
-        EventKind::Error => {
-            let code = event.code.clone().map(|code| format!(" ({code})")).unwrap_or_default();
-            view! { <p class="error-text" data-test="error">{event.text.clone().unwrap_or(event.summary.clone())}{code}</p> }.into_any()
-        }
-        EventKind::Exit => view! { <p data-test="exit">{event.summary.clone()}</p> }.into_any(),
-        EventKind::Note | EventKind::Resize => view! { <p class="muted">{event.summary.clone()}</p> }.into_any(),
-    };
-    view! {
-        <article class="event" data-test="event" data-kind=event.kind.as_str() data-seq=event.seq>
-            <header><span class="badge">{event.kind.as_str()}</span><time class="muted">{time}</time></header>
-            {body}
-        </article>
     }
 }
 
