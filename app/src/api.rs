@@ -216,6 +216,18 @@ pub async fn rerun(id: &str) -> ApiResult<Session> {
     .await
 }
 
+/// Who session `id` is shared with (its owner, admins and auditors see all of them).
+pub async fn shares(id: &str) -> ApiResult<Vec<Share>> {
+    get_json(&format!("/api/sessions/{id}/shares")).await
+}
+
+pub async fn revoke_share(id: &str, share: &str) -> ApiResult<()> {
+    send_empty(Request::delete(&format!(
+        "/api/sessions/{id}/shares/{share}"
+    )))
+    .await
+}
+
 pub async fn share(id: &str, share: &NewShare) -> ApiResult<Vec<Share>> {
     send_json(Request::post(&format!("/api/sessions/{id}/shares")), share).await
 }

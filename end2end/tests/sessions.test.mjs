@@ -207,11 +207,27 @@ test('a session is shared with another user from its page', async () => {
   const bob = (await api(browser.context, server.url, 'GET', '/api/users')).find((user) => user.username === 'bob');
   await page.selectOption('[data-test=share-target]', `user:${bob.id}`);
   await page.fill('[data-test=share-note]', 'have a look');
+  await page.locator('[data-test=share-none]').waitFor();
   await page.click('[data-test=share-submit]');
-  await page.locator('[data-test=share-done]', { hasText: 'bob' }).waitFor();
+  // Who has access shows at once, with a way to take it back.
+  const entry = page.locator('[data-test=share-entry]', { hasText: 'bob' });
+  await entry.waitFor();
+  assert.match(await entry.innerText(), /have a look/);
   const shares = await api(browser.context, server.url, 'GET', `/api/sessions/${session.id}/shares`);
   assert.equal(shares[0].user.username, 'bob');
   assert.equal(shares[0].note, 'have a look');
+
+  // The link to send them is the session's own address.
+  await browser.context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: server.url });
+  assert.equal(await page.inputValue('[data-test=share-link]'), `${server.url}/sessions/${session.id}`);
+  await page.click('[data-test=share-copy-link]');
+  await page.locator('[data-test=share-copy-link]', { hasText: 'Copied' }).waitFor();
+  assert.equal(await page.evaluate(() => navigator.clipboard.readText()), `${server.url}/sessions/${session.id}`);
+  await screenshot(page, 'session-share');
+
+  await entry.locator('[data-test=share-revoke]').click();
+  await page.locator('[data-test=share-none]').waitFor();
+  assert.deepEqual(await api(browser.context, server.url, 'GET', `/api/sessions/${session.id}/shares`), []);
   await page.close();
 });
 

@@ -8,6 +8,7 @@ pub mod period;
 pub mod review_bits;
 pub mod rows_view;
 pub mod session_bits;
+pub mod share_panel;
 pub mod shell;
 pub mod terminal_player;
 pub mod terminal_text;

@@ -9,8 +9,8 @@ use leptos_router::{
     hooks::{use_navigate, use_params_map},
 };
 use loupe_protocol::{
-    EventKind, NewShare, ReviewQuery, SHORT_ID_MIN, Session, SessionStatus, SessionType, Settings,
-    Stream, Verb, short_id,
+    EventKind, ReviewQuery, SHORT_ID_MIN, Session, SessionStatus, SessionType, Settings, Stream,
+    Verb, short_id,
 };
 
 use crate::{
@@ -22,6 +22,7 @@ use crate::{
         session_bits::{
             Duration as DurationCell, InputText, StatusBadge, StopButton, TypeIcon, human_bytes,
         },
+        share_panel::SharePanel,
         terminal_player::TerminalPlayer,
         timeline::Timeline,
     },
@@ -273,74 +274,8 @@ fn SessionHeader(session: Session, now: RwSignal<f64>, downloads_disabled: bool)
         {(session.status == SessionStatus::PendingReview).then(|| view! { <HeldNotice session_id=id.clone()/> })}
         <ErrorLine error=action_error/>
         <Show when=move || sharing.get()>
-            <ShareForm session_id=id.clone() done=Callback::new(move |()| sharing.set(false))/>
+            <SharePanel session_id=id.clone() close=Callback::new(move |()| sharing.set(false))/>
         </Show>
-    }
-}
-
-#[component]
-fn ShareForm(session_id: String, done: Callback<()>) -> impl IntoView {
-    let directory = LocalResource::new(|| async {
-        Ok::<_, api::ApiFailure>((api::users().await?, api::groups().await?))
-    });
-    let chosen = RwSignal::new(String::new());
-    let note = RwSignal::new(String::new());
-    let error = RwSignal::new(None::<String>);
-    let shared_with = RwSignal::new(None::<String>);
-    let submit = move |event: leptos::ev::SubmitEvent| {
-        event.prevent_default();
-        let value = chosen.get();
-        let Some((kind, target)) = value.split_once(':') else {
-            return error.set(Some("Pick a user or a group".into()));
-        };
-        let mut share = NewShare {
-            note: Some(note.get()).filter(|note| !note.trim().is_empty()),
-            ..NewShare::default()
-        };
-        if kind == "user" {
-            share.users.push(target.to_owned())
-        } else {
-            share.groups.push(target.to_owned())
-        }
-        let session_id = session_id.clone();
-        spawn_local(async move {
-            match api::share(&session_id, &share).await {
-                Ok(shares) => {
-                    let names: Vec<String> = shares
-                        .iter()
-                        .map(|share| {
-                            share
-                                .user
-                                .as_ref()
-                                .map(|user| user.username.clone())
-                                .or_else(|| share.group.as_ref().map(|group| group.name.clone()))
-                                .unwrap_or_default()
-                        })
-                        .collect();
-                    shared_with.set(Some(names.join(", ")));
-                    error.set(None);
-                    set_timeout(move || done.run(()), std::time::Duration::from_millis(1500));
-                }
-                Err(failure) => error.set(Some(failure.to_string())),
-            }
-        });
-    };
-    view! {
-        <form class="card form-row" on:submit=submit data-test="share-form">
-            <label>"Share with"
-                <select data-test="share-target" on:change=move |event| chosen.set(event_target_value(&event))>
-                    <option value="">"Pick a user or a group…"</option>
-                    {move || directory.get().and_then(Result::ok).map(|(users, groups)| view! {
-                        <optgroup label="Users">{users.into_iter().map(|user| view! { <option value=format!("user:{}", user.id)>{format!("{} ({})", user.username, user.display_name)}</option> }).collect_view()}</optgroup>
-                        <optgroup label="Groups">{groups.into_iter().map(|group| view! { <option value=format!("group:{}", group.id)>{group.name.clone()}</option> }).collect_view()}</optgroup>
-                    })}
-                </select>
-            </label>
-            <label class="grow">"Note" <input data-test="share-note" bind:value=note placeholder="why they should look"/></label>
-            <button class="button primary" type="submit" data-test="share-submit">"Share"</button>
-        </form>
-        <ErrorLine error=error/>
-        {move || shared_with.get().map(|names| view! { <p class="ok-text" data-test="share-done">"Shared with "{names}</p> })}
     }
 }
 
