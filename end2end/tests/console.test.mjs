@@ -427,3 +427,35 @@ test('the run page shows the run as its session page does: rows inline, events i
   assert.deepEqual(errors, []);
   await page.close();
 });
+
+test('an administrator edits a connection in place: its name, timeout and a new URL that stays unseen', async () => {
+  // A PostgreSQL connection whose stored URL has a wrong password, then the right one.
+  const name = `pg-rotate-${Date.now()}`;
+  await api(admin.context, server.url, 'POST', '/api/connections', { name, kind: 'postgres', url: 'postgres://postgres:wrong@127.0.0.1:1/postgres' });
+  const page = await admin.context.newPage();
+  const errors = collectPageErrors(page);
+  await page.goto(`${server.url}/admin/connections`);
+  const row = page.locator(`[data-test=connection-row][data-name="${name}"]`);
+  await row.locator('[data-test=test-connection]').click();
+  await row.locator('[data-test=connection-check].error-text').waitFor({ timeout: 15_000 });
+
+  await row.locator('[data-test=edit-connection]').click();
+  const editor = page.locator('[data-test=connection-editor]');
+  assert.equal(await editor.locator('[data-test=edit-url]').getAttribute('type'), 'password');
+  assert.equal(await editor.locator('[data-test=edit-url]').inputValue(), '', 'the stored URL is never shown');
+  await editor.locator('[data-test=edit-url]').fill('postgres://postgres@127.0.0.1:5432/postgres');
+  await editor.locator('[data-test=edit-name]').fill(`${name}-new`);
+  await editor.locator('[data-test=edit-timeout]').fill('45');
+  await editor.locator('[data-test=edit-save]').click();
+  const renamed = page.locator(`[data-test=connection-row][data-name="${name}-new"]`);
+  await renamed.waitFor();
+  assert.match(await renamed.innerText(), /45 s/);
+  await renamed.locator('[data-test=test-connection]').click();
+  await renamed.locator('[data-test=connection-check].ok-text').waitFor({ timeout: 15_000 });
+  const stored = await api(admin.context, server.url, 'GET', `/api/connections/${name}-new`);
+  assert.equal(stored.url, undefined, 'the API does not return the URL either');
+  assert.equal(stored.timeout_seconds, 45);
+  await screenshot(page, 'console-connection-edited');
+  assert.deepEqual(errors, []);
+  await page.close();
+});

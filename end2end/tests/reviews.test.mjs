@@ -181,11 +181,14 @@ test('an administrator sets a connection\'s review rules on the connections page
   assert.equal(await row.locator('[data-test=connection-reviews]').innerText(), 'none');
   await row.locator('[data-test=edit-reviews]').click();
   await page.check('[data-test=rules-commands]');
-  await page.fill('[data-test=rules-groups]', 'nobody-group');
+  // Reviewer groups are picked from the groups that exist.
+  await page.locator('[data-test=rules-group]').first().waitFor();
+  const offered = await page.locator('[data-test=rules-group]').evaluateAll((labels) => labels.map((label) => label.dataset.group));
+  assert.deepEqual(offered, ['dba']);
+  // Approval needed with no reviewer picked is refused, and the message says what is missing.
   await page.click('[data-test=rules-save]');
-  // An unknown group is refused, and the message names it.
-  await page.locator('[role=alert]', { hasText: 'nobody-group' }).waitFor();
-  await page.fill('[data-test=rules-groups]', 'dba');
+  await page.locator('[role=alert]', { hasText: 'reviewer_groups must name at least one group' }).waitFor();
+  await page.check('[data-test=rules-group][data-group=dba] input');
   await page.fill('[data-test=rules-count]', '1');
   await page.click('[data-test=rules-save]');
   await page.locator('[data-test=connection-row][data-name="plain-sh"] [data-test=connection-reviews]', { hasText: 'Each command needs 1 approval from dba' }).waitFor({ timeout: 5000 });

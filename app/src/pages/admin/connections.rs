@@ -174,6 +174,8 @@ fn ConnectionTable(
         .map(|connection| {
             let check = RwSignal::new(None::<(bool, String)>);
             let editing = RwSignal::new(false);
+            let changing = RwSignal::new(false);
+            let edited = connection.clone();
             let (rules_id, rules) = (connection.id.clone(), connection.review.clone());
             let summary = rules_summary(&connection.review);
             let (test_id, delete_id, name) = (connection.id.clone(), connection.id.clone(), connection.name.clone());
@@ -221,6 +223,7 @@ fn ConnectionTable(
                         }
                     });
                 }>"Delete"</button>
+                <button class="button small" data-test="edit-connection" on:click=move |_| changing.update(|open| *open = !*open)>"Edit…"</button>
                 <button class="button small" data-test="edit-reviews" on:click=move |_| editing.update(|open| *open = !*open)>"Reviews…"</button>
             });
             view! {
@@ -237,6 +240,11 @@ fn ConnectionTable(
                         })}
                     </td>
                 </tr>
+                <Show when=move || changing.get()>
+                    <tr><td colspan="6">
+                        <ConnectionEditor connection=edited.clone() error=error on_saved=Callback::new(move |()| { changing.set(false); on_change.run(()); })/>
+                    </td></tr>
+                </Show>
                 <Show when=move || editing.get()>
                     <tr><td colspan="6">
                         <RulesEditor id=rules_id.clone() rules=rules.clone() error=error on_saved=Callback::new(move |()| { editing.set(false); on_change.run(()); })/>
@@ -253,6 +261,66 @@ fn ConnectionTable(
     }
 }
 
+/// A connection's name, timeout and, for a database, its URL: a new URL replaces the stored one
+/// (rotating a password needs no delete and re-create), and like the first it is typed into a
+/// password field, sent once and never shown; left empty, the stored URL stays.
+#[component]
+fn ConnectionEditor(
+    connection: Connection,
+    error: RwSignal<Option<String>>,
+    on_saved: Callback<()>,
+) -> impl IntoView {
+    let name = RwSignal::new(connection.name.clone());
+    let timeout = RwSignal::new(
+        connection
+            .timeout_seconds
+            .map(|seconds| seconds.to_string())
+            .unwrap_or_default(),
+    );
+    let url = RwSignal::new(String::new());
+    let takes_url = connection.kind.is_database();
+    let id = connection.id.clone();
+    let save = move |event: leptos::ev::SubmitEvent| {
+        event.prevent_default();
+        let timeout_seconds = match timeout.get().trim() {
+            "" => None,
+            text => match text.parse() {
+                Ok(seconds) => Some(seconds),
+                Err(_) => return error.set(Some("Timeout: a whole number of seconds".into())),
+            },
+        };
+        let changes = ConnectionChanges {
+            name: Some(name.get().trim().to_owned()),
+            url: Some(url.get()).filter(|url| !url.is_empty()),
+            timeout_seconds,
+            ..ConnectionChanges::default()
+        };
+        let id = id.clone();
+        spawn_local(async move {
+            match api::update_connection(&id, &changes).await {
+                Ok(_) => {
+                    error.try_set(None);
+                    url.try_set(String::new());
+                    on_saved.run(());
+                }
+                Err(failure) => drop(error.try_set(Some(failure.to_string()))),
+            }
+        });
+    };
+    view! {
+        <form class="rules-editor" data-test="connection-editor" on:submit=save>
+            <label>"Name" <input data-test="edit-name" required bind:value=name/></label>
+            <label>"Timeout (s)" <input data-test="edit-timeout" inputmode="numeric" bind:value=timeout placeholder="default"/></label>
+            {takes_url.then(|| view! {
+                <label class="grow">"New URL (empty keeps the stored one)"
+                    <input data-test="edit-url" type="password" autocomplete="off" bind:value=url placeholder="postgres://user:new-password@host:5432/db"/>
+                </label>
+            })}
+            <button class="button primary" type="submit" data-test="edit-save">"Save"</button>
+        </form>
+    }
+}
+
 /// A connection's review rules: what needs approval, who reviews, how many approvals, the
 /// longest access window and how long a request waits.
 #[component]
@@ -264,7 +332,9 @@ fn RulesEditor(
 ) -> impl IntoView {
     let jit = RwSignal::new(rules.jit_access);
     let commands = RwSignal::new(rules.command_review);
-    let groups = RwSignal::new(rules.reviewer_groups.join(", "));
+    // Reviewer groups are picked from the groups that exist; names kept in the order chosen.
+    let directory = LocalResource::new(api::groups);
+    let groups = RwSignal::new(rules.reviewer_groups.clone());
     let count = RwSignal::new(match rules.approvals {
         Approvals::EachGroup => String::new(),
         Approvals::Count(count) => count.to_string(),
@@ -293,13 +363,7 @@ fn RulesEditor(
         let review = ReviewRules {
             jit_access: jit.get(),
             command_review: commands.get(),
-            reviewer_groups: groups
-                .get()
-                .split(',')
-                .map(str::trim)
-                .filter(|name| !name.is_empty())
-                .map(str::to_owned)
-                .collect(),
+            reviewer_groups: groups.get(),
             approvals,
             max_access_seconds: (hours * 3600.0).round() as u32,
             pending_seconds: minutes.saturating_mul(60),
@@ -323,7 +387,33 @@ fn RulesEditor(
         <form class="rules-editor" data-test="rules-editor" on:submit=save>
             <label><input type="checkbox" data-test="rules-jit" bind:checked=jit/>" Access needs approval (JIT)"</label>
             <label><input type="checkbox" data-test="rules-commands" bind:checked=commands/>" Each command needs approval"</label>
-            <label class="grow">"Reviewer groups (comma separated)" <input data-test="rules-groups" bind:value=groups placeholder="dba, sre"/></label>
+            <fieldset class="grow group-picker" data-test="rules-groups">
+                <legend>"Reviewer groups"</legend>
+                {move || match directory.get() {
+                    None => view! { <span class="muted">"Loading groups…"</span> }.into_any(),
+                    Some(Err(failure)) => view! { <span class="error-text">{failure.to_string()}</span> }.into_any(),
+                    Some(Ok(list)) if list.is_empty() => view! { <span class="muted">"No groups yet: add one under Groups."</span> }.into_any(),
+                    Some(Ok(list)) => list.into_iter().map(|group| {
+                        let name = group.name.clone();
+                        let toggled = name.clone();
+                        view! {
+                            <label class="check" data-test="rules-group" data-group=group.name.clone()>
+                                <input type="checkbox" prop:checked=move || groups.with(|chosen| chosen.contains(&name))
+                                    on:change=move |event| {
+                                        let on = event_target_checked(&event);
+                                        groups.update(|chosen| {
+                                            chosen.retain(|known| *known != toggled);
+                                            if on {
+                                                chosen.push(toggled.clone());
+                                            }
+                                        });
+                                    }/>
+                                " "{group.name.clone()}
+                            </label>
+                        }
+                    }).collect_view().into_any(),
+                }}
+            </fieldset>
             <label>"Approvals" <input data-test="rules-count" inputmode="numeric" bind:value=count placeholder="one per group"/></label>
             <label>"Longest access (h)" <input inputmode="decimal" bind:value=max_hours/></label>
             <label>"Requests wait (min)" <input inputmode="numeric" bind:value=pending_minutes/></label>
