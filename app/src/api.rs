@@ -113,6 +113,11 @@ pub async fn revoke_token(id: &str) -> ApiResult<()> {
     send_empty(Request::delete(&format!("/api/tokens/{id}"))).await
 }
 
+/// Every action the audit trail holds, for the filter.
+pub async fn audit_actions() -> ApiResult<Vec<String>> {
+    get_json("/api/audit/actions").await
+}
+
 pub async fn audit(query: &AuditQuery) -> ApiResult<Page<AuditEvent>> {
     get_json(&format!("/api/audit?{}", query_string(query))).await
 }

@@ -459,3 +459,35 @@ test('an administrator edits a connection in place: its name, timeout and a new 
   assert.deepEqual(errors, []);
   await page.close();
 });
+
+test('the audit trail has absolute times, an action picker from what it holds, a period, and targets that link', async () => {
+  const stopped = await api(admin.context, server.url, 'POST', '/api/sessions', { connection: 'sh', input: 'sleep 60' });
+  await api(admin.context, server.url, 'POST', `/api/sessions/${stopped.id}/kill`, {});
+  const page = await admin.context.newPage();
+  const errors = collectPageErrors(page);
+  await page.goto(`${server.url}/admin/audit`);
+  await page.locator('[data-test=audit-row]').first().waitFor();
+  await page.locator('[data-test=audit-action] option[value="session.killed"]').waitFor({ state: 'attached' });
+  const offered = (await page.locator('[data-test=audit-action] option').allTextContents()).slice(1);
+  assert.ok(offered.includes('session.killed') && offered.includes('login.succeeded'), `${offered}`);
+  assert.deepEqual(offered, [...offered].sort(), 'in name order');
+  assert.match(await page.locator('[data-test=audit-at]').first().textContent(), /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$/);
+
+  await page.selectOption('[data-test=audit-action]', 'session.killed');
+  await page.waitForURL(/action=session\.killed/);
+  await page.waitForFunction(() => [...document.querySelectorAll('[data-test=audit-row]')].every((row) => row.innerText.includes('session.killed')));
+  await page.selectOption('[data-test=filter-period]', '15m');
+  await page.waitForURL(/period=15m/);
+  const target = page.locator('[data-test=audit-row] [data-test=audit-target]', { hasText: stopped.id });
+  await target.waitFor();
+  await screenshot(page, 'console-audit');
+  await target.click();
+  await page.waitForURL(`**/sessions/${stopped.id}`);
+
+  // A period that ends before it starts is refused on its field.
+  await page.goto(`${server.url}/admin/audit?period=custom&from=2026-12-07T10:00:00Z&to=2026-12-07T09:00:00Z`);
+  await page.locator('[data-test=filter-to-error]').waitFor();
+  assert.equal(await page.locator('[data-test=audit-row]').count(), 0);
+  assert.deepEqual(errors, []);
+  await page.close();
+});

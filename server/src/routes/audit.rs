@@ -16,6 +16,18 @@ use crate::{
 const DEFAULT_LIMIT: u32 = 50;
 const MAX_LIMIT: u32 = 200;
 
+/// The actions to filter by: what the trail holds, so the picker offers nothing that finds none.
+pub async fn list_audit_actions(
+    State(state): State<AppState>,
+    actor: Actor,
+) -> Result<Json<Vec<String>>, ApiError> {
+    ensure(
+        policy::may_read_audit(&actor),
+        "only administrators and auditors read the audit trail",
+    )?;
+    Ok(Json(state.store.audit_actions().await?))
+}
+
 pub async fn list_audit(
     State(state): State<AppState>,
     actor: Actor,

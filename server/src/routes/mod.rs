@@ -320,6 +320,12 @@ pub fn endpoints() -> Vec<Endpoint> {
             audit::list_audit,
         )
         .query::<AuditQuery>().json::<Page<AuditEvent>>(),
+        Endpoint::get(
+            "/api/audit/actions",
+            "Every action the audit trail holds, in name order (admin, auditor)",
+            audit::list_audit_actions,
+        )
+        .json::<Vec<String>>(),
         // Sessions
         Endpoint::get(
             "/api/sessions",

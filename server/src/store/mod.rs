@@ -167,6 +167,7 @@ forward! {
 
     pub async fn record_audit(&self, event: &NewAuditEvent) -> StoreResult<()>;
     pub async fn list_audit(&self, filter: &AuditFilter) -> StoreResult<Vec<AuditRecord>>;
+    pub async fn audit_actions(&self) -> StoreResult<Vec<String>>;
 
     pub async fn create_session(&self, session: &NewSessionRecord) -> StoreResult<()>;
     pub async fn session(&self, id: &str) -> StoreResult<Option<SessionRecord>>;

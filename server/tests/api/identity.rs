@@ -513,6 +513,18 @@ async fn the_audit_trail_records_security_events_and_filters_them() {
         "newest first"
     );
 
+    let offered: Vec<String> = app.get_json(&auditor, "/api/audit/actions").await;
+    let mut sorted = offered.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(offered, sorted, "each action once, in name order");
+    for expected in ["login.failed", "user.role_changed"] {
+        assert!(
+            offered.iter().any(|action| action == expected),
+            "{offered:?}"
+        );
+    }
+
     let failed: Page<AuditEvent> = app
         .call(
             Method::GET,

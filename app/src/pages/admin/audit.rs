@@ -1,67 +1,137 @@
-//! `/admin/audit`: the security trail, newest first, filterable by who and what, paged with
-//! "Load more".
+//! `/admin/audit`: the security trail, newest first. Filters live in the URL (who, which action
+//! from those the trail holds, a period); times are absolute, in the browser's zone; targets
+//! link to what they name; pages load with "Load more".
 
 use leptos::{prelude::*, task::spawn_local};
+use leptos_router::{
+    NavigateOptions,
+    components::A,
+    hooks::{use_navigate, use_query_map},
+    params::ParamsMap,
+};
 use loupe_protocol::{AuditEvent, AuditQuery};
 
 use crate::{
     api,
-    components::feedback::ErrorLine,
-    format::{local_time, relative_time},
+    components::{
+        feedback::ErrorLine,
+        period::{self, PeriodPicker},
+    },
+    format::{absolute_time, relative_time, time_zone},
 };
+
+/// The trail's query, read from the URL; `None` while the period is unusable (the picker says
+/// why on its field).
+fn query_from_url(params: &ParamsMap) -> Option<AuditQuery> {
+    let text = |key: &str| params.get(key).filter(|value| !value.trim().is_empty());
+    let (from, to) = period::bounds(params).ok()?;
+    Some(AuditQuery {
+        actor: text("actor").map(|actor| actor.trim().to_owned()),
+        action: text("action"),
+        from,
+        to,
+        ..AuditQuery::default()
+    })
+}
 
 #[component]
 pub fn AuditPage() -> impl IntoView {
-    let actor = RwSignal::new(String::new());
-    let action = RwSignal::new(String::new());
+    let params = use_query_map();
+    let navigate = use_navigate();
+    let actions = LocalResource::new(api::audit_actions);
     let events = RwSignal::new(Vec::<AuditEvent>::new());
     let cursor = RwSignal::new(None::<String>);
     let loading = RwSignal::new(false);
     let error = RwSignal::new(None::<String>);
+    let actor = RwSignal::new(String::new());
 
     let load = move |append: bool| {
-        let non_empty = |text: String| (!text.trim().is_empty()).then(|| text.trim().to_owned());
-        let query = AuditQuery {
-            actor: non_empty(actor.get_untracked()),
-            action: non_empty(action.get_untracked()),
-            cursor: if append { cursor.get_untracked() } else { None },
-            ..AuditQuery::default()
+        let Some(mut query) = query_from_url(&params.read_untracked()) else {
+            events.set(Vec::new());
+            cursor.set(None);
+            return;
         };
+        if append {
+            query.cursor = cursor.get_untracked();
+        }
         loading.set(true);
         spawn_local(async move {
             match api::audit(&query).await {
                 Ok(page) => {
-                    error.set(None);
-                    cursor.set(page.next_cursor);
+                    error.try_set(None);
+                    cursor.try_set(page.next_cursor);
                     if append {
-                        events.update(|list| list.extend(page.items));
+                        events.try_update(|list| list.extend(page.items));
                     } else {
-                        events.set(page.items);
+                        events.try_set(page.items);
                     }
                 }
-                Err(failure) => error.set(Some(failure.to_string())),
+                Err(failure) => drop(error.try_set(Some(failure.to_string()))),
             }
-            loading.set(false);
+            loading.try_set(false);
         });
     };
-    load(false);
+    Effect::new(move |_| {
+        params.track();
+        actor.set(params.read().get("actor").unwrap_or_default());
+        load(false);
+    });
+
+    // Filters write the URL; the effect above reloads from it.
+    let set_param = move |key: &'static str, value: String| {
+        let mut pairs: Vec<(String, String)> = params
+            .read_untracked()
+            .clone()
+            .into_iter()
+            .filter(|(name, _)| {
+                name != key && !(key == "period" && (name == "from" || name == "to"))
+            })
+            .map(|(name, value)| (name.to_string(), value))
+            .collect();
+        if !value.trim().is_empty() {
+            pairs.push((key.to_owned(), value));
+        }
+        let search: Vec<String> = pairs
+            .iter()
+            .map(|(name, value)| format!("{name}={}", js_sys::encode_uri_component(value)))
+            .collect();
+        let url = if search.is_empty() {
+            "/admin/audit".to_owned()
+        } else {
+            format!("/admin/audit?{}", search.join("&"))
+        };
+        navigate(&url, NavigateOptions::default());
+    };
+    let current = move |key: &'static str| params.read().get(key).unwrap_or_default();
+    let zone = time_zone();
 
     view! {
-        <form class="card form-row" on:submit=move |event| { event.prevent_default(); load(false); }>
-            <label>"Actor" <input data-test="audit-actor" bind:value=actor placeholder="username"/></label>
-            <label>"Action" <input data-test="audit-action" bind:value=action placeholder="login.failed"/></label>
-            <button class="button" type="submit" data-test="audit-filter">"Filter"</button>
+        <form class="card filters" aria-label="Filters" on:submit={let set_param = set_param.clone(); move |event| { event.prevent_default(); set_param("actor", actor.get_untracked()); }}>
+            <label>"Actor" <input data-test="audit-actor" bind:value=actor placeholder="username"
+                on:change={let set_param = set_param.clone(); move |_| set_param("actor", actor.get_untracked())}/></label>
+            <label>"Action"
+                <select data-test="audit-action" prop:value=move || current("action")
+                    on:change={let set_param = set_param.clone(); move |event| set_param("action", event_target_value(&event))}>
+                    <option value="">"Any"</option>
+                    {move || actions.get().and_then(Result::ok).unwrap_or_default().into_iter().map(|action| {
+                        let selected = current("action") == action;
+                        view! { <option value=action.clone() selected=selected>{action.clone()}</option> }
+                    }).collect_view()}
+                </select>
+            </label>
+            <PeriodPicker set=Callback::new({let set_param = set_param.clone(); move |(key, value)| set_param(key, value)}) current=Signal::from(params)/>
         </form>
         <ErrorLine error=error/>
         <table class="table" data-test="audit-table">
-            <thead><tr><th>"When"</th><th>"Who"</th><th>"Action"</th><th>"Target"</th><th>"Detail"</th><th>"Address"</th></tr></thead>
+            <thead><tr><th>"When "<span class="muted zone">{format!("({zone})")}</span></th><th>"Who"</th><th>"Action"</th><th>"Target"</th><th>"Detail"</th><th>"Address"</th></tr></thead>
             <tbody>
                 <For each=move || events.get() key=|event| event.id let:event>
                     <tr data-test="audit-row">
-                        <td title=local_time(event.at)>{relative_time(event.at)}</td>
+                        <td class="when"><time data-test="audit-at" datetime=event.at.to_string()>{absolute_time(event.at)}</time>
+                            <div class="muted">{relative_time(event.at)}</div></td>
                         <td>{event.actor.clone().unwrap_or_else(|| "—".into())}</td>
                         <td class="mono">{event.action.clone()}</td>
-                        <td class="mono">{event.target.clone().unwrap_or_default()}</td>
+                        <td class="mono">{event.target.clone().map(target_view)}</td>
                         <td>{event.detail.clone().unwrap_or_default()}</td>
                         <td class="mono muted">{event.address.clone().unwrap_or_default()}</td>
                     </tr>
@@ -76,5 +146,22 @@ pub fn AuditPage() -> impl IntoView {
                 "Load more"
             </button>
         </Show>
+    }
+}
+
+/// A target as a link to the page that shows it (`session:<id>`, `review:<id>`, `user:…`,
+/// `group:…`, `connection:…`); anything else as text.
+fn target_view(target: String) -> AnyView {
+    let href = match target.split_once(':') {
+        Some(("session", id)) => Some(format!("/sessions/{id}")),
+        Some(("review", id)) => Some(format!("/reviews/{id}")),
+        Some(("user", _)) => Some("/admin/users".to_owned()),
+        Some(("group", _)) => Some("/admin/groups".to_owned()),
+        Some(("connection", _)) => Some("/admin/connections".to_owned()),
+        _ => None,
+    };
+    match href {
+        Some(href) => view! { <A href=href attr:data-test="audit-target">{target}</A> }.into_any(),
+        None => target.into_any(),
     }
 }

@@ -23,6 +23,13 @@ macro_rules! audit_queries {
                 Ok(())
             }
 
+            /// Every action the trail holds, in name order, for the audit page's picker.
+            pub async fn audit_actions(&self) -> StoreResult<Vec<String>> {
+                Ok(sqlx::query_scalar("SELECT DISTINCT action FROM audit_events ORDER BY action")
+                    .fetch_all(&self.pool)
+                    .await?)
+            }
+
             pub async fn list_audit(&self, filter: &AuditFilter) -> StoreResult<Vec<AuditRecord>> {
                 let mut query = sqlx::QueryBuilder::new(
                     "SELECT id, at_us, actor_name, action, target, detail, address
