@@ -23,6 +23,13 @@ impl ServerSettings {
         self.0.get().and_then(Result::ok)
     }
 
+    /// Whether an administrator turned downloads off (not known yet counts as on: the server
+    /// refuses them anyway when they are off).
+    pub fn downloads_disabled(self) -> bool {
+        self.read()
+            .is_some_and(|settings| settings.downloads_disabled)
+    }
+
     /// How much output and how many rows a view fetches at a time, as the server says.
     pub fn preview(self) -> (u64, u64) {
         self.read().map_or((64 * 1024, 100), |settings| {

@@ -3,6 +3,7 @@
 // sees: text, visibility, where a click goes.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
 import { startServer, launchBrowser, screenshot, collectPageErrors, logInAs, api, closeAll, accessibilityProblems } from '../support.mjs';
 
 let server;
@@ -489,5 +490,18 @@ test('the audit trail has absolute times, an action picker from what it holds, a
   await page.locator('[data-test=filter-to-error]').waitFor();
   assert.equal(await page.locator('[data-test=audit-row]').count(), 0);
   assert.deepEqual(errors, []);
+  await page.close();
+});
+
+test('each result set downloads on its own, as CSV with its columns as the database named them', async () => {
+  const session = await runAndWait(admin.context, 'demo', "select 1 as first; select 'x' as \"Second Result\", 2 as n");
+  const page = await admin.context.newPage();
+  await page.goto(`${server.url}/sessions/${session.id}`);
+  const links = page.locator('[data-test=rows-download]');
+  await links.nth(1).waitFor();
+  assert.equal(await links.count(), 2, 'one per result');
+  const [download] = await Promise.all([page.waitForEvent('download'), links.nth(1).click()]);
+  const body = await readFile(await download.path(), 'utf8');
+  assert.deepEqual(body.trim().split(/\r?\n/), ['Second Result,n', 'x,2']);
   await page.close();
 });

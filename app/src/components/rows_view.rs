@@ -8,7 +8,7 @@ use std::collections::{HashMap, HashSet};
 use leptos::{html, prelude::*, task::spawn_local};
 use loupe_protocol::{Cell, Column};
 
-use crate::{api, components::session_bits::human_bytes, format::count};
+use crate::{api, components::session_bits::human_bytes, format::count, settings::ServerSettings};
 
 const ROW_HEIGHT: f64 = 28.0;
 const VIEW_HEIGHT: f64 = 420.0;
@@ -139,8 +139,16 @@ pub fn RowsView(
         .map(|column| view! { <th title=column.type_name.clone()>{column.name.clone()}</th> })
         .collect_view();
     let width = columns.len();
+    let settings = ServerSettings::get();
+    let csv_href = format!("/api/sessions/{session}/download?format=csv&event={seq}");
     view! {
-        <div class="rows-meta muted" data-test="rows-total">{move || count(total.get(), "row", "rows")}</div>
+        <div class="rows-meta muted">
+            <span data-test="rows-total">{move || count(total.get(), "row", "rows")}</span>
+            // This result set alone, as CSV: a session may hold several.
+            <Show when=move || !settings.downloads_disabled()>
+                " · "<a href=csv_href.clone() download="" data-test="rows-download">"Download CSV"</a>
+            </Show>
+        </div>
         <div class="rows" node_ref=container on:scroll=on_scroll style=move || format!("height: {}px", fitted_height(total.get())) data-test="rows" tabindex="0" aria-label="Result rows">
             <div class="rows-spacer" style=move || format!("height: {}px", full_height())>
                 <table class="table rows-table">

@@ -9,8 +9,8 @@ use leptos_router::{
     hooks::{use_navigate, use_params_map},
 };
 use loupe_protocol::{
-    EventKind, ReviewQuery, SHORT_ID_MIN, Session, SessionStatus, SessionType, Settings, Stream,
-    Verb, short_id,
+    EventKind, ReviewQuery, SHORT_ID_MIN, Session, SessionStatus, SessionType, Stream, Verb,
+    short_id,
 };
 
 use crate::{
@@ -128,7 +128,7 @@ fn SessionDetail(id: String) -> impl IntoView {
         </Show>
         {move || error.get().map(|message| view! { <ErrorPanel message=message retry=retry/> })}
         {move || session.get().map(|current| {
-            let downloads_disabled = settings.read().is_some_and(|settings: Settings| settings.downloads_disabled);
+            let downloads_disabled = settings.downloads_disabled();
             view! {
                 <SessionHeader session=current.clone() now=now downloads_disabled=downloads_disabled/>
             }
