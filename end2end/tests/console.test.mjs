@@ -261,12 +261,18 @@ test('the period picker offers presets and a date-time range checked field by fi
   // The range is picked in the browser's zone and kept in UTC: 10:00 in St. John's in December
   // (UTC-3:30) is 13:30 UTC.
   await page.selectOption('[data-test=filter-period]', 'custom');
-  await page.fill('[data-test=filter-from]', '2026-12-07T10:00:00');
+  await page.fill('[data-test=filter-from]', '2020-12-07T10:00:00');
   await page.waitForURL(/from=/);
-  assert.equal(new URL(page.url()).searchParams.get('from'), '2026-12-07T13:30:00.000000Z');
-  // An end before the start is an error on To, and the list is not read with half a range.
-  await page.fill('[data-test=filter-to]', '2026-12-07T09:00:00');
+  assert.equal(new URL(page.url()).searchParams.get('from'), '2020-12-07T13:30:00.000000Z');
+  // An end before the start is an error on To, and the list is not read with it: no request
+  // goes out (a read with only the start would list every session since 2020).
+  const reads = [];
+  page.on('request', (request) => { if (request.url().includes('/api/sessions?')) reads.push(request.url()); });
+  await page.fill('[data-test=filter-to]', '2020-12-07T09:00:00');
+  await page.waitForURL(/to=/);
   await page.locator('[data-test=filter-to-error]', { hasText: 'the end must be later than the start' }).waitFor();
+  await page.waitForTimeout(300);
+  assert.deepEqual(reads, [], 'the list was not read with an unusable period');
   assert.equal(await page.getAttribute('[data-test=filter-to]', 'aria-invalid'), 'true');
   assert.equal(await page.locator('[data-test=session-row]').count(), 0);
   assert.equal(await page.locator('[data-test=empty]').count(), 0, 'not "no sessions match": the period is wrong');
@@ -279,6 +285,7 @@ test('the period picker offers presets and a date-time range checked field by fi
   });
   await page.fill('[data-test=filter-from]', from);
   await page.fill('[data-test=filter-to]', to);
+  await page.waitForURL((url) => url.searchParams.get('to')?.startsWith(String(new Date().getUTCFullYear())));
   await page.locator('[data-test=session-row]').first().waitFor();
   assert.equal(await page.locator('[data-test=filter-to-error]').count(), 0);
 
@@ -476,7 +483,10 @@ test('the audit trail has absolute times, an action picker from what it holds, a
 
   await page.selectOption('[data-test=audit-action]', 'session.killed');
   await page.waitForURL(/action=session\.killed/);
-  await page.waitForFunction(() => [...document.querySelectorAll('[data-test=audit-row]')].every((row) => row.innerText.includes('session.killed')));
+  await page.waitForFunction(() => {
+    const rows = [...document.querySelectorAll('[data-test=audit-row]')];
+    return rows.length > 0 && rows.every((row) => row.innerText.includes('session.killed'));
+  });
   await page.selectOption('[data-test=filter-period]', '15m');
   await page.waitForURL(/period=15m/);
   const target = page.locator('[data-test=audit-row] [data-test=audit-target]', { hasText: stopped.id });
@@ -503,5 +513,28 @@ test('each result set downloads on its own, as CSV with its columns as the datab
   const [download] = await Promise.all([page.waitForEvent('download'), links.nth(1).click()]);
   const body = await readFile(await download.path(), 'utf8');
   assert.deepEqual(body.trim().split(/\r?\n/), ['Second Result,n', 'x,2']);
+  await page.close();
+});
+
+test('on a session writing output, an open menu and a half-filled share form stay as they are', async () => {
+  const busy = await api(admin.context, server.url, 'POST', '/api/sessions', { connection: 'sh', input: 'while true; do echo tick; sleep 0.05; done' });
+  const page = await admin.context.newPage();
+  const errors = collectPageErrors(page);
+  await page.goto(`${server.url}/sessions/${busy.id}`);
+  await page.locator('[data-test=output]', { hasText: 'tick' }).waitFor();
+  await page.click('[data-test=share]');
+  await page.locator('[data-test=share-target] option[value^="user:"]').first().waitFor({ state: 'attached' });
+  await page.selectOption('[data-test=share-target]', `user:${bobId}`);
+  await page.fill('[data-test=share-note]', 'half written');
+  await page.click('[data-test=download-button]');
+  // The session changes twice a second while it writes; what the user opened stays open.
+  const bytesBefore = await page.locator('[data-test=output-window]').textContent();
+  await page.waitForFunction((before) => document.querySelector('[data-test=output-window]').textContent !== before, bytesBefore);
+  await page.waitForTimeout(1_200);
+  assert.equal(await page.inputValue('[data-test=share-note]'), 'half written');
+  assert.equal(await page.inputValue('[data-test=share-target]'), `user:${bobId}`);
+  assert.equal(await page.locator('[data-test=download-txt]').count(), 1, 'the download menu is still open');
+  await api(admin.context, server.url, 'POST', `/api/sessions/${busy.id}/kill`, {});
+  assert.deepEqual(errors, []);
   await page.close();
 });

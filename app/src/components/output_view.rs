@@ -69,10 +69,10 @@ pub fn OutputView(
             let session = session.clone();
             spawn_local(async move {
                 if let Ok(window) = api::output(&session, seq, offset, length).await {
-                    total.update(|total| *total = (*total).max(window.total));
+                    total.try_update(|total| *total = (*total).max(window.total));
                     let reached_end = window.offset + window.length >= window.total;
                     let page = Page::new(window.offset, window.length, window.pieces);
-                    pages.update(|pages| match place {
+                    pages.try_update(|pages| match place {
                         Place::Replace => {
                             pages.clear();
                             pages.push_back(page);
@@ -97,12 +97,13 @@ pub fn OutputView(
                     });
                     // A first look at an output that ends in view follows it.
                     if place == Place::Replace && offset == 0 {
-                        following.set(reached_end);
+                        following.try_set(reached_end);
                     }
                 }
-                busy.set(false);
-                if following.get_untracked()
-                    && let Some(element) = container.get_untracked()
+                busy.try_set(false);
+                // The view may be gone by now (a new run, a reload): read with try_.
+                if following.try_get_untracked().unwrap_or(false)
+                    && let Some(element) = container.try_get_untracked().flatten()
                 {
                     element.set_scroll_top(element.scroll_height());
                 }
@@ -174,7 +175,13 @@ pub fn OutputView(
                 element.client_height(),
             );
             let near_bottom = top + visible >= height - 200;
-            following.set(top + visible >= height - 40 && end() >= total.get_untracked());
+            // Following stops when the reader leaves the bottom, not on the view's own scroll
+            // while the window is still catching up with the end.
+            if top + visible < height - 40 {
+                following.set(false);
+            } else if end() >= total.get_untracked() {
+                following.set(true);
+            }
             if near_bottom && end() < total.get_untracked() {
                 fetch(end(), page_size, Place::Back);
             } else if top < 200 && start() > 0 {

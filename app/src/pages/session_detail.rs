@@ -118,6 +118,8 @@ fn SessionDetail(id: String) -> impl IntoView {
     });
 
     let shown_id = id.clone();
+    let shared_id = id.clone();
+    let header = HeaderState::new();
     view! {
         <Show when=move || missing.get()>
             <section class="page-head"><h1 data-test="page-title">"Session not found"</h1></section>
@@ -130,9 +132,13 @@ fn SessionDetail(id: String) -> impl IntoView {
         {move || session.get().map(|current| {
             let downloads_disabled = settings.downloads_disabled();
             view! {
-                <SessionHeader session=current.clone() now=now downloads_disabled=downloads_disabled/>
+                <SessionHeader session=current.clone() now=now downloads_disabled=downloads_disabled state=header/>
             }
         })}
+        <ErrorLine error=header.action_error/>
+        <Show when=move || header.sharing.get()>
+            <SharePanel session_id=shared_id.clone() close=Callback::new(move |()| header.sharing.set(false))/>
+        </Show>
         {
             // A terminal session plays back (or is followed live) in a terminal of its own.
             let is_terminal = Memo::new(move |_| session.with(|current| {
@@ -162,8 +168,41 @@ fn SessionDetail(id: String) -> impl IntoView {
     }
 }
 
+/// What the header's controls hold. It lives with the page, not the header: the header is drawn
+/// again on every change to the session (twice a second while it writes output), and an open
+/// menu, a share form or an error must survive that.
+#[derive(Clone, Copy)]
+struct HeaderState {
+    copied: RwSignal<bool>,
+    action_error: RwSignal<Option<String>>,
+    sharing: RwSignal<bool>,
+    download_open: RwSignal<bool>,
+}
+
+impl HeaderState {
+    fn new() -> HeaderState {
+        HeaderState {
+            copied: RwSignal::new(false),
+            action_error: RwSignal::new(None),
+            sharing: RwSignal::new(false),
+            download_open: RwSignal::new(false),
+        }
+    }
+}
+
 #[component]
-fn SessionHeader(session: Session, now: RwSignal<f64>, downloads_disabled: bool) -> impl IntoView {
+fn SessionHeader(
+    session: Session,
+    now: RwSignal<f64>,
+    downloads_disabled: bool,
+    state: HeaderState,
+) -> impl IntoView {
+    let HeaderState {
+        copied,
+        action_error,
+        sharing,
+        download_open,
+    } = state;
     let navigate = use_navigate();
     let auth = expect_context::<Auth>();
     // What the server allows this user on this session, so the page offers only that: the owner
@@ -174,9 +213,6 @@ fn SessionHeader(session: Session, now: RwSignal<f64>, downloads_disabled: bool)
         && session.agent.is_none()
         && !(session.session_type == SessionType::Ssh && session.verb == Verb::Connect);
     let running = session.status == SessionStatus::Running;
-    let copied = RwSignal::new(false);
-    let action_error = RwSignal::new(None::<String>);
-    let sharing = RwSignal::new(false);
     let id = session.id.clone();
     let copy = {
         let id = id.clone();
@@ -214,7 +250,6 @@ fn SessionHeader(session: Session, now: RwSignal<f64>, downloads_disabled: bool)
             });
         }
     };
-    let download_open = RwSignal::new(false);
     let download_root = NodeRef::<leptos::html::Div>::new();
     dismiss_menu(download_open, download_root);
     let downloads = {
@@ -272,10 +307,6 @@ fn SessionHeader(session: Session, now: RwSignal<f64>, downloads_disabled: bool)
             {may_act.then(|| view! { <button class="button" data-test="share" on:click=move |_| sharing.update(|open| *open = !*open)>"Share"</button> })}
         </div>
         {(session.status == SessionStatus::PendingReview).then(|| view! { <HeldNotice session_id=id.clone()/> })}
-        <ErrorLine error=action_error/>
-        <Show when=move || sharing.get()>
-            <SharePanel session_id=id.clone() close=Callback::new(move |()| sharing.set(false))/>
-        </Show>
     }
 }
 

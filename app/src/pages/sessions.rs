@@ -68,6 +68,7 @@ pub fn SessionsPage() -> impl IntoView {
         on_cleanup(move || handle.clear());
     }
 
+    let latest = StoredValue::new(0u64);
     let load = move |append: bool| {
         let Ok(mut query) = query_from_url(&params.read_untracked()) else {
             return;
@@ -75,9 +76,16 @@ pub fn SessionsPage() -> impl IntoView {
         if append {
             query.cursor = cursor.get_untracked();
         }
+        // Only the newest read may fill the list: an answer to an older filter is dropped.
+        let read = latest.get_value() + 1;
+        latest.set_value(read);
         loading.set(true);
         spawn_local(async move {
-            match api::sessions(&query).await {
+            let answer = api::sessions(&query).await;
+            if latest.try_get_value() != Some(read) {
+                return;
+            }
+            match answer {
                 Ok(page) => {
                     error.set(None);
                     cursor.set(page.next_cursor);
@@ -98,11 +106,16 @@ pub fn SessionsPage() -> impl IntoView {
     // the one before is dropped (unwatched) when the query changes.
     let on_message = move |message: ServerMessage| match message {
         ServerMessage::Session { session, .. } => {
-            sessions.update(
-                |list| match list.iter_mut().find(|known| known.id == session.id) {
+            sessions.update(|list| {
+                // A session on a page not loaded yet is not new: leave it to "Load more".
+                let older_than_listed = list
+                    .first()
+                    .is_some_and(|newest| session.started_at < newest.started_at);
+                match list.iter_mut().find(|known| known.id == session.id) {
                     Some(known) => *known = session,
+                    None if older_than_listed => {}
                     None => {
-                        // Counted as it arrives: it matches the filter, or it would not be here.
+                        // New and matching the filter (the server only sends those): counted.
                         total.update(|count| {
                             if let Some(count) = count {
                                 count.value += 1;
@@ -114,16 +127,16 @@ pub fn SessionsPage() -> impl IntoView {
                         let id = session.id.clone();
                         set_timeout(
                             move || {
-                                fresh.update(|ids| {
+                                fresh.try_update(|ids| {
                                     ids.remove(&id);
-                                })
+                                });
                             },
                             std::time::Duration::from_secs(3),
                         );
                         list.insert(0, session);
                     }
-                },
-            )
+                }
+            })
         }
         // Changes may have been missed (the connection dropped, or this tab fell behind).
         ServerMessage::Resync { .. } => load(false),
@@ -137,6 +150,7 @@ pub fn SessionsPage() -> impl IntoView {
         // A period that cannot be used is an error on its field (the picker shows it); the list
         // is not read with it silently dropped.
         let Ok(query) = query_from_url(&params.read()) else {
+            latest.set_value(latest.get_value() + 1);
             live.set_value(None);
             sessions.set(Vec::new());
             total.set(None);

@@ -297,7 +297,7 @@ fn exit_status(session: &Session) -> i32 {
             if let Some(error) = &session.error {
                 eprintln!("loupe: {} — {error}", session.status.as_str());
             }
-            session.exit_code.filter(|code| *code != 0).unwrap_or(1)
+            own_failure.unwrap_or(1)
         }
     }
 }

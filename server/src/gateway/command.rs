@@ -133,7 +133,9 @@ impl OutputBuffer {
     }
 }
 
-/// Records the program's exit (`code`, or `killed` when it gave none) and returns the outcome.
+/// Records the program's exit (`code`, or `killed` when it gave none) and returns the outcome:
+/// a program that ended without a code was killed by a signal (a crash, the OOM killer), which
+/// is a failure like a non-zero code.
 pub(crate) async fn record_exit(run: &Run, code: Option<i32>, killed: &str) -> Outcome {
     let summary = code.map_or_else(|| killed.to_owned(), |code| format!("exit {code}"));
     let exit = NewEvent {
@@ -141,6 +143,9 @@ pub(crate) async fn record_exit(run: &Run, code: Option<i32>, killed: &str) -> O
         ..NewEvent::new(EventKind::Exit, summary)
     };
     match run.record(vec![Append::Event(exit)]).await {
+        Ok(_) if code.is_none() => Outcome::Failed {
+            reason: killed.to_owned(),
+        },
         Ok(_) => Outcome::Done { exit_code: code },
         Err(outcome) => outcome,
     }

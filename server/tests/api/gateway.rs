@@ -288,6 +288,20 @@ async fn records_stdout_and_stderr_in_order_with_the_exit_code() {
         [&session.id],
         "the failed filter finds it"
     );
+
+    // Killed by a signal: no exit code, and a failure too.
+    let killed = app
+        .ended(&alice, &app.run(&alice, "sh", "kill -9 $$").await.id)
+        .await;
+    assert_eq!(killed.status, SessionStatus::Failed, "{:?}", killed.error);
+    assert!(
+        killed
+            .error
+            .as_deref()
+            .is_some_and(|reason| reason.contains("killed")),
+        "{:?}",
+        killed.error
+    );
     let events = app.events(&alice, &session.id).await;
     let kinds: Vec<_> = events.iter().map(|event| event.kind).collect();
     assert_eq!(

@@ -45,10 +45,15 @@ pub fn AuditPage() -> impl IntoView {
     let error = RwSignal::new(None::<String>);
     let actor = RwSignal::new(String::new());
 
+    // Only the newest read may fill the table: an answer to an older filter is dropped.
+    let latest = StoredValue::new(0u64);
     let load = move |append: bool| {
+        let read = latest.get_value() + 1;
+        latest.set_value(read);
         let Some(mut query) = query_from_url(&params.read_untracked()) else {
             events.set(Vec::new());
             cursor.set(None);
+            loading.set(false);
             return;
         };
         if append {
@@ -56,7 +61,11 @@ pub fn AuditPage() -> impl IntoView {
         }
         loading.set(true);
         spawn_local(async move {
-            match api::audit(&query).await {
+            let answer = api::audit(&query).await;
+            if latest.try_get_value() != Some(read) {
+                return;
+            }
+            match answer {
                 Ok(page) => {
                     error.try_set(None);
                     cursor.try_set(page.next_cursor);
@@ -138,7 +147,7 @@ pub fn AuditPage() -> impl IntoView {
                 </For>
             </tbody>
         </table>
-        <Show when=move || events.with(Vec::is_empty) && !loading.get()>
+        <Show when=move || events.with(Vec::is_empty) && !loading.get() && period::bounds(&params.read()).is_ok()>
             <div class="empty-state"><p>"No events match."</p></div>
         </Show>
         <Show when=move || cursor.with(Option::is_some)>

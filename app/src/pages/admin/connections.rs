@@ -363,7 +363,15 @@ fn RulesEditor(
         let review = ReviewRules {
             jit_access: jit.get(),
             command_review: commands.get(),
-            reviewer_groups: groups.get(),
+            // A deleted group has no box to untick: keep only groups that exist.
+            reviewer_groups: match directory.get() {
+                Some(Ok(existing)) => groups
+                    .get()
+                    .into_iter()
+                    .filter(|name| existing.iter().any(|group| group.name == *name))
+                    .collect(),
+                _ => groups.get(),
+            },
             approvals,
             max_access_seconds: (hours * 3600.0).round() as u32,
             pending_seconds: minutes.saturating_mul(60),

@@ -23,11 +23,15 @@ macro_rules! audit_queries {
                 Ok(())
             }
 
-            /// Every action the trail holds, in name order, for the audit page's picker.
+            /// Every action the trail holds, in byte order (sorted here: PostgreSQL's collation
+            /// would order them differently from SQLite), for the audit page's picker.
             pub async fn audit_actions(&self) -> StoreResult<Vec<String>> {
-                Ok(sqlx::query_scalar("SELECT DISTINCT action FROM audit_events ORDER BY action")
-                    .fetch_all(&self.pool)
-                    .await?)
+                let mut actions: Vec<String> =
+                    sqlx::query_scalar("SELECT DISTINCT action FROM audit_events")
+                        .fetch_all(&self.pool)
+                        .await?;
+                actions.sort_unstable();
+                Ok(actions)
             }
 
             pub async fn list_audit(&self, filter: &AuditFilter) -> StoreResult<Vec<AuditRecord>> {
