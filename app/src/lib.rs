@@ -3,12 +3,14 @@
 
 mod api;
 mod auth;
+mod clipboard;
 mod components;
 mod format;
 mod live;
 mod pages;
 mod session_feed;
 mod settings;
+mod url_filters;
 mod xterm;
 
 use leptos::prelude::*;

@@ -8,7 +8,10 @@ use std::collections::{HashMap, HashSet};
 use leptos::{html, prelude::*, task::spawn_local};
 use loupe_protocol::{Cell, Column};
 
-use crate::{api, components::session_bits::human_bytes, format::count, settings::ServerSettings};
+use crate::{
+    api, clipboard::copy_text, components::session_bits::human_bytes, format::count,
+    settings::ServerSettings,
+};
 
 const ROW_HEIGHT: f64 = 28.0;
 const VIEW_HEIGHT: f64 = 420.0;
@@ -213,11 +216,8 @@ fn cell_view(cell: Cell, whole: Option<WholeValue>) -> AnyView {
         } = &whole;
         let (session, seq, row, column) = (session.clone(), *seq, *row, *column);
         spawn_local(async move {
-            if let Ok(text) = api::cell_text(&session, seq, row, column).await
-                && let Some(window) = web_sys::window()
-            {
-                let _ = window.navigator().clipboard().write_text(&text);
-                copied.try_set(true);
+            if let Ok(text) = api::cell_text(&session, seq, row, column).await {
+                copy_text(&text, copied).await;
             }
         });
     };

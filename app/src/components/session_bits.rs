@@ -123,10 +123,10 @@ pub fn InputText(
 ) -> impl IntoView {
     let is_sql = ConnectionKind::parse(&connection_kind).is_some_and(ConnectionKind::is_database);
     if is_sql {
-        view! { <pre class="input sql" data-test=test data-language="sql">{highlight_sql(&text)}</pre> }.into_any()
+        view! { <pre class="input-text sql" data-test=test data-language="sql">{highlight_sql(&text)}</pre> }.into_any()
     } else {
         // The prompt is drawn by the style sheet, so copying the block copies only the command.
-        view! { <pre class="input" data-test=test data-language="shell">{text}</pre> }.into_any()
+        view! { <pre class="input-text" data-test=test data-language="shell">{text}</pre> }.into_any()
     }
 }
 

@@ -4,7 +4,7 @@
 use leptos::{prelude::*, task::spawn_local};
 use loupe_protocol::{NewShare, Share};
 
-use crate::{api, components::feedback::ErrorLine, format::local_time};
+use crate::{api, clipboard::copy_text, components::feedback::ErrorLine, format::local_time};
 
 /// The panel for session `session_id`; `close` hides it. Shown only to whom may share it (its
 /// owner or an administrator); the server checks that too.
@@ -80,16 +80,8 @@ pub fn SharePanel(session_id: String, close: Callback<()>) -> impl IntoView {
     let copy_link = {
         let link = link.clone();
         move |_| {
-            if let Some(window) = web_sys::window() {
-                let _ = window.navigator().clipboard().write_text(&link);
-                copied.set(true);
-                set_timeout(
-                    move || {
-                        copied.try_set(false);
-                    },
-                    std::time::Duration::from_secs(2),
-                );
-            }
+            let link = link.clone();
+            spawn_local(async move { copy_text(&link, copied).await });
         }
     };
     view! {

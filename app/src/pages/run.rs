@@ -185,6 +185,8 @@ fn AccessPanel(connection: Connection, run_error: RwSignal<Option<String>>) -> i
     let name = connection.name.clone();
     let max = connection.review.max_access_seconds;
     let mine = RwSignal::new(Vec::<Review>::new());
+    // Whether access was granted at the last read (None before the first).
+    let had_access = StoredValue::new(None::<bool>);
     let error = RwSignal::new(None::<String>);
     let load = {
         let name = name.clone();
@@ -207,10 +209,12 @@ fn AccessPanel(connection: Connection, run_error: RwSignal<Option<String>>) -> i
                                     .access_until
                                     .is_some_and(|until| until.as_millis_f64() > now)
                         });
-                        // What said "you need access" no longer holds.
-                        if granted {
+                        // Access just granted: the run refused for want of it may go now, so its
+                        // refusal no longer holds (other errors stay).
+                        if granted && had_access.try_get_value() == Some(Some(false)) {
                             run_error.try_set(None);
                         }
+                        had_access.try_set_value(Some(granted));
                         mine.try_set(page.items);
                     }
                     Err(failure) => drop(error.try_set(Some(failure.to_string()))),

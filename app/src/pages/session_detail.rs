@@ -16,6 +16,7 @@ use loupe_protocol::{
 use crate::{
     api,
     auth::Auth,
+    clipboard::copy_text,
     components::{
         feedback::{ErrorLine, ErrorPanel},
         menu::dismiss_menu,
@@ -110,7 +111,7 @@ fn SessionDetail(id: String) -> impl IntoView {
     };
     load();
     on_cleanup(move || live.set_value(None));
-    // Trying again reads the session afresh; what was shown stays until it arrives.
+    // Trying again reads the session and its events afresh; the header stays meanwhile.
     let retry = Callback::new(move |()| {
         error.set(None);
         entries.set(Vec::new());
@@ -217,16 +218,8 @@ fn SessionHeader(
     let copy = {
         let id = id.clone();
         move |_| {
-            if let Some(window) = web_sys::window() {
-                let _ = window.navigator().clipboard().write_text(&id);
-                copied.set(true);
-                set_timeout(
-                    move || {
-                        copied.try_set(false);
-                    },
-                    std::time::Duration::from_secs(2),
-                );
-            }
+            let id = id.clone();
+            spawn_local(async move { copy_text(&id, copied).await });
         }
     };
     let rerun = {

@@ -25,6 +25,7 @@ use crate::{
     },
     format::{absolute_time, count, relative_time, time_zone},
     live::{LiveChannel, Watch},
+    url_filters::with_param,
 };
 
 /// Sessions per page: a screenful and more, so "Load more" is worth a click.
@@ -172,27 +173,7 @@ pub fn SessionsPage() -> impl IntoView {
 
     // Filters write the URL; the effect above reloads from it.
     let set_param = move |key: &'static str, value: String| {
-        let mut pairs: Vec<(String, String)> = params
-            .read_untracked()
-            .clone()
-            .into_iter()
-            .filter(|(name, _)| {
-                name != key && !(key == "period" && (name == "from" || name == "to"))
-            })
-            .map(|(name, value)| (name.to_string(), value))
-            .collect();
-        if !value.is_empty() {
-            pairs.push((key.to_owned(), value));
-        }
-        let search: Vec<String> = pairs
-            .iter()
-            .map(|(name, value)| format!("{name}={}", js_sys::encode_uri_component(value)))
-            .collect();
-        let url = if search.is_empty() {
-            "/sessions".to_owned()
-        } else {
-            format!("/sessions?{}", search.join("&"))
-        };
+        let url = with_param("/sessions", &params.read_untracked(), key, &value);
         navigate(&url, NavigateOptions::default());
     };
     let current = move |key: &'static str| params.read().get(key).unwrap_or_default();

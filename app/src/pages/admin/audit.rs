@@ -18,6 +18,7 @@ use crate::{
         period::{self, PeriodPicker},
     },
     format::{absolute_time, relative_time, time_zone},
+    url_filters::with_param,
 };
 
 /// The trail's query, read from the URL; `None` while the period is unusable (the picker says
@@ -88,27 +89,7 @@ pub fn AuditPage() -> impl IntoView {
 
     // Filters write the URL; the effect above reloads from it.
     let set_param = move |key: &'static str, value: String| {
-        let mut pairs: Vec<(String, String)> = params
-            .read_untracked()
-            .clone()
-            .into_iter()
-            .filter(|(name, _)| {
-                name != key && !(key == "period" && (name == "from" || name == "to"))
-            })
-            .map(|(name, value)| (name.to_string(), value))
-            .collect();
-        if !value.trim().is_empty() {
-            pairs.push((key.to_owned(), value));
-        }
-        let search: Vec<String> = pairs
-            .iter()
-            .map(|(name, value)| format!("{name}={}", js_sys::encode_uri_component(value)))
-            .collect();
-        let url = if search.is_empty() {
-            "/admin/audit".to_owned()
-        } else {
-            format!("/admin/audit?{}", search.join("&"))
-        };
+        let url = with_param("/admin/audit", &params.read_untracked(), key, &value);
         navigate(&url, NavigateOptions::default());
     };
     let current = move |key: &'static str| params.read().get(key).unwrap_or_default();

@@ -62,12 +62,8 @@ fn NewConnectionForm(error: RwSignal<Option<String>>, on_created: Callback<()>) 
     let record_input = RwSignal::new(false);
     let submit = move |event: leptos::ev::SubmitEvent| {
         event.prevent_default();
-        let timeout_seconds = match timeout.get().trim() {
-            "" => None,
-            text => match text.parse() {
-                Ok(seconds) => Some(seconds),
-                Err(_) => return error.set(Some("Timeout: a whole number of seconds".into())),
-            },
+        let Ok(timeout_seconds) = timeout_field(&timeout.get()) else {
+            return error.set(Some("Timeout: a whole number of seconds".into()));
         };
         let port = match port.get().trim() {
             "" => None,
@@ -261,6 +257,14 @@ fn ConnectionTable(
     }
 }
 
+/// The timeout field: empty for none given, else whole seconds.
+fn timeout_field(text: &str) -> Result<Option<u32>, std::num::ParseIntError> {
+    match text.trim() {
+        "" => Ok(None),
+        text => text.parse().map(Some),
+    }
+}
+
 /// A connection's name, timeout and, for a database, its URL: a new URL replaces the stored one
 /// (rotating a password needs no delete and re-create), and like the first it is typed into a
 /// password field, sent once and never shown; left empty, the stored URL stays.
@@ -282,12 +286,8 @@ fn ConnectionEditor(
     let id = connection.id.clone();
     let save = move |event: leptos::ev::SubmitEvent| {
         event.prevent_default();
-        let timeout_seconds = match timeout.get().trim() {
-            "" => None,
-            text => match text.parse() {
-                Ok(seconds) => Some(seconds),
-                Err(_) => return error.set(Some("Timeout: a whole number of seconds".into())),
-            },
+        let Ok(timeout_seconds) = timeout_field(&timeout.get()) else {
+            return error.set(Some("Timeout: a whole number of seconds".into()));
         };
         let changes = ConnectionChanges {
             name: Some(name.get().trim().to_owned()),
@@ -310,7 +310,7 @@ fn ConnectionEditor(
     view! {
         <form class="rules-editor" data-test="connection-editor" on:submit=save>
             <label>"Name" <input data-test="edit-name" required bind:value=name/></label>
-            <label>"Timeout (s)" <input data-test="edit-timeout" inputmode="numeric" bind:value=timeout placeholder="default"/></label>
+            <label>"Timeout (s; empty keeps it)" <input data-test="edit-timeout" inputmode="numeric" bind:value=timeout placeholder="unchanged"/></label>
             {takes_url.then(|| view! {
                 <label class="grow">"New URL (empty keeps the stored one)"
                     <input data-test="edit-url" type="password" autocomplete="off" bind:value=url placeholder="postgres://user:new-password@host:5432/db"/>
