@@ -126,7 +126,8 @@ pub fn InputText(
         view! { <pre class="input-text sql" data-test=test data-language="sql">{highlight_sql(&text)}</pre> }.into_any()
     } else {
         // The prompt is drawn by the style sheet, so copying the block copies only the command.
-        view! { <pre class="input-text" data-test=test data-language="shell">{text}</pre> }.into_any()
+        view! { <pre class="input-text" data-test=test data-language="shell">{text}</pre> }
+            .into_any()
     }
 }
 
