@@ -257,6 +257,25 @@ fn ConnectionTable(
     }
 }
 
+/// Sends `changes` to connection `id`; `on_saved` runs once they are stored (the editors close
+/// then), a refusal goes to `error`.
+fn save_changes(
+    id: String,
+    changes: ConnectionChanges,
+    error: RwSignal<Option<String>>,
+    on_saved: Callback<()>,
+) {
+    spawn_local(async move {
+        match api::update_connection(&id, &changes).await {
+            Ok(_) => {
+                error.try_set(None);
+                on_saved.run(());
+            }
+            Err(failure) => drop(error.try_set(Some(failure.to_string()))),
+        }
+    });
+}
+
 /// The timeout field: empty for none given, else whole seconds.
 fn timeout_field(text: &str) -> Result<Option<u32>, std::num::ParseIntError> {
     match text.trim() {
@@ -295,17 +314,7 @@ fn ConnectionEditor(
             timeout_seconds,
             ..ConnectionChanges::default()
         };
-        let id = id.clone();
-        spawn_local(async move {
-            match api::update_connection(&id, &changes).await {
-                Ok(_) => {
-                    error.try_set(None);
-                    url.try_set(String::new());
-                    on_saved.run(());
-                }
-                Err(failure) => drop(error.try_set(Some(failure.to_string()))),
-            }
-        });
+        save_changes(id.clone(), changes, error, on_saved);
     };
     view! {
         <form class="rules-editor" data-test="connection-editor" on:submit=save>
@@ -380,16 +389,7 @@ fn RulesEditor(
             review: Some(review),
             ..ConnectionChanges::default()
         };
-        let id = id.clone();
-        spawn_local(async move {
-            match api::update_connection(&id, &changes).await {
-                Ok(_) => {
-                    error.set(None);
-                    on_saved.run(());
-                }
-                Err(failure) => error.set(Some(failure.to_string())),
-            }
-        });
+        save_changes(id.clone(), changes, error, on_saved);
     };
     view! {
         <form class="rules-editor" data-test="rules-editor" on:submit=save>
