@@ -140,11 +140,26 @@ function expectedNoise(error) {
     || /^console: WebSocket connection to '.*' failed/.test(error);
 }
 
-/** Saves a full-page screenshot under E2E_ARTIFACTS for people to look at. */
+/** The width of the phone every page is also looked at on (issue #18: 1280 and 420 px). */
+const PHONE_WIDTH = 420;
+
+/**
+ * Saves full-page screenshots under E2E_ARTIFACTS for people to look at: `<name>.png` as the
+ * page is, and, for a page wider than a phone, `<name>-420.png` at a phone's width (the page is
+ * put back to its size afterwards).
+ */
 export async function screenshot(page, name) {
   const dir = required('E2E_ARTIFACTS');
   mkdirSync(dir, { recursive: true });
   await page.screenshot({ path: join(dir, `${name}.png`), fullPage: true });
+  const size = page.viewportSize();
+  if (!size || size.width <= PHONE_WIDTH) return;
+  await page.setViewportSize({ width: PHONE_WIDTH, height: size.height });
+  // Two frames: the page lays itself out again before the picture is taken.
+  await page.evaluate(() => new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done))));
+  await page.screenshot({ path: join(dir, `${name}-${PHONE_WIDTH}.png`), fullPage: true });
+  await page.setViewportSize(size);
+  await page.evaluate(() => new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done))));
 }
 
 /**
@@ -166,6 +181,28 @@ export function collectPageErrors(page) {
 export async function logInAs(context, url, username = 'admin', password = ADMIN_PASSWORD) {
   const response = await context.request.post(`${url}/api/auth/login`, { data: { username, password } });
   if (!response.ok()) throw new Error(`login as ${username} failed: ${response.status()} ${await response.text()}`);
+}
+
+/** Whether a session has ended: neither running nor held for review. */
+export const hasEnded = (session) => !['running', 'pending_review'].includes(session.status);
+
+/**
+ * Session `id` as the context reads it once `until(session)` holds (by default: once it has
+ * ended), polled every 50 ms; throws after `timeoutMs`.
+ */
+export async function waitForSession(context, url, id, until = hasEnded, timeoutMs = 30_000) {
+  for (const deadline = Date.now() + timeoutMs; Date.now() < deadline;) {
+    const session = await api(context, url, 'GET', `/api/sessions/${id}`);
+    if (until(session)) return session;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error(`session ${id} did not get there in ${timeoutMs} ms`);
+}
+
+/** Runs `input` on `connection` as the context and answers the session once it has ended. */
+export async function runAndWait(context, url, connection, input, timeoutMs = 30_000) {
+  const started = await api(context, url, 'POST', '/api/sessions', { connection, input });
+  return waitForSession(context, url, started.id, hasEnded, timeoutMs);
 }
 
 /** Calls the API as the logged-in context (same-origin, as the app does) and returns the JSON. */

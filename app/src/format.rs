@@ -45,12 +45,14 @@ pub fn time_zone() -> String {
 /// A count with the locale's digit grouping and the noun's right number: `1 row`,
 /// `12,345 rows`.
 pub fn count(value: u64, one: &str, many: &str) -> String {
-    let digits = js_sys::Number::from(value as f64).to_locale_string("default");
-    format!(
-        "{} {}",
-        String::from(digits),
-        if value == 1 { one } else { many }
-    )
+    format!("{} {}", grouped(value), if value == 1 { one } else { many })
+}
+
+/// `value` with the browser's digit grouping: "1,234,567" in en-US.
+pub fn grouped(value: u64) -> String {
+    js_sys::Number::from(value as f64)
+        .to_locale_string("default")
+        .into()
 }
 
 /// "just now", "5 min ago", "3 h ago", "2 days ago".

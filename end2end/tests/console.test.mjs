@@ -4,7 +4,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
-import { startServer, launchBrowser, screenshot, collectPageErrors, logInAs, api, closeAll, accessibilityProblems } from '../support.mjs';
+import { startServer, launchBrowser, screenshot, collectPageErrors, logInAs, api, closeAll, accessibilityProblems, runAndWait, waitForSession } from '../support.mjs';
 
 let server;
 let admin;
@@ -14,25 +14,6 @@ let bobId;
 
 // A zone away from UTC by a non-whole hour, so a time shown in UTC (or not converted) shows.
 const ZONE = 'America/St_Johns';
-
-async function runAndWait(context, connection, input) {
-  const started = await api(context, server.url, 'POST', '/api/sessions', { connection, input });
-  for (let i = 0; i < 600; i++) {
-    const session = await api(context, server.url, 'GET', `/api/sessions/${started.id}`);
-    if (!['running', 'pending_review'].includes(session.status)) return session;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  throw new Error(`session ${started.id} did not end`);
-}
-
-async function waitForStatus(context, id, status) {
-  for (let i = 0; i < 200; i++) {
-    const session = await api(context, server.url, 'GET', `/api/sessions/${id}`);
-    if (session.status === status) return session;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  throw new Error(`session ${id} never became ${status}`);
-}
 
 before(async () => {
   server = await startServer({ LOUPE_DEMO: 'true' });
@@ -50,9 +31,9 @@ before(async () => {
 after(() => closeAll(admin, bob, audrey, server));
 
 test('the list shows failures as failures, rows for queries, absolute times in the zone, and moves its count live', async () => {
-  const failed = await runAndWait(admin.context, 'sh', 'echo x; exit 3');
+  const failed = await runAndWait(admin.context, server.url, 'sh', 'echo x; exit 3');
   assert.equal(failed.status, 'failed', 'a non-zero exit is a failure');
-  const query = await runAndWait(admin.context, 'demo', 'WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1300) SELECT i FROM n');
+  const query = await runAndWait(admin.context, server.url, 'demo', 'WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1300) SELECT i FROM n');
   const page = await admin.context.newPage();
   const errors = collectPageErrors(page);
   await page.goto(`${server.url}/sessions`);
@@ -110,7 +91,7 @@ test('ids that share their first 13 characters are shown long enough to tell apa
     body.items = body.items.slice(0, 1).flatMap((item) => ids.map((id) => ({ ...item, id })));
     await route.fulfill({ response, json: body });
   });
-  await runAndWait(admin.context, 'sh', 'echo same millisecond');
+  await runAndWait(admin.context, server.url, 'sh', 'echo same millisecond');
   await page.goto(`${server.url}/sessions`);
   await page.locator('[data-test=session-row]').first().waitFor();
   const shown = await page.locator('[data-test=session-link]').allTextContents();
@@ -122,7 +103,9 @@ test('ids that share their first 13 characters are shown long enough to tell apa
 
 test('a running session is stopped from the list and from its page', async () => {
   for (const where of ['list', 'page']) {
-    const running = await api(admin.context, server.url, 'POST', '/api/sessions', { connection: 'sh', input: 'echo started; sleep 60' });
+    // On its page the session keeps writing, so its header is drawn again while it stops.
+    const input = where === 'list' ? 'echo started; sleep 60' : 'echo started; while true; do echo tick; sleep 0.1; done';
+    const running = await api(admin.context, server.url, 'POST', '/api/sessions', { connection: 'sh', input });
     const page = await admin.context.newPage();
     const errors = collectPageErrors(page);
     page.on('dialog', (dialog) => dialog.accept());
@@ -137,11 +120,16 @@ test('a running session is stopped from the list and from its page', async () =>
       await page.goto(`${server.url}/sessions/${running.id}`);
       await page.locator('[data-test=output]', { hasText: 'started' }).waitFor();
       await screenshot(page, 'console-session-running');
+      // The stop is answered late: the button says so meanwhile, however often the header redraws.
+      await page.route('**/kill', async (route) => { await new Promise((done) => setTimeout(done, 1500)); await route.continue(); });
       await page.click('[data-test=stop]');
+      await page.waitForTimeout(1000);
+      assert.equal(await page.locator('[data-test=stop]').textContent(), 'Stopping…');
+      assert.ok(await page.locator('[data-test=stop]').isDisabled());
       await page.locator('[data-test=session-facts] [data-test=status]', { hasText: 'cancelled' }).waitFor({ timeout: 10_000 });
       assert.equal(await page.locator('[data-test=stop]').count(), 0);
     }
-    assert.equal((await waitForStatus(admin.context, running.id, 'cancelled')).status, 'cancelled');
+    assert.equal((await waitForSession(admin.context, server.url, running.id, (session) => session.status === 'cancelled')).status, 'cancelled');
     assert.deepEqual(errors, []);
     await page.close();
   }
@@ -197,7 +185,7 @@ test('actions fit the role: others see no Re-run, Share or Stop, auditors no Run
 });
 
 test('menus close on Escape, on a click outside and after a choice', async () => {
-  const session = await runAndWait(admin.context, 'sh', 'echo menu');
+  const session = await runAndWait(admin.context, server.url, 'sh', 'echo menu');
   const page = await admin.context.newPage();
   const errors = collectPageErrors(page);
   await page.goto(`${server.url}/sessions/${session.id}`);
@@ -245,7 +233,7 @@ test('an unknown or malformed session id shows a not-found page with the way bac
 });
 
 test('the period picker offers presets and a date-time range checked field by field', async () => {
-  await runAndWait(admin.context, 'sh', 'echo in range');
+  await runAndWait(admin.context, server.url, 'sh', 'echo in range');
   const page = await admin.context.newPage();
   const errors = collectPageErrors(page);
   await page.goto(`${server.url}/sessions`);
@@ -289,6 +277,15 @@ test('the period picker offers presets and a date-time range checked field by fi
   await page.locator('[data-test=session-row]').first().waitFor();
   assert.equal(await page.locator('[data-test=filter-to-error]').count(), 0);
 
+  // A half-typed bound (the field's value is then "", as for a cleared one) is an error on its
+  // field, and the last whole bound stays in force rather than vanishing.
+  const kept = new URL(page.url()).searchParams.get('from');
+  await page.focus('[data-test=filter-from]');
+  await page.keyboard.press('Backspace');
+  await page.locator('[data-test=filter-from-error]', { hasText: 'finish the date and time' }).waitFor();
+  assert.equal(new URL(page.url()).searchParams.get('from'), kept);
+  assert.equal(await page.getAttribute('[data-test=filter-from]', 'aria-invalid'), 'true');
+
   // A bound in the address that is not a date names its field.
   await page.goto(`${server.url}/sessions?period=custom&from=yesterday`);
   await page.locator('[data-test=filter-from-error]', { hasText: 'not an RFC 3339 timestamp' }).waitFor();
@@ -298,8 +295,8 @@ test('the period picker offers presets and a date-time range checked field by fi
 });
 
 test('input is shown in its own language: SQL marked as SQL, a shell command as a command line', async () => {
-  const shell = await runAndWait(admin.context, 'sh', 'echo select from where');
-  const sql = await runAndWait(admin.context, 'demo', 'select 1 as one');
+  const shell = await runAndWait(admin.context, server.url, 'sh', 'echo select from where');
+  const sql = await runAndWait(admin.context, server.url, 'demo', 'select 1 as one');
   const page = await admin.context.newPage();
   await page.goto(`${server.url}/sessions/${shell.id}`);
   const shellInput = page.locator('[data-test=input]');
@@ -318,8 +315,8 @@ test('input is shown in its own language: SQL marked as SQL, a shell command as 
 });
 
 test('the list, session, run, reviews and admin pages have no serious or critical accessibility problem', async () => {
-  const shell = await runAndWait(admin.context, 'sh', 'echo accessible');
-  const sql = await runAndWait(admin.context, 'demo', 'select 1 as one, 2 as two');
+  const shell = await runAndWait(admin.context, server.url, 'sh', 'echo accessible');
+  const sql = await runAndWait(admin.context, server.url, 'demo', 'select 1 as one, 2 as two');
   const running = await api(admin.context, server.url, 'POST', '/api/sessions', { connection: 'sh', input: 'echo running; sleep 60' });
   const page = await admin.context.newPage();
   const found = {};
@@ -392,7 +389,7 @@ test('on a phone the list and the review inbox are cards, and a reviewer approve
   await screenshot(phone, 'console-phone-review');
   await phone.click('[data-test=approve]');
   await phone.locator('[data-test=review-state]', { hasText: 'executed' }).waitFor({ timeout: 10_000 });
-  assert.equal((await waitForStatus(admin.context, held.id, 'done')).status, 'done');
+  assert.equal((await waitForSession(admin.context, server.url, held.id, (session) => session.status === 'done')).status, 'done');
   await phone.close();
 });
 
@@ -410,7 +407,8 @@ test('the run page shows the run as its session page does: rows inline, events i
   };
 
   await run('demo', "select 1 as one, 'two' as \"Second Column\"");
-  const row = page.locator('[data-test=run-output] [data-test=row]').first();
+  // A row is drawn as soon as the result's size is known; its values follow.
+  const row = page.locator('[data-test=run-output] [data-test=row]', { hasText: 'two' }).first();
   await row.waitFor();
   assert.match(await row.innerText(), /1\s+two/);
   assert.match(await page.locator('[data-test=run-output] [data-test=rows]').innerText(), /Second Column/);
@@ -492,6 +490,21 @@ test('the audit trail has absolute times, an action picker from what it holds, a
   const target = page.locator('[data-test=audit-row] [data-test=audit-target]', { hasText: stopped.id });
   await target.waitFor();
   await screenshot(page, 'console-audit');
+
+  // The export holds what the filters match, whole.
+  const csvLink = page.locator('[data-test=audit-export-csv]');
+  assert.match(await csvLink.getAttribute('href'), /^\/api\/audit\/export\?.*format=csv/);
+  assert.match(await csvLink.getAttribute('href'), /action=session\.killed/);
+  const [csv] = await Promise.all([page.waitForEvent('download'), csvLink.click()]);
+  const records = (await readFile(await csv.path(), 'utf8')).trim().split('\r\n');
+  assert.equal(records[0], 'id,at,actor,action,target,detail,address');
+  assert.ok(records.length >= 2, `${records}`);
+  assert.ok(records.slice(1).every((record) => record.includes(',session.killed,')), `${records}`);
+  assert.ok(records.some((record) => record.includes(`session:${stopped.id}`)), `${records}`);
+  const [jsonl] = await Promise.all([page.waitForEvent('download'), page.locator('[data-test=audit-export-jsonl]').click()]);
+  const events = (await readFile(await jsonl.path(), 'utf8')).trim().split('\n').map((line) => JSON.parse(line));
+  assert.equal(events.length, records.length - 1, 'the same events in both forms');
+  assert.ok(events.every((event) => event.action === 'session.killed'));
   await target.click();
   await page.waitForURL(`**/sessions/${stopped.id}`);
 
@@ -504,7 +517,7 @@ test('the audit trail has absolute times, an action picker from what it holds, a
 });
 
 test('each result set downloads on its own, as CSV with its columns as the database named them', async () => {
-  const session = await runAndWait(admin.context, 'demo', "select 1 as first; select 'x' as \"Second Result\", 2 as n");
+  const session = await runAndWait(admin.context, server.url, 'demo', "select 1 as first; select 'x' as \"Second Result\", 2 as n");
   const page = await admin.context.newPage();
   await page.goto(`${server.url}/sessions/${session.id}`);
   const links = page.locator('[data-test=rows-download]');
@@ -513,6 +526,42 @@ test('each result set downloads on its own, as CSV with its columns as the datab
   const [download] = await Promise.all([page.waitForEvent('download'), links.nth(1).click()]);
   const body = await readFile(await download.path(), 'utf8');
   assert.deepEqual(body.trim().split(/\r?\n/), ['Second Result,n', 'x,2']);
+  await page.close();
+});
+
+test('a result grid keeps its header and column widths while scrolling, and a long value opens whole and copies', async () => {
+  // The first rows are short, the later ones long: widths set by what is in view would jump.
+  const query = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 500) "
+    + "SELECT i AS n, CASE WHEN i > 200 THEN 'long ' || replace(substr(hex(zeroblob(100)), 1, 60 + i % 50), '0', 'w') ELSE 'a' END AS word, i * 1000 AS big FROM n";
+  const session = await runAndWait(admin.context, server.url, 'demo', query);
+  const page = await admin.context.newPage();
+  await page.goto(`${server.url}/sessions/${session.id}`);
+  const grid = page.locator('[data-test=rows]');
+  await grid.locator('[data-test=row][data-row="0"] td:nth-child(2)', { hasText: '1' }).waitFor();
+  const widths = () => grid.locator('th').evaluateAll((cells) => cells.map((cell) => cell.getBoundingClientRect().width));
+  const before = await widths();
+
+  await grid.evaluate((element) => { element.scrollTop = 451 * 28; });
+  const row = grid.locator('[data-test=row][data-row="451"]');
+  await row.locator('[data-test=cell-expand]').waitFor();
+  assert.deepEqual(await widths(), before, 'no column changed width');
+  const gridTop = (await grid.boundingBox()).y;
+  const headerTop = (await grid.locator('th').first().boundingBox()).y;
+  assert.ok(Math.abs(headerTop - gridTop) <= 2, `the header stays at the top: ${headerTop} vs ${gridTop}`);
+  await screenshot(page, 'console-grid-scrolled');
+
+  await row.locator('[data-test=cell-expand]').click();
+  const panel = page.locator('[data-test=cell-panel]');
+  const whole = `long ${'w'.repeat(60 + 452 % 50)}`;
+  assert.equal(await panel.locator('[data-test=cell-panel-text]').textContent(), whole);
+  assert.match(await panel.textContent(), /Row 452 · word/);
+  await admin.context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: server.url });
+  await panel.locator('[data-test=cell-panel-copy]').click();
+  await panel.locator('[data-test=cell-panel-copy]', { hasText: 'Copied' }).waitFor();
+  assert.equal(await page.evaluate(() => navigator.clipboard.readText()), whole);
+  await screenshot(page, 'console-grid-expanded');
+  await panel.locator('[data-test=cell-panel-close]').click();
+  await panel.waitFor({ state: 'detached' });
   await page.close();
 });
 

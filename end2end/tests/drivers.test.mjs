@@ -11,7 +11,7 @@ import { after, before, test } from 'node:test';
 import pg from 'pg';
 import mysql from 'mysql2/promise';
 import { request } from 'playwright-core';
-import { ADMIN_PASSWORD, collectPageErrors, launchBrowser, logInAs, screenshot, startServer } from '../support.mjs';
+import { ADMIN_PASSWORD, collectPageErrors, hasEnded, launchBrowser, logInAs, screenshot, startServer } from '../support.mjs';
 
 const POSTGRES = { host: '127.0.0.1', port: 5432, user: 'postgres', database: 'postgres' };
 const MARIADB = { host: '127.0.0.1', port: 3306, user: 'root' };
@@ -43,7 +43,7 @@ async function recorded(connection) {
   for (let attempt = 0; attempt < 200; attempt++) {
     const page = await call('GET', `/api/sessions?connection=${connection}`);
     const session = page.items[0];
-    if (session && !['running', 'pending_review'].includes(session.status)) {
+    if (session && hasEnded(session)) {
       const events = await call('GET', `/api/sessions/${session.id}/events`);
       return { session, events: events.items };
     }

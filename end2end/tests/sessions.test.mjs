@@ -4,20 +4,10 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, launchBrowser, screenshot, collectPageErrors, logInAs, api, closeAll } from '../support.mjs';
+import { startServer, launchBrowser, screenshot, collectPageErrors, logInAs, api, closeAll, runAndWait } from '../support.mjs';
 
 let server;
 let browser;
-
-async function runAndWait(connection, input, timeoutMs = 30_000) {
-  const started = await api(browser.context, server.url, 'POST', '/api/sessions', { connection, input });
-  for (let i = 0; i < timeoutMs / 50; i++) {
-    const session = await api(browser.context, server.url, 'GET', `/api/sessions/${started.id}`);
-    if (!['running', 'pending_review'].includes(session.status)) return session;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  throw new Error(`session ${started.id} did not end`);
-}
 
 before(async () => {
   server = await startServer({ LOUPE_DEMO: 'true' });
@@ -30,8 +20,8 @@ before(async () => {
 after(() => closeAll(browser, server));
 
 test('the list filters through the URL, Back undoes a filter, and new sessions arrive live', async () => {
-  await runAndWait('sh', 'echo done');
-  await runAndWait('sh', 'exit 3');
+  await runAndWait(browser.context, server.url, 'sh', 'echo done');
+  await runAndWait(browser.context, server.url, 'sh', 'exit 3');
   const page = await browser.context.newPage();
   const errors = collectPageErrors(page);
   await page.goto(`${server.url}/sessions`);
@@ -70,7 +60,7 @@ test('a command session shows its output as a terminal would; copy id and re-run
     "printf '\\033[32mgreen '", 'sleep 0.3', "printf 'still green\\033[0m\\n'",
     'echo oops >&2', 'exit 2',
   ].join('; ');
-  const session = await runAndWait('sh', script);
+  const session = await runAndWait(browser.context, server.url, 'sh', script);
   const page = await browser.context.newPage();
   await page.goto(`${server.url}/sessions/${session.id}`);
   const output = page.locator('[data-test=output]');
@@ -114,7 +104,7 @@ test('a command session shows its output as a terminal would; copy id and re-run
 
 test('a ten-million-row result scrolls to row 5,000,000 without loading it all', { timeout: 300_000 }, async () => {
   const query = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 10000000) SELECT i AS n, 'row ' || i AS label FROM n";
-  const session = await runAndWait('demo', query, 240_000);
+  const session = await runAndWait(browser.context, server.url, 'demo', query, 240_000);
   assert.equal(session.counts.rows, 10_000_000);
   const page = await browser.context.newPage();
   await page.goto(`${server.url}/sessions/${session.id}`);
@@ -143,7 +133,7 @@ test('a ten-million-row result scrolls to row 5,000,000 without loading it all',
 test('a result with huge values arrives cut, and the whole value opens and copies', async () => {
   // Three million characters (and one two-byte one) in one cell of each of twenty rows.
   const query = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 20) SELECT i AS n, replace(hex(zeroblob(1500000)), '0', 'x') || 'é' AS big FROM n";
-  const session = await runAndWait('demo', query, 60_000);
+  const session = await runAndWait(browser.context, server.url, 'demo', query, 60_000);
   const page = await browser.context.newPage();
   const windows = [];
   page.on('response', async (response) => {
@@ -200,7 +190,7 @@ test('the page of a running session follows its output live and shows when it en
 });
 
 test('a session is shared with another user from its page', async () => {
-  const session = await runAndWait('sh', 'echo for bob');
+  const session = await runAndWait(browser.context, server.url, 'sh', 'echo for bob');
   const page = await browser.context.newPage();
   await page.goto(`${server.url}/sessions/${session.id}`);
   await page.click('[data-test=share]');
@@ -263,7 +253,7 @@ test('with downloads disabled the page says so instead of offering them', async 
     await locked.stop();
   }
   const page = await browser.context.newPage();
-  const session = await runAndWait('sh', 'echo downloadable');
+  const session = await runAndWait(browser.context, server.url, 'sh', 'echo downloadable');
   await page.goto(`${server.url}/sessions/${session.id}`);
   await page.locator('[data-test=download-menu]').waitFor();
   assert.equal(await page.locator('[data-test=downloads-disabled]').count(), 0);

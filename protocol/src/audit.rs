@@ -45,3 +45,26 @@ pub struct AuditQuery {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limit: Option<u32>,
 }
+
+/// `GET /api/audit/export` parameters: the trail's filters (as in [`AuditQuery`]) and a file
+/// format. The export holds every matching event, newest first, however many there are.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct AuditExportQuery {
+    /// `csv` (RFC 4180 with a header row: id, at, actor, action, target, detail, address; an
+    /// absent value is an empty field) or `jsonl` (one [`AuditEvent`] object per line).
+    pub format: String,
+    /// A username, or `cli`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actor: Option<String>,
+    /// An action such as `login.failed`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action: Option<String>,
+    /// Events at or after this instant.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<Timestamp>,
+    /// Events before this instant.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<Timestamp>,
+}

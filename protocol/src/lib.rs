@@ -17,7 +17,7 @@ mod time;
 mod users;
 mod wire_enum;
 
-pub use audit::{AuditEvent, AuditQuery};
+pub use audit::{AuditEvent, AuditExportQuery, AuditQuery};
 pub use auth::{ApiToken, CreatedToken, LoginRequest, NewSshKey, NewToken, SshKey};
 pub use connections::{
     CommandSettings, CommandView, Connection, ConnectionChanges, ConnectionCheck, ConnectionKind,

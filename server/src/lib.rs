@@ -1,6 +1,7 @@
 //! Loupe's server: the HTTP API and the web client behind one router, over one [`Store`].
 //! `main.rs` is a thin shell over [`serve`]; tests call [`serve`] with a listener on port 0.
 
+pub mod audit_trail;
 pub mod child_process;
 pub mod cli;
 pub mod config;

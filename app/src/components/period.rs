@@ -18,6 +18,9 @@ const PRESETS: [(&str, &str, Option<i64>); 6] = [
     ("30d", "Last 30 days", Some(30 * 86_400)),
 ];
 
+/// What a half-typed date-time field says.
+const INCOMPLETE: &str = "finish the date and time, or clear the field";
+
 /// A bound the list cannot use: which field (`from` or `to`) and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PeriodProblem {
@@ -79,7 +82,12 @@ pub fn PeriodPicker(
 ) -> impl IntoView {
     let value = move |key: &'static str| current.with(|params| params.get(key).unwrap_or_default());
     let problem = Memo::new(move |_| current.with(|params| bounds(params).err()));
+    // Fields left half-typed: the URL keeps their last whole value, the field says what is wrong.
+    let incomplete = RwSignal::new(Vec::<&'static str>::new());
     let error_for = move |field: &'static str| {
+        if incomplete.with(|fields| fields.contains(&field)) {
+            return Some(INCOMPLETE.to_owned());
+        }
         problem.with(|problem| {
             problem
                 .as_ref()
@@ -87,7 +95,21 @@ pub fn PeriodPicker(
                 .map(|problem| problem.message.clone())
         })
     };
-    // A datetime-local field holds a local time without a zone; "" when cleared or incomplete.
+    // A datetime-local field holds a local time without a zone; its value is "" both when
+    // cleared and when half-typed, which only the field's validity (`badInput`) tells apart.
+    let changed = move |field: &'static str, event: leptos::ev::Event| {
+        let input = event_target::<web_sys::HtmlInputElement>(&event);
+        let half_typed = input.validity().bad_input();
+        incomplete.update(|fields| {
+            fields.retain(|known| *known != field);
+            if half_typed {
+                fields.push(field);
+            }
+        });
+        if !half_typed {
+            set.run((field, from_local_input(&input.value())));
+        }
+    };
     let bound_field = move |field: &'static str, label: &'static str| {
         let test = format!("filter-{field}");
         let error_test = format!("filter-{field}-error");
@@ -96,7 +118,7 @@ pub fn PeriodPicker(
                 <input type="datetime-local" step="1" data-test=test
                     aria-invalid=move || error_for(field).is_some().to_string()
                     prop:value=move || local_input_value(&value(field))
-                    on:change=move |event| set.run((field, from_local_input(&event_target_value(&event))))/>
+                    on:change=move |event| changed(field, event)/>
                 {move || error_for(field).map(|message| view! {
                     <span class="field-error" role="alert" data-test=error_test.clone()>{message}</span>
                 })}

@@ -2,6 +2,10 @@
 //! (scaled down past what browsers allow), with only the rows in view in the DOM, fetched by
 //! window as the reader scrolls. Windows are bounded in bytes too: long values arrive cut, shown
 //! with their whole size and a way to open or copy the whole value.
+//!
+//! Column widths are fixed once the first rows arrive (`table-layout: fixed`), so they do not
+//! jump as other rows scroll into view; a value wider than its column is cut with an ellipsis
+//! and opens whole in a panel under the grid, with a way to copy it.
 
 use std::collections::{HashMap, HashSet};
 
@@ -9,7 +13,10 @@ use leptos::{html, prelude::*, task::spawn_local};
 use loupe_protocol::{Cell, Column};
 
 use crate::{
-    api, clipboard::copy_text, components::session_bits::human_bytes, format::count,
+    api,
+    clipboard::copy_text,
+    components::session_bits::human_bytes,
+    format::{count, grouped},
     settings::ServerSettings,
 };
 
@@ -23,6 +30,11 @@ const MIN_BLOCK: u64 = 20;
 const MAX_BLOCK: u64 = 1000;
 /// Bytes of a value shown in a cell; more than a cell's width ever shows.
 const CELL_BYTES: u32 = 1024;
+/// Column widths, in characters (`ch`): a column fits its name and its first values within these.
+const MIN_COLUMN_CH: usize = 6;
+const MAX_COLUMN_CH: usize = 40;
+/// A cell's padding on both sides, as in the style sheet (`.rows-table td`).
+const CELL_PADDING: &str = "1.2rem";
 
 #[component]
 pub fn RowsView(
@@ -39,6 +51,9 @@ pub fn RowsView(
     // Blocks with a request in flight, and the cut cells by (row, column) with their whole size.
     let loading = StoredValue::new(HashSet::<u64>::new());
     let cuts = RwSignal::new(HashMap::<(u64, u32), u64>::new());
+    // Fixed once the first rows arrive (see the module's comment); until then, the names alone.
+    let widths = RwSignal::new(None::<Vec<usize>>);
+    let expanded = RwSignal::new(None::<Expanded>);
     let container = NodeRef::<html::Div>::new();
     let visible = (VIEW_HEIGHT / ROW_HEIGHT).ceil() as u64 + 1;
     let full_height = move || (total.get() as f64 * ROW_HEIGHT).min(MAX_SCROLL_HEIGHT) + ROW_HEIGHT;
@@ -47,6 +62,7 @@ pub fn RowsView(
     // bound, and a running result grows), and forgets far blocks.
     let fill = {
         let session = session.clone();
+        let columns = columns.clone();
         move || {
             let from = first.get_untracked() / block_size;
             let to = (first.get_untracked() + visible) / block_size;
@@ -71,6 +87,7 @@ pub fn RowsView(
                     cuts.retain(|(row, _), _| (row / block_size).abs_diff(block) <= 4)
                 });
                 let session = session.clone();
+                let columns = columns.clone();
                 spawn_local(async move {
                     let mut offset = start + have as u64;
                     while offset < end {
@@ -84,6 +101,9 @@ pub fn RowsView(
                             break;
                         }
                         offset += window.rows.len() as u64;
+                        if widths.try_with_untracked(Option::is_none) == Some(true) {
+                            widths.try_set(Some(column_widths(&columns, &window.rows)));
+                        }
                         cuts.update(|cuts| {
                             cuts.extend(
                                 window
@@ -141,6 +161,44 @@ pub fn RowsView(
         .iter()
         .map(|column| view! { <th title=column.type_name.clone()>{column.name.clone()}</th> })
         .collect_view();
+    let column_names: Vec<String> = columns.iter().map(|column| column.name.clone()).collect();
+    let width_of = {
+        let columns = columns.clone();
+        move |column: usize| {
+            widths.with(|widths| match widths {
+                Some(widths) => widths.get(column).copied().unwrap_or(MIN_COLUMN_CH),
+                None => name_width(&columns[column]),
+            })
+        }
+    };
+    let colgroup = {
+        let width_of = width_of.clone();
+        let count = columns.len();
+        move || {
+            let number = total.get().max(1).ilog10() as usize + 1;
+            let mut sum = number;
+            let mut cols =
+                vec![view! { <col style=format!("width: calc({number}ch + {CELL_PADDING})")/> }];
+            for column in 0..count {
+                let characters = width_of(column);
+                sum += characters;
+                cols.push(
+                    view! { <col style=format!("width: calc({characters}ch + {CELL_PADDING})")/> },
+                );
+            }
+            // The filler column takes what is left of the grid's width, so the columns keep theirs.
+            cols.push(view! { <col style=String::new()/> });
+            let table = format!(
+                "width: max(100%, calc({sum}ch + {} * {CELL_PADDING}))",
+                count + 1
+            );
+            (view! { <colgroup>{cols}</colgroup> }, table)
+        }
+    };
+    let table_style = {
+        let colgroup = colgroup.clone();
+        move || colgroup().1
+    };
     let width = columns.len();
     let settings = ServerSettings::get();
     let csv_href = format!("/api/sessions/{session}/download?format=csv&event={seq}");
@@ -154,8 +212,9 @@ pub fn RowsView(
         </div>
         <div class="rows" node_ref=container on:scroll=on_scroll style=move || format!("height: {}px", fitted_height(total.get())) data-test="rows" tabindex="0" aria-label="Result rows">
             <div class="rows-spacer" style=move || format!("height: {}px", full_height())>
-                <table class="table rows-table">
-                    <thead><tr><th class="num">"#"</th>{header}</tr></thead>
+                <table class="table rows-table" style=table_style>
+                    {move || colgroup().0}
+                    <thead><tr><th class="num">"#"</th>{header}<th class="filler" aria-hidden="true"></th></tr></thead>
                     <tbody>
                         {move || {
                             let start = first.get();
@@ -170,10 +229,12 @@ pub fn RowsView(
                                                 Some(cells) => (0u32..).zip(cells).map(|(column, cell)| {
                                                     let cut = cuts.with(|cuts| cuts.get(&(row, column)).copied());
                                                     let whole = cut.map(|bytes| WholeValue { session: session.clone(), seq, row, column, bytes });
-                                                    view! { <td>{cell_view(cell, whole)}</td> }.into_any()
+                                                    let place = Place { row, name: column_names[column as usize].clone(), fits: width_of(column as usize) };
+                                                    view! { <td>{cell_view(cell, whole, place, expanded)}</td> }.into_any()
                                                 }).collect_view().into_any(),
                                                 None => view! { <td colspan=width class="muted">"…"</td> }.into_any(),
                                             }}
+                                            <td class="filler" aria-hidden="true"></td>
                                         </tr>
                                     }
                                 })
@@ -183,7 +244,81 @@ pub fn RowsView(
                 </table>
             </div>
         </div>
+        <ExpandedValue expanded=expanded/>
     }
+}
+
+/// A value opened whole under the grid: which row and column, and its text.
+#[derive(Clone)]
+struct Expanded {
+    row: u64,
+    name: String,
+    text: String,
+}
+
+/// Where a cell is and how many characters its column shows.
+struct Place {
+    row: u64,
+    name: String,
+    fits: usize,
+}
+
+#[component]
+fn ExpandedValue(expanded: RwSignal<Option<Expanded>>) -> impl IntoView {
+    let copied = RwSignal::new(false);
+    Effect::new(move |_| {
+        expanded.track();
+        copied.set(false);
+    });
+    move || {
+        expanded.get().map(|value| {
+            let text = value.text.clone();
+            let copy = move |_| {
+                let text = text.clone();
+                spawn_local(async move { copy_text(&text, copied).await });
+            };
+            view! {
+                <section class="cell-panel card" data-test="cell-panel" aria-label="Whole value">
+                    <div class="cell-panel-head">
+                        <strong>{format!("Row {} · {}", grouped(value.row + 1), value.name)}</strong>
+                        <button type="button" class="link-button" data-test="cell-panel-copy" on:click=copy>
+                            {move || if copied.get() { "Copied" } else { "Copy" }}
+                        </button>
+                        <button type="button" class="link-button" data-test="cell-panel-close" on:click=move |_| expanded.set(None)>"Close"</button>
+                    </div>
+                    <pre class="cell-panel-text" data-test="cell-panel-text">{value.text.clone()}</pre>
+                </section>
+            }
+        })
+    }
+}
+
+/// A column's width from its name alone, in characters.
+fn name_width(column: &Column) -> usize {
+    // Headers are bold: a little wider than the same characters in a cell.
+    (column.name.chars().count() + 1).clamp(MIN_COLUMN_CH, MAX_COLUMN_CH)
+}
+
+/// Each column's width in characters: its name's, or its widest value's among `rows` with room
+/// for values a little wider further down (ids and counts grow: `row 100` then `row 5000001`),
+/// within [`MIN_COLUMN_CH`, `MAX_COLUMN_CH`].
+fn column_widths(columns: &[Column], rows: &[Vec<Cell>]) -> Vec<usize> {
+    columns
+        .iter()
+        .enumerate()
+        .map(|(index, column)| {
+            let widest = rows
+                .iter()
+                .filter_map(|row| row.get(index))
+                .map(|cell| cell.text().map_or(4, |text| text.chars().count()))
+                .max()
+                .unwrap_or(0);
+            let room = (widest / 2).max(4);
+            (widest + room)
+                .max(name_width(column))
+                .clamp(MIN_COLUMN_CH, MAX_COLUMN_CH)
+        })
+        .collect()
 }
 
 /// Where the whole of a cut value is, and how long it is.
@@ -195,13 +330,38 @@ struct WholeValue {
     bytes: u64,
 }
 
-fn cell_view(cell: Cell, whole: Option<WholeValue>) -> AnyView {
+fn cell_view(
+    cell: Cell,
+    whole: Option<WholeValue>,
+    place: Place,
+    expanded: RwSignal<Option<Expanded>>,
+) -> AnyView {
     let numeric = matches!(cell, Cell::Bool(_) | Cell::Int(_) | Cell::Float(_));
     let Some(text) = cell.text().map(|text| text.into_owned()) else {
         return view! { <span class="null">"NULL"</span> }.into_any();
     };
     let Some(whole) = whole else {
-        return view! { <span class:num=numeric>{text}</span> }.into_any();
+        if text.chars().count() <= place.fits && !text.contains('\n') {
+            return view! { <span class:num=numeric>{text}</span> }.into_any();
+        }
+        // Wider than its column: cut here, whole in the panel.
+        let open = {
+            let text = text.clone();
+            move |_| {
+                expanded.set(Some(Expanded {
+                    row: place.row,
+                    name: place.name.clone(),
+                    text: text.clone(),
+                }))
+            }
+        };
+        return view! {
+            <div class="cell-cut">
+                <span class="cell-text" title=text.clone()>{text.clone()}</span>
+                <button type="button" class="link-button cell-more" data-test="cell-expand" aria-label="Show the whole value" on:click=open>"more"</button>
+            </div>
+        }
+        .into_any();
     };
     let url = api::cell_url(&whole.session, whole.seq, whole.row, whole.column);
     let size = format!("… {} in all ", human_bytes(whole.bytes));

@@ -7,8 +7,9 @@ use loupe_protocol::{ConnectionKind, Session, SessionStatus, SessionType};
 use crate::api;
 
 /// Stops running session `id` after the user confirms (`POST /api/sessions/{id}/kill`). The new
-/// status arrives over the live channel like any other change; a refusal goes to `error`. Show
-/// it only to whom `Auth::may_act_on` allows.
+/// status arrives over the live channel like any other change, and the button says "Stopping…"
+/// until then (a session that stopped is drawn without it); a refusal goes to `error`. Show it
+/// only to whom `Auth::may_act_on` allows.
 #[component]
 pub fn StopButton(
     id: String,
@@ -16,8 +17,12 @@ pub fn StopButton(
     /// Drawn small, to sit in a table row.
     #[prop(optional)]
     small: bool,
+    /// Whether a stop was asked for, kept by a caller that draws the button again while the
+    /// session runs (so "Stopping…" survives that); the button's own otherwise.
+    #[prop(optional)]
+    stopping: Option<RwSignal<bool>>,
 ) -> impl IntoView {
-    let stopping = RwSignal::new(false);
+    let stopping = stopping.unwrap_or_else(|| RwSignal::new(false));
     let stop = move |_| {
         let confirmed = window()
             .confirm_with_message("Stop this session? The running command or query is cancelled.")
@@ -31,8 +36,8 @@ pub fn StopButton(
             // The row or header may be gone by the time the answer comes: write with try_set.
             if let Err(failure) = api::kill(&id).await {
                 error.try_set(Some(failure.to_string()));
+                stopping.try_set(false);
             }
-            stopping.try_set(false);
         });
     };
     view! {

@@ -178,6 +178,7 @@ struct HeaderState {
     action_error: RwSignal<Option<String>>,
     sharing: RwSignal<bool>,
     download_open: RwSignal<bool>,
+    stopping: RwSignal<bool>,
 }
 
 impl HeaderState {
@@ -187,6 +188,7 @@ impl HeaderState {
             action_error: RwSignal::new(None),
             sharing: RwSignal::new(false),
             download_open: RwSignal::new(false),
+            stopping: RwSignal::new(false),
         }
     }
 }
@@ -203,6 +205,7 @@ fn SessionHeader(
         action_error,
         sharing,
         download_open,
+        stopping,
     } = state;
     let navigate = use_navigate();
     let auth = expect_context::<Auth>();
@@ -281,7 +284,7 @@ fn SessionHeader(
             {session.error.clone().map(|reason| view! { <div class="wide"><span class="muted">"Reason"</span><span class="error-text">{reason}</span></div> })}
         </div>
         <div class="actions">
-            {(running && may_act).then(|| view! { <StopButton id=id.clone() error=action_error/> })}
+            {(running && may_act).then(|| view! { <StopButton id=id.clone() error=action_error stopping=stopping/> })}
             {rerunnable.then(|| view! { <button class="button" data-test="rerun" on:click=rerun>"Re-run"</button> })}
             <button class="button" data-test="copy-id" on:click=copy>{move || if copied.get() { "Copied ✓" } else { "Copy session ID" }}</button>
             {if downloads_disabled {

@@ -54,6 +54,7 @@ async fn execute_on(run: &Run, connected: &ssh::Connected) -> Outcome {
     let mut output = OutputBuffer::default();
     let mut tick = tokio::time::interval(super::command::FLUSH_EVERY);
     let mut exit: Option<Option<i32>> = None;
+    let mut killed = String::from("killed by a signal");
     loop {
         let message = tokio::select! {
             message = channel.wait() => message,
@@ -89,14 +90,13 @@ async fn execute_on(run: &Run, connected: &ssh::Connected) -> Outcome {
                 Ok(())
             }
             Some(ChannelMsg::ExitSignal { signal_name, .. }) => {
+                let reason = format!("killed by {}", ssh::signal_name_of(signal_name));
                 exit = Some(None);
-                output
-                    .push(
-                        run,
-                        Stream::Stderr,
-                        format!("killed by signal {signal_name:?}\n").as_bytes(),
-                    )
-                    .await
+                let pushed = output
+                    .push(run, Stream::Stderr, format!("{reason}\n").as_bytes())
+                    .await;
+                killed = reason;
+                pushed
             }
             Some(ChannelMsg::Close) | None => break,
             Some(_) => Ok(()),
@@ -109,7 +109,7 @@ async fn execute_on(run: &Run, connected: &ssh::Connected) -> Outcome {
         return outcome;
     }
     match exit {
-        Some(code) => super::command::record_exit(run, code, "killed by a signal").await,
+        Some(code) => super::command::record_exit(run, code, &killed).await,
         None => {
             run.fail("the SSH server closed the session without an exit status")
                 .await

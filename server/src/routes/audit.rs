@@ -1,9 +1,17 @@
-//! `GET /api/audit`: the security trail, newest first, for administrators and auditors.
+//! `GET /api/audit`: the security trail, newest first, for administrators and auditors, a page
+//! at a time or (`/api/audit/export`) whole as a file.
 
-use axum::{Json, extract::State};
-use loupe_protocol::{AuditEvent, AuditQuery, Page, Timestamp};
+use axum::{
+    Json,
+    body::Body,
+    extract::State,
+    http::{HeaderMap, HeaderValue, header},
+    response::{IntoResponse, Response},
+};
+use loupe_protocol::{AuditEvent, AuditExportQuery, AuditQuery, Page, Timestamp};
 
 use crate::{
+    audit_trail::{self, ExportFormat},
     error::ApiError,
     extract::ApiQuery,
     identity::auth::Actor,
@@ -47,31 +55,103 @@ pub async fn list_audit(
             })
         })
         .transpose()?;
-    let non_empty = |value: Option<String>| value.filter(|text| !text.is_empty());
     let mut records = state
         .store
         .list_audit(&AuditFilter {
-            actor: non_empty(query.actor),
-            action: non_empty(query.action),
-            from_us: query.from.map(Timestamp::as_micros),
-            to_us: query.to.map(Timestamp::as_micros),
             before_id,
             // One more than asked tells whether another page follows.
             limit: limit + 1,
+            ..filter(query.actor, query.action, query.from, query.to)
         })
         .await?;
     let next_cursor = paging::finish_page(&mut records, limit, |last| last.id.to_string());
-    let items = records
-        .into_iter()
-        .map(|record| AuditEvent {
-            id: record.id,
-            at: Timestamp::from_micros(record.at_us),
-            actor: record.actor_name,
-            action: record.action,
-            target: record.target,
-            detail: record.detail,
-            address: record.address,
-        })
-        .collect();
+    let items = records.into_iter().map(audit_trail::event).collect();
     Ok(Json(Page { items, next_cursor }))
+}
+
+/// The whole filtered trail as a csv or jsonl file, streamed. Refused with 403
+/// `downloads_disabled` where downloads are disabled (the trail names sessions and users as
+/// session downloads do), and recorded as `audit.exported`.
+pub async fn export_audit(
+    State(state): State<AppState>,
+    actor: Actor,
+    ApiQuery(query): ApiQuery<AuditExportQuery>,
+) -> Result<Response, ApiError> {
+    ensure(
+        policy::may_read_audit(&actor),
+        "only administrators and auditors read the audit trail",
+    )?;
+    if state.config.disable_sessions_download {
+        return Err(ApiError::downloads_disabled());
+    }
+    let format = ExportFormat::parse(&query.format)
+        .ok_or_else(|| ApiError::bad_request("format", "format must be csv or jsonl"))?;
+    let filter = filter(query.actor, query.action, query.from, query.to);
+    let mut event = actor.audit("audit.exported", "audit");
+    event.detail = Some(describe(format, &filter));
+    state.store.record_audit(&event).await?;
+
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(format.content_type()),
+    );
+    let file_name = format!("loupe-audit.{}", format.extension());
+    headers.insert(
+        header::CONTENT_DISPOSITION,
+        HeaderValue::from_str(&format!("attachment; filename=\"{file_name}\""))
+            .map_err(ApiError::internal)?,
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    let body = Body::from_stream(audit_trail::export(state.store.clone(), filter, format));
+    Ok((headers, body).into_response())
+}
+
+/// The filter both readings share; an empty text filter is no filter.
+fn filter(
+    actor: Option<String>,
+    action: Option<String>,
+    from: Option<Timestamp>,
+    to: Option<Timestamp>,
+) -> AuditFilter {
+    let non_empty = |value: Option<String>| {
+        value
+            .map(|text| text.trim().to_owned())
+            .filter(|text| !text.is_empty())
+    };
+    AuditFilter {
+        actor: non_empty(actor),
+        action: non_empty(action),
+        from_us: from.map(Timestamp::as_micros),
+        to_us: to.map(Timestamp::as_micros),
+        before_id: None,
+        limit: 0,
+    }
+}
+
+/// The export's audit detail: its format and filters, e.g. `csv; action=login.failed`.
+fn describe(format: ExportFormat, filter: &AuditFilter) -> String {
+    let mut detail = format.extension().to_owned();
+    let bounds = [
+        ("actor", filter.actor.clone()),
+        ("action", filter.action.clone()),
+        (
+            "from",
+            filter
+                .from_us
+                .map(|us| Timestamp::from_micros(us).to_string()),
+        ),
+        (
+            "to",
+            filter
+                .to_us
+                .map(|us| Timestamp::from_micros(us).to_string()),
+        ),
+    ];
+    for (name, value) in bounds {
+        if let Some(value) = value {
+            detail.push_str(&format!("; {name}={value}"));
+        }
+    }
+    detail
 }

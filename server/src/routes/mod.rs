@@ -32,13 +32,13 @@ use axum::{
 };
 
 use loupe_protocol::{
-    AccessRequest, ApiToken, AuditEvent, AuditQuery, CloseSession, Connection, ConnectionChanges,
-    ConnectionCheck, CreatedToken, EventPage, EventsQuery, Group, GroupChanges, Health, IngestAck,
-    IngestBatch, LoginRequest, NewConnection, NewGroup, NewRecordedSession, NewShare, NewSshKey,
-    NewToken, NewUser, OutputQuery, OutputWindow, Page, RawOutputQuery, Review, ReviewNote,
-    ReviewQuery, RowsQuery, RowsWindow, RunRequest, ScreenHits, ScreenQuery, ScreenSearchQuery,
-    ScreenStart, Session, SessionPage, SessionQuery, Settings, Share, SshKey, TerminalQuery, User,
-    UserChanges, Waiting,
+    AccessRequest, ApiToken, AuditEvent, AuditExportQuery, AuditQuery, CloseSession, Connection,
+    ConnectionChanges, ConnectionCheck, CreatedToken, EventPage, EventsQuery, Group, GroupChanges,
+    Health, IngestAck, IngestBatch, LoginRequest, NewConnection, NewGroup, NewRecordedSession,
+    NewShare, NewSshKey, NewToken, NewUser, OutputQuery, OutputWindow, Page, RawOutputQuery,
+    Review, ReviewNote, ReviewQuery, RowsQuery, RowsWindow, RunRequest, ScreenHits, ScreenQuery,
+    ScreenSearchQuery, ScreenStart, Session, SessionPage, SessionQuery, Settings, Share, SshKey,
+    TerminalQuery, User, UserChanges, Waiting,
 };
 use schemars::JsonSchema;
 
@@ -326,6 +326,12 @@ pub fn endpoints() -> Vec<Endpoint> {
             audit::list_audit_actions,
         )
         .json::<Vec<String>>(),
+        Endpoint::get(
+            "/api/audit/export",
+            "The whole filtered audit trail as csv or jsonl, newest first, streamed (admin, auditor; refused when downloads are disabled)",
+            audit::export_audit,
+        )
+        .query::<AuditExportQuery>().content(&["text/csv", "application/x-ndjson"]),
         // Sessions
         Endpoint::get(
             "/api/sessions",

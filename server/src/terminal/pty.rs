@@ -127,7 +127,7 @@ async fn relay(
                 }
             },
             status = child.wait(), if exited.is_none() => {
-                exited = Some(status.ok().and_then(|status| status.code()));
+                exited = Some(ending(status));
                 drain_until = Some(tokio::time::Instant::now() + DRAIN_AFTER_EXIT);
             }
             () = tokio::time::sleep_until(drain_until.unwrap_or_else(tokio::time::Instant::now)), if drain_until.is_some() => break,
@@ -145,9 +145,27 @@ async fn relay(
             },
         }
     }
-    let status = match exited {
-        Some(status) => status,
-        None => child.wait().await.ok().and_then(|status| status.code()),
+    let ending = match exited {
+        Some(ending) => ending,
+        None => ending(child.wait().await),
     };
-    let _ = from.send(FromTarget::Exited(status)).await;
+    let _ = from.send(ending).await;
+}
+
+/// How the program ended: its exit status, or the signal that ended it.
+fn ending(status: std::io::Result<std::process::ExitStatus>) -> FromTarget {
+    use std::os::unix::process::ExitStatusExt;
+    let Ok(status) = status else {
+        return FromTarget::Exited(None);
+    };
+    match (status.code(), status.signal()) {
+        (Some(code), _) => FromTarget::Exited(Some(code)),
+        (None, Some(number)) => {
+            FromTarget::Signalled(nix::sys::signal::Signal::try_from(number).map_or_else(
+                |_| format!("signal {number}"),
+                |signal| signal.as_str().to_owned(),
+            ))
+        }
+        (None, None) => FromTarget::Exited(None),
+    }
 }

@@ -85,6 +85,7 @@ pub async fn admit(store: &Store, actor: &Actor, name: &str) -> Result<Admitted,
 /// How a terminal ended.
 enum Ended {
     Exited(Option<i32>),
+    Signalled(String),
     ClientLeft,
     Lost(String),
     Stopped(String),
@@ -173,6 +174,7 @@ pub async fn run(
                     }
                 }
                 Some(FromTarget::Exited(code)) => break Ended::Exited(code),
+                Some(FromTarget::Signalled(signal)) => break Ended::Signalled(signal),
                 Some(FromTarget::Lost(reason)) => break Ended::Lost(reason),
                 None => break Ended::Lost("the terminal closed".into()),
             },
@@ -239,6 +241,15 @@ pub async fn run(
                 ..NewEvent::new(EventKind::Exit, summary)
             }));
             (SessionStatus::Done, code, None)
+        }
+        // No exit status to judge by: a program a signal ended did not finish its work.
+        (Ended::Signalled(signal), Ok(())) => {
+            let reason = format!("killed by {signal}");
+            appends.push(Append::Event(NewEvent::new(
+                EventKind::Exit,
+                reason.clone(),
+            )));
+            (SessionStatus::Failed, None, Some(reason))
         }
         (Ended::ClientLeft, Ok(())) => {
             appends.push(Append::Event(NewEvent::new(

@@ -229,7 +229,8 @@ async fn relay(
     from: mpsc::Sender<FromTarget>,
     mut to: mpsc::Receiver<ToTarget>,
 ) {
-    let mut exit: Option<Option<i32>> = None;
+    // How the program ended, once the server says; sent when the channel closes.
+    let mut exit: Option<FromTarget> = None;
     loop {
         tokio::select! {
             message = channel.wait() => match message {
@@ -239,16 +240,16 @@ async fn relay(
                     }
                 }
                 Some(ChannelMsg::ExitStatus { exit_status }) => {
-                    exit = Some(i32::try_from(exit_status).ok());
+                    exit = Some(FromTarget::Exited(i32::try_from(exit_status).ok()));
                 }
-                Some(ChannelMsg::ExitSignal { .. }) => exit = Some(None),
+                Some(ChannelMsg::ExitSignal { signal_name, .. }) => {
+                    exit = Some(FromTarget::Signalled(signal_name_of(signal_name)));
+                }
                 Some(ChannelMsg::Close) | None => {
-                    let _ = from
-                        .send(match exit {
-                            Some(code) => FromTarget::Exited(code),
-                            None => FromTarget::Lost("the SSH server closed the session".into()),
-                        })
-                        .await;
+                    let ending = exit.take().unwrap_or_else(|| {
+                        FromTarget::Lost("the SSH server closed the session".into())
+                    });
+                    let _ = from.send(ending).await;
                     break;
                 }
                 Some(_) => {}
@@ -271,4 +272,13 @@ async fn relay(
     }
     let _ = channel.close().await;
     connected.close().await;
+}
+
+/// A signal's name as POSIX writes it (`SIGKILL`); SSH sends it without the `SIG` (RFC 4254
+/// §6.10).
+pub fn signal_name_of(name: russh::Sig) -> String {
+    match name {
+        russh::Sig::Custom(name) => format!("SIG{name}"),
+        known => format!("SIG{known:?}"),
+    }
 }

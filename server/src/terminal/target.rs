@@ -15,9 +15,12 @@ pub const OUTPUT_QUEUE: usize = 64;
 #[derive(Debug)]
 pub enum FromTarget {
     Output(Bytes),
-    /// The program ended with this exit status (none: killed by a signal, or not said). The
-    /// target's output has all been sent before it; nothing follows.
+    /// The program ended with this exit status (none: not said). The target's output has all
+    /// been sent before it; nothing follows.
     Exited(Option<i32>),
+    /// The program was ended by this signal (`SIGKILL`, …), so it has no exit status (POSIX
+    /// `wait`; SSH's `exit-signal`, RFC 4254 §6.10). As for `Exited`, nothing follows.
+    Signalled(String),
     /// The target went away without an exit status; why. Nothing follows.
     Lost(String),
 }

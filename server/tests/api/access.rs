@@ -155,6 +155,12 @@ const MATRIX: &[Row] = &[
         None,
         [401, 403, 403, 403, 200, 200],
     ),
+    row(
+        "GET",
+        "/api/audit/export?format=jsonl",
+        None,
+        [401, 403, 403, 403, 200, 200],
+    ),
     // Sessions: "owner" recorded it, it is shared with the reviewers group, "other" has no
     // access and gets 404 as if it did not exist.
     row("GET", "/api/sessions", None, LOGGED_IN),

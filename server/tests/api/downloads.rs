@@ -445,6 +445,21 @@ async fn with_downloads_disabled_every_path_refuses_but_viewing_works() {
             );
         }
     }
+    let export = app
+        .call(
+            Method::GET,
+            "/api/audit/export?format=csv",
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(
+        export.status(),
+        403,
+        "the audit trail's export is a download too"
+    );
+    let error: ErrorBody = export.json().await.unwrap();
+    assert_eq!(error.code, ErrorCode::DownloadsDisabled);
     let output = app
         .call(
             Method::GET,

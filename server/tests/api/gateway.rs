@@ -145,6 +145,30 @@ async fn check_script_recording(
     assert!(session.error.as_deref().unwrap().contains("no_such_column"));
 }
 
+/// How many sessions PostgreSQL has counted on database `name` (`pg_stat_database.sessions`,
+/// PostgreSQL 14 and later), once it has counted at least `at_least`; backends report their
+/// statistics a moment after they end, so this waits for them (up to 10 s).
+async fn sessions_established(options: &PgConnectOptions, name: &str, at_least: i64) -> i64 {
+    let mut seen = 0;
+    for _ in 0..100 {
+        // A new connection each time: one's statistics are a snapshot kept for its transaction.
+        let mut reader = options.connect().await.unwrap();
+        seen = sqlx::query_scalar::<_, i64>(
+            "SELECT coalesce(sessions, 0) FROM pg_stat_database WHERE datname = $1",
+        )
+        .bind(name)
+        .fetch_one(&mut reader)
+        .await
+        .unwrap();
+        reader.close().await.unwrap();
+        if seen >= at_least {
+            return seen;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("PostgreSQL counted {seen} sessions on {name}, not {at_least}");
+}
+
 #[tokio::test]
 async fn runs_sql_on_postgres_and_records_each_statement() {
     let app = TestApp::spawn().await;
@@ -178,6 +202,23 @@ async fn runs_sql_on_postgres_and_records_each_statement() {
     answers_as(&app, &admin, &created, "PostgreSQL").await;
 
     check_script_recording(&app, &alice, "pg-target", "42703").await;
+
+    // A statement the target refused has ended: nothing is left to cancel, so its run opens one
+    // connection to the target and no second one to cancel it (which made the target log
+    // "PID n is not a PostgreSQL backend process" for every failed statement).
+    let before = sessions_established(&options, &name, 0).await;
+    let failed = app.run(&alice, "pg-target", "SELECT no_such_column").await;
+    let failed = app.ended(&alice, &failed.id).await;
+    assert_eq!(failed.status, SessionStatus::Failed);
+    let counted = sessions_established(&options, &name, before + 1).await;
+    // A cancel is sent at once when there is one; give it time to be counted.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let after = sessions_established(&options, &name, counted).await;
+    assert_eq!(
+        after - before,
+        1,
+        "one connection for the run, none to cancel"
+    );
 
     options
         .connect()

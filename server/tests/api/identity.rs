@@ -1,12 +1,13 @@
 //! Users, logins, tokens, groups and the audit trail, as a client sees them.
 
 use loupe_protocol::{
-    ApiToken, AuditEvent, CreatedToken, ErrorBody, ErrorCode, Group, Page, Role, User,
+    ApiToken, AuditEvent, CreatedToken, ErrorBody, ErrorCode, Group, Page, Role, Timestamp, User,
 };
+use loupe_server::store::NewAuditEvent;
 use reqwest::{Method, StatusCode, header};
 use serde_json::json;
 
-use crate::helpers::{ADMIN_PASSWORD, TestApp};
+use crate::helpers::{ADMIN_PASSWORD, TestApp, TestUser};
 
 async fn log_in(app: &TestApp, username: &str, password: &str) -> reqwest::Response {
     app.client
@@ -593,5 +594,152 @@ async fn the_audit_trail_records_security_events_and_filters_them() {
             .await
             .status(),
         403
+    );
+}
+
+async fn export_audit(app: &TestApp, who: &TestUser, query: &str) -> reqwest::Response {
+    app.call(
+        Method::GET,
+        &format!("/api/audit/export?{query}"),
+        Some(who),
+        None,
+    )
+    .await
+}
+
+#[tokio::test]
+async fn the_audit_trail_exports_whole_as_csv_and_jsonl() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin().await;
+    let auditor = app.user("auditor", Role::Auditor).await;
+    let carol = app.user("carol", Role::User).await;
+    // More events than one page of the export, some without an actor.
+    const BULK: usize = 2100;
+    for index in 0..BULK {
+        app.store
+            .record_audit(&NewAuditEvent {
+                actor_id: None,
+                actor_name: (index % 2 == 0).then(|| "bulk".to_owned()),
+                action: "test.bulk",
+                target: Some(format!("item:{index}")),
+                detail: (index == 7).then(|| "say \"hi\", then\nleave".to_owned()),
+                address: None,
+            })
+            .await
+            .unwrap();
+    }
+
+    let response = export_audit(&app, &auditor, "format=jsonl&action=test.bulk").await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.headers()[header::CONTENT_TYPE],
+        "application/x-ndjson"
+    );
+    assert_eq!(
+        response.headers()[header::CONTENT_DISPOSITION],
+        "attachment; filename=\"loupe-audit.jsonl\""
+    );
+    let text = response.text().await.unwrap();
+    let events: Vec<AuditEvent> = text
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert_eq!(events.len(), BULK, "every event, across export pages");
+    assert!(
+        events.windows(2).all(|pair| pair[0].id > pair[1].id),
+        "newest first"
+    );
+    let targets: std::collections::BTreeSet<_> = events
+        .iter()
+        .filter_map(|event| event.target.clone())
+        .collect();
+    assert_eq!(targets.len(), BULK, "each event once");
+    assert_eq!(events.last().unwrap().target.as_deref(), Some("item:0"));
+
+    let csv = export_audit(&app, &auditor, "format=csv&action=test.bulk").await;
+    assert_eq!(csv.status(), 200);
+    assert_eq!(
+        csv.headers()[header::CONTENT_TYPE],
+        "text/csv; charset=utf-8"
+    );
+    let csv = csv.text().await.unwrap();
+    let records: Vec<&str> = csv.strip_suffix("\r\n").unwrap().split("\r\n").collect();
+    assert_eq!(records[0], "id,at,actor,action,target,detail,address");
+    assert_eq!(records.len(), BULK + 1, "a header and one record per event");
+    let quoted = events
+        .iter()
+        .find(|event| event.target.as_deref() == Some("item:7"))
+        .unwrap();
+    assert!(
+        records.contains(
+            &format!(
+                "{},{},,test.bulk,item:7,\"say \"\"hi\"\", then\nleave\",",
+                quoted.id, quoted.at
+            )
+            .as_str()
+        ),
+        "RFC 4180 quoting; an absent actor or address is an empty field"
+    );
+    let by_actor = export_audit(&app, &auditor, "format=jsonl&action=test.bulk&actor=bulk")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(by_actor.lines().count(), BULK / 2, "the filters apply");
+    let after_all = format!(
+        "format=jsonl&from={}",
+        Timestamp::from_micros(events[0].at.as_micros() + 1)
+    );
+    let later = export_audit(&app, &admin, &after_all)
+        .await
+        .text()
+        .await
+        .unwrap();
+    let later: Vec<AuditEvent> = later
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert!(!later.is_empty(), "what came after (the exports) is there");
+    assert!(
+        later.iter().all(|event| event.action != "test.bulk"),
+        "the period applies: {later:?}"
+    );
+
+    let recorded: Page<AuditEvent> = app
+        .get_json(&auditor, "/api/audit?action=audit.exported")
+        .await;
+    assert_eq!(recorded.items.len(), 4, "each export is itself recorded");
+    assert_eq!(recorded.items[3].actor.as_deref(), Some("auditor"));
+    assert_eq!(
+        recorded.items[3].detail.as_deref(),
+        Some("jsonl; action=test.bulk")
+    );
+    assert_eq!(
+        recorded.items[2].detail.as_deref(),
+        Some("csv; action=test.bulk")
+    );
+
+    for (query, field) in [
+        ("format=xlsx", "format"),
+        ("action=login.failed", "format"),
+        ("format=csv&from=yesterday", "from"),
+        ("format=csv&cursor=5", "cursor"),
+    ] {
+        let response = export_audit(&app, &auditor, query).await;
+        assert_eq!(response.status(), 400, "{query}");
+        assert_eq!(
+            error_of(response).await.field.as_deref(),
+            Some(field),
+            "{query}"
+        );
+    }
+    assert_eq!(export_audit(&app, &carol, "format=csv").await.status(), 403);
+    let recorded: Page<AuditEvent> = app
+        .get_json(&auditor, "/api/audit?action=audit.exported")
+        .await;
+    assert_eq!(
+        recorded.items.len(),
+        4,
+        "a refused export is not recorded as one"
     );
 }

@@ -199,6 +199,44 @@ async fn guarded_connection(app: &TestApp, admin: &TestUser) {
 }
 
 #[tokio::test]
+async fn a_terminal_whose_program_a_signal_ends_is_a_failure_naming_the_signal() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin().await;
+    let alice = app.user("alice", Role::User).await;
+    app.create_connection(&admin, shell_connection("box", false))
+        .await;
+    let mut terminal = open(&app, &alice, "box", "").await.unwrap();
+    terminal
+        .until("the prompt", |terminal| terminal.output.ends_with(b"$ "))
+        .await;
+    terminal.type_text("kill -KILL $$\r").await;
+    let ended = terminal.ended().await;
+    assert_eq!(
+        ended,
+        (
+            SessionStatus::Failed,
+            None,
+            Some("killed by SIGKILL".to_owned())
+        ),
+        "no exit status is not success"
+    );
+    let session: Session = app
+        .get_json(&alice, &format!("/api/sessions/{}", terminal.session()))
+        .await;
+    assert_eq!(
+        (session.status, session.error.as_deref()),
+        (SessionStatus::Failed, Some("killed by SIGKILL"))
+    );
+    let events = app.events(&alice, &terminal.session()).await;
+    assert!(
+        events
+            .iter()
+            .any(|event| event.kind == EventKind::Exit && event.summary == "killed by SIGKILL"),
+        "{events:?}"
+    );
+}
+
+#[tokio::test]
 async fn a_shell_terminal_is_recorded_with_its_timing_resizes_and_keystrokes() {
     let app = TestApp::spawn().await;
     let admin = app.admin().await;
@@ -616,6 +654,17 @@ async fn ssh_terminals_and_commands_go_through_a_pinned_host_key_to_a_real_opens
     let (status, exit_code, _) = terminal.ended().await;
     assert_eq!((status, exit_code), (SessionStatus::Failed, Some(5)));
     let text = download(&app, &alice, &terminal.session(), "txt").await;
+    // A shell a signal ends has no exit status: the server's exit-signal names the signal.
+    let mut killed = open(&app, &alice, "web-1", "").await.unwrap();
+    killed.type_text("kill -KILL $$\r").await;
+    assert_eq!(
+        killed.ended().await,
+        (
+            SessionStatus::Failed,
+            None,
+            Some("killed by SIGKILL".to_owned())
+        )
+    );
     // Typed ahead of the prompt, so the output follows it on its line.
     assert!(
         text.lines().any(|line| line.ends_with("via-ssh-42")),

@@ -9,7 +9,7 @@ use leptos_router::{
     hooks::{use_navigate, use_query_map},
     params::ParamsMap,
 };
-use loupe_protocol::{AuditEvent, AuditQuery};
+use loupe_protocol::{AuditEvent, AuditExportQuery, AuditQuery};
 
 use crate::{
     api,
@@ -18,6 +18,7 @@ use crate::{
         period::{self, PeriodPicker},
     },
     format::{absolute_time, relative_time, time_zone},
+    settings::ServerSettings,
     url_filters::with_param,
 };
 
@@ -33,6 +34,18 @@ fn query_from_url(params: &ParamsMap) -> Option<AuditQuery> {
         to,
         ..AuditQuery::default()
     })
+}
+
+/// Where the whole trail the filters match downloads as `format` (`csv` or `jsonl`).
+fn export_href(query: &AuditQuery, format: &str) -> String {
+    let export = AuditExportQuery {
+        format: format.to_owned(),
+        actor: query.actor.clone(),
+        action: query.action.clone(),
+        from: query.from,
+        to: query.to,
+    };
+    format!("/api/audit/export?{}", api::query_string(&export))
 }
 
 #[component]
@@ -94,6 +107,7 @@ pub fn AuditPage() -> impl IntoView {
     };
     let current = move |key: &'static str| params.read().get(key).unwrap_or_default();
     let zone = time_zone();
+    let settings = ServerSettings::get();
 
     view! {
         <form class="card filters" aria-label="Filters" on:submit={let set_param = set_param.clone(); move |event| { event.prevent_default(); set_param("actor", actor.get_untracked()); }}>
@@ -112,6 +126,20 @@ pub fn AuditPage() -> impl IntoView {
             <PeriodPicker set=Callback::new({let set_param = set_param.clone(); move |(key, value)| set_param(key, value)}) current=Signal::from(params)/>
         </form>
         <ErrorLine error=error/>
+        {move || {
+            if settings.downloads_disabled() {
+                return view! { <p class="muted export-line" data-test="audit-export-disabled">"Exports are disabled by an administrator."</p> }.into_any();
+            }
+            let Some(query) = query_from_url(&params.read()) else {
+                return ().into_any();
+            };
+            view! {
+                <p class="export-line">"Export everything these filters match: "
+                    <a href=export_href(&query, "csv") download="" data-test="audit-export-csv">"CSV"</a>" · "
+                    <a href=export_href(&query, "jsonl") download="" data-test="audit-export-jsonl">"JSON Lines"</a>
+                </p>
+            }.into_any()
+        }}
         <table class="table" data-test="audit-table">
             <thead><tr><th>"When "<span class="muted zone">{format!("({zone})")}</span></th><th>"Who"</th><th>"Action"</th><th>"Target"</th><th>"Detail"</th><th>"Address"</th></tr></thead>
             <tbody>
