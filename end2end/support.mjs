@@ -3,7 +3,7 @@
 // LOUPE_BIN (the server binary), LOUPE_STATIC_DIR (the built client), CHROMIUM_PATH, E2E_ARTIFACTS.
 
 import { spawn } from 'node:child_process';
-import { mkdtempSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createRequire } from 'node:module';
@@ -140,20 +140,29 @@ function expectedNoise(error) {
     || /^console: WebSocket connection to '.*' failed/.test(error);
 }
 
+/** Keeps what `expectedNoise` let through in E2E_ARTIFACTS/expected-noise.txt, for people to check. */
+function noteNoise(line) {
+  const dir = process.env.E2E_ARTIFACTS;
+  if (!dir) return;
+  mkdirSync(dir, { recursive: true });
+  appendFileSync(join(dir, 'expected-noise.txt'), `${line}\n`);
+}
+
 /** The width of the phone every page is also looked at on (issue #18: 1280 and 420 px). */
 const PHONE_WIDTH = 420;
 
 /**
  * Saves full-page screenshots under E2E_ARTIFACTS for people to look at: `<name>.png` as the
  * page is, and, for a page wider than a phone, `<name>-420.png` at a phone's width (the page is
- * put back to its size afterwards).
+ * put back to its size afterwards). `{ phone: false }` leaves the phone's out where resizing
+ * would change what the test checks: a live terminal sends every resize to its program.
  */
-export async function screenshot(page, name) {
+export async function screenshot(page, name, { phone = true } = {}) {
   const dir = required('E2E_ARTIFACTS');
   mkdirSync(dir, { recursive: true });
   await page.screenshot({ path: join(dir, `${name}.png`), fullPage: true });
   const size = page.viewportSize();
-  if (!size || size.width <= PHONE_WIDTH) return;
+  if (!phone || !size || size.width <= PHONE_WIDTH) return;
   await page.setViewportSize({ width: PHONE_WIDTH, height: size.height });
   // Two frames: the page lays itself out again before the picture is taken.
   await page.evaluate(() => new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done))));
@@ -172,7 +181,9 @@ export function collectPageErrors(page) {
   page.on('pageerror', (error) => errors.push(`pageerror: ${error.message}`));
   page.on('console', (message) => {
     const error = `console: ${message.text()}`;
-    if (message.type() === 'error' && !expectedNoise(error)) errors.push(error);
+    if (message.type() !== 'error') return;
+    if (!expectedNoise(error)) errors.push(error);
+    else noteNoise(`${message.location().url} ${error}`);
   });
   return errors;
 }

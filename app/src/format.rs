@@ -3,12 +3,6 @@
 use loupe_protocol::Timestamp;
 use wasm_bindgen::JsValue;
 
-/// The exact local date and time, e.g. for a tooltip.
-pub fn local_time(at: Timestamp) -> String {
-    let date = js_sys::Date::new(&JsValue::from_f64(at.as_millis_f64()));
-    String::from(date.to_locale_string("default", &JsValue::UNDEFINED))
-}
-
 /// The local date and time to the second, `2026-12-07 17:20:03`: sortable, the same width on
 /// every row, in the zone [`time_zone`] names.
 pub fn absolute_time(at: Timestamp) -> String {

@@ -7,6 +7,7 @@ mod clipboard;
 mod components;
 mod format;
 mod live;
+mod paged_list;
 mod pages;
 mod session_feed;
 mod settings;

@@ -120,12 +120,19 @@ test('a running session is stopped from the list and from its page', async () =>
       await page.goto(`${server.url}/sessions/${running.id}`);
       await page.locator('[data-test=output]', { hasText: 'started' }).waitFor();
       await screenshot(page, 'console-session-running');
-      // The stop is answered late: the button says so meanwhile, however often the header redraws.
-      await page.route('**/kill', async (route) => { await new Promise((done) => setTimeout(done, 1500)); await route.continue(); });
+      // The stop is held back until the header has been drawn again (the output grew): the
+      // button says "Stopping…" all the while.
+      let release;
+      const held = new Promise((done) => { release = done; });
+      await page.route('**/kill', async (route) => { await held; await route.continue(); });
       await page.click('[data-test=stop]');
-      await page.waitForTimeout(1000);
+      const outputFact = page.locator('[data-test=session-facts] > div', { hasText: 'Output' });
+      const before = await outputFact.innerText();
+      await page.waitForFunction((seen) => [...document.querySelectorAll('[data-test=session-facts] > div')]
+        .some((fact) => fact.innerText.startsWith('Output') && fact.innerText !== seen), before);
       assert.equal(await page.locator('[data-test=stop]').textContent(), 'Stopping…');
       assert.ok(await page.locator('[data-test=stop]').isDisabled());
+      release();
       await page.locator('[data-test=session-facts] [data-test=status]', { hasText: 'cancelled' }).waitFor({ timeout: 10_000 });
       assert.equal(await page.locator('[data-test=stop]').count(), 0);
     }
@@ -285,6 +292,19 @@ test('the period picker offers presets and a date-time range checked field by fi
   await page.locator('[data-test=filter-from-error]', { hasText: 'finish the date and time' }).waitFor();
   assert.equal(new URL(page.url()).searchParams.get('from'), kept);
   assert.equal(await page.getAttribute('[data-test=filter-from]', 'aria-invalid'), 'true');
+  // A new period forgets it; leaving an empty field half-typed says so too (its value stays "",
+  // so no change event tells).
+  await page.selectOption('[data-test=filter-period]', '15m');
+  await page.waitForURL(/period=15m/);
+  await page.selectOption('[data-test=filter-period]', 'custom');
+  await page.waitForURL(/period=custom/);
+  assert.equal(await page.locator('[data-test=filter-from-error]').count(), 0);
+  await page.goto(`${server.url}/sessions?period=custom`);
+  await page.focus('[data-test=filter-to]');
+  await page.keyboard.type('12');
+  await page.locator('[data-test=filter-period]').focus();
+  await page.locator('[data-test=filter-to-error]', { hasText: 'finish the date and time' }).waitFor();
+  assert.equal(new URL(page.url()).searchParams.get('to'), null);
 
   // A bound in the address that is not a date names its field.
   await page.goto(`${server.url}/sessions?period=custom&from=yesterday`);

@@ -248,6 +248,10 @@ test('with downloads disabled the page says so instead of offering them', async 
     await page.goto(`${locked.url}/sessions/${started.id}`);
     await page.locator('[data-test=downloads-disabled]').waitFor();
     assert.equal(await page.locator('[data-test=download-menu]').count(), 0);
+    // The audit trail's export is a download too.
+    await page.goto(`${locked.url}/admin/audit`);
+    await page.locator('[data-test=audit-export-disabled]').waitFor();
+    assert.equal(await page.locator('[data-test=audit-export-csv]').count(), 0);
   } finally {
     await other.close();
     await locked.stop();
@@ -257,5 +261,8 @@ test('with downloads disabled the page says so instead of offering them', async 
   await page.goto(`${server.url}/sessions/${session.id}`);
   await page.locator('[data-test=download-menu]').waitFor();
   assert.equal(await page.locator('[data-test=downloads-disabled]').count(), 0);
+  await page.goto(`${server.url}/admin/audit`);
+  await page.locator('[data-test=audit-export-csv]').waitFor();
+  assert.equal(await page.locator('[data-test=audit-export-disabled]').count(), 0);
   await page.close();
 });

@@ -60,7 +60,7 @@ test('a terminal typed into on the Run page is played back, sought and searched'
   await page.keyboard.type("echo hel''lo");
   await page.keyboard.press('Enter');
   await waitForRow(screen, 'hello');
-  await screenshot(page, 'terminal-run-page');
+  await screenshot(page, 'terminal-run-page', { phone: false });
   // Some time after it, so the moment before it is a different one.
   await new Promise((resolve) => setTimeout(resolve, 1500));
   await page.keyboard.type('echo later');
@@ -120,7 +120,7 @@ test('a second browser joins a running terminal at its current screen and follow
     // Nothing new is typed meanwhile: the screen comes from the keyframe and the tail.
     await waitForRow(player, 'marker-42', 5_000);
     await watching.locator('[data-test=player-live]').waitFor();
-    await screenshot(watching, 'terminal-joined-live');
+    await screenshot(watching, 'terminal-joined-live', { phone: false });
 
     await page.keyboard.type('echo after-join');
     await page.keyboard.press('Enter');

@@ -53,8 +53,10 @@ pub struct AuditQuery {
 #[serde(deny_unknown_fields)]
 pub struct AuditExportQuery {
     /// `csv` (RFC 4180 with a header row: id, at, actor, action, target, detail, address; an
-    /// absent value is an empty field) or `jsonl` (one [`AuditEvent`] object per line).
-    pub format: String,
+    /// absent value is an empty field; the default) or `jsonl` (one [`AuditEvent`] object per
+    /// line).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format: Option<String>,
     /// A username, or `cli`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub actor: Option<String>,

@@ -7,49 +7,17 @@ use futures_util::Stream;
 use loupe_protocol::{AuditEvent, Cell, Timestamp};
 
 use crate::{
-    sessions::delimited::Delimited,
+    sessions::{delimited::Delimited, render::Format},
     store::{AuditFilter, AuditRecord, Store},
 };
 
 /// Events read from storage per step of an export.
 const EXPORT_PAGE: u32 = 1000;
 
-/// The columns of a csv export, in order.
+/// The columns of a csv export, in order. Times are RFC 3339 in UTC; an absent value is an empty
+/// field. Values are written as recorded (a review note is free text): a spreadsheet may read
+/// one that starts with `=` as a formula, so open the file as text (or import it) to be sure.
 const CSV_HEADER: [&str; 7] = ["id", "at", "actor", "action", "target", "detail", "address"];
-
-/// A file format for the whole trail.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ExportFormat {
-    /// RFC 4180 with a header row ([`CSV_HEADER`]); times in RFC 3339 UTC; an absent value is
-    /// an empty field.
-    Csv,
-    /// One [`AuditEvent`] JSON object per line.
-    Jsonl,
-}
-
-impl ExportFormat {
-    pub fn parse(text: &str) -> Option<ExportFormat> {
-        match text {
-            "csv" => Some(ExportFormat::Csv),
-            "jsonl" => Some(ExportFormat::Jsonl),
-            _ => None,
-        }
-    }
-
-    pub fn extension(self) -> &'static str {
-        match self {
-            ExportFormat::Csv => "csv",
-            ExportFormat::Jsonl => "jsonl",
-        }
-    }
-
-    pub fn content_type(self) -> &'static str {
-        match self {
-            ExportFormat::Csv => "text/csv; charset=utf-8",
-            ExportFormat::Jsonl => "application/x-ndjson",
-        }
-    }
-}
 
 /// A stored event as the API shows it.
 pub fn event(record: AuditRecord) -> AuditEvent {
@@ -64,16 +32,22 @@ pub fn event(record: AuditRecord) -> AuditEvent {
     }
 }
 
+/// The formats the whole trail downloads in: `csv` ([`CSV_HEADER`], RFC 4180 as
+/// [`Delimited::Csv`] writes it) and `jsonl` (one [`AuditEvent`] object per line).
+pub fn export_format(name: &str) -> Option<Format> {
+    Format::parse(name).filter(|format| matches!(format, Format::Csv | Format::Jsonl))
+}
+
 /// Every event `filter` matches (its `before_id` and `limit` are the export's own), newest
-/// first, in `format`. Events recorded while the export runs are not in it: the first page
-/// fixes where it starts.
+/// first, in `format` (from [`export_format`]). Events recorded after the first page is read
+/// are not in it (the export's own `audit.exported`, recorded before, is).
 pub fn export(
     store: Store,
     filter: AuditFilter,
-    format: ExportFormat,
+    format: Format,
 ) -> impl Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static {
     let mut header = Vec::new();
-    if format == ExportFormat::Csv {
+    if format == Format::Csv {
         let names = CSV_HEADER.map(|name| Cell::Text(name.to_owned()));
         Delimited::Csv.row(&mut header, &names);
     }
@@ -99,7 +73,7 @@ pub fn export(
 struct Export {
     store: Store,
     filter: AuditFilter,
-    format: ExportFormat,
+    format: Format,
     /// Bytes to send before the next page (the csv header).
     pending: Option<Vec<u8>>,
     done: bool,
@@ -125,7 +99,7 @@ impl Export {
 
     fn write(&self, out: &mut Vec<u8>, event: AuditEvent) -> Result<(), std::io::Error> {
         match self.format {
-            ExportFormat::Csv => {
+            Format::Csv => {
                 let text = |value: Option<String>| value.map_or(Cell::Null, Cell::Text);
                 let row = [
                     Cell::Int(event.id),
@@ -138,7 +112,8 @@ impl Export {
                 ];
                 Delimited::Csv.row(out, &row);
             }
-            ExportFormat::Jsonl => {
+            // `export_format` offers no other.
+            Format::Jsonl | Format::Txt | Format::Cast => {
                 serde_json::to_writer(&mut *out, &event).map_err(std::io::Error::other)?;
                 out.push(b'\n');
             }

@@ -1,5 +1,6 @@
 //! How Loupe starts programs for people (command runs, shell terminals): the environment they
-//! get and the operating-system user they run as.
+//! get, the operating-system user they run as, and how their end is told when a signal ended
+//! them.
 //!
 //! A program gets a minimal environment ([`INHERITED_ENV`]) plus its connection's own
 //! variables, never Loupe's: the server's environment holds its secrets (`DATABASE_URL`,
@@ -42,6 +43,20 @@ pub fn os_user(name: &str) -> Result<nix::unistd::User, String> {
         )),
         Err(error) => Err(format!("cannot look up the user {name}: {error}")),
     }
+}
+
+/// The one wording for a program a signal ended (no exit status: POSIX `wait`; SSH's
+/// `exit-signal`, RFC 4254 §6.10): `killed by SIGKILL`.
+pub fn killed_by(signal: &str) -> String {
+    format!("killed by {signal}")
+}
+
+/// Signal `number`'s POSIX name (`SIGKILL`), or `signal 64` for one without a name here.
+pub fn signal_name(number: i32) -> String {
+    nix::sys::signal::Signal::try_from(number).map_or_else(
+        |_| format!("signal {number}"),
+        |signal| signal.as_str().to_owned(),
+    )
 }
 
 #[cfg(test)]

@@ -83,7 +83,12 @@ pub fn PeriodPicker(
     let value = move |key: &'static str| current.with(|params| params.get(key).unwrap_or_default());
     let problem = Memo::new(move |_| current.with(|params| bounds(params).err()));
     // Fields left half-typed: the URL keeps their last whole value, the field says what is wrong.
+    // A new URL (a preset, Back, a whole value) redraws the fields from it, so it forgets them.
     let incomplete = RwSignal::new(Vec::<&'static str>::new());
+    Effect::new(move |_| {
+        current.track();
+        incomplete.set(Vec::new());
+    });
     let error_for = move |field: &'static str| {
         if incomplete.with(|fields| fields.contains(&field)) {
             return Some(INCOMPLETE.to_owned());
@@ -97,8 +102,8 @@ pub fn PeriodPicker(
     };
     // A datetime-local field holds a local time without a zone; its value is "" both when
     // cleared and when half-typed, which only the field's validity (`badInput`) tells apart.
-    let changed = move |field: &'static str, event: leptos::ev::Event| {
-        let input = event_target::<web_sys::HtmlInputElement>(&event);
+    // Marks `field` half-typed or not; true when it holds a usable value (or none).
+    let check = move |field: &'static str, input: &web_sys::HtmlInputElement| {
         let half_typed = input.validity().bad_input();
         incomplete.update(|fields| {
             fields.retain(|known| *known != field);
@@ -106,9 +111,17 @@ pub fn PeriodPicker(
                 fields.push(field);
             }
         });
-        if !half_typed {
+        !half_typed
+    };
+    let changed = move |field: &'static str, event: leptos::ev::Event| {
+        let input = event_target::<web_sys::HtmlInputElement>(&event);
+        if check(field, &input) {
             set.run((field, from_local_input(&input.value())));
         }
+    };
+    // Half-typing an empty field changes no value, so no change event says so: leaving it does.
+    let left = move |field: &'static str, event: leptos::ev::FocusEvent| {
+        check(field, &event_target::<web_sys::HtmlInputElement>(&event));
     };
     let bound_field = move |field: &'static str, label: &'static str| {
         let test = format!("filter-{field}");
@@ -118,7 +131,8 @@ pub fn PeriodPicker(
                 <input type="datetime-local" step="1" data-test=test
                     aria-invalid=move || error_for(field).is_some().to_string()
                     prop:value=move || local_input_value(&value(field))
-                    on:change=move |event| changed(field, event)/>
+                    on:change=move |event| changed(field, event)
+                    on:blur=move |event| left(field, event)/>
                 {move || error_for(field).map(|message| view! {
                     <span class="field-error" role="alert" data-test=error_test.clone()>{message}</span>
                 })}

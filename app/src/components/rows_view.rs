@@ -30,9 +30,12 @@ const MIN_BLOCK: u64 = 20;
 const MAX_BLOCK: u64 = 1000;
 /// Bytes of a value shown in a cell; more than a cell's width ever shows.
 const CELL_BYTES: u32 = 1024;
-/// Column widths, in characters (`ch`): a column fits its name and its first values within these.
+/// The narrowest and widest a column is, in characters (`ch`); between them it fits its name and
+/// its first values (see [`column_widths`]).
 const MIN_COLUMN_CH: usize = 6;
 const MAX_COLUMN_CH: usize = 40;
+/// How many characters a NULL takes: the word `NULL`.
+const NULL_CH: usize = 4;
 /// A cell's padding on both sides, as in the style sheet (`.rows-table td`).
 const CELL_PADDING: &str = "1.2rem";
 
@@ -104,7 +107,7 @@ pub fn RowsView(
                         if widths.try_with_untracked(Option::is_none) == Some(true) {
                             widths.try_set(Some(column_widths(&columns, &window.rows)));
                         }
-                        cuts.update(|cuts| {
+                        cuts.try_update(|cuts| {
                             cuts.extend(
                                 window
                                     .cut
@@ -124,7 +127,8 @@ pub fn RowsView(
                             break;
                         }
                     }
-                    loading.update_value(|loading| {
+                    // The grid may be gone by now: its stored set with it.
+                    loading.try_update_value(|loading| {
                         loading.remove(&block);
                     });
                 });
@@ -171,33 +175,35 @@ pub fn RowsView(
             })
         }
     };
-    let colgroup = {
+    // Every column's width in characters, the row number's first; the table's width follows.
+    let layout = Memo::new({
         let width_of = width_of.clone();
         let count = columns.len();
-        move || {
+        move |_| {
             let number = total.get().max(1).ilog10() as usize + 1;
-            let mut sum = number;
-            let mut cols =
-                vec![view! { <col style=format!("width: calc({number}ch + {CELL_PADDING})")/> }];
-            for column in 0..count {
-                let characters = width_of(column);
-                sum += characters;
-                cols.push(
-                    view! { <col style=format!("width: calc({characters}ch + {CELL_PADDING})")/> },
-                );
-            }
-            // The filler column takes what is left of the grid's width, so the columns keep theirs.
-            cols.push(view! { <col style=String::new()/> });
-            let table = format!(
-                "width: max(100%, calc({sum}ch + {} * {CELL_PADDING}))",
-                count + 1
-            );
-            (view! { <colgroup>{cols}</colgroup> }, table)
+            std::iter::once(number)
+                .chain((0..count).map(&width_of))
+                .collect::<Vec<usize>>()
         }
+    });
+    let colgroup = move || {
+        let cols = layout.with(|layout| {
+            layout
+                .iter()
+                .map(|characters| view! { <col style=format!("width: calc({characters}ch + {CELL_PADDING})")/> })
+                .collect::<Vec<_>>()
+        });
+        // The filler column takes what is left of the grid's width, so the columns keep theirs.
+        view! { <colgroup>{cols}<col/></colgroup> }
     };
-    let table_style = {
-        let colgroup = colgroup.clone();
-        move || colgroup().1
+    let table_style = move || {
+        layout.with(|layout| {
+            let sum: usize = layout.iter().sum();
+            format!(
+                "width: max(100%, calc({sum}ch + {} * {CELL_PADDING}))",
+                layout.len()
+            )
+        })
     };
     let width = columns.len();
     let settings = ServerSettings::get();
@@ -213,7 +219,7 @@ pub fn RowsView(
         <div class="rows" node_ref=container on:scroll=on_scroll style=move || format!("height: {}px", fitted_height(total.get())) data-test="rows" tabindex="0" aria-label="Result rows">
             <div class="rows-spacer" style=move || format!("height: {}px", full_height())>
                 <table class="table rows-table" style=table_style>
-                    {move || colgroup().0}
+                    {colgroup}
                     <thead><tr><th class="num">"#"</th>{header}<th class="filler" aria-hidden="true"></th></tr></thead>
                     <tbody>
                         {move || {
@@ -310,7 +316,7 @@ fn column_widths(columns: &[Column], rows: &[Vec<Cell>]) -> Vec<usize> {
             let widest = rows
                 .iter()
                 .filter_map(|row| row.get(index))
-                .map(|cell| cell.text().map_or(4, |text| text.chars().count()))
+                .map(|cell| cell.text().map_or(NULL_CH, |text| text.chars().count()))
                 .max()
                 .unwrap_or(0);
             let room = (widest / 2).max(4);
@@ -341,8 +347,11 @@ fn cell_view(
         return view! { <span class="null">"NULL"</span> }.into_any();
     };
     let Some(whole) = whole else {
+        // Counted in characters, the column in `ch` (a digit's width): a value of wide letters
+        // may still be cut by the style sheet, so its whole text is on hover too.
         if text.chars().count() <= place.fits && !text.contains('\n') {
-            return view! { <span class:num=numeric>{text}</span> }.into_any();
+            let title = text.clone();
+            return view! { <span class:num=numeric title=title>{text}</span> }.into_any();
         }
         // Wider than its column: cut here, whole in the panel.
         let open = {
@@ -357,7 +366,7 @@ fn cell_view(
         };
         return view! {
             <div class="cell-cut">
-                <span class="cell-text" title=text.clone()>{text.clone()}</span>
+                <span class="cell-text" class:num=numeric title=text.clone()>{text.clone()}</span>
                 <button type="button" class="link-button cell-more" data-test="cell-expand" aria-label="Show the whole value" on:click=open>"more"</button>
             </div>
         }

@@ -4,7 +4,7 @@
 use leptos::{prelude::*, task::spawn_local};
 use loupe_protocol::{NewShare, Share};
 
-use crate::{api, clipboard::copy_text, components::feedback::ErrorLine, format::local_time};
+use crate::{api, clipboard::copy_text, components::feedback::ErrorLine, format::absolute_time};
 
 /// The panel for session `session_id`; `close` hides it. Shown only to whom may share it (its
 /// owner or an administrator); the server checks that too.
@@ -103,7 +103,7 @@ pub fn SharePanel(session_id: String, close: Callback<()>) -> impl IntoView {
                             view! {
                                 <li data-test="share-entry">
                                     <strong data-test="share-who">{who}</strong>
-                                    <span class="muted">{format!(" since {}", local_time(share.created_at))}</span>
+                                    <span class="muted">{format!(" since {}", absolute_time(share.created_at))}</span>
                                     {share.note.clone().map(|note| view! { <span class="muted">{format!(" — {note}")}</span> })}
                                     " "<button class="button small danger" type="button" data-test="share-revoke" on:click=move |_| revoke(id.clone())>"Revoke"</button>
                                 </li>

@@ -7,7 +7,7 @@ use loupe_protocol::EventKind;
 
 use crate::{
     components::{output_view::OutputView, rows_view::RowsView, session_bits::InputText},
-    format::local_time,
+    format::absolute_time,
     session_feed::{Entry, SessionFeed},
 };
 
@@ -46,7 +46,7 @@ fn EventView(
     connection_kind: String,
 ) -> impl IntoView {
     let event = entry.event.clone();
-    let time = local_time(event.at);
+    let time = absolute_time(event.at);
     let body = match event.kind {
         EventKind::Input => view! { <InputText text=event.text.clone().unwrap_or(event.summary.clone()) connection_kind=connection_kind test="input"/> }.into_any(),
         EventKind::Output => view! { <OutputView session=session_id seq=event.seq total=entry.bytes tail=entry.tail page_bytes=preview.0/> }.into_any(),

@@ -19,7 +19,7 @@ use crate::{
         review_bits::{ReviewStateBadge, approvals_text, human_seconds, kind_label},
         session_bits::InputText,
     },
-    format::{local_time, relative_time},
+    format::{absolute_time, relative_time},
     live::watch_reviews,
 };
 
@@ -154,7 +154,7 @@ fn ReviewTable(
                     <td data-cell="what" class="summary"><A href=format!("/reviews/{id}") attr:data-test="review-link">{if what.is_empty() { "(open)".to_owned() } else { what }}</A></td>
                     <td data-cell="why" class="summary">{if review.reason.is_empty() { "—".to_owned() } else { review.reason.clone() }}</td>
                     <td data-cell="status"><ReviewStateBadge state=review.state/>{review.actions.decide.then(|| view! { " "<span class="badge ok-badge">"your call"</span> })}</td>
-                    <td data-cell="when" title=local_time(review.created_at)>{relative_time(review.created_at)}</td>
+                    <td data-cell="when" title=absolute_time(review.created_at)>{relative_time(review.created_at)}</td>
                 </tr>
             }
         })
@@ -227,7 +227,7 @@ fn ReviewView(review: Review, on_change: Callback<Review>) -> impl IntoView {
                 <li data-test="decision">
                     <strong>{decision.reviewer.display_name.clone()}</strong>" "<span class=class>{word}</span>
                     {(!groups.is_empty()).then(|| format!(" for {groups}"))}
-                    " · "<span class="muted" title=local_time(decision.at)>{relative_time(decision.at)}</span>
+                    " · "<span class="muted" title=absolute_time(decision.at)>{relative_time(decision.at)}</span>
                     {decision.note.clone().map(|note| view! { <div class="note">"“"{note}"”"</div> })}
                 </li>
             }
@@ -241,10 +241,10 @@ fn ReviewView(review: Review, on_change: Callback<Review>) -> impl IntoView {
         <div class="card facts" data-test="review-facts">
             <div><span class="muted">"Requester"</span>{format!("{} ({})", review.requester.display_name, review.requester.username)}</div>
             <div><span class="muted">"Connection"</span>{format!("{} ({})", review.connection.name, review.connection.kind)}</div>
-            <div><span class="muted">"Asked"</span>{local_time(review.created_at)}</div>
-            {(review.state == ReviewState::Pending).then(|| view! { <div><span class="muted">"Expires"</span>{local_time(review.expires_at)}</div> })}
+            <div><span class="muted">"Asked"</span>{absolute_time(review.created_at)}</div>
+            {(review.state == ReviewState::Pending).then(|| view! { <div><span class="muted">"Expires"</span>{absolute_time(review.expires_at)}</div> })}
             {review.access_seconds.map(|seconds| view! { <div><span class="muted">"Access for"</span>{human_seconds(seconds)}</div> })}
-            {review.access_until.map(|until| view! { <div><span class="muted">"Access until"</span><span data-test="access-until">{local_time(until)}</span></div> })}
+            {review.access_until.map(|until| view! { <div><span class="muted">"Access until"</span><span data-test="access-until">{absolute_time(until)}</span></div> })}
             <div class="wide"><span class="muted">"Needs"</span>{approvals_text(review.approvals, &group_names)}</div>
             <div class="wide"><span class="muted">"Justification"</span><span data-test="review-reason">{if review.reason.is_empty() { "No reason given".to_owned() } else { review.reason.clone() }}</span></div>
             {review.session_id.clone().map(|session| view! {

@@ -18,7 +18,7 @@ use crate::{
         session_bits::{StatusBadge, StopButton},
         timeline::Timeline,
     },
-    format::local_time,
+    format::absolute_time,
     live::{LiveChannel, Watch, watch_reviews},
     pages::not_found::NotAllowed,
     session_feed::SessionFeed,
@@ -275,7 +275,7 @@ fn AccessPanel(connection: Connection, run_error: RwSignal<Option<String>>) -> i
             let pending = list.iter().find(|review| review.state == ReviewState::Pending);
             match (granted, pending) {
                 (Some(granted), _) => view! {
-                    <p class="ok-text" data-test="access-granted">"You have access until "{granted.access_until.map(local_time).unwrap_or_default()}"."</p>
+                    <p class="ok-text" data-test="access-granted">"You have access until "{granted.access_until.map(absolute_time).unwrap_or_default()}"."</p>
                 }.into_any(),
                 (None, Some(pending)) => view! {
                     <p class="waiting" data-test="access-pending">"Your access request is waiting for approval. "

@@ -27,7 +27,7 @@ use crate::{
         terminal_player::TerminalPlayer,
         timeline::Timeline,
     },
-    format::local_time,
+    format::absolute_time,
     live::{LiveChannel, Watch},
     session_feed::{Entry, SessionFeed},
     settings::ServerSettings,
@@ -264,8 +264,8 @@ fn SessionHeader(
         <div class="card facts" data-test="session-facts">
             <div><span class="muted">"User"</span>{session.user.display_name.clone()}</div>
             <div><span class="muted">"Connection"</span>{format!("{} ({})", session.connection.name, session.connection.kind)}</div>
-            <div><span class="muted">"Started"</span>{local_time(session.started_at)}</div>
-            <div><span class="muted">"Ended"</span>{session.ended_at.map(local_time).unwrap_or_else(|| "—".into())}</div>
+            <div><span class="muted">"Started"</span>{absolute_time(session.started_at)}</div>
+            <div><span class="muted">"Ended"</span>{session.ended_at.map(absolute_time).unwrap_or_else(|| "—".into())}</div>
             <div><span class="muted">"Duration"</span><DurationCell session=session.clone() now=now/></div>
             <div><span class="muted">"Status"</span><StatusBadge status=session.status/></div>
             <div><span class="muted">"Exit code"</span><span data-test="exit-code">{session.exit_code.map(|code| code.to_string()).unwrap_or_else(|| "—".into())}</span></div>

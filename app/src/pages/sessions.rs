@@ -3,7 +3,7 @@
 
 use std::collections::HashSet;
 
-use leptos::{prelude::*, task::spawn_local};
+use leptos::prelude::*;
 use leptos_router::{
     NavigateOptions,
     components::A,
@@ -11,7 +11,8 @@ use leptos_router::{
     params::ParamsMap,
 };
 use loupe_protocol::{
-    Count, ServerMessage, Session, SessionQuery, SessionStatus, SessionType, short_id, short_id_len,
+    Count, ServerMessage, Session, SessionPage, SessionQuery, SessionStatus, SessionType, short_id,
+    short_id_len,
 };
 use wasm_bindgen::JsCast;
 
@@ -25,6 +26,7 @@ use crate::{
     },
     format::{absolute_time, count, relative_time, time_zone},
     live::{LiveChannel, Watch},
+    paged_list::PagedList,
     url_filters::with_param,
 };
 
@@ -52,11 +54,16 @@ fn query_from_url(params: &ParamsMap) -> Result<SessionQuery, PeriodProblem> {
 pub fn SessionsPage() -> impl IntoView {
     let params = use_query_map();
     let navigate = use_navigate();
-    let sessions = RwSignal::new(Vec::<Session>::new());
-    let cursor = RwSignal::new(None::<String>);
+    let list = PagedList::<Session>::new();
+    let PagedList {
+        items: sessions,
+        cursor,
+        loading,
+        error,
+        ..
+    } = list;
+    // Counted on the first page only; moved by live arrivals.
     let total = RwSignal::new(None::<Count>);
-    let loading = RwSignal::new(true);
-    let error = RwSignal::new(None::<String>);
     let fresh = RwSignal::new(HashSet::<String>::new());
     let users = LocalResource::new(api::users);
     let connections = LocalResource::new(api::connections);
@@ -69,38 +76,17 @@ pub fn SessionsPage() -> impl IntoView {
         on_cleanup(move || handle.clear());
     }
 
-    let latest = StoredValue::new(0u64);
     let load = move |append: bool| {
-        let Ok(mut query) = query_from_url(&params.read_untracked()) else {
+        let Ok(query) = query_from_url(&params.read_untracked()) else {
             return;
         };
-        if append {
-            query.cursor = cursor.get_untracked();
-        }
-        // Only the newest read may fill the list: an answer to an older filter is dropped.
-        let read = latest.get_value() + 1;
-        latest.set_value(read);
-        loading.set(true);
-        spawn_local(async move {
-            let answer = api::sessions(&query).await;
-            if latest.try_get_value() != Some(read) {
-                return;
-            }
-            match answer {
-                Ok(page) => {
-                    error.set(None);
-                    cursor.set(page.next_cursor);
-                    if append {
-                        sessions.update(|list| list.extend(page.items));
-                    } else {
-                        total.set(page.total);
-                        sessions.set(page.items);
-                    }
-                }
-                Err(failure) => error.set(Some(failure.to_string())),
-            }
-            loading.set(false);
-        });
+        list.load(
+            append,
+            move |cursor| async move { api::sessions(&SessionQuery { cursor, ..query }).await },
+            move |page: &SessionPage| {
+                total.try_set(page.total);
+            },
+        );
     };
 
     // Live: the server filters by the same query and by who may see what. A watch per query;
@@ -151,12 +137,9 @@ pub fn SessionsPage() -> impl IntoView {
         // A period that cannot be used is an error on its field (the picker shows it); the list
         // is not read with it silently dropped.
         let Ok(query) = query_from_url(&params.read()) else {
-            latest.set_value(latest.get_value() + 1);
             live.set_value(None);
-            sessions.set(Vec::new());
+            list.clear();
             total.set(None);
-            cursor.set(None);
-            loading.set(false);
             return;
         };
         load(false);

@@ -10,7 +10,7 @@ use crate::{
     api,
     auth::Auth,
     components::feedback::{ErrorLine, ErrorPanel},
-    format::{local_time, relative_time},
+    format::{absolute_time, relative_time},
     settings::ServerSettings,
 };
 
@@ -201,7 +201,7 @@ fn SshKeys() -> impl IntoView {
                                         <strong>{key.name.clone()}</strong>" "
                                         <span class="muted">{key.algorithm.clone()}</span>" "
                                         <code class="mono">{key.fingerprint.clone()}</code>" "
-                                        <span class="muted" title=local_time(key.created_at)>{relative_time(key.created_at)}</span>" "
+                                        <span class="muted" title=absolute_time(key.created_at)>{relative_time(key.created_at)}</span>" "
                                         <button class="button danger small" data-test="ssh-key-remove" on:click=remove>"Remove"</button>
                                     </li>
                                 }
@@ -239,9 +239,9 @@ fn TokenTable(
                 <tr data-test="token-row">
                     <td>{token.name.clone()}</td>
                     <td class="mono">{format!("{}…", token.prefix)}</td>
-                    <td title=local_time(token.created_at)>{relative_time(token.created_at)}</td>
+                    <td title=absolute_time(token.created_at)>{relative_time(token.created_at)}</td>
                     <td>{token.last_used_at.map(relative_time).unwrap_or_else(|| "never".into())}</td>
-                    <td>{token.expires_at.map(local_time).unwrap_or_else(|| "never".into())}</td>
+                    <td>{token.expires_at.map(absolute_time).unwrap_or_else(|| "never".into())}</td>
                     <td>
                         {if revoked {
                             view! { <span class="badge muted-badge">"revoked"</span> }.into_any()

@@ -18,7 +18,7 @@ use tokio::{
 };
 
 use super::{Outcome, Run, sleep_until};
-use crate::child_process::{child_env, os_user};
+use crate::child_process::{child_env, killed_by, os_user, signal_name};
 use crate::{
     error::ApiError,
     sessions::recorder::{Append, NewEvent},
@@ -285,7 +285,14 @@ pub(crate) async fn execute(run: &Run, settings: &CommandSettings) -> Outcome {
             .await
         }
         None => match child.wait().await {
-            Ok(status) => record_exit(run, status.code(), &format!("killed ({status})")).await,
+            Ok(status) => {
+                use std::os::unix::process::ExitStatusExt;
+                let killed = status.signal().map_or_else(
+                    || format!("ended without an exit status ({status})"),
+                    |number| killed_by(&signal_name(number)),
+                );
+                record_exit(run, status.code(), &killed).await
+            }
             Err(error) => {
                 run.fail(format!("lost track of the program: {error}"))
                     .await

@@ -7,6 +7,7 @@ use russh::ChannelMsg;
 
 use super::{Outcome, Run, command::OutputBuffer, sleep_until};
 use crate::{
+    child_process::killed_by,
     sessions::{
         recorder::{Append, NewEvent},
         summarize,
@@ -54,6 +55,7 @@ async fn execute_on(run: &Run, connected: &ssh::Connected) -> Outcome {
     let mut output = OutputBuffer::default();
     let mut tick = tokio::time::interval(super::command::FLUSH_EVERY);
     let mut exit: Option<Option<i32>> = None;
+    // Named by the server's exit-signal, when it sends one.
     let mut killed = String::from("killed by a signal");
     loop {
         let message = tokio::select! {
@@ -90,7 +92,7 @@ async fn execute_on(run: &Run, connected: &ssh::Connected) -> Outcome {
                 Ok(())
             }
             Some(ChannelMsg::ExitSignal { signal_name, .. }) => {
-                let reason = format!("killed by {}", ssh::signal_name_of(signal_name));
+                let reason = killed_by(&ssh::signal_name_of(signal_name));
                 exit = Some(None);
                 let pushed = output
                     .push(run, Stream::Stderr, format!("{reason}\n").as_bytes())

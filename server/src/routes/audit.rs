@@ -5,19 +5,19 @@ use axum::{
     Json,
     body::Body,
     extract::State,
-    http::{HeaderMap, HeaderValue, header},
     response::{IntoResponse, Response},
 };
 use loupe_protocol::{AuditEvent, AuditExportQuery, AuditQuery, Page, Timestamp};
 
 use crate::{
-    audit_trail::{self, ExportFormat},
+    audit_trail,
     error::ApiError,
     extract::ApiQuery,
     identity::auth::Actor,
     identity::policy::{self, ensure},
     paging,
-    routes::state::AppState,
+    routes::{downloads::attachment_headers, state::AppState},
+    sessions::render::Format,
     store::AuditFilter,
 };
 
@@ -57,12 +57,15 @@ pub async fn list_audit(
         .transpose()?;
     let mut records = state
         .store
-        .list_audit(&AuditFilter {
+        .list_audit(&filter(
+            query.actor,
+            query.action,
+            query.from,
+            query.to,
             before_id,
             // One more than asked tells whether another page follows.
-            limit: limit + 1,
-            ..filter(query.actor, query.action, query.from, query.to)
-        })
+            limit + 1,
+        ))
         .await?;
     let next_cursor = paging::finish_page(&mut records, limit, |last| last.id.to_string());
     let items = records.into_iter().map(audit_trail::event).collect();
@@ -84,35 +87,26 @@ pub async fn export_audit(
     if state.config.disable_sessions_download {
         return Err(ApiError::downloads_disabled());
     }
-    let format = ExportFormat::parse(&query.format)
+    let format = audit_trail::export_format(query.format.as_deref().unwrap_or("csv"))
         .ok_or_else(|| ApiError::bad_request("format", "format must be csv or jsonl"))?;
-    let filter = filter(query.actor, query.action, query.from, query.to);
+    let filter = filter(query.actor, query.action, query.from, query.to, None, 0);
     let mut event = actor.audit("audit.exported", "audit");
     event.detail = Some(describe(format, &filter));
     state.store.record_audit(&event).await?;
 
-    let mut headers = HeaderMap::new();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static(format.content_type()),
-    );
-    let file_name = format!("loupe-audit.{}", format.extension());
-    headers.insert(
-        header::CONTENT_DISPOSITION,
-        HeaderValue::from_str(&format!("attachment; filename=\"{file_name}\""))
-            .map_err(ApiError::internal)?,
-    );
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    let headers = attachment_headers(format, &format!("loupe-audit.{}", format.extension()))?;
     let body = Body::from_stream(audit_trail::export(state.store.clone(), filter, format));
     Ok((headers, body).into_response())
 }
 
-/// The filter both readings share; an empty text filter is no filter.
+/// The filter both readings share; an empty (or blank) text filter is no filter.
 fn filter(
     actor: Option<String>,
     action: Option<String>,
     from: Option<Timestamp>,
     to: Option<Timestamp>,
+    before_id: Option<i64>,
+    limit: u32,
 ) -> AuditFilter {
     let non_empty = |value: Option<String>| {
         value
@@ -124,13 +118,13 @@ fn filter(
         action: non_empty(action),
         from_us: from.map(Timestamp::as_micros),
         to_us: to.map(Timestamp::as_micros),
-        before_id: None,
-        limit: 0,
+        before_id,
+        limit,
     }
 }
 
 /// The export's audit detail: its format and filters, e.g. `csv; action=login.failed`.
-fn describe(format: ExportFormat, filter: &AuditFilter) -> String {
+fn describe(format: Format, filter: &AuditFilter) -> String {
     let mut detail = format.extension().to_owned();
     let bounds = [
         ("actor", filter.actor.clone()),

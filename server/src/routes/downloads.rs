@@ -61,16 +61,7 @@ pub async fn download_session(
                 return Ok(refused);
             }
         };
-    let mut response_headers = HeaderMap::new();
-    response_headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static(ready.format.content_type()),
-    );
-    response_headers.insert(
-        header::CONTENT_DISPOSITION,
-        header(&format!("attachment; filename=\"{}\"", ready.file_name))?,
-    );
-    response_headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    let mut response_headers = attachment_headers(ready.format, &ready.file_name)?;
     if ready.resumable {
         response_headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
     }
@@ -89,4 +80,21 @@ pub async fn download_session(
         StatusCode::OK
     };
     Ok((status, response_headers, Body::from_stream(ready.body)).into_response())
+}
+
+/// The headers of a file download: its type, its name (`Content-Disposition: attachment`), and
+/// `no-store` (a recording is not for caches).
+pub(super) fn attachment_headers(format: Format, file_name: &str) -> Result<HeaderMap, ApiError> {
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(format.content_type()),
+    );
+    headers.insert(
+        header::CONTENT_DISPOSITION,
+        HeaderValue::from_str(&format!("attachment; filename=\"{file_name}\""))
+            .map_err(ApiError::internal)?,
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(headers)
 }

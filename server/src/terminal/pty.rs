@@ -127,7 +127,7 @@ async fn relay(
                 }
             },
             status = child.wait(), if exited.is_none() => {
-                exited = Some(ending(status));
+                exited = Some(how_it_ended(status));
                 drain_until = Some(tokio::time::Instant::now() + DRAIN_AFTER_EXIT);
             }
             () = tokio::time::sleep_until(drain_until.unwrap_or_else(tokio::time::Instant::now)), if drain_until.is_some() => break,
@@ -145,27 +145,22 @@ async fn relay(
             },
         }
     }
-    let ending = match exited {
-        Some(ending) => ending,
-        None => ending(child.wait().await),
+    let ended = match exited {
+        Some(ended) => ended,
+        None => how_it_ended(child.wait().await),
     };
-    let _ = from.send(ending).await;
+    let _ = from.send(ended).await;
 }
 
 /// How the program ended: its exit status, or the signal that ended it.
-fn ending(status: std::io::Result<std::process::ExitStatus>) -> FromTarget {
+fn how_it_ended(status: std::io::Result<std::process::ExitStatus>) -> FromTarget {
     use std::os::unix::process::ExitStatusExt;
     let Ok(status) = status else {
         return FromTarget::Exited(None);
     };
     match (status.code(), status.signal()) {
         (Some(code), _) => FromTarget::Exited(Some(code)),
-        (None, Some(number)) => {
-            FromTarget::Signalled(nix::sys::signal::Signal::try_from(number).map_or_else(
-                |_| format!("signal {number}"),
-                |signal| signal.as_str().to_owned(),
-            ))
-        }
+        (None, Some(number)) => FromTarget::Signalled(crate::child_process::signal_name(number)),
         (None, None) => FromTarget::Exited(None),
     }
 }

@@ -244,7 +244,7 @@ pub async fn run(
         }
         // No exit status to judge by: a program a signal ended did not finish its work.
         (Ended::Signalled(signal), Ok(())) => {
-            let reason = format!("killed by {signal}");
+            let reason = crate::child_process::killed_by(&signal);
             appends.push(Append::Event(NewEvent::new(
                 EventKind::Exit,
                 reason.clone(),

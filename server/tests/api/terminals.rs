@@ -218,7 +218,7 @@ async fn a_terminal_whose_program_a_signal_ends_is_a_failure_naming_the_signal()
             None,
             Some("killed by SIGKILL".to_owned())
         ),
-        "no exit status is not success"
+        "a program a signal ended did not succeed"
     );
     let session: Session = app
         .get_json(&alice, &format!("/api/sessions/{}", terminal.session()))
@@ -687,6 +687,13 @@ async fn ssh_terminals_and_commands_go_through_a_pinned_host_key_to_a_real_opens
     assert!(
         output.contains("one\n") && output.contains("two\n"),
         "{output}"
+    );
+    // A command a signal ends: the server's exit-signal names it.
+    let killed = app.run(&alice, "web-1", "kill -KILL $$").await;
+    let killed = app.ended(&alice, &killed.id).await;
+    assert_eq!(
+        (killed.status, killed.exit_code, killed.error.as_deref()),
+        (SessionStatus::Failed, None, Some("killed by SIGKILL"))
     );
 
     // `loupe ssh` in a real terminal.

@@ -2,14 +2,14 @@
 //! from those the trail holds, a period); times are absolute, in the browser's zone; targets
 //! link to what they name; pages load with "Load more".
 
-use leptos::{prelude::*, task::spawn_local};
+use leptos::prelude::*;
 use leptos_router::{
     NavigateOptions,
     components::A,
     hooks::{use_navigate, use_query_map},
     params::ParamsMap,
 };
-use loupe_protocol::{AuditEvent, AuditExportQuery, AuditQuery};
+use loupe_protocol::{AuditEvent, AuditExportQuery, AuditQuery, Page};
 
 use crate::{
     api,
@@ -18,6 +18,7 @@ use crate::{
         period::{self, PeriodPicker},
     },
     format::{absolute_time, relative_time, time_zone},
+    paged_list::PagedList,
     settings::ServerSettings,
     url_filters::with_param,
 };
@@ -39,7 +40,7 @@ fn query_from_url(params: &ParamsMap) -> Option<AuditQuery> {
 /// Where the whole trail the filters match downloads as `format` (`csv` or `jsonl`).
 fn export_href(query: &AuditQuery, format: &str) -> String {
     let export = AuditExportQuery {
-        format: format.to_owned(),
+        format: Some(format.to_owned()),
         actor: query.actor.clone(),
         action: query.action.clone(),
         from: query.from,
@@ -53,46 +54,22 @@ pub fn AuditPage() -> impl IntoView {
     let params = use_query_map();
     let navigate = use_navigate();
     let actions = LocalResource::new(api::audit_actions);
-    let events = RwSignal::new(Vec::<AuditEvent>::new());
-    let cursor = RwSignal::new(None::<String>);
-    let loading = RwSignal::new(false);
-    let error = RwSignal::new(None::<String>);
+    let list = PagedList::<AuditEvent>::new();
+    let PagedList {
+        items: events,
+        cursor,
+        loading,
+        error,
+        ..
+    } = list;
     let actor = RwSignal::new(String::new());
-
-    // Only the newest read may fill the table: an answer to an older filter is dropped.
-    let latest = StoredValue::new(0u64);
-    let load = move |append: bool| {
-        let read = latest.get_value() + 1;
-        latest.set_value(read);
-        let Some(mut query) = query_from_url(&params.read_untracked()) else {
-            events.set(Vec::new());
-            cursor.set(None);
-            loading.set(false);
-            return;
-        };
-        if append {
-            query.cursor = cursor.get_untracked();
-        }
-        loading.set(true);
-        spawn_local(async move {
-            let answer = api::audit(&query).await;
-            if latest.try_get_value() != Some(read) {
-                return;
-            }
-            match answer {
-                Ok(page) => {
-                    error.try_set(None);
-                    cursor.try_set(page.next_cursor);
-                    if append {
-                        events.try_update(|list| list.extend(page.items));
-                    } else {
-                        events.try_set(page.items);
-                    }
-                }
-                Err(failure) => drop(error.try_set(Some(failure.to_string()))),
-            }
-            loading.try_set(false);
-        });
+    let load = move |append: bool| match query_from_url(&params.read_untracked()) {
+        Some(query) => list.load(
+            append,
+            move |cursor| async move { api::audit(&AuditQuery { cursor, ..query }).await },
+            |_: &Page<AuditEvent>| {},
+        ),
+        None => list.clear(),
     };
     Effect::new(move |_| {
         params.track();

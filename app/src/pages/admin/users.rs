@@ -8,7 +8,7 @@ use crate::{
     api,
     auth::Auth,
     components::feedback::{ErrorLine, ErrorPanel},
-    format::{local_time, relative_time},
+    format::{absolute_time, relative_time},
 };
 
 #[component]
@@ -150,7 +150,7 @@ fn UserTable(
                         }}
                     </td>
                     <td>{groups}</td>
-                    <td title=local_time(user.created_at)>{relative_time(user.created_at)}</td>
+                    <td title=absolute_time(user.created_at)>{relative_time(user.created_at)}</td>
                     <td>{toggle}</td>
                 </tr>
             }
