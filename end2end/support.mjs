@@ -130,14 +130,34 @@ export async function closeAll(...things) {
   if (failed) throw failed.reason;
 }
 
+/** Refusals a test causes on purpose, by page: `{ status, path }` (see `expectRefusal`). */
+const refusals = new WeakMap();
+
 /**
- * What a browser logs as an error while the app works as meant: a refusal the page shows (an
- * answer in the 4xx range) and the live socket dropping while a test restarts the server (the
- * page says "Reconnecting…"). A 5xx answer, an exception or a panic is never noise.
+ * Lets `page` be answered `status` (a 4xx) by requests whose path starts with `path` without
+ * failing the test: a refusal the test causes on purpose and then checks the page shows. Any
+ * other 4xx the page meets is an error, as a 5xx always is.
  */
-function expectedNoise(error) {
-  return /^console: Failed to load resource: the server responded with a status of 4\d\d/.test(error)
-    || /^console: WebSocket connection to '.*' failed/.test(error);
+export function expectRefusal(page, status, path) {
+  refusals.set(page, [...(refusals.get(page) ?? []), { status, path }]);
+}
+
+/**
+ * Whether a console error of `page` is what the app logs while working as meant: a refusal the
+ * test expects (`expectRefusal`), the 401 of `/api/me` on a page opened before logging in (the
+ * app asks who is logged in on every load), and the live socket dropping while a test restarts
+ * the server (the page says "Reconnecting…"). Chromium logs every 4xx answer as a console error
+ * naming the resource in its location.
+ */
+function expectedNoise(page, message, error) {
+  if (/^console: WebSocket connection to '.*' failed/.test(error)) return true;
+  const refused = /^console: Failed to load resource: the server responded with a status of (4\d\d)/.exec(error);
+  if (!refused) return false;
+  const status = Number(refused[1]);
+  let path;
+  try { path = new URL(message.location().url).pathname; } catch { return false; }
+  if (status === 401 && path === '/api/me') return true;
+  return (refusals.get(page) ?? []).some((allowed) => allowed.status === status && path.startsWith(allowed.path));
 }
 
 /** Keeps what `expectedNoise` let through in E2E_ARTIFACTS/expected-noise.txt, for people to check. */
@@ -174,16 +194,17 @@ export async function screenshot(page, name, { phone = true } = {}) {
 /**
  * Collects every uncaught error and console error of `page` (a WASM panic is one: the panic hook
  * writes it to console.error), leaving out what the app logs while working as meant
- * (`expectedNoise`); a test asserts the list is empty.
+ * (`expectedNoise`); a test asserts the list is empty, and every page is checked when its
+ * browser closes.
  */
 export function collectPageErrors(page) {
   const errors = [];
   page.on('pageerror', (error) => errors.push(`pageerror: ${error.message}`));
   page.on('console', (message) => {
-    const error = `console: ${message.text()}`;
     if (message.type() !== 'error') return;
-    if (!expectedNoise(error)) errors.push(error);
-    else noteNoise(`${message.location().url} ${error}`);
+    const error = `console: ${message.text()}`;
+    if (expectedNoise(page, message, error)) noteNoise(`${message.location().url} ${error}`);
+    else errors.push(`${error} (${message.location().url})`);
   });
   return errors;
 }

@@ -4,7 +4,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
-import { startServer, launchBrowser, screenshot, collectPageErrors, logInAs, api, closeAll, accessibilityProblems, runAndWait, waitForSession } from '../support.mjs';
+import { startServer, launchBrowser, screenshot, collectPageErrors, logInAs, api, closeAll, accessibilityProblems, runAndWait, waitForSession, expectRefusal } from '../support.mjs';
 
 let server;
 let admin;
@@ -228,6 +228,7 @@ test('menus close on Escape, on a click outside and after a choice', async () =>
 
 test('an unknown or malformed session id shows a not-found page with the way back', async () => {
   const page = await admin.context.newPage();
+  expectRefusal(page, 404, '/api/sessions/');
   for (const id of ['0193a2b4-5c6d-7001-8000-00000000000a', 'not-an-id']) {
     await page.goto(`${server.url}/sessions/${id}`);
     await page.locator('[data-test=not-found]', { hasText: id }).waitFor();

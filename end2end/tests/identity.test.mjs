@@ -3,7 +3,7 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, launchBrowser, screenshot, collectPageErrors, logInAs, api, agent, ADMIN_PASSWORD } from '../support.mjs';
+import { startServer, launchBrowser, screenshot, collectPageErrors, logInAs, api, agent, ADMIN_PASSWORD, expectRefusal } from '../support.mjs';
 
 let server;
 
@@ -34,6 +34,7 @@ test('a deep link without a login goes to the login page, then on to the page', 
     await screenshot(page, 'login');
 
     await page.fill('[data-test=login-username]', 'admin');
+    expectRefusal(page, 401, '/api/auth/login');
     await page.fill('[data-test=login-password]', 'wrong password');
     await page.click('[data-test=login-submit]');
     const error = page.locator('[data-test=login-error]');

@@ -5,7 +5,7 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, launchBrowser, screenshot, collectPageErrors, logInAs, api, closeAll } from '../support.mjs';
+import { startServer, launchBrowser, screenshot, collectPageErrors, logInAs, api, closeAll, expectRefusal } from '../support.mjs';
 
 let server;
 let admin;
@@ -146,6 +146,7 @@ test('access asked for on the run page is granted live, and then runs go through
   await run.selectOption('[data-test=run-connection]', 'jit-sh');
   await run.locator('[data-test=access-form]').waitFor();
   // Running before access is granted is refused, and says so.
+  expectRefusal(run, 403, '/api/sessions');
   await run.fill('[data-test=run-input]', 'echo before-access');
   await run.click('[data-test=run-submit]');
   await run.locator('[data-test=error-line]').waitFor();
@@ -186,6 +187,7 @@ test('an administrator sets a connection\'s review rules on the connections page
   const offered = await page.locator('[data-test=rules-group]').evaluateAll((labels) => labels.map((label) => label.dataset.group));
   assert.deepEqual(offered, ['dba']);
   // Approval needed with no reviewer picked is refused, and the message says what is missing.
+  expectRefusal(page, 400, '/api/connections/');
   await page.click('[data-test=rules-save]');
   await page.locator('[role=alert]', { hasText: 'reviewer_groups must name at least one group' }).waitFor();
   await page.check('[data-test=rules-group][data-group=dba] input');

@@ -4,7 +4,7 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, launchBrowser, screenshot, collectPageErrors, logInAs, api, closeAll } from '../support.mjs';
+import { startServer, launchBrowser, screenshot, collectPageErrors, logInAs, api, closeAll, expectRefusal } from '../support.mjs';
 
 let server;
 let browser;
@@ -145,6 +145,7 @@ test('a user adds an SSH public key on the Tokens page, sees its fingerprint, an
   await keys.locator('text=No keys yet.').waitFor();
   // A made-up ed25519 key (32 bytes of 0x01): what matters is its form.
   const publicKey = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEB admin@e2e';
+  expectRefusal(page, 400, '/api/me/ssh-keys');
   await page.locator('[data-test=ssh-key-input]').fill('not a key');
   await page.locator('[data-test=ssh-key-add]').click();
   await page.locator('[role=alert]', { hasText: 'public_key' }).waitFor();
