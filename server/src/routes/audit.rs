@@ -89,6 +89,7 @@ pub async fn export_audit(
     }
     let format = audit_trail::export_format(query.format.as_deref().unwrap_or("csv"))
         .ok_or_else(|| ApiError::bad_request("format", "format must be csv or jsonl"))?;
+    // The export reads its own pages: no cursor, and its page size is its own.
     let filter = filter(query.actor, query.action, query.from, query.to, None, 0);
     let mut event = actor.audit("audit.exported", "audit");
     event.detail = Some(describe(format, &filter));

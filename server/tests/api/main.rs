@@ -15,6 +15,8 @@ mod identity;
 mod live;
 mod mysql_wire;
 mod openapi;
+#[path = "../support/password_postgres.rs"]
+mod password_postgres;
 mod reviews;
 mod routes;
 mod security;

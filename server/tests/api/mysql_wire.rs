@@ -701,3 +701,102 @@ async fn a_client_that_vanishes_mid_result_ends_its_session_and_nothing_else() {
     assert_eq!(String::from_utf8_lossy(&output.stdout), "still here\n");
     target.drop_database().await;
 }
+
+#[tokio::test]
+async fn a_target_account_with_a_password_is_logged_in_to_by_the_method_the_target_asks_for() {
+    let (app, address) = gateway_app().await;
+    let admin = app.admin().await;
+    let alice = app.user("alice", Role::User).await;
+    let target = Target::create().await;
+    // An account of the test's own with a password (MariaDB's mysql_native_password), allowed
+    // into the test's database only.
+    let account = format!(
+        "loupe_u_{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..12]
+    );
+    let password = "pw-Kestrel-basalt-42";
+    let mut server = MySqlConnectOptions::from_str(MARIADB_URL)
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    for statement in [
+        format!("CREATE USER '{account}'@'%' IDENTIFIED BY '{password}'"),
+        format!("CREATE USER '{account}'@'localhost' IDENTIFIED BY '{password}'"),
+        format!("GRANT ALL ON {}.* TO '{account}'@'%'", target.name),
+        format!("GRANT ALL ON {}.* TO '{account}'@'localhost'", target.name),
+    ] {
+        server.execute(statement.as_str()).await.unwrap();
+    }
+    let url = format!(
+        "mysql://{account}:{password}@127.0.0.1:3306/{}",
+        target.name
+    );
+    mysql_connection(&app, &admin, "with-password", &url, json!({})).await;
+    let wrong = format!(
+        "mysql://{account}:not-{password}@127.0.0.1:3306/{}",
+        target.name
+    );
+    let wrong = app
+        .create_connection(
+            &admin,
+            json!({ "name": "wrong-password", "kind": "mysql", "url": wrong }),
+        )
+        .await;
+
+    let options = sqlx_options(&address, &alice, "with-password");
+    let mut connection = sqlx::MySqlConnection::connect_with(&options).await.unwrap();
+    let user: String = sqlx::query_scalar("SELECT CURRENT_USER()")
+        .fetch_one(&mut connection)
+        .await
+        .unwrap();
+    assert!(user.starts_with(&format!("{account}@")), "{user}");
+    let plugin: String =
+        sqlx::query_scalar("SELECT CAST(plugin AS CHAR) FROM mysql.user WHERE user = ? LIMIT 1")
+            .bind(&account)
+            .fetch_one(&mut server)
+            .await
+            .unwrap();
+    assert_eq!(
+        plugin, "mysql_native_password",
+        "the method the target asked for"
+    );
+    connection.close().await.unwrap();
+
+    let refused =
+        sqlx::MySqlConnection::connect_with(&sqlx_options(&address, &alice, "wrong-password"))
+            .await
+            .expect_err("the target refuses a wrong password");
+    // The client is not told the target's reason (it names the stored account); the
+    // administrator's Test of the connection is.
+    let message = refused.to_string();
+    assert!(
+        message.contains("cannot connect to the target of wrong-password"),
+        "{message}"
+    );
+    assert!(!message.contains(&account), "{message}");
+    let check: serde_json::Value = app
+        .call(
+            Method::POST,
+            &format!("/api/connections/{}/test", wrong.id),
+            Some(&admin),
+            None,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(check["ok"], false, "{check}");
+    assert!(
+        check.to_string().contains("Access denied"),
+        "the target's own words: {check}"
+    );
+
+    for statement in [
+        format!("DROP USER '{account}'@'%'"),
+        format!("DROP USER '{account}'@'localhost'"),
+    ] {
+        server.execute(statement.as_str()).await.unwrap();
+    }
+    target.drop_database().await;
+}

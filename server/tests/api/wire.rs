@@ -12,7 +12,10 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use sqlx::{ConnectOptions, Connection, Row, postgres::PgConnectOptions};
 
-use crate::helpers::{TestApp, TestUser};
+use crate::{
+    helpers::{TestApp, TestUser},
+    password_postgres::{PASSWORD, PasswordPostgres},
+};
 
 /// A free loopback port for the listener (the server binds it a moment later).
 pub(crate) fn free_address() -> String {
@@ -1248,4 +1251,66 @@ async fn a_client_that_vanishes_mid_result_ends_its_session_and_nothing_else() {
         .await
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&output.stdout), "still here\n");
+}
+
+#[tokio::test]
+async fn targets_that_ask_for_a_scram_or_md5_password_are_logged_in_to() {
+    let target = PasswordPostgres::start();
+    let (app, address) = gateway_app().await;
+    let admin = app.admin().await;
+    let alice = app.user("alice", Role::User).await;
+    for role in ["scram_user", "md5_user"] {
+        app.create_connection(
+            &admin,
+            json!({ "name": role, "kind": "postgres", "url": target.url(role, PASSWORD) }),
+        )
+        .await;
+        let output = psql(&address, &alice, role)
+            .args(["-c", "SELECT current_user"])
+            .output()
+            .await
+            .unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&output.stdout),
+            format!("{role}\n"),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+
+    // A wrong stored password: the client is told the target cannot be reached (not the
+    // target's words, which name the stored account); the administrator's Test says why.
+    let wrong = app
+        .create_connection(
+            &admin,
+            json!({ "name": "wrong", "kind": "postgres", "url": target.url("scram_user", "not-it") }),
+        )
+        .await;
+    let output = psql(&address, &alice, "wrong")
+        .args(["-c", "SELECT 1"])
+        .output()
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(
+        stderr.contains("cannot connect to the target of wrong"),
+        "{stderr}"
+    );
+    let check: Value = app
+        .call(
+            Method::POST,
+            &format!("/api/connections/{}/test", wrong.id),
+            Some(&admin),
+            None,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(check["ok"], false, "{check}");
+    assert!(
+        check.to_string().contains("password authentication failed"),
+        "{check}"
+    );
 }
