@@ -49,6 +49,9 @@ async fn generate(path: &Path) -> anyhow::Result<()> {
     let mut connection = SqliteConnectOptions::new()
         .filename(&partial)
         .create_if_missing(true)
+        // Filling a million rows takes a second: that is the work, not a slow statement to
+        // warn a newcomer about on their first start.
+        .disable_statement_logging()
         .connect()
         .await?;
     connection
