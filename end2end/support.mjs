@@ -183,10 +183,13 @@ export async function screenshot(page, name, { phone = true } = {}) {
   await page.screenshot({ path: join(dir, `${name}.png`), fullPage: true });
   const size = page.viewportSize();
   if (!phone || !size || size.width <= PHONE_WIDTH) return;
-  await page.setViewportSize({ width: PHONE_WIDTH, height: size.height });
-  // Two frames: the page lays itself out again before the picture is taken.
-  await page.evaluate(() => new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done))));
+  await resize(page, { width: PHONE_WIDTH, height: size.height });
   await page.screenshot({ path: join(dir, `${name}-${PHONE_WIDTH}.png`), fullPage: true });
+  await resize(page, size);
+}
+
+/** Resizes the page and waits two frames, so it has laid itself out again at `size`. */
+async function resize(page, size) {
   await page.setViewportSize(size);
   await page.evaluate(() => new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done))));
 }

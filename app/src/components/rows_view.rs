@@ -165,7 +165,6 @@ pub fn RowsView(
         .iter()
         .map(|column| view! { <th title=column.type_name.clone()>{column.name.clone()}</th> })
         .collect_view();
-    let column_names: Vec<String> = columns.iter().map(|column| column.name.clone()).collect();
     let width_of = {
         let columns = columns.clone();
         move |column: usize| {
@@ -235,7 +234,7 @@ pub fn RowsView(
                                                 Some(cells) => (0u32..).zip(cells).map(|(column, cell)| {
                                                     let cut = cuts.with(|cuts| cuts.get(&(row, column)).copied());
                                                     let whole = cut.map(|bytes| WholeValue { session: session.clone(), seq, row, column, bytes });
-                                                    let place = Place { row, name: column_names[column as usize].clone(), fits: width_of(column as usize) };
+                                                    let place = Place { row, column, fits: width_of(column as usize) };
                                                     view! { <td>{cell_view(cell, whole, place, expanded)}</td> }.into_any()
                                                 }).collect_view().into_any(),
                                                 None => view! { <td colspan=width class="muted">"…"</td> }.into_any(),
@@ -250,7 +249,7 @@ pub fn RowsView(
                 </table>
             </div>
         </div>
-        <ExpandedValue expanded=expanded/>
+        <ExpandedValue expanded=expanded columns=columns.clone()/>
     }
 }
 
@@ -258,19 +257,20 @@ pub fn RowsView(
 #[derive(Clone)]
 struct Expanded {
     row: u64,
-    name: String,
+    column: u32,
     text: String,
 }
 
 /// Where a cell is and how many characters its column shows.
+#[derive(Clone, Copy)]
 struct Place {
     row: u64,
-    name: String,
+    column: u32,
     fits: usize,
 }
 
 #[component]
-fn ExpandedValue(expanded: RwSignal<Option<Expanded>>) -> impl IntoView {
+fn ExpandedValue(expanded: RwSignal<Option<Expanded>>, columns: Vec<Column>) -> impl IntoView {
     let copied = RwSignal::new(false);
     Effect::new(move |_| {
         expanded.track();
@@ -279,6 +279,10 @@ fn ExpandedValue(expanded: RwSignal<Option<Expanded>>) -> impl IntoView {
     move || {
         expanded.get().map(|value| {
             let text = value.text.clone();
+            let name = columns
+                .get(value.column as usize)
+                .map_or("", |column| column.name.as_str());
+            let heading = format!("Row {} · {name}", grouped(value.row + 1));
             let copy = move |_| {
                 let text = text.clone();
                 spawn_local(async move { copy_text(&text, copied).await });
@@ -286,7 +290,7 @@ fn ExpandedValue(expanded: RwSignal<Option<Expanded>>) -> impl IntoView {
             view! {
                 <section class="cell-panel card" data-test="cell-panel" aria-label="Whole value">
                     <div class="cell-panel-head">
-                        <strong>{format!("Row {} · {}", grouped(value.row + 1), value.name)}</strong>
+                        <strong>{heading}</strong>
                         <button type="button" class="link-button" data-test="cell-panel-copy" on:click=copy>
                             {move || if copied.get() { "Copied" } else { "Copy" }}
                         </button>
@@ -359,7 +363,7 @@ fn cell_view(
             move |_| {
                 expanded.set(Some(Expanded {
                     row: place.row,
-                    name: place.name.clone(),
+                    column: place.column,
                     text: text.clone(),
                 }))
             }

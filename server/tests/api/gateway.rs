@@ -3,8 +3,7 @@
 use std::{str::FromStr, time::Duration};
 
 use loupe_protocol::{
-    Cell, Connection, ConnectionCheck, ErrorBody, EventKind, OutputWindow, Role, RowsWindow,
-    Session, SessionStatus,
+    Cell, Connection, ErrorBody, EventKind, OutputWindow, Role, RowsWindow, Session, SessionStatus,
 };
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -19,15 +18,7 @@ const MARIADB_URL: &str = "mysql://root@127.0.0.1:3306";
 
 /// Tests the connection as an administrator would and checks the target named itself.
 async fn answers_as(app: &TestApp, admin: &TestUser, created: &Connection, product: &str) {
-    let response = app
-        .call(
-            Method::POST,
-            &format!("/api/connections/{}/test", created.id),
-            Some(admin),
-            None,
-        )
-        .await;
-    let check: ConnectionCheck = response.json().await.unwrap();
+    let check = app.test_connection(admin, &created.id).await;
     assert!(check.ok, "{}", check.message);
     assert!(check.message.contains(product), "{}", check.message);
 }
@@ -563,16 +554,12 @@ async fn urls_are_write_only_and_encrypted_at_rest() {
         bad.json::<ErrorBody>().await.unwrap().field.as_deref(),
         Some("url")
     );
-    let check = app
-        .call(
-            Method::POST,
-            &format!("/api/connections/{}/test", created.id),
-            Some(&admin),
-            None,
-        )
-        .await;
-    let check: Value = check.json().await.unwrap();
-    assert_eq!(check["ok"], false, "nobody listens as app/hunter2: {check}");
+    let check = app.test_connection(&admin, &created.id).await;
+    assert!(
+        !check.ok,
+        "nobody listens as app/hunter2: {}",
+        check.message
+    );
 }
 
 #[tokio::test]

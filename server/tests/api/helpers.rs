@@ -8,8 +8,8 @@ pub use database::{TestDatabase, backend};
 use std::path::Path;
 
 use loupe_protocol::{
-    Connection as LoupeConnection, EventKind, EventPage, NewToken, NewUser, OutputWindow, Role,
-    Session, SessionEvent,
+    Connection as LoupeConnection, ConnectionCheck, EventKind, EventPage, NewToken, NewUser,
+    OutputWindow, Role, Session, SessionEvent,
 };
 use loupe_server::{Config, config::Secret, identity, identity::auth::Actor, store::Store};
 use reqwest::Method;
@@ -172,6 +172,21 @@ impl TestApp {
             .await;
         assert_eq!(response.status(), 201, "{}", response.text().await.unwrap());
         response.json().await.unwrap()
+    }
+
+    /// The administrator's Test of connection `id` (`POST /api/connections/{id}/test`; for ssh it
+    /// pins the host key the first time).
+    pub async fn test_connection(&self, admin: &TestUser, id: &str) -> ConnectionCheck {
+        self.call(
+            Method::POST,
+            &format!("/api/connections/{id}/test"),
+            Some(admin),
+            None,
+        )
+        .await
+        .json()
+        .await
+        .unwrap()
     }
 
     /// Runs `input` through `connection` as `who`; fails the test unless it started.

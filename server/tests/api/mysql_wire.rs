@@ -775,21 +775,12 @@ async fn a_target_account_with_a_password_is_logged_in_to_by_the_method_the_targ
         "{message}"
     );
     assert!(!message.contains(&account), "{message}");
-    let check: serde_json::Value = app
-        .call(
-            Method::POST,
-            &format!("/api/connections/{}/test", wrong.id),
-            Some(&admin),
-            None,
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(check["ok"], false, "{check}");
+    let check = app.test_connection(&admin, &wrong.id).await;
+    assert!(!check.ok, "{}", check.message);
     assert!(
-        check.to_string().contains("Access denied"),
-        "the target's own words: {check}"
+        check.message.contains("Access denied"),
+        "the target's own words: {}",
+        check.message
     );
 
     for statement in [

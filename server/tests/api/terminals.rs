@@ -168,20 +168,6 @@ fn shell_connection(name: &str, record_input: bool) -> Value {
     })
 }
 
-/// The administrator's Test of connection `id` (for ssh: pins the host key the first time).
-async fn test_connection(app: &TestApp, admin: &TestUser, id: &str) -> Value {
-    app.call(
-        Method::POST,
-        &format!("/api/connections/{id}/test"),
-        Some(admin),
-        None,
-    )
-    .await
-    .json()
-    .await
-    .unwrap()
-}
-
 /// `guarded`: a shell connection that needs just-in-time access, granted by the group `sre`.
 async fn guarded_connection(app: &TestApp, admin: &TestUser) {
     let group = app
@@ -632,8 +618,8 @@ async fn ssh_terminals_and_commands_go_through_a_pinned_host_key_to_a_real_opens
     let (status, _, reason) = terminal.ended().await;
     assert_eq!(status, SessionStatus::Failed);
     assert!(reason.unwrap().contains("not pinned"));
-    let check = test_connection(&app, &admin, &connection.id).await;
-    assert_eq!(check["ok"], true, "{check}");
+    let check = app.test_connection(&admin, &connection.id).await;
+    assert!(check.ok, "{}", check.message);
     let pinned: loupe_protocol::Connection = app
         .get_json(&admin, &format!("/api/connections/{}", connection.id))
         .await;
@@ -719,10 +705,11 @@ async fn ssh_terminals_and_commands_go_through_a_pinned_host_key_to_a_real_opens
     let ended = app.ended(&alice, &run.id).await;
     assert_eq!(ended.status, SessionStatus::Failed);
     assert!(ended.error.unwrap().contains("has changed"));
-    let check = test_connection(&app, &admin, &connection.id).await;
-    assert_eq!(
-        check["ok"], false,
-        "a test does not re-pin a changed key: {check}"
+    let check = app.test_connection(&admin, &connection.id).await;
+    assert!(
+        !check.ok,
+        "a test does not re-pin a changed key: {}",
+        check.message
     );
 }
 

@@ -1297,20 +1297,11 @@ async fn targets_that_ask_for_a_scram_or_md5_password_are_logged_in_to() {
         stderr.contains("cannot connect to the target of wrong"),
         "{stderr}"
     );
-    let check: Value = app
-        .call(
-            Method::POST,
-            &format!("/api/connections/{}/test", wrong.id),
-            Some(&admin),
-            None,
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(check["ok"], false, "{check}");
+    let check = app.test_connection(&admin, &wrong.id).await;
+    assert!(!check.ok, "{}", check.message);
     assert!(
-        check.to_string().contains("password authentication failed"),
-        "{check}"
+        check.message.contains("password authentication failed"),
+        "{}",
+        check.message
     );
 }
