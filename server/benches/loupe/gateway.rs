@@ -335,9 +335,8 @@ async fn bare_relay(target: &str) -> Result<String> {
 }
 
 /// A loopback address nobody listens on (the server binds it a moment later).
-fn free_address() -> Result<String> {
-    let probe = std::net::TcpListener::bind("127.0.0.1:0")?;
-    Ok(probe.local_addr()?.to_string())
+pub(crate) fn free_address() -> Result<String> {
+    Ok(format!("127.0.0.1:{}", crate::ports::free_port()))
 }
 
 /// Creates connection `name` of `kind` to `url` on the bench server.

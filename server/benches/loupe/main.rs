@@ -283,5 +283,7 @@ mod terminal;
 
 #[path = "../../tests/support/database.rs"]
 mod database;
+#[path = "../../tests/support/ports.rs"]
+mod ports;
 
 use database::TestDatabase;

@@ -52,7 +52,7 @@ pub async fn run(backend: &str, megabytes: u64) -> Result<()> {
     anyhow::ensure!(generated.success(), "ssh-keygen failed");
 
     let database = TestDatabase::create_on(backend).await;
-    let ssh_bind = gateway_free_address()?;
+    let ssh_bind = super::gateway::free_address()?;
     let bind = ssh_bind.clone();
     let server =
         BenchServer::start_with(&database, move |config| config.ssh_bind = Some(bind)).await?;
@@ -212,11 +212,6 @@ pub async fn run(backend: &str, megabytes: u64) -> Result<()> {
     .await?;
     store.close().await;
     server.stop().await
-}
-
-fn gateway_free_address() -> Result<String> {
-    let probe = std::net::TcpListener::bind("127.0.0.1:0")?;
-    Ok(probe.local_addr()?.to_string())
 }
 
 fn write_private(path: &std::path::Path, text: &str) -> Result<()> {

@@ -17,6 +17,8 @@ mod mysql_wire;
 mod openapi;
 #[path = "../support/password_postgres.rs"]
 mod password_postgres;
+#[path = "../support/ports.rs"]
+mod ports;
 mod reviews;
 mod routes;
 mod security;

@@ -21,7 +21,8 @@ use tokio_tungstenite::{
 
 use crate::{
     helpers::{TestApp, TestUser},
-    sshd::{Sshd, free_port},
+    ports::free_port,
+    sshd::Sshd,
 };
 
 type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;

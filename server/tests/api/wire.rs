@@ -17,10 +17,9 @@ use crate::{
     password_postgres::{PASSWORD, PasswordPostgres},
 };
 
-/// A free loopback port for the listener (the server binds it a moment later).
+/// A free loopback address for a listener (the server binds it a moment later).
 pub(crate) fn free_address() -> String {
-    let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    probe.local_addr().unwrap().to_string()
+    format!("127.0.0.1:{}", crate::ports::free_port())
 }
 
 async fn gateway_app() -> (TestApp, String) {

@@ -78,11 +78,7 @@ impl PasswordPostgres {
              host all all 127.0.0.1/32 scram-sha-256\n",
         )
         .unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = crate::ports::free_port();
         let options = format!(
             "-p {port} -c listen_addresses=127.0.0.1 -k {} -c fsync=off",
             text(folder.path())

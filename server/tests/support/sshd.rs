@@ -96,7 +96,8 @@ impl Sshd {
         std::fs::copy(user_key.with_extension("pub"), &authorized).unwrap();
         let private_key = std::fs::read_to_string(&user_key).unwrap();
         std::fs::create_dir_all("/run/sshd").unwrap();
-        let port = free_port();
+        // Mounted beside this file as `crate::ports` by the test and bench crates.
+        let port = crate::ports::free_port();
         let mut server = Sshd {
             port,
             user,
@@ -171,13 +172,4 @@ impl Drop for Sshd {
             .args(["-r", &self.user])
             .output();
     }
-}
-
-/// A port nothing listens on now, on loopback.
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
