@@ -124,7 +124,14 @@ test('an administrator adds a connection whose URL is never shown again, and tes
     const page = await admin.context.newPage();
     await page.goto(`${server.url}/admin/connections`);
     await page.fill('[data-test=new-connection-name]', 'lite');
+    // A database reached over the network: how its URL asks for TLS is said beside it.
+    await page.selectOption('[data-test=new-connection-kind]', 'postgres');
+    const hint = page.locator('[data-test=url-tls-hint]');
+    await hint.waitFor();
+    assert.match(await hint.textContent(), /sslmode=verify-full&sslrootcert=/);
+    await screenshot(page, 'admin-connection-form-postgres');
     await page.selectOption('[data-test=new-connection-kind]', 'sqlite');
+    await hint.waitFor({ state: 'detached' });
     const secretPath = `/tmp/loupe-e2e-${Date.now()}-hunter2.db`;
     await page.fill('[data-test=new-connection-url]', `sqlite://${secretPath}?mode=rwc`);
     assert.equal(await page.locator('[data-test=new-connection-url]').getAttribute('type'), 'password');

@@ -18,6 +18,7 @@ use crate::{
     identity::validate,
     reviews::rules,
     store::{ConnectionRecord, Store, now_us},
+    target_tls::TargetTls,
     terminal::{
         settings::{SshSecret, StoredSsh, StoredTerminal},
         ssh,
@@ -131,6 +132,14 @@ fn check_url(kind: ConnectionKind, url: &str) -> Result<(), ApiError> {
             "url",
             "url must be at most 2048 bytes",
         ));
+    }
+    if matches!(kind, ConnectionKind::Postgres | ConnectionKind::Mysql) {
+        // The TLS parameters mean the same on the Run page and the wire listeners: a mode
+        // neither knows is refused now rather than at the first connect.
+        let parsed = url::Url::parse(url)
+            .map_err(|error| ApiError::bad_request("url", format!("url: {error}")))?;
+        TargetTls::from_url(&parsed)
+            .map_err(|message| ApiError::bad_request("url", format!("url: {message}")))?;
     }
     Ok(())
 }

@@ -19,6 +19,7 @@ pub mod reviews;
 pub mod routes;
 pub mod sessions;
 pub mod store;
+pub mod target_tls;
 pub mod telemetry;
 pub mod terminal;
 mod web;

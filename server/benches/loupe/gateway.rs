@@ -61,6 +61,9 @@ pub async fn run(backend: &str, seconds: u64, scale: u64) -> Result<()> {
         BenchServer::start_with(&database, move |config| config.pg_bind = Some(bind)).await?;
     let mut url = target.clone();
     url.set_path(name);
+    // Clear text toward the target too, as pgbench's own legs (PGSSLMODE below): the figures
+    // compare relays, not TLS.
+    url.query_pairs_mut().append_pair("sslmode", "disable");
     create_connection(&server, "bench", "postgres", url.as_str()).await?;
     let (loupe_host, loupe_port) = pg_bind.rsplit_once(':').context("an address")?;
 
@@ -196,7 +199,8 @@ async fn mysqlslap(database: &TestDatabase, seconds: u64) -> Result<()> {
         &server,
         "bench-maria",
         "mysql",
-        &format!("{server_url}/{name}"),
+        // Clear text toward the target, as mysqlslap's own legs.
+        &format!("{server_url}/{name}?ssl-mode=DISABLED"),
     )
     .await?;
     let (loupe_host, loupe_port) = mysql_bind.rsplit_once(':').context("an address")?;

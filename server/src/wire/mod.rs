@@ -124,15 +124,3 @@ fn decode(text: &str) -> String {
         .decode_utf8_lossy()
         .into_owned()
 }
-
-/// Whether the relays, which speak to targets in clear text, may reach `host` when the
-/// target's URL sets TLS to `mode` (`sslmode`, `ssl-mode`): never where the URL wants TLS, and
-/// off loopback only where it says TLS is off (sqlx, Loupe's other path, prefers TLS).
-fn clear_text_allowed(host: &str, mode: Option<&str>) -> bool {
-    let loopback = matches!(host, "localhost" | "127.0.0.1" | "::1" | "[::1]");
-    match mode {
-        Some("disable" | "disabled") => true,
-        None | Some("allow" | "prefer" | "preferred") => loopback,
-        Some(_) => false,
-    }
-}

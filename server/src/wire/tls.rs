@@ -4,8 +4,10 @@
 //! certificates pin its SHA-256 fingerprint, which is logged at start and served in
 //! `/api/settings`.
 //!
-//! A client's stream is a [`ClientStream`]: as accepted, or after the TLS handshake each
-//! protocol asks for in its own way (PostgreSQL's `SSLRequest`, MySQL's `SSL_REQUEST` packet).
+//! A connection on either side of a relay is a [`WireStream`]: as accepted or dialled, or after
+//! the TLS handshake each protocol asks for in its own way (PostgreSQL's `SSLRequest`, MySQL's
+//! `SSL_REQUEST` packet) — toward clients with this certificate, toward targets as
+//! [`super::target_tls`] says.
 
 use std::{
     io::Write,
@@ -22,7 +24,7 @@ use tokio::{
     io::{AsyncRead, AsyncWrite, ReadBuf},
     net::TcpStream,
 };
-use tokio_rustls::{TlsAcceptor, server::TlsStream};
+use tokio_rustls::{TlsAcceptor, TlsStream};
 
 use crate::config::Config;
 
@@ -62,9 +64,9 @@ impl WireTls {
     }
 
     /// The TLS handshake on an accepted connection.
-    pub async fn accept(&self, stream: TcpStream) -> std::io::Result<ClientStream> {
+    pub async fn accept(&self, stream: TcpStream) -> std::io::Result<WireStream> {
         let tls = self.acceptor.accept(stream).await?;
-        Ok(ClientStream::Tls(Box::new(tls)))
+        Ok(WireStream::Tls(Box::new(TlsStream::Server(tls))))
     }
 }
 
@@ -129,40 +131,41 @@ fn fingerprint(certificate: &CertificateDer<'_>) -> String {
         .join(":")
 }
 
-/// A client's connection: as accepted, or inside TLS.
-pub enum ClientStream {
+/// A connection to a client or a target: plain TCP, or inside TLS (Loupe the server toward
+/// clients, the client toward targets).
+pub enum WireStream {
     Plain(TcpStream),
     Tls(Box<TlsStream<TcpStream>>),
 }
 
-impl ClientStream {
+impl WireStream {
     pub fn is_tls(&self) -> bool {
-        matches!(self, ClientStream::Tls(_))
+        matches!(self, WireStream::Tls(_))
     }
 }
 
-impl AsyncRead for ClientStream {
+impl AsyncRead for WireStream {
     fn poll_read(
         self: Pin<&mut Self>,
         context: &mut TaskContext<'_>,
         buffer: &mut ReadBuf<'_>,
     ) -> Poll<std::io::Result<()>> {
         match self.get_mut() {
-            ClientStream::Plain(stream) => Pin::new(stream).poll_read(context, buffer),
-            ClientStream::Tls(stream) => Pin::new(stream).poll_read(context, buffer),
+            WireStream::Plain(stream) => Pin::new(stream).poll_read(context, buffer),
+            WireStream::Tls(stream) => Pin::new(stream).poll_read(context, buffer),
         }
     }
 }
 
-impl AsyncWrite for ClientStream {
+impl AsyncWrite for WireStream {
     fn poll_write(
         self: Pin<&mut Self>,
         context: &mut TaskContext<'_>,
         buffer: &[u8],
     ) -> Poll<std::io::Result<usize>> {
         match self.get_mut() {
-            ClientStream::Plain(stream) => Pin::new(stream).poll_write(context, buffer),
-            ClientStream::Tls(stream) => Pin::new(stream).poll_write(context, buffer),
+            WireStream::Plain(stream) => Pin::new(stream).poll_write(context, buffer),
+            WireStream::Tls(stream) => Pin::new(stream).poll_write(context, buffer),
         }
     }
 
@@ -171,8 +174,8 @@ impl AsyncWrite for ClientStream {
         context: &mut TaskContext<'_>,
     ) -> Poll<std::io::Result<()>> {
         match self.get_mut() {
-            ClientStream::Plain(stream) => Pin::new(stream).poll_flush(context),
-            ClientStream::Tls(stream) => Pin::new(stream).poll_flush(context),
+            WireStream::Plain(stream) => Pin::new(stream).poll_flush(context),
+            WireStream::Tls(stream) => Pin::new(stream).poll_flush(context),
         }
     }
 
@@ -181,8 +184,8 @@ impl AsyncWrite for ClientStream {
         context: &mut TaskContext<'_>,
     ) -> Poll<std::io::Result<()>> {
         match self.get_mut() {
-            ClientStream::Plain(stream) => Pin::new(stream).poll_shutdown(context),
-            ClientStream::Tls(stream) => Pin::new(stream).poll_shutdown(context),
+            WireStream::Plain(stream) => Pin::new(stream).poll_shutdown(context),
+            WireStream::Tls(stream) => Pin::new(stream).poll_shutdown(context),
         }
     }
 }

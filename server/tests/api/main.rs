@@ -5,6 +5,8 @@
 mod helpers;
 
 mod access;
+#[path = "../support/certificates.rs"]
+mod certificates;
 mod cli;
 mod crash;
 mod downloads;
@@ -30,6 +32,8 @@ mod statements;
 mod store;
 mod terminals;
 mod text;
+#[path = "../support/tls_mariadb.rs"]
+mod tls_mariadb;
 mod values;
 mod web;
 mod wire;

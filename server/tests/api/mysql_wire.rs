@@ -15,6 +15,7 @@ use sqlx::{
 
 use crate::{
     helpers::{TestApp, TestUser},
+    tls_mariadb::{PASSWORD as TLS_PASSWORD, TlsMariadb},
     wire::{
         dba_reviewer, decide, free_address, outside_address, pending_review, recorded, rows,
         running_session, sessions,
@@ -790,4 +791,127 @@ async fn a_target_account_with_a_password_is_logged_in_to_by_the_method_the_targ
         server.execute(statement.as_str()).await.unwrap();
     }
     target.drop_database().await;
+}
+
+#[tokio::test]
+async fn targets_are_reached_over_tls_as_their_url_says() {
+    // `tls_user` may log in to this MariaDB only over TLS; its certificate names `localhost`
+    // and comes from an authority of the test's own.
+    let target = TlsMariadb::start();
+    let (app, address) = gateway_app().await;
+    let admin = app.admin().await;
+    let alice = app.user("alice", Role::User).await;
+    let ca = target.ca_file().display().to_string();
+    let url = |host: &str, query: &str| {
+        format!(
+            "mysql://tls_user:{TLS_PASSWORD}@{host}:{}/mysql?{query}",
+            target.port
+        )
+    };
+
+    // Every mode short of DISABLED reaches it inside TLS, as the target itself reports; the
+    // Run page's path reads the URL the same way (the administrator's Test passes).
+    for (name, host, query) in [
+        ("preferred", "127.0.0.1", String::new()),
+        ("required", "127.0.0.1", "ssl-mode=REQUIRED".to_owned()),
+        (
+            "verify-ca",
+            "localhost",
+            format!("ssl-mode=VERIFY_CA&ssl-ca={ca}"),
+        ),
+        (
+            "verify-identity",
+            "localhost",
+            format!("ssl-mode=VERIFY_IDENTITY&ssl-ca={ca}"),
+        ),
+    ] {
+        let connection = app
+            .create_connection(
+                &admin,
+                json!({ "name": name, "kind": "mysql", "url": url(host, &query) }),
+            )
+            .await;
+        let output = mariadb(&address, &alice, name)
+            .args([
+                "-e",
+                "SELECT CURRENT_USER(), VARIABLE_VALUE LIKE 'TLSv1.%' FROM information_schema.SESSION_STATUS WHERE VARIABLE_NAME = 'SSL_VERSION'",
+            ])
+            .output()
+            .await
+            .unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&output.stdout),
+            "tls_user@%\t1\n",
+            "{name}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let check = app.test_connection(&admin, &connection.id).await;
+        assert!(check.ok, "{name}: {}", check.message);
+    }
+
+    // Ctrl-C: Loupe's `KILL QUERY` reaches the target the way the login went.
+    let child = mariadb(&address, &alice, "verify-identity")
+        .args(["-e", "SELECT SLEEP(30)"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let running = running_session(&app, &alice, "SELECT SLEEP(30)").await;
+    let pid = nix::unistd::Pid::from_raw(child.id().unwrap() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).unwrap();
+    tokio::time::timeout(Duration::from_secs(10), child.wait_with_output())
+        .await
+        .expect("the client ends once its statement is killed")
+        .unwrap();
+    let events = app.events(&alice, &running).await;
+    assert!(
+        events.iter().any(|event| event.kind == EventKind::Note
+            && event.summary == "KILL QUERY by alice from 127.0.0.1"),
+        "{events:?}"
+    );
+
+    // Not reached: in clear text (the account requires TLS), with a certificate that does not
+    // name the URL's host, or from an authority nobody trusts. The client is told only that
+    // the target cannot be reached; the administrator's Test says why.
+    for (name, host, query, why) in [
+        (
+            "clear",
+            "127.0.0.1",
+            "ssl-mode=DISABLED".to_owned(),
+            "Access denied",
+        ),
+        (
+            "wrong-name",
+            "127.0.0.1",
+            format!("ssl-mode=VERIFY_IDENTITY&ssl-ca={ca}"),
+            "127.0.0.1",
+        ),
+        (
+            "unknown-issuer",
+            "localhost",
+            "ssl-mode=VERIFY_IDENTITY".to_owned(),
+            "UnknownIssuer",
+        ),
+    ] {
+        let connection = app
+            .create_connection(
+                &admin,
+                json!({ "name": name, "kind": "mysql", "url": url(host, &query) }),
+            )
+            .await;
+        let output = mariadb(&address, &alice, name)
+            .args(["-e", "SELECT 1"])
+            .output()
+            .await
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{name}");
+        assert!(
+            stderr.contains(&format!("cannot connect to the target of {name}")),
+            "{name}: {stderr}"
+        );
+        let check = app.test_connection(&admin, &connection.id).await;
+        assert!(!check.ok, "{name}");
+        assert!(check.message.contains(why), "{name}: {}", check.message);
+    }
 }

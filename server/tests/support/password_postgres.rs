@@ -2,7 +2,9 @@
 //! answers everyone by `trust`: Debian's `initdb` and `pg_ctl` (the postgresql package the
 //! machine's server comes from), run as the `postgres` account, on a free loopback port. Two
 //! roles log in with a password: `scram_user` by SCRAM-SHA-256 and `md5_user` by MD5 (RFC 7677;
-//! PostgreSQL's `pg_hba.conf` methods). Stopped and removed when dropped.
+//! PostgreSQL's `pg_hba.conf` methods). It offers TLS with a certificate for `localhost` from a
+//! certificate authority of its own ([`PasswordPostgres::ca_file`]), and `tls_user` may log in
+//! only over TLS (`hostssl`). Stopped and removed when dropped.
 
 use std::{
     path::{Path, PathBuf},
@@ -16,6 +18,7 @@ pub const PASSWORD: &str = "pw-Heron-basalt-17";
 
 pub struct PasswordPostgres {
     pub port: u16,
+    ca: PathBuf,
     bin: PathBuf,
     data: PathBuf,
     _folder: TempDir,
@@ -70,17 +73,21 @@ impl PasswordPostgres {
                 "--no-sync",
             ],
         );
-        // The MD5 role first: the rest by SCRAM.
+        // The MD5 role first, the TLS role only over TLS: the rest by SCRAM.
         std::fs::write(
             data.join("pg_hba.conf"),
             "local all all trust\n\
              host all md5_user 127.0.0.1/32 md5\n\
+             hostssl all tls_user 127.0.0.1/32 scram-sha-256\n\
+             hostnossl all tls_user 127.0.0.1/32 reject\n\
              host all all 127.0.0.1/32 scram-sha-256\n",
         )
         .unwrap();
+        let ca = folder.path().join("ca.pem");
+        crate::certificates::certify(&ca, &data, "postgres");
         let port = crate::ports::free_port();
         let options = format!(
-            "-p {port} -c listen_addresses=127.0.0.1 -k {} -c fsync=off",
+            "-p {port} -c listen_addresses=127.0.0.1 -k {} -c fsync=off -c ssl=on",
             text(folder.path())
         );
         as_postgres(
@@ -98,6 +105,7 @@ impl PasswordPostgres {
         );
         let server = PasswordPostgres {
             port,
+            ca,
             bin,
             data,
             _folder: folder,
@@ -123,9 +131,18 @@ impl PasswordPostgres {
                 "SET password_encryption = 'md5'",
                 "-c",
                 &format!("CREATE ROLE md5_user LOGIN PASSWORD '{PASSWORD}'"),
+                "-c",
+                "SET password_encryption = 'scram-sha-256'",
+                "-c",
+                &format!("CREATE ROLE tls_user LOGIN PASSWORD '{PASSWORD}'"),
             ],
         );
         server
+    }
+
+    /// The certificate of the authority that signed the server's (PEM).
+    pub fn ca_file(&self) -> &Path {
+        &self.ca
     }
 
     /// A connection URL for `role` with `password`, to the `postgres` database.

@@ -131,6 +131,11 @@ fn NewConnectionForm(error: RwSignal<Option<String>>, on_created: Callback<()>) 
                     <input data-test="new-connection-url" type="password" autocomplete="off" required bind:value=url placeholder="postgres://user:password@host:5432/db"/>
                 </label>
             </Show>
+            <Show when=move || matches!(kind.get(), ConnectionKind::Postgres | ConnectionKind::Mysql)>
+                <p class="muted small" data-test="url-tls-hint">"TLS toward the target as the URL says: TLS when offered by default; "
+                    <code>"?sslmode=verify-full&sslrootcert=/path/ca.pem"</code>" (PostgreSQL) or "
+                    <code>"?ssl-mode=VERIFY_IDENTITY&ssl-ca=/path/ca.pem"</code>" (MySQL) checks its certificate."</p>
+            </Show>
             <Show when=move || kind.get().runs_program()>
                 <label class="grow">"Program and fixed arguments" <input data-test="new-connection-argv" required bind:value=argv placeholder=move || if kind.get() == ConnectionKind::Shell { "bash -l" } else { "sh -c" }/></label>
                 <label>"Input as"

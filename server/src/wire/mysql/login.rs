@@ -18,9 +18,12 @@ use mysql_common::{
 use tokio::{io::AsyncWriteExt, net::TcpStream};
 
 use super::packets::{packet, parse, parse_error, payload, read_packet, sequence, serialized};
-use crate::wire::{
-    clear_text_allowed, decode,
-    tls::{ClientStream, WireTls},
+use crate::{
+    target_tls::TargetTls,
+    wire::{
+        decode,
+        tls::{WireStream, WireTls},
+    },
 };
 
 /// What Loupe offers clients (and TLS, always offered, which does not concern the target). Not
@@ -102,8 +105,8 @@ pub async fn greet(
     connection_id: u32,
     tls: &WireTls,
     loopback: bool,
-) -> std::io::Result<(ClientStream, Result<Hello, Unwelcome>)> {
-    let mut client = ClientStream::Plain(client);
+) -> std::io::Result<(WireStream, Result<Hello, Unwelcome>)> {
+    let mut client = WireStream::Plain(client);
     let scramble = scramble();
     let mut scramble_2 = scramble[8..].to_vec();
     scramble_2.push(0);
@@ -130,7 +133,7 @@ pub async fn greet(
             .is_some_and(|request| request.capabilities().contains(CapabilityFlags::CLIENT_SSL));
     if asks_tls {
         client = match client {
-            ClientStream::Plain(tcp) => tls.accept(tcp).await?,
+            WireStream::Plain(tcp) => tls.accept(tcp).await?,
             encrypted => encrypted,
         };
         answer = read_packet(&mut client, MAX_LOGIN_PACKET).await?;
@@ -141,7 +144,7 @@ pub async fn greet(
 
 /// The rest of the login after the client's handshake response (`answer`).
 async fn hello(
-    client: &mut ClientStream,
+    client: &mut WireStream,
     answer: &[u8],
     scramble: &[u8; 20],
     loopback: bool,
@@ -214,7 +217,7 @@ async fn hello(
 /// The target's side of a logged-in connection: its stream, its own id for the connection
 /// (what `KILL QUERY` names there), and the payload of its final OK, which the client gets.
 pub struct Target {
-    pub stream: TcpStream,
+    pub stream: WireStream,
     pub thread_id: u32,
     pub ok: Vec<u8>,
 }
@@ -233,22 +236,14 @@ pub async fn connect_target(
     let user = decode(url.username());
     let password = url.password().map(decode).unwrap_or_default();
     let database = decode(url.path().trim_start_matches('/'));
-    let mode = url
-        .query_pairs()
-        .find(|(name, _)| matches!(name.as_ref(), "ssl-mode" | "sslmode"))
-        .map(|(_, value)| value.to_ascii_lowercase());
-    if !clear_text_allowed(&host, mode.as_deref()) {
-        return Err("TLS to the target is not offered by this gateway yet".into());
-    }
+    let tls = TargetTls::from_url(&url)?;
 
-    let mut stream = TcpStream::connect(&address)
+    let mut tcp = TcpStream::connect(&address)
         .await
         .map_err(|error| error.to_string())?;
     // Small messages answered at once: no Nagle delay (see `wire::accept`).
-    stream
-        .set_nodelay(true)
-        .map_err(|error| error.to_string())?;
-    let greeting = read_packet(&mut stream, MAX_LOGIN_PACKET)
+    tcp.set_nodelay(true).map_err(|error| error.to_string())?;
+    let greeting = read_packet(&mut tcp, MAX_LOGIN_PACKET)
         .await
         .map_err(|error| error.to_string())?;
     if payload(&greeting).first() == Some(&0xff) {
@@ -263,10 +258,27 @@ pub async fn connect_target(
             "the target does not speak what the client chose ({missing:?}): it is older than MySQL 5.7 or MariaDB 10.2"
         ));
     }
-    let ours = (capabilities & offered)
+    let mut ours = (capabilities & offered)
         - CapabilityFlags::CLIENT_CONNECT_ATTRS
         - CapabilityFlags::CLIENT_SSL
         - CapabilityFlags::CLIENT_COMPRESS;
+    let mut seq = sequence(&greeting).wrapping_add(1);
+    // TLS as the URL asks, where the target offers it: an SSL request (a handshake response
+    // cut after the character set), the handshake, then the whole response inside TLS.
+    let mut stream = if tls.wanted() && offered.contains(CapabilityFlags::CLIENT_SSL) {
+        ours |= CapabilityFlags::CLIENT_SSL;
+        let request = SslRequest::new(ours, MAX_PACKET, collation);
+        tcp.write_all(&packet(seq, &serialized(&request)))
+            .await
+            .map_err(|error| error.to_string())?;
+        seq = seq.wrapping_add(1);
+        tls.secure(tcp).await?
+    } else {
+        // Not asked for, or not offered: clear text where the mode allows it.
+        tls.without()?;
+        WireStream::Plain(tcp)
+    };
+    let over_tls = stream.is_tls();
     let plugin = handshake
         .auth_plugin()
         .map(AuthPlugin::into_owned)
@@ -278,6 +290,7 @@ pub async fn connect_target(
             Secret {
                 password: &password,
                 scramble: &nonce,
+                over_tls,
             },
             &nonce,
         )
@@ -297,7 +310,6 @@ pub async fn connect_target(
     // The client's character set and collation, not mysql_common's default: byte 8 of the
     // response (after capabilities and the maximum packet size).
     payload_out[8] = collation;
-    let mut seq = sequence(&greeting).wrapping_add(1);
     stream
         .write_all(&packet(seq, &payload_out))
         .await
@@ -330,6 +342,7 @@ pub async fn connect_target(
                     Secret {
                         password: &password,
                         scramble: &nonce,
+                        over_tls,
                     },
                     &nonce,
                 )
@@ -339,6 +352,7 @@ pub async fn connect_target(
                 Secret {
                     password: &password,
                     scramble: &nonce,
+                    over_tls,
                 },
                 &body[1..],
             ),
@@ -359,6 +373,9 @@ pub async fn connect_target(
 struct Secret<'a> {
     password: &'a str,
     scramble: &'a [u8],
+    /// Inside TLS, `caching_sha2_password`'s full authentication sends the password as it is
+    /// rather than encrypted with the target's RSA key.
+    over_tls: bool,
 }
 
 impl Context for Secret<'_> {
@@ -371,7 +388,7 @@ impl Context for Secret<'_> {
     }
 
     fn is_tls_transport(&self) -> bool {
-        false
+        self.over_tls
     }
 
     fn scramble(&self) -> &[u8] {

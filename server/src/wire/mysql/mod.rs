@@ -17,7 +17,8 @@
 //!
 //! Refused: `COM_CHANGE_USER` (it would log in as someone else behind Loupe's back), cursors,
 //! replication and administration commands. TLS is offered (the listeners' certificate);
-//! a password outside it is taken only on a loopback listener. Not yet: TLS toward targets.
+//! a password outside it is taken only on a loopback listener. Toward the target, TLS is as
+//! its URL's `ssl-mode` says ([`crate::target_tls`]).
 
 mod login;
 mod packets;
@@ -51,7 +52,7 @@ use super::{
     forward,
     held::{Hold, cancel_heard, client_gone},
     recording::{self, Ended, Notes, Seen, WireSession},
-    tls::ClientStream,
+    tls::WireStream,
 };
 use crate::{
     identity::{auth::Actor, policy},
@@ -150,7 +151,7 @@ impl MyGateway {
     /// connection, or none when the client was refused (and told why).
     async fn log_in(
         &self,
-        client: &mut ClientStream,
+        client: &mut WireStream,
         peer: SocketAddr,
         hello: &Hello,
         connection: &str,
@@ -200,7 +201,7 @@ impl MyGateway {
     /// the killed session.
     async fn control(
         &self,
-        mut client: ClientStream,
+        mut client: WireStream,
         peer: SocketAddr,
         hello: Hello,
     ) -> std::io::Result<()> {
@@ -256,7 +257,7 @@ impl MyGateway {
     /// Hands the logged-in client the target's OK, then relays and records until the end.
     async fn relay_session(
         &self,
-        mut client: ClientStream,
+        mut client: WireStream,
         peer: SocketAddr,
         id: u32,
         hello: Hello,
@@ -407,9 +408,9 @@ struct Relay<'a> {
 impl Relay<'_> {
     /// Forwards both ways until either side closes or the session is stopped (the client is
     /// then told why), recording as it goes.
-    async fn run(&self, client: ClientStream, target: TcpStream) -> Ended {
+    async fn run(&self, client: WireStream, target: WireStream) -> Ended {
         let (client_read, client_write) = tokio::io::split(client);
-        let (target_read, target_write) = target.into_split();
+        let (target_read, target_write) = tokio::io::split(target);
         // Buffered both ways: rows are read in few reads and written in few segments,
         // flushed whenever nothing more is waiting to be read.
         let mut client_read = BufReader::with_capacity(RELAY_BUFFER, client_read);

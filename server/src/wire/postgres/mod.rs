@@ -16,7 +16,8 @@
 //! Killing the session in Loupe, or its just-in-time access ending, ends the client's
 //! connection with a FATAL saying why and cancels what it was running on the target.
 //!
-//! Not yet (see the wire-gateway issue): TLS toward targets.
+//! Toward the target, TLS is as its URL's `sslmode` says ([`crate::target_tls`]); a cancel
+//! request goes the way the login went.
 
 use std::{
     collections::HashMap,
@@ -52,12 +53,12 @@ use self::{
 use super::{
     Services, accept,
     admission::{Admitted, Refusal, admit},
-    clear_text_allowed, decode, forward,
+    decode, forward,
     held::{Hold, cancel_heard, client_gone},
     recording::{self, Ended, Notes, Seen, WireSession},
-    tls::ClientStream,
+    tls::WireStream,
 };
-use crate::{gateway::values::typed_cell, reviews::Decision};
+use crate::{gateway::values::typed_cell, reviews::Decision, target_tls::TargetTls};
 
 mod pipeline;
 mod statements;
@@ -98,11 +99,12 @@ pub struct PgGateway {
     cancels: Arc<Mutex<HashMap<(i32, i32), Target>>>,
 }
 
-/// A target connection's address and its cancel key, and what withdraws the review of a
-/// statement held on it.
+/// A target connection's address, TLS and cancel key (a cancel request goes the way the
+/// login went), and what withdraws the review of a statement held on it.
 #[derive(Clone)]
 struct Target {
     address: String,
+    tls: Arc<TargetTls>,
     key: (i32, i32),
     withdraw: Arc<Notify>,
 }
@@ -146,8 +148,8 @@ impl PgGateway {
     async fn negotiate(
         &self,
         client: TcpStream,
-    ) -> std::io::Result<Option<(ClientStream, HashMap<String, String>)>> {
-        let mut client = ClientStream::Plain(client);
+    ) -> std::io::Result<Option<(WireStream, HashMap<String, String>)>> {
+        let mut client = WireStream::Plain(client);
         let mut negotiations = 0;
         loop {
             let body = read_startup(&mut client).await?;
@@ -160,7 +162,7 @@ impl PgGateway {
                     negotiations += 1;
                     client.write_all(b"S").await?;
                     client = match client {
-                        ClientStream::Plain(tcp) => self.services.tls.accept(tcp).await?,
+                        WireStream::Plain(tcp) => self.services.tls.accept(tcp).await?,
                         tls => tls,
                     };
                 }
@@ -186,7 +188,7 @@ impl PgGateway {
     /// refused (and told why). A password in clear text is taken only on a loopback listener.
     async fn log_in(
         &self,
-        client: &mut ClientStream,
+        client: &mut WireStream,
         peer: SocketAddr,
         loopback: bool,
         parameters: HashMap<String, String>,
@@ -263,7 +265,7 @@ impl PgGateway {
     /// Greets the logged-in client as the target did, then relays and records until the end.
     async fn relay_session(
         &self,
-        mut client: ClientStream,
+        mut client: WireStream,
         peer: SocketAddr,
         login: Login,
     ) -> std::io::Result<()> {
@@ -363,19 +365,55 @@ async fn cancel_on(target: &Target) -> std::io::Result<()> {
     let mut request = BytesMut::new();
     frontend::cancel_request(target.key.0, target.key.1, &mut request);
     let send = async {
-        let mut stream = TcpStream::connect(&target.address).await?;
-        stream.write_all(&request).await
+        let mut stream = dial(&target.address, &target.tls)
+            .await
+            .map_err(std::io::Error::other)?;
+        stream.write_all(&request).await?;
+        stream.flush().await
     };
     tokio::time::timeout(TARGET_TIME, send)
         .await
         .unwrap_or_else(|_| Err(std::io::ErrorKind::TimedOut.into()))
 }
 
+/// A connection to the target at `address`, inside TLS where `tls` wants it and the target
+/// agrees to the `SSLRequest` (protocol section 55.2.10). Errors are for the administrator.
+async fn dial(address: &str, tls: &TargetTls) -> Result<WireStream, String> {
+    let mut stream = TcpStream::connect(address)
+        .await
+        .map_err(|error| error.to_string())?;
+    // Small messages answered at once: no Nagle delay (see `wire::accept`).
+    stream
+        .set_nodelay(true)
+        .map_err(|error| error.to_string())?;
+    if !tls.wanted() {
+        return Ok(WireStream::Plain(stream));
+    }
+    let mut request = Vec::with_capacity(8);
+    request.extend_from_slice(&8i32.to_be_bytes());
+    request.extend_from_slice(&SSL_REQUEST.to_be_bytes());
+    stream
+        .write_all(&request)
+        .await
+        .map_err(|error| error.to_string())?;
+    let mut answer = [0u8; 1];
+    stream
+        .read_exact(&mut answer)
+        .await
+        .map_err(|error| error.to_string())?;
+    match answer[0] {
+        b'S' => tls.secure(stream).await,
+        b'N' => tls.without().map(|()| WireStream::Plain(stream)),
+        // An ErrorResponse: a server older than 7.0, or one that refuses at once.
+        _ => Err("the target answered the SSLRequest with neither S nor N".into()),
+    }
+}
+
 /// A client past its login, with the target connection made for it.
 struct Login {
     admitted: Admitted,
     application: String,
-    target_stream: TcpStream,
+    target_stream: WireStream,
     greeting: Vec<Vec<u8>>,
     target: Target,
 }
@@ -447,7 +485,7 @@ fn response(tag: u8, severity: &str, code: &str, message: &str) -> Vec<u8> {
 async fn connect_target(
     url: &str,
     client_parameters: &HashMap<String, String>,
-) -> Result<(TcpStream, Vec<Vec<u8>>, Target), String> {
+) -> Result<(WireStream, Vec<Vec<u8>>, Target), String> {
     let url = url::Url::parse(url).map_err(|error| error.to_string())?;
     let host = url.host_str().unwrap_or("localhost").to_owned();
     let address = format!("{host}:{}", url.port().unwrap_or(5432));
@@ -463,22 +501,14 @@ async fn connect_target(
             "the URL names its host in a parameter, which this gateway does not follow".into(),
         );
     }
-    if !clear_text_allowed(&host, asked(&["sslmode", "ssl-mode"]).as_deref()) {
-        return Err("TLS to the target is not offered by this gateway yet".into());
-    }
+    let tls = Arc::new(TargetTls::from_url(&url)?);
     let database = url.path().trim_start_matches('/').to_owned();
     let database = if database.is_empty() {
         user.clone()
     } else {
         decode(&database)
     };
-    let mut stream = TcpStream::connect(&address)
-        .await
-        .map_err(|error| error.to_string())?;
-    // Small messages answered at once: no Nagle delay (see `wire::accept`).
-    stream
-        .set_nodelay(true)
-        .map_err(|error| error.to_string())?;
+    let mut stream = dial(&address, &tls).await?;
     let mut parameters: Vec<(&str, &str)> = vec![("user", &user), ("database", &database)];
     for (name, value) in client_parameters {
         if PASSED_PARAMETERS.contains(&name.as_str()) {
@@ -548,6 +578,7 @@ async fn connect_target(
                 greeting.push(raw);
                 let target = Target {
                     address,
+                    tls,
                     key,
                     withdraw: Arc::default(),
                 };
@@ -578,15 +609,15 @@ async fn connect_target(
 /// told why), recording into `session` as it goes, and holding each statement for review
 /// where the connection says so (`withdraw` fires when the client cancels one).
 async fn relay(
-    client: ClientStream,
-    target: TcpStream,
+    client: WireStream,
+    target: WireStream,
     services: &Services,
     admitted: &Admitted,
     session: &WireSession,
     withdraw: &Notify,
 ) -> Ended {
     let (client_read, client_write) = tokio::io::split(client);
-    let (target_read, target_write) = target.into_split();
+    let (target_read, target_write) = tokio::io::split(target);
     // Buffered both ways: a pipeline of small messages is read in few reads and written in
     // few segments, flushed whenever nothing more is waiting to be read.
     let mut client_read = BufReader::with_capacity(RELAY_BUFFER, client_read);
@@ -905,7 +936,7 @@ async fn until(
 async fn held(
     hold: &Hold<'_>,
     statement: &str,
-    client: &tokio::sync::Mutex<BufWriter<WriteHalf<ClientStream>>>,
+    client: &tokio::sync::Mutex<BufWriter<WriteHalf<WireStream>>>,
     withdraw: &Notify,
     gone: impl Future<Output = ()>,
 ) -> Decision {
