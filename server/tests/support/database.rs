@@ -32,6 +32,9 @@ pub enum TestDatabase {
     },
     Postgres {
         admin: Box<PgConnectOptions>,
+        /// `LOUPE_TEST_DATABASE_URL` as given: the test database's URL is it with the name
+        /// changed, so what it says (or leaves unsaid, such as `sslmode`) reaches the store.
+        server_url: String,
         name: String,
     },
 }
@@ -71,6 +74,7 @@ impl TestDatabase {
                 }
                 TestDatabase::Postgres {
                     admin: Box::new(admin),
+                    server_url: url,
                     name,
                 }
             }
@@ -85,8 +89,12 @@ impl TestDatabase {
             TestDatabase::Sqlite { folder } => {
                 format!("sqlite://{}", folder.path().join("loupe.db").display())
             }
-            TestDatabase::Postgres { admin, name } => {
-                admin.clone().database(name).to_url_lossy().to_string()
+            TestDatabase::Postgres {
+                server_url, name, ..
+            } => {
+                let mut url = url::Url::parse(server_url).expect("LOUPE_TEST_DATABASE_URL parses");
+                url.set_path(name);
+                url.to_string()
             }
         }
     }
@@ -100,7 +108,7 @@ impl TestDatabase {
 
 impl Drop for TestDatabase {
     fn drop(&mut self) {
-        let TestDatabase::Postgres { admin, name } = self else {
+        let TestDatabase::Postgres { admin, name, .. } = self else {
             return;
         };
         let (admin, name) = (admin.as_ref().clone(), name.clone());
