@@ -17,8 +17,8 @@ use crate::{
     helpers::{TestApp, TestUser},
     tls_mariadb::{PASSWORD as TLS_PASSWORD, TlsMariadb},
     wire::{
-        dba_reviewer, decide, free_address, outside_address, pending_review, recorded, rows,
-        running_session, sessions,
+        ctrl_c, dba_reviewer, decide, free_address, outside_address, pending_review, recorded,
+        rows, running_session, sessions,
     },
 };
 
@@ -444,12 +444,7 @@ async fn kill_query_stops_the_statement_on_the_target_and_kill_in_loupe_ends_the
         .spawn()
         .unwrap();
     let running = running_session(&app, &alice, "SELECT SLEEP(30)").await;
-    let pid = nix::unistd::Pid::from_raw(child.id().unwrap() as i32);
-    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).unwrap();
-    let output = tokio::time::timeout(Duration::from_secs(10), child.wait_with_output())
-        .await
-        .expect("the client ends once its statement is killed")
-        .unwrap();
+    let output = ctrl_c(child, "the client ends once its statement is killed").await;
     assert!(started.elapsed() < Duration::from_secs(20));
     let said = format!(
         "{}{}",
@@ -594,12 +589,7 @@ async fn statements_on_a_reviewed_connection_wait_for_a_reviewer_and_ctrl_c_with
         .spawn()
         .unwrap();
     let review = pending_review(&app, &rita, "SELECT 'waiting' AS x").await;
-    let pid = nix::unistd::Pid::from_raw(child.id().unwrap() as i32);
-    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).unwrap();
-    let output = tokio::time::timeout(Duration::from_secs(10), child.wait_with_output())
-        .await
-        .expect("the client ends once its statement is withdrawn")
-        .unwrap();
+    let output = ctrl_c(child, "the client ends once its statement is withdrawn").await;
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
         stderr.contains("the client cancelled the statement"),
@@ -857,12 +847,7 @@ async fn targets_are_reached_over_tls_as_their_url_says() {
         .spawn()
         .unwrap();
     let running = running_session(&app, &alice, "SELECT SLEEP(30)").await;
-    let pid = nix::unistd::Pid::from_raw(child.id().unwrap() as i32);
-    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).unwrap();
-    tokio::time::timeout(Duration::from_secs(10), child.wait_with_output())
-        .await
-        .expect("the client ends once its statement is killed")
-        .unwrap();
+    ctrl_c(child, "the client ends once its statement is killed").await;
     let events = app.events(&alice, &running).await;
     assert!(
         events.iter().any(|event| event.kind == EventKind::Note

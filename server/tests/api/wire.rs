@@ -65,6 +65,17 @@ fn psql(address: &str, user: &TestUser, database: &str) -> tokio::process::Comma
     command
 }
 
+/// Ctrl-C in a client started with piped output, as a person presses it: SIGINT, then its
+/// output once it has ended (within 10 s, else the test fails saying what `ends` expected).
+pub(crate) async fn ctrl_c(child: tokio::process::Child, ends: &str) -> std::process::Output {
+    let pid = nix::unistd::Pid::from_raw(child.id().expect("the client runs") as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).unwrap();
+    tokio::time::timeout(Duration::from_secs(10), child.wait_with_output())
+        .await
+        .expect(ends)
+        .unwrap()
+}
+
 /// The first page of the sessions `who` sees, filtered by `query` (`status=running`, …).
 pub(crate) async fn sessions(app: &TestApp, who: &TestUser, query: &str) -> Vec<Session> {
     let page: SessionPage = app.get_json(who, &format!("/api/sessions?{query}")).await;
@@ -352,12 +363,7 @@ async fn ctrl_c_in_psql_cancels_the_statement_on_the_target() {
         .spawn()
         .unwrap();
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    let pid = nix::unistd::Pid::from_raw(child.id().unwrap() as i32);
-    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).unwrap();
-    let output = tokio::time::timeout(Duration::from_secs(10), child.wait_with_output())
-        .await
-        .expect("psql ends once the statement is cancelled")
-        .unwrap();
+    let output = ctrl_c(child, "psql ends once the statement is cancelled").await;
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
         stderr.contains("canceling statement due to user request"),
@@ -687,12 +693,7 @@ async fn statements_on_a_reviewed_connection_wait_for_a_reviewer() {
         .spawn()
         .unwrap();
     let waiting = pending_review(&app, &rita, "SELECT 'waiting'").await;
-    let pid = nix::unistd::Pid::from_raw(child.id().unwrap() as i32);
-    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).unwrap();
-    let output = tokio::time::timeout(Duration::from_secs(10), child.wait_with_output())
-        .await
-        .expect("psql ends once its statement is withdrawn")
-        .unwrap();
+    let output = ctrl_c(child, "psql ends once its statement is withdrawn").await;
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
         stderr.contains("the client cancelled the statement"),
@@ -1372,12 +1373,7 @@ async fn targets_are_reached_over_tls_as_their_url_says() {
         .spawn()
         .unwrap();
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    let pid = nix::unistd::Pid::from_raw(child.id().unwrap() as i32);
-    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).unwrap();
-    let output = tokio::time::timeout(Duration::from_secs(10), child.wait_with_output())
-        .await
-        .expect("psql ends once the statement is cancelled")
-        .unwrap();
+    let output = ctrl_c(child, "psql ends once the statement is cancelled").await;
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
         stderr.contains("canceling statement due to user request"),
