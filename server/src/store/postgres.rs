@@ -39,9 +39,10 @@ impl PostgresStore {
 }
 
 /// Loupe's own database on this machine is reached in clear text unless the URL (or
-/// `PGSSLMODE`, `by_environment`) names a TLS mode: on loopback TLS protects nothing and costs every byte a
-/// decryption on each side (a 1 GiB download from the store came at 0.41-0.48x of the same
-/// file served statically over TLS, 0.5-0.6x without). Elsewhere libpq's default, `prefer`.
+/// `PGSSLMODE`: `by_environment`) names a TLS mode: on loopback TLS protects nothing and costs
+/// every byte an encryption and a decryption (`bench download`: a 1 GiB txt from the store at
+/// 0.41-0.48x of the same file served statically over TLS, 0.59-0.64x without). Elsewhere
+/// libpq's default, `prefer`.
 fn clear_on_loopback(
     options: PgConnectOptions,
     url: &str,
