@@ -140,6 +140,12 @@ fn check_url(kind: ConnectionKind, url: &str) -> Result<(), ApiError> {
             .map_err(|error| ApiError::bad_request("url", format!("url: {error}")))?;
         TargetTls::from_url(&parsed)
             .map_err(|message| ApiError::bad_request("url", format!("url: {message}")))?;
+        // And as the Run page reads it: sqlx takes each database's own spelling only.
+        let read = match kind {
+            ConnectionKind::Postgres => url.parse::<sqlx::postgres::PgConnectOptions>().map(drop),
+            _ => url.parse::<sqlx::mysql::MySqlConnectOptions>().map(drop),
+        };
+        read.map_err(|error| ApiError::bad_request("url", format!("url: {error}")))?;
     }
     Ok(())
 }

@@ -6,13 +6,18 @@
 //! | mode | TLS | certificate checked |
 //! |---|---|---|
 //! | `disable` / `DISABLED` | never | — |
-//! | `allow`, `prefer` / `PREFERRED` (the default) | when the target offers it | no |
+//! | `allow`, `prefer` / `PREFERRED` (the default) | when the target offers it; off loopback always | no |
 //! | `require` / `REQUIRED` | always | no |
 //! | `verify-ca` / `VERIFY_CA` | always | chain to a trusted root |
 //! | `verify-full` / `VERIFY_IDENTITY` | always | chain, and the URL's host in it |
 //!
-//! The trusted roots are the PEM file `sslrootcert` (or `ssl-ca`) names, else the Mozilla
-//! roots of `webpki-roots` (what `sqlx` trusts too). Client certificates are not sent.
+//! Stricter than libpq in one place: off loopback, `prefer` does not go on in clear text when
+//! the target declines TLS, since anyone on the path can decline for it and read the stored
+//! password. As libpq does, a roots file with `require` checks the chain (`verify-ca`).
+//!
+//! The trusted roots are the PEM file `sslrootcert` (or `ssl-root-cert`, `ssl-ca`, `sslca`)
+//! names, else the Mozilla roots of `webpki-roots` (what `sqlx` trusts too). Client
+//! certificates are not sent.
 //! The wire relays ([`crate::wire`]) negotiate TLS in each protocol's own way and call
 //! [`TargetTls::secure`] for the handshake.
 
@@ -53,7 +58,7 @@ pub struct TargetTls {
 
 /// The URL parameters that set the mode, and those that name the roots' file.
 const MODE_PARAMETERS: [&str; 2] = ["sslmode", "ssl-mode"];
-const ROOT_PARAMETERS: [&str; 2] = ["sslrootcert", "ssl-ca"];
+const ROOT_PARAMETERS: [&str; 4] = ["sslrootcert", "ssl-root-cert", "ssl-ca", "sslca"];
 /// Client certificates, which the relays do not send: refused rather than ignored.
 const CLIENT_CERTIFICATE_PARAMETERS: [&str; 4] = ["sslcert", "sslkey", "ssl-cert", "ssl-key"];
 
@@ -85,6 +90,11 @@ impl TargetTls {
                 ));
             }
         }
+        // libpq: "if a root CA file exists, the behavior of sslmode=require will be the same as
+        // that of verify-ca".
+        if mode == TlsMode::Require && roots.is_some() {
+            mode = TlsMode::VerifyCa;
+        }
         // `Url` keeps an IPv6 host in brackets; a certificate names it without.
         let host = url
             .host_str()
@@ -100,11 +110,17 @@ impl TargetTls {
         self.mode != TlsMode::Disable
     }
 
-    /// What to do when the target does not offer TLS: go on in clear text where the mode
-    /// only prefers it, else the error to report.
+    /// What to do when the target does not offer TLS: go on in clear text where the mode is
+    /// `disable`, or `prefer` on loopback; else the error to report.
     pub fn without(&self) -> Result<(), String> {
+        let loopback = matches!(self.host.as_str(), "localhost" | "127.0.0.1" | "::1");
         match self.mode {
-            TlsMode::Disable | TlsMode::Prefer => Ok(()),
+            TlsMode::Disable => Ok(()),
+            TlsMode::Prefer if loopback => Ok(()),
+            TlsMode::Prefer => Err(
+                "the target does not offer TLS: off loopback Loupe sends its password only inside TLS (sslmode=disable in the URL allows clear text)"
+                    .into(),
+            ),
             _ => Err("the target does not offer TLS, which its URL requires (sslmode)".into()),
         }
     }
@@ -291,15 +307,28 @@ mod tests {
             ("?sslmode=verify-full", TlsMode::VerifyFull),
             ("?ssl-mode=VERIFY_IDENTITY", TlsMode::VerifyFull),
         ] {
-            let tls = read(&format!("postgres://u@db.example:5432/d{query}")).unwrap();
-            assert_eq!(tls.mode, mode, "{query}");
-            assert_eq!(tls.wanted(), mode != TlsMode::Disable, "{query}");
+            let remote = read(&format!("postgres://u@db.example:5432/d{query}")).unwrap();
+            let local = read(&format!("postgres://u@127.0.0.1:5432/d{query}")).unwrap();
+            assert_eq!(remote.mode, mode, "{query}");
+            assert_eq!(remote.wanted(), mode != TlsMode::Disable, "{query}");
+            // Clear text when the target declines: only where the URL says so, or prefer on
+            // loopback (anyone on the path could decline for a remote target).
             assert_eq!(
-                tls.without().is_ok(),
+                remote.without().is_ok(),
+                mode == TlsMode::Disable,
+                "{query}"
+            );
+            assert_eq!(
+                local.without().is_ok(),
                 matches!(mode, TlsMode::Disable | TlsMode::Prefer),
                 "{query}"
             );
         }
+        // A roots file with require checks the chain, as libpq does.
+        let tls = read("postgres://u@h/d?sslmode=require&sslrootcert=/ca.pem").unwrap();
+        assert_eq!(tls.mode, TlsMode::VerifyCa);
+        let tls = read("mysql://u@h/d?ssl-mode=REQUIRED&sslca=/ca.pem").unwrap();
+        assert_eq!(tls.mode, TlsMode::VerifyCa);
     }
 
     #[test]

@@ -124,11 +124,21 @@ pub fn render(
         skip,
     };
     let (windows, received) = tokio::sync::mpsc::channel(READ_AHEAD);
-    tokio::spawn(renderer.run(windows));
-    futures_util::stream::unfold(received, |mut received| async move {
-        let window = received.recv().await?;
-        Some((window, received))
-    })
+    let reader = tokio::spawn(renderer.run(windows));
+    futures_util::stream::unfold(
+        (received, Some(reader)),
+        |(mut received, reader)| async move {
+            match received.recv().await {
+                Some(window) => Some((window, (received, reader))),
+                // The reader ended: at the end, or by panicking, which must not pass for the
+                // end of the download.
+                None => match reader?.await {
+                    Ok(()) => None,
+                    Err(error) => Some((Err(std::io::Error::other(error)), (received, None))),
+                },
+            }
+        },
+    )
     .flat_map(|window: Result<Vec<Bytes>, std::io::Error>| match window {
         Ok(pieces) => futures_util::stream::iter(pieces.into_iter().map(Ok)).left_stream(),
         Err(error) => futures_util::stream::once(async move { Err(error) }).right_stream(),

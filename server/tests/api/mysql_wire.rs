@@ -899,4 +899,22 @@ async fn targets_are_reached_over_tls_as_their_url_says() {
         assert!(!check.ok, "{name}");
         assert!(check.message.contains(why), "{name}: {}", check.message);
     }
+
+    // PostgreSQL's spelling of a mode, which the Run page's driver does not take for MySQL, is
+    // refused when the connection is saved, naming the field.
+    let refused = app
+        .call(
+            Method::POST,
+            "/api/connections",
+            Some(&admin),
+            Some(json!({ "name": "libpq-spelling", "kind": "mysql", "url": url("localhost", "ssl-mode=require") })),
+        )
+        .await;
+    assert_eq!(refused.status(), 400);
+    let body: serde_json::Value = refused.json().await.unwrap();
+    assert_eq!(body["field"], "url", "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("require"),
+        "{body}"
+    );
 }

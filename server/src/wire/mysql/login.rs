@@ -265,6 +265,13 @@ pub async fn connect_target(
     let mut seq = sequence(&greeting).wrapping_add(1);
     // TLS as the URL asks, where the target offers it: an SSL request (a handshake response
     // cut after the character set), the handshake, then the whole response inside TLS.
+    // The flags the handshake response will carry (mysql_common sets these two from its
+    // arguments), so that the SSL request says the same.
+    ours.set(
+        CapabilityFlags::CLIENT_CONNECT_WITH_DB,
+        !database.is_empty(),
+    );
+    ours.insert(CapabilityFlags::CLIENT_PLUGIN_AUTH);
     let mut stream = if tls.wanted() && offered.contains(CapabilityFlags::CLIENT_SSL) {
         ours |= CapabilityFlags::CLIENT_SSL;
         let request = SslRequest::new(ours, MAX_PACKET, collation);
