@@ -7,6 +7,7 @@ import { appendFileSync, mkdtempSync, mkdirSync, readFileSync, rmSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createRequire } from 'node:module';
+import { createServer } from 'node:net';
 import { chromium } from 'playwright-core';
 
 /** axe-core's browser build, from the npm package (run in a page by `accessibilityProblems`). */
@@ -22,6 +23,29 @@ function required(name) {
 }
 
 /** Starts `loupe serve` on a free port with its own data folder; resolves once it listens. */
+/**
+ * A port for a listener the server binds a moment later (its wire listeners). Not one asked of
+ * the kernel (`listen(0)`): those come from the ephemeral range, where an outgoing connection
+ * made in between can take it. Chosen below that range and checked free on every address, as
+ * the Rust tests' `free_port` (server/tests/support/ports.rs) does.
+ */
+export async function freePort() {
+  const low = 10_000;
+  const ephemeral = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').split(/\s+/)[0]) || 32_768;
+  const span = ephemeral - low;
+  const start = process.pid * 7_919 + Math.floor(Math.random() * span);
+  for (let step = 0; step < span; step++) {
+    const port = low + ((start + step) % span);
+    const free = await new Promise((resolve) => {
+      const probe = createServer();
+      probe.once('error', () => resolve(false));
+      probe.listen(port, '0.0.0.0', () => probe.close(() => resolve(true)));
+    });
+    if (free) return port;
+  }
+  throw new Error('no free port below the ephemeral range');
+}
+
 export async function startServer(extraEnv = {}) {
   const dataDir = mkdtempSync(join(tmpdir(), 'loupe-e2e-'));
   let { child, url } = await spawnServer(dataDir, '127.0.0.1:0', extraEnv);

@@ -6,26 +6,16 @@
 // what the driver saw.
 
 import assert from 'node:assert/strict';
-import { createServer } from 'node:net';
 import { after, before, test } from 'node:test';
 import pg from 'pg';
 import mysql from 'mysql2/promise';
 import { request } from 'playwright-core';
-import { ADMIN_PASSWORD, collectPageErrors, hasEnded, launchBrowser, logInAs, screenshot, startServer } from '../support.mjs';
+import { ADMIN_PASSWORD, collectPageErrors, freePort, hasEnded, launchBrowser, logInAs, screenshot, startServer } from '../support.mjs';
 
 const POSTGRES = { host: '127.0.0.1', port: 5432, user: 'postgres', database: 'postgres' };
 const MARIADB = { host: '127.0.0.1', port: 3306, user: 'root' };
 
 /** A port nobody listens on (the server binds it a moment later). */
-function freePort() {
-  return new Promise((resolve) => {
-    const probe = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = probe.address();
-      probe.close(() => resolve(port));
-    });
-  });
-}
-
 let server;
 let http;
 let token;
