@@ -48,10 +48,12 @@ export async function freePort() {
 
 export async function startServer(extraEnv = {}) {
   const dataDir = mkdtempSync(join(tmpdir(), 'loupe-e2e-'));
-  let { child, url } = await spawnServer(dataDir, '127.0.0.1:0', extraEnv);
+  let { child, url, log } = await spawnServer(dataDir, '127.0.0.1:0', extraEnv);
   const exited = () => new Promise((resolve) => (child.exitCode !== null || child.signalCode !== null ? resolve() : child.once('exit', resolve)));
   return {
     url,
+    /** What the server has printed so far (for a test's error when it misbehaves). */
+    log: () => log(),
     /** Kills the server as a crash would (SIGKILL). */
     async crash() {
       const gone = exited();
@@ -60,7 +62,7 @@ export async function startServer(extraEnv = {}) {
     },
     /** Starts the server again on the same address, over the same data. */
     async restart() {
-      ({ child } = await spawnServer(dataDir, url.replace('http://', ''), extraEnv));
+      ({ child, log } = await spawnServer(dataDir, url.replace('http://', ''), extraEnv));
     },
     async stop() {
       const gone = exited();
@@ -104,7 +106,7 @@ async function spawnServer(dataDir, bind, extraEnv) {
       reject(new Error(`the server exited with ${code} before listening:\n${log}`));
     });
   });
-  return { child, url };
+  return { child, url, log: () => log };
 }
 
 /** Debian's Chromium in a fresh profile, with the flags this sandboxed machine needs. */

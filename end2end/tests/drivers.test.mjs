@@ -58,7 +58,7 @@ before(async () => {
   for (let attempt = 0; ; attempt++) {
     const health = await http.get(`${server.url}/healthz`).catch(() => null);
     if (health?.ok()) break;
-    if (attempt === 300) throw new Error('the server did not become healthy in 30 s');
+    if (attempt === 300) throw new Error(`the server did not become healthy in 30 s:\n${server.log()}`);
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
   const login = await http.post(`${server.url}/api/auth/login`, {
