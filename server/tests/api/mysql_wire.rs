@@ -17,8 +17,8 @@ use crate::{
     helpers::{TestApp, TestUser},
     tls_mariadb::{PASSWORD as TLS_PASSWORD, TlsMariadb},
     wire::{
-        ctrl_c, dba_reviewer, decide, free_address, outside_address, pending_review, recorded,
-        rows, running_session, sessions,
+        assert_target_unreachable, ctrl_c, dba_reviewer, decide, free_address, outside_address,
+        pending_review, recorded, rows, running_session, sessions,
     },
 };
 
@@ -889,15 +889,7 @@ async fn targets_are_reached_over_tls_as_their_url_says() {
             .output()
             .await
             .unwrap();
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        assert!(!output.status.success(), "{name}");
-        assert!(
-            stderr.contains(&format!("cannot connect to the target of {name}")),
-            "{name}: {stderr}"
-        );
-        let check = app.test_connection(&admin, &connection.id).await;
-        assert!(!check.ok, "{name}");
-        assert!(check.message.contains(why), "{name}: {}", check.message);
+        assert_target_unreachable(&app, &admin, &connection.id, name, &output, why).await;
     }
 
     // PostgreSQL's spelling of a mode, which the Run page's driver does not take for MySQL, is

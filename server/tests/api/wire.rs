@@ -76,6 +76,42 @@ pub(crate) async fn ctrl_c(child: tokio::process::Child, ends: &str) -> std::pro
         .unwrap()
 }
 
+/// psql through Loupe as `user` on `connection` runs `pg_sleep(30)`, pressed Ctrl-C after 1.5 s:
+/// what it printed on stderr once it ended.
+async fn cancel_a_sleep(address: &str, user: &TestUser, connection: &str) -> String {
+    let child = psql(address, user, connection)
+        .args(["-c", "SELECT pg_sleep(30)"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let output = ctrl_c(child, "psql ends once the statement is cancelled").await;
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// A client that could not get through to connection `name`'s target: it failed, told only
+/// that the target cannot be reached, while the administrator's Test of the connection fails
+/// saying `why`.
+pub(crate) async fn assert_target_unreachable(
+    app: &TestApp,
+    admin: &TestUser,
+    connection_id: &str,
+    name: &str,
+    output: &std::process::Output,
+    why: &str,
+) {
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{name}");
+    assert!(
+        stderr.contains(&format!("cannot connect to the target of {name}")),
+        "{name}: {stderr}"
+    );
+    let check = app.test_connection(admin, connection_id).await;
+    assert!(!check.ok, "{name}");
+    assert!(check.message.contains(why), "{name}: {}", check.message);
+}
+
 /// The first page of the sessions `who` sees, filtered by `query` (`status=running`, …).
 pub(crate) async fn sessions(app: &TestApp, who: &TestUser, query: &str) -> Vec<Session> {
     let page: SessionPage = app.get_json(who, &format!("/api/sessions?{query}")).await;
@@ -356,15 +392,7 @@ async fn ctrl_c_in_psql_cancels_the_statement_on_the_target() {
     postgres_connection(&app, &admin, "pg", json!({})).await;
 
     let started = std::time::Instant::now();
-    let child = psql(&address, &alice, "pg")
-        .args(["-c", "SELECT pg_sleep(30)"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    let output = ctrl_c(child, "psql ends once the statement is cancelled").await;
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stderr = cancel_a_sleep(&address, &alice, "pg").await;
     assert!(
         stderr.contains("canceling statement due to user request"),
         "{stderr}"
@@ -1366,15 +1394,7 @@ async fn targets_are_reached_over_tls_as_their_url_says() {
     }
 
     // Ctrl-C reaches the target the way the login went: its cancel request inside TLS.
-    let child = psql(&address, &alice, "verify-full")
-        .args(["-c", "SELECT pg_sleep(30)"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    let output = ctrl_c(child, "psql ends once the statement is cancelled").await;
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stderr = cancel_a_sleep(&address, &alice, "verify-full").await;
     assert!(
         stderr.contains("canceling statement due to user request"),
         "{stderr}"
@@ -1414,15 +1434,7 @@ async fn targets_are_reached_over_tls_as_their_url_says() {
             .output()
             .await
             .unwrap();
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        assert!(!output.status.success(), "{name}");
-        assert!(
-            stderr.contains(&format!("cannot connect to the target of {name}")),
-            "{name}: {stderr}"
-        );
-        let check = app.test_connection(&admin, &connection.id).await;
-        assert!(!check.ok, "{name}");
-        assert!(check.message.contains(why), "{name}: {}", check.message);
+        assert_target_unreachable(&app, &admin, &connection.id, name, &output, why).await;
     }
 
     // A TLS mode neither path knows is refused when the connection is saved, naming the field.
