@@ -7,16 +7,28 @@
 //! it. When recording falls behind by [`QUEUE`] pieces the relay waits, and the program's
 //! output with it: nothing shown is left out of the record.
 //!
-//! The screen is kept by a second task (the keyframer), handed the same pieces in order, so
-//! emulating the terminal (asciinema's avt, about 50 MB/s on one core) and committing to the
-//! store run side by side rather than one after the other.
+//! Keyframes are derived from the record, off the relay's path: the keyframer is told what is
+//! committed (with a copy of the bytes while fewer than [`COPIES_HELD`] wait for it, else it
+//! reads them back from the store) and feeds them to a screen on a thread of its own at the
+//! lowest CPU priority (nice 19). Emulating the terminal (asciinema's avt, about
+//! 50 MB/s on one core) is most of what a busy terminal costs Loupe, so it takes only the CPU
+//! the relay, the SSH crypto and the store leave, and a terminal pouring out output is never
+//! slowed by it. Keyframes then come late (they catch up once the machine has room), which only
+//! makes a seek into the newest output replay more from the keyframe before it; memory stays
+//! flat however far behind the keyframer is, as the bytes wait in the store, not in a queue.
 //!
 //! A keyframe (the screen as escape sequences, see [`Screen::dump`]) is stored once the output
-//! since the last one reaches [`KEYFRAME_BYTES`], or [`KEYFRAME_EVERY`] has passed since it, and
-//! in either case at least 20 times the last keyframe's size, so keyframes add at most about 5%
-//! to what a recording stores.
+//! since the last one reaches [`KEYFRAME_BYTES`], or [`KEYFRAME_EVERY`] of the recording's time
+//! has passed since it, and in either case at least 20 times the last keyframe's size, so
+//! keyframes add at most about 5% to what a recording stores.
 
-use std::time::{Duration, Instant};
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Duration,
+};
 
 use bytes::Bytes;
 use loupe_protocol::{EventKind, Stream};
@@ -36,11 +48,19 @@ const QUEUE: usize = 256;
 /// Output between keyframes at least (a screen of 200×60 dumps to about 20 KiB at most with
 /// colours; 20 times that is the floor past the first).
 pub const KEYFRAME_BYTES: u64 = 256 * 1024;
-/// Time between keyframes at most while output arrives (a player seeking in a quiet session
-/// replays at most this much).
+/// Time between keyframes at most while output arrives, in the recording's time (a player
+/// seeking in a quiet session replays at most this much).
 pub const KEYFRAME_EVERY: Duration = Duration::from_secs(30);
 /// Keyframes are this many times smaller than the output between them, at least.
 const KEYFRAME_RATIO: u64 = 20;
+/// Bytes of output copied for the keyframer that may wait for it: past this it reads the
+/// output back from the store instead, so a keyframer far behind costs no memory.
+pub const COPIES_HELD: u64 = 4 * 1024 * 1024;
+/// Output the keyframer reads back from the store at once, in bytes.
+const READ_BACK_BYTES: u64 = 1024 * 1024;
+/// Chunks read back that may wait for the screen thread (64 KiB each at most): the keyframer
+/// reads no further ahead than this.
+const SCREEN_QUEUE: usize = 16;
 
 enum Piece {
     Output(i64, Bytes),
@@ -52,41 +72,52 @@ enum Piece {
 pub struct Recording {
     pieces: mpsc::Sender<Piece>,
     task: tokio::task::JoinHandle<Result<(), String>>,
+    keyframes: tokio::task::JoinHandle<()>,
 }
 
 impl Recording {
     /// Starts recording `session_id`, whose terminal opened at `size` (its first event).
     pub fn start(recorder: Recorder, store: Store, session_id: String, size: Size) -> Recording {
+        Self::start_copying(recorder, store, session_id, size, COPIES_HELD)
+    }
+
+    /// [`Recording::start`] with at most `copies_held` bytes of output copied for the
+    /// keyframer ([`COPIES_HELD`] there): with 0, every byte is read back from the store, as
+    /// for a keyframer far behind.
+    pub fn start_copying(
+        recorder: Recorder,
+        store: Store,
+        session_id: String,
+        size: Size,
+        copies_held: u64,
+    ) -> Recording {
         let (pieces, receiver) = mpsc::channel(QUEUE);
-        let (screen, screen_ops) = mpsc::channel(QUEUE);
+        let (progress, progress_receiver) = mpsc::unbounded_channel();
+        let held = Arc::new(AtomicU64::new(0));
         let keyframer = Keyframer {
             store,
             session_id: session_id.clone(),
-            screen: Screen::new(size),
-            clock: KeyframeClock {
-                bytes_since: 0,
-                since: Instant::now(),
-                last_len: 0,
-            },
-            screen_at_us: now_us(),
+            read: 0,
+            held: held.clone(),
         };
-        let keyframes = tokio::spawn(keyframer.run(screen_ops));
+        let keyframes = tokio::spawn(keyframer.run(size, progress_receiver));
         let writer = Writer {
             recorder,
             session_id,
-            screen: Some(screen),
+            keyframer: Some(progress),
+            held,
+            copies_held,
             output: Pending::default(),
             keys: Pending::default(),
             output_bytes: 0,
             in_flight: None,
         };
-        let task = tokio::spawn(async move {
-            let written = writer.run(receiver, size).await;
-            // The writer has dropped its side: the keyframer finishes what it was handed.
-            let _ = keyframes.await;
-            written
-        });
-        Recording { pieces, task }
+        let task = tokio::spawn(writer.run(receiver, size));
+        Recording {
+            pieces,
+            task,
+            keyframes,
+        }
     }
 
     /// False once the recording has failed (see [`Recording::finish`] for why).
@@ -112,12 +143,26 @@ impl Recording {
             .is_ok()
     }
 
-    /// Records everything handed over; `Err` says why recording failed.
+    /// Records everything handed over; `Err` says why recording failed. Keyframes may still
+    /// be on their way (see the module's docs): they finish on their own.
     pub async fn finish(self) -> Result<(), String> {
         drop(self.pieces);
         self.task
             .await
             .unwrap_or_else(|error| Err(format!("the recording task failed: {error}")))
+    }
+
+    /// [`Recording::finish`], then waits for the keyframes too (a bench or a test reading
+    /// them next).
+    pub async fn finish_with_keyframes(self) -> Result<(), String> {
+        let keyframes = self.keyframes;
+        drop(self.pieces);
+        let recorded = self
+            .task
+            .await
+            .unwrap_or_else(|error| Err(format!("the recording task failed: {error}")));
+        let _ = keyframes.await;
+        recorded
     }
 }
 
@@ -130,49 +175,46 @@ struct Pending {
     seq: Option<u64>,
 }
 
-struct KeyframeClock {
-    bytes_since: u64,
-    since: Instant,
-    last_len: u64,
-}
-
-impl KeyframeClock {
-    fn due(&self) -> bool {
-        let floor = self.last_len * KEYFRAME_RATIO;
-        self.bytes_since >= KEYFRAME_BYTES.max(floor)
-            || (self.bytes_since > 0
-                && self.bytes_since >= floor
-                && self.since.elapsed() >= KEYFRAME_EVERY)
-    }
-}
-
-/// What the keyframer is handed, in the order of the recording.
-enum ScreenOp {
-    Feed(i64, Bytes),
-    Resize(Size),
-    /// Everything fed so far is recorded: the output event `seq` has `byte_offset` bytes.
-    Recorded {
+/// What the writer tells the keyframer, in the order of the recording.
+#[derive(Debug, PartialEq)]
+enum Progress {
+    /// The output event `seq` has its first `recorded` bytes committed to the store; the last
+    /// of them arrived from `at_us` on and are in `copy` when the writer could spare one.
+    Committed {
         seq: u64,
-        byte_offset: u64,
-        bytes: u64,
+        recorded: u64,
+        at_us: i64,
+        copy: Option<Bytes>,
     },
+    /// The terminal took this size after everything committed so far.
+    Resize(Size),
 }
 
-/// Writes the recording to the store. The screen is the keyframer's, in a task of its own, so
-/// emulating the terminal and committing run side by side.
+/// Writes the recording to the store and tells the keyframer how far it is.
 struct Writer {
     recorder: Recorder,
     session_id: String,
     /// None once keyframes stop (output reached the storage limit: keyframes past what is kept
-    /// would be of nothing).
-    screen: Option<mpsc::Sender<ScreenOp>>,
+    /// would be of nothing). Unbounded, as what it carries is a few bytes per chunk committed.
+    keyframer: Option<mpsc::UnboundedSender<Progress>>,
+    /// Bytes of the copies sent to the keyframer that it has not taken yet, and how many it
+    /// may be.
+    held: Arc<AtomicU64>,
+    copies_held: u64,
     output: Pending,
     keys: Pending,
-    /// Output bytes recorded so far.
+    /// Output bytes committed so far.
     output_bytes: u64,
     /// The commit of the output written last, while it is under way: the next piece is queued
     /// before it returns, so gathering and committing overlap (the recorder keeps the order).
-    in_flight: Option<Commit>,
+    in_flight: Option<InFlight>,
+}
+
+struct InFlight {
+    commit: Commit,
+    at_us: i64,
+    bytes: u64,
+    copy: Option<Bytes>,
 }
 
 type Commit = std::pin::Pin<Box<dyn Future<Output = Result<Recorded, RecordError>> + Send + Sync>>;
@@ -192,7 +234,6 @@ impl Writer {
             tokio::select! {
                 piece = pieces.recv() => match piece {
                     Some(Piece::Output(at_us, bytes)) => {
-                        self.hand_to_keyframer(ScreenOp::Feed(at_us, bytes.clone())).await;
                         if gather(&mut self.output, at_us, &bytes) {
                             self.flush_output().await?;
                         }
@@ -203,8 +244,11 @@ impl Writer {
                         }
                     }
                     Some(Piece::Resize(at_us, size)) => {
+                        // The keyframer reads what is committed: the output before the resize
+                        // must be, before it hears of the resize.
                         self.flush().await?;
-                        self.hand_to_keyframer(ScreenOp::Resize(size)).await;
+                        self.settle().await?;
+                        self.tell(Progress::Resize(size));
                         self.event(NewEvent {
                             at_us,
                             text: Some(size.to_text()),
@@ -222,11 +266,11 @@ impl Writer {
         }
     }
 
-    async fn hand_to_keyframer(&mut self, op: ScreenOp) {
-        if let Some(screen) = &self.screen
-            && screen.send(op).await.is_err()
+    fn tell(&mut self, progress: Progress) {
+        if let Some(keyframer) = &self.keyframer
+            && keyframer.send(progress).is_err()
         {
-            self.screen = None;
+            self.keyframer = None;
         }
     }
 
@@ -256,17 +300,20 @@ impl Writer {
             else {
                 return Ok(());
             };
-            return self.recorded(seq, truncated, bytes).await;
+            let at_us = self.output.at_us;
+            return self.committed(seq, truncated, at_us, bytes, None).await;
         };
         if self.output.data.is_empty() {
             return Ok(());
         }
         let data = std::mem::take(&mut self.output.data);
+        let at_us = self.output.at_us;
         let bytes = data.len() as u64;
+        let copy = self.copy_for_keyframer(&data);
         let append = Append::Output {
             seq: Some(seq),
             stream: Stream::Stdout,
-            at_us: self.output.at_us,
+            at_us,
             data,
         };
         let commit = self
@@ -274,25 +321,60 @@ impl Writer {
             .submit(&self.session_id, vec![append])
             .await
             .map_err(|error| error.to_string())?;
-        let truncated = match self.in_flight.replace(Box::pin(commit)) {
-            Some(previous) => previous.await.map_err(|error| error.to_string())?.truncated,
-            None => false,
+        let under_way = InFlight {
+            commit: Box::pin(commit),
+            at_us,
+            bytes,
+            copy,
         };
-        self.recorded(seq, truncated, bytes).await
+        match self.in_flight.replace(under_way) {
+            Some(previous) => self.settled(seq, previous).await,
+            None => Ok(()),
+        }
+    }
+
+    /// A copy of `data` for the keyframer, unless the copies it has not taken yet would be
+    /// more than `copies_held` (or keyframes stopped).
+    fn copy_for_keyframer(&self, data: &[u8]) -> Option<Bytes> {
+        self.keyframer.as_ref()?;
+        let length = data.len() as u64;
+        let held = self.held.load(Ordering::Relaxed);
+        (held + length <= self.copies_held).then(|| {
+            self.held.fetch_add(length, Ordering::Relaxed);
+            Bytes::copy_from_slice(data)
+        })
     }
 
     /// Waits for the output under way to be committed.
     async fn settle(&mut self) -> Result<(), String> {
-        if let Some(commit) = self.in_flight.take() {
-            commit.await.map_err(|error| error.to_string())?;
+        if let (Some(under_way), Some(seq)) = (self.in_flight.take(), self.output.seq) {
+            self.settled(seq, under_way).await?;
         }
         Ok(())
     }
 
-    /// Tells the keyframer that `bytes` more of the output event `seq` are recorded (keyframes
-    /// stop once the storage limit cut the output).
-    async fn recorded(&mut self, seq: u64, truncated: bool, bytes: u64) -> Result<(), String> {
-        if truncated && self.screen.take().is_some() {
+    async fn settled(&mut self, seq: u64, under_way: InFlight) -> Result<(), String> {
+        let InFlight {
+            commit,
+            at_us,
+            bytes,
+            copy,
+        } = under_way;
+        let truncated = commit.await.map_err(|error| error.to_string())?.truncated;
+        self.committed(seq, truncated, at_us, bytes, copy).await
+    }
+
+    /// Tells the keyframer that `bytes` more of the output event `seq`, from `at_us` on, are
+    /// committed (keyframes stop once the storage limit cut the output).
+    async fn committed(
+        &mut self,
+        seq: u64,
+        truncated: bool,
+        at_us: i64,
+        bytes: u64,
+        copy: Option<Bytes>,
+    ) -> Result<(), String> {
+        if truncated && self.keyframer.take().is_some() {
             // Said once, where it happened: the terminal goes on, its record does not.
             self.event(NewEvent::new(
                 EventKind::Note,
@@ -301,12 +383,13 @@ impl Writer {
             .await?;
         }
         self.output_bytes += bytes;
-        let recorded = ScreenOp::Recorded {
+        let recorded = self.output_bytes;
+        self.tell(Progress::Committed {
             seq,
-            byte_offset: self.output_bytes,
-            bytes,
-        };
-        self.hand_to_keyframer(recorded).await;
+            recorded,
+            at_us,
+            copy,
+        });
         Ok(())
     }
 
@@ -322,55 +405,139 @@ impl Writer {
     }
 }
 
-/// Keeps the terminal's screen from the recorded output and stores a keyframe when one is due.
+/// What the screen thread is handed, in the order of the recording.
+enum ScreenWork {
+    /// A chunk of output event `seq` that arrived at `at_us` and ends `end` bytes into it.
+    Output {
+        seq: u64,
+        at_us: i64,
+        end: u64,
+        data: Bytes,
+    },
+    Resize(Size),
+}
+
+/// Hands committed output to the screen thread (the writer's copy, or read back from the
+/// store) and stores the keyframes it makes.
 struct Keyframer {
     store: Store,
     session_id: String,
-    screen: Screen,
-    clock: KeyframeClock,
-    /// When the last output the screen holds arrived: a keyframe's time, so that every byte
-    /// after a keyframe arrived at or after it.
-    screen_at_us: i64,
+    /// Output bytes handed to the screen thread.
+    read: u64,
+    /// The writer's count of the copies not taken yet.
+    held: Arc<AtomicU64>,
 }
 
 impl Keyframer {
-    async fn run(mut self, mut ops: mpsc::Receiver<ScreenOp>) {
-        while let Some(op) = ops.recv().await {
-            match op {
-                ScreenOp::Feed(at_us, bytes) => {
-                    self.screen.feed(&bytes);
-                    self.screen_at_us = at_us;
-                }
-                ScreenOp::Resize(size) => self.screen.resize(size),
-                ScreenOp::Recorded {
+    async fn run(mut self, size: Size, mut progress: mpsc::UnboundedReceiver<Progress>) {
+        let (work, work_queue) = mpsc::channel(SCREEN_QUEUE);
+        let (made, mut keyframes) = mpsc::unbounded_channel();
+        let started = std::thread::Builder::new()
+            .name("loupe-keyframes".into())
+            .spawn(move || keep_screen(size, work_queue, made));
+        if let Err(error) = started {
+            tracing::warn!(session = %self.session_id, %error, "could not start keyframing");
+            return;
+        }
+        while let Some(next) = progress.recv().await {
+            let handed = match next {
+                Progress::Committed {
                     seq,
-                    byte_offset,
-                    bytes,
+                    recorded,
+                    at_us,
+                    copy,
                 } => {
-                    self.clock.bytes_since += bytes;
-                    if self.clock.due() {
-                        self.keyframe(seq, byte_offset).await;
+                    if let Some(copy) = &copy {
+                        self.held.fetch_sub(copy.len() as u64, Ordering::Relaxed);
+                    }
+                    match copy {
+                        _ if recorded <= self.read => true,
+                        Some(data) if self.read + data.len() as u64 == recorded => {
+                            self.read = recorded;
+                            let output = ScreenWork::Output {
+                                seq,
+                                at_us,
+                                end: recorded,
+                                data,
+                            };
+                            work.send(output).await.is_ok()
+                        }
+                        _ => self.read_back(seq, recorded, &work, &mut keyframes).await,
                     }
                 }
+                Progress::Resize(size) => work.send(ScreenWork::Resize(size)).await.is_ok(),
+            };
+            if !handed {
+                break;
             }
+            self.store_made(&mut keyframes).await;
+        }
+        // The screen thread ends once it has drawn what it was handed.
+        drop(work);
+        while let Some(keyframe) = keyframes.recv().await {
+            self.store_keyframe(keyframe).await;
         }
     }
 
-    async fn keyframe(&mut self, seq: u64, byte_offset: u64) {
-        let size = self.screen.size();
-        let keyframe = KeyframeRecord {
-            seq: seq as i64,
-            byte_offset: byte_offset as i64,
-            at_us: self.screen_at_us,
-            cols: i32::from(size.cols),
-            rows: i32::from(size.rows),
-            screen: self.screen.dump(),
-        };
-        self.clock = KeyframeClock {
-            bytes_since: 0,
-            since: Instant::now(),
-            last_len: keyframe.screen.len() as u64,
-        };
+    /// Hands the screen thread output `seq` up to `recorded` bytes, read back from the store;
+    /// false when keyframes stop (the store failed, or the thread is gone).
+    async fn read_back(
+        &mut self,
+        seq: u64,
+        recorded: u64,
+        work: &mpsc::Sender<ScreenWork>,
+        keyframes: &mut mpsc::UnboundedReceiver<KeyframeRecord>,
+    ) -> bool {
+        while self.read < recorded {
+            let end = (self.read + READ_BACK_BYTES).min(recorded);
+            let chunks = match self
+                .store
+                .output_chunks(&self.session_id, seq as i64, self.read as i64, end as i64)
+                .await
+            {
+                Ok(chunks) => chunks,
+                Err(error) => {
+                    tracing::warn!(session = %self.session_id, %error, "keyframes stop: could not read the output back");
+                    return false;
+                }
+            };
+            let before = self.read;
+            for chunk in chunks {
+                let start = chunk.byte_offset as u64;
+                let chunk_end = start + chunk.data.len() as u64;
+                if chunk_end <= self.read {
+                    continue;
+                }
+                let skip = self.read.saturating_sub(start) as usize;
+                let data = Bytes::from(chunk.data).slice(skip..);
+                self.read = chunk_end;
+                let output = ScreenWork::Output {
+                    seq,
+                    at_us: chunk.at_us,
+                    end: chunk_end,
+                    data,
+                };
+                if work.send(output).await.is_err() {
+                    return false;
+                }
+                self.store_made(keyframes).await;
+            }
+            if self.read == before {
+                tracing::warn!(session = %self.session_id, "keyframes stop: committed output is not in the store");
+                return false;
+            }
+        }
+        true
+    }
+
+    /// Stores the keyframes made so far.
+    async fn store_made(&self, keyframes: &mut mpsc::UnboundedReceiver<KeyframeRecord>) {
+        while let Ok(keyframe) = keyframes.try_recv() {
+            self.store_keyframe(keyframe).await;
+        }
+    }
+
+    async fn store_keyframe(&self, keyframe: KeyframeRecord) {
         // A keyframe is derived from the output: one that is lost only makes seeking replay
         // more.
         if let Err(error) = self
@@ -383,6 +550,88 @@ impl Keyframer {
     }
 }
 
+/// The screen thread: feeds what it is handed to a screen at the lowest CPU priority and
+/// sends back a keyframe whenever one is due.
+fn keep_screen(
+    size: Size,
+    mut work: mpsc::Receiver<ScreenWork>,
+    made: mpsc::UnboundedSender<KeyframeRecord>,
+) {
+    // Linux's nice value is the thread's own (setpriority(2), "BUGS"): the runtime's threads
+    // keep theirs.
+    if let Err(error) = rustix::process::setpriority_process(Some(rustix::thread::gettid()), NICEST)
+    {
+        tracing::debug!(%error, "keyframes run at the usual priority");
+    }
+    let mut screen = Screen::new(size);
+    let mut clock = KeyframeClock::default();
+    while let Some(item) = work.blocking_recv() {
+        match item {
+            ScreenWork::Resize(size) => screen.resize(size),
+            ScreenWork::Output {
+                seq,
+                at_us,
+                end,
+                data,
+            } => {
+                screen.feed(&data);
+                if !clock.due(data.len() as u64, at_us) {
+                    continue;
+                }
+                let size = screen.size();
+                let keyframe = KeyframeRecord {
+                    seq: seq as i64,
+                    byte_offset: end as i64,
+                    // Every byte after this one arrived at or after it.
+                    at_us,
+                    cols: i32::from(size.cols),
+                    rows: i32::from(size.rows),
+                    screen: screen.dump(),
+                };
+                clock.taken(at_us, keyframe.screen.len() as u64);
+                if made.send(keyframe).is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// The lowest CPU priority a thread can give itself (nice 19).
+const NICEST: i32 = 19;
+
+/// When the next keyframe is due, by the output since the last one and the recording's time.
+#[derive(Debug, Default)]
+struct KeyframeClock {
+    bytes_since: u64,
+    /// When the last keyframe was taken (the first output, before any).
+    since_us: Option<i64>,
+    last_len: u64,
+}
+
+impl KeyframeClock {
+    /// Counts `bytes` more output that arrived at `at_us`; true when a keyframe is due after it.
+    fn due(&mut self, bytes: u64, at_us: i64) -> bool {
+        let since_us = *self.since_us.get_or_insert(at_us);
+        self.bytes_since += bytes;
+        let floor = self.last_len * KEYFRAME_RATIO;
+        let every_us = KEYFRAME_EVERY.as_micros() as i64;
+        self.bytes_since >= KEYFRAME_BYTES.max(floor)
+            || (self.bytes_since > 0
+                && self.bytes_since >= floor
+                && at_us.saturating_sub(since_us) >= every_us)
+    }
+
+    /// A keyframe of `len` bytes was taken at `at_us`.
+    fn taken(&mut self, at_us: i64, len: u64) {
+        *self = KeyframeClock {
+            bytes_since: 0,
+            since_us: Some(at_us),
+            last_len: len,
+        };
+    }
+}
+
 /// Adds `bytes` to `pending`; true when it is full and must be written now.
 fn gather(pending: &mut Pending, at_us: i64, bytes: &[u8]) -> bool {
     if pending.data.is_empty() {
@@ -391,7 +640,6 @@ fn gather(pending: &mut Pending, at_us: i64, bytes: &[u8]) -> bool {
     pending.data.extend_from_slice(bytes);
     pending.data.len() >= MAX_CHUNK_BYTES
 }
-
 /// Writes what `pending` holds as output of `stream`: the event's seq, whether the storage
 /// limit cut it, and how many bytes were kept; none when nothing was pending.
 async fn record(
@@ -424,4 +672,35 @@ async fn record(
         recorded.truncated,
         if recorded.truncated { 0 } else { length },
     )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keyframes_come_by_bytes_or_by_the_recordings_time_and_stay_twenty_times_apart() {
+        let mut clock = KeyframeClock::default();
+        let t0 = 1_700_000_000_000_000;
+        let every = KEYFRAME_EVERY.as_micros() as i64;
+        assert!(!clock.due(KEYFRAME_BYTES - 1, t0));
+        assert!(clock.due(1, t0 + 1), "KEYFRAME_BYTES of output");
+        // A 20,000-byte screen: the next keyframe waits for 400,000 bytes.
+        clock.taken(t0 + 1, 20_000);
+        assert!(!clock.due(300_000, t0 + 2));
+        assert!(
+            !clock.due(99_999, t0 + every * 2),
+            "below the floor, however late"
+        );
+        assert!(clock.due(1, t0 + every * 2));
+        // A small screen in a quiet session: due by the recording's time, not by bytes.
+        clock.taken(t0 + every * 2, 100);
+        assert!(!clock.due(3_000, t0 + every * 3 - 1));
+        assert!(clock.due(1, t0 + every * 3));
+        clock.taken(t0 + every * 3, 100);
+        assert!(
+            !clock.due(1_999, t0 + every * 5),
+            "the floor holds past KEYFRAME_EVERY"
+        );
+    }
 }

@@ -379,6 +379,19 @@ async fn a_shell_terminal_is_recorded_with_its_timing_resizes_and_keystrokes() {
     assert_eq!(refused.status(), 400);
 }
 
+/// How many keyframes `id` has and their size, once it has `at_least` or 30 s have passed:
+/// keyframes are drawn behind the record, at the lowest CPU priority (see `terminal::record`).
+async fn keyframe_totals(app: &TestApp, id: &str, at_least: i64) -> (i64, i64) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let totals = app.store.keyframe_totals(id).await.unwrap();
+        if totals.0 >= at_least || std::time::Instant::now() > deadline {
+            return totals;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 #[tokio::test]
 async fn keystrokes_are_not_recorded_unless_the_connection_says_so_and_keyframes_replay_the_screen()
 {
@@ -408,7 +421,7 @@ async fn keystrokes_are_not_recorded_unless_the_connection_says_so_and_keyframes
     assert_eq!(events[0].text.as_deref(), Some("80x24"), "the default size");
     let output = outputs[0];
 
-    let (count, bytes) = app.store.keyframe_totals(&id).await.unwrap();
+    let (count, bytes) = keyframe_totals(&app, &id, 3).await;
     assert!(count >= 3, "{count} keyframes for {} bytes", output.bytes);
     assert!(
         (bytes as u64) * 20 <= output.bytes,
@@ -1001,4 +1014,143 @@ async fn a_terminal_ends_when_its_login_stops_working_and_is_never_run_again() {
         app.ended(&admin, &id).await.status,
         SessionStatus::Cancelled
     );
+}
+
+/// Keyframes are drawn from the record, whether the keyframer took the writer's copies or read
+/// every byte back from the store (a keyframer far behind): either way each one, plus the bytes
+/// after it, draws the screen the whole recording draws, across a resize.
+#[tokio::test]
+async fn keyframes_read_back_from_the_store_draw_what_the_whole_recording_draws() {
+    use loupe_server::{
+        live::Hub,
+        sessions::recorder::Recorder,
+        store::{NewSessionRecord, now_us},
+        terminal::record::{COPIES_HELD, Recording},
+    };
+
+    let app = TestApp::spawn().await;
+    app.admin().await;
+    let admin = app.store.user_by_username("admin").await.unwrap().unwrap();
+    // Coloured numbered lines with the cursor sent home now and then: 1.6 MB in two halves.
+    let half = |from: usize| {
+        let mut text = String::new();
+        for line in from..from + 12_000 {
+            text.push_str(&format!(
+                "\x1b[3{}m{line:>8}\x1b[0m the quick brown fox jumps over the lazy dog\r\n",
+                line % 8
+            ));
+            if line % 997 == 0 {
+                text.push_str("\x1b[H\x1b[2Kmoved home\x1b[24;1H");
+            }
+        }
+        text.into_bytes()
+    };
+    let (first, second) = (half(0), half(12_000));
+    let wide = Size {
+        cols: 100,
+        rows: 30,
+    };
+    for copies_held in [0, COPIES_HELD] {
+        let id = uuid::Uuid::now_v7().to_string();
+        app.store
+            .create_session(&NewSessionRecord {
+                id: id.clone(),
+                user_id: admin.id.clone(),
+                username: admin.username.clone(),
+                connection_id: None,
+                connection_name: "web-1".into(),
+                connection_kind: "ssh".into(),
+                session_type: SessionType::Ssh,
+                verb: Verb::Connect,
+                status: SessionStatus::Running,
+                summary: "keyframes".into(),
+                input: "keyframes".into(),
+                node_id: "test".into(),
+                started_at_us: now_us(),
+                labels: "{}".into(),
+                rerun_of: None,
+                agent: None,
+            })
+            .await
+            .unwrap();
+        let recorder = Recorder::start(
+            app.store.clone(),
+            1 << 30,
+            1024,
+            Hub::new(64, "test".into()),
+        );
+        let recording = Recording::start_copying(
+            recorder,
+            app.store.clone(),
+            id.clone(),
+            Size::DEFAULT,
+            copies_held,
+        );
+        for piece in first.chunks(4096) {
+            assert!(recording.output(bytes::Bytes::copy_from_slice(piece)).await);
+        }
+        assert!(recording.resize(wide).await);
+        for piece in second.chunks(4096) {
+            assert!(recording.output(bytes::Bytes::copy_from_slice(piece)).await);
+        }
+        recording.finish_with_keyframes().await.unwrap();
+
+        let all = [first.as_slice(), second.as_slice()].concat();
+        let (count, _) = app.store.keyframe_totals(&id).await.unwrap();
+        assert!(count >= 4, "{count} keyframes for {} bytes", all.len());
+        let events = app.store.session_events(&id, 0, 100).await.unwrap();
+        let output = events
+            .iter()
+            .find(|event| event.kind == EventKind::Output)
+            .unwrap();
+        assert_eq!(
+            output.bytes as usize,
+            all.len(),
+            "copies_held {copies_held}"
+        );
+        // The screen the recording shows after its first `offset` bytes.
+        let shown_after = |offset: usize| {
+            let mut screen = Screen::new(Size::DEFAULT);
+            screen.feed(&first[..offset.min(first.len())]);
+            if offset > first.len() {
+                screen.resize(wide);
+                screen.feed(&second[..offset - first.len()]);
+            }
+            screen.lines()
+        };
+
+        // Every keyframe, from the latest back, drawn on a blank terminal of its size, shows
+        // what the recording showed at its offset; some stand before the resize.
+        let mut within = all.len() as i64;
+        let mut sizes = Vec::new();
+        while let Some(keyframe) = app
+            .store
+            .keyframe_before(&id, output.seq, i64::MAX, within)
+            .await
+            .unwrap()
+        {
+            let offset = keyframe.byte_offset as usize;
+            assert!(offset > 0 && offset <= all.len());
+            let size = if offset > first.len() {
+                wide
+            } else {
+                Size::DEFAULT
+            };
+            assert_eq!(
+                (keyframe.cols, keyframe.rows),
+                (i32::from(size.cols), i32::from(size.rows))
+            );
+            let mut drawn = Screen::new(size);
+            drawn.feed(keyframe.screen.as_bytes());
+            assert_eq!(
+                drawn.lines(),
+                shown_after(offset),
+                "copies_held {copies_held}, keyframe at {offset}"
+            );
+            sizes.push(size);
+            within = keyframe.byte_offset - 1;
+        }
+        assert_eq!(sizes.len() as i64, count);
+        assert!(sizes.contains(&wide) && sizes.contains(&Size::DEFAULT));
+    }
 }

@@ -27,11 +27,16 @@ pub fn certify(ca: &Path, folder: &Path, owner: &str) {
         std::fs::write(&path, contents).unwrap();
         std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600))
             .unwrap();
-        let status = Command::new("chown")
-            .arg(format!("{owner}:"))
-            .arg(&path)
-            .status()
-            .unwrap();
-        assert!(status.success(), "chown {owner} {name}");
+        give_to(owner, &path);
     }
+}
+
+/// Makes `owner` (an OS account, with its group) own `path`, for a server that runs as it.
+pub fn give_to(owner: &str, path: &std::path::Path) {
+    let status = Command::new("chown")
+        .arg(format!("{owner}:"))
+        .arg(path)
+        .status()
+        .unwrap();
+    assert!(status.success(), "chown {owner} {}", path.display());
 }

@@ -50,12 +50,7 @@ impl PasswordPostgres {
             .find(|bin| bin.join("initdb").exists())
             .expect("initdb under /usr/lib/postgresql/*/bin");
         let folder = tempfile::tempdir().unwrap();
-        let status = Command::new("chown")
-            .arg("postgres:")
-            .arg(folder.path())
-            .status()
-            .unwrap();
-        assert!(status.success(), "chown postgres");
+        crate::certificates::give_to("postgres", folder.path());
         let data = folder.path().join("data");
         let superuser_password = folder.path().join("superuser-password");
         std::fs::write(&superuser_password, PASSWORD).unwrap();

@@ -26,12 +26,7 @@ impl TlsMariadb {
     pub fn start() -> TlsMariadb {
         let folder = tempfile::tempdir().unwrap();
         let text = |path: &Path| path.to_str().unwrap().to_owned();
-        let status = Command::new("chown")
-            .arg("mysql:")
-            .arg(folder.path())
-            .status()
-            .unwrap();
-        assert!(status.success(), "chown mysql");
+        crate::certificates::give_to("mysql", folder.path());
         let data = folder.path().join("data");
         let installed = Command::new("mariadb-install-db")
             .args(["--no-defaults", "--user=mysql", "--skip-test-db"])
