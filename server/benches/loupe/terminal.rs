@@ -141,6 +141,9 @@ pub async fn run(backend: &str, megabytes: u64) -> Result<()> {
             through.as_secs_f64(),
         );
         ratios.push(ratio);
+        // The keyframes of this leg are drawn behind it: the next pair starts once they are,
+        // so their catching up takes no CPU from the next direct leg.
+        keyframes_settled(&database, &latest_terminal(&server).await?.0).await?;
     }
     let _ = std::fs::remove_file(&file);
     ratios.sort_by(f64::total_cmp);
@@ -149,20 +152,7 @@ pub async fn run(backend: &str, megabytes: u64) -> Result<()> {
         "throughput  median of {ROUNDS} rounds: ratio {ratio:.2}× (target ≥ 0.50×: {})",
         if ratio >= 0.5 { "met" } else { "MISSED" }
     );
-    let page: serde_json::Value = server
-        .client
-        .get(format!("{}/api/sessions?type=ssh&limit=1", server.address))
-        .bearer_auth(&server.token)
-        .send()
-        .await?
-        .json()
-        .await?;
-    let recorded = &page["items"][0];
-    let id = recorded["id"]
-        .as_str()
-        .context("the terminal's session")?
-        .to_owned();
-    let output_bytes = recorded["counts"]["output_bytes"].as_u64().unwrap_or(0);
+    let (id, output_bytes) = latest_terminal(&server).await?;
     storage(&database, &id, output_bytes, "the cat").await?;
     anyhow::ensure!(
         output_bytes >= size,
@@ -444,10 +434,28 @@ async fn record_an_hour(store: &Store) -> Result<String> {
 }
 
 /// Prints what a recording keeps against its raw output.
-async fn storage(database: &TestDatabase, id: &str, output_bytes: u64, what: &str) -> Result<()> {
+/// The id and output bytes of the latest terminal session.
+async fn latest_terminal(server: &BenchServer) -> Result<(String, u64)> {
+    let page: serde_json::Value = server
+        .client
+        .get(format!("{}/api/sessions?type=ssh&limit=1", server.address))
+        .bearer_auth(&server.token)
+        .send()
+        .await?
+        .json()
+        .await?;
+    let recorded = &page["items"][0];
+    let id = recorded["id"]
+        .as_str()
+        .context("the terminal's session")?
+        .to_owned();
+    Ok((id, recorded["counts"]["output_bytes"].as_u64().unwrap_or(0)))
+}
+
+/// The keyframes of session `id` (count, bytes) once no new one has come for a second: they
+/// are drawn behind the record at the lowest priority (nothing else runs meanwhile).
+async fn keyframes_settled(database: &TestDatabase, id: &str) -> Result<(i64, i64)> {
     let store = Store::open(&Secret::new(database.url()), 1).await?;
-    // Keyframes are drawn behind the record at the lowest priority: they are counted once no
-    // new one has come for a second.
     let mut totals = store.keyframe_totals(id).await?;
     loop {
         tokio::time::sleep(Duration::from_secs(1)).await;
@@ -457,8 +465,12 @@ async fn storage(database: &TestDatabase, id: &str, output_bytes: u64, what: &st
         }
         totals = now;
     }
-    let (keyframes, keyframe_bytes) = totals;
     store.close().await;
+    Ok(totals)
+}
+
+async fn storage(database: &TestDatabase, id: &str, output_bytes: u64, what: &str) -> Result<()> {
+    let (keyframes, keyframe_bytes) = keyframes_settled(database, id).await?;
     let ratio = (output_bytes + keyframe_bytes as u64) as f64 / output_bytes.max(1) as f64;
     println!(
         "storage     {what}: {:.1} MB of output, {keyframes} keyframes of {:.0} KiB: {ratio:.3}× the raw output (target ≤ 1.1×: {})",

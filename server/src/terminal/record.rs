@@ -15,7 +15,9 @@
 //! the relay, the SSH crypto and the store leave, and a terminal pouring out output is never
 //! slowed by it. Keyframes then come late (they catch up once the machine has room), which only
 //! makes a seek into the newest output replay more from the keyframe before it; memory stays
-//! flat however far behind the keyframer is, as the bytes wait in the store, not in a queue.
+//! bounded however far behind the keyframer is: past [`COPIES_HELD`] the bytes wait in the
+//! store, and what queues is a few bytes per commit. A keyframer that cannot read the store
+//! stops for the rest of the session (its keyframes are only a shortcut).
 //!
 //! A keyframe (the screen as escape sequences, see [`Screen::dump`]) is stored once the output
 //! since the last one reaches [`KEYFRAME_BYTES`], or [`KEYFRAME_EVERY`] of the recording's time
@@ -58,8 +60,8 @@ const KEYFRAME_RATIO: u64 = 20;
 pub const COPIES_HELD: u64 = 4 * 1024 * 1024;
 /// Output the keyframer reads back from the store at once, in bytes.
 const READ_BACK_BYTES: u64 = 1024 * 1024;
-/// Chunks read back that may wait for the screen thread (64 KiB each at most): the keyframer
-/// reads no further ahead than this.
+/// Chunks (copied or read back, about 64 KiB each) that may wait for the screen thread: the
+/// keyframer reads no further ahead than this and one read ([`READ_BACK_BYTES`]).
 const SCREEN_QUEUE: usize = 16;
 
 enum Piece {
@@ -105,6 +107,7 @@ impl Recording {
             recorder,
             session_id,
             keyframer: Some(progress),
+            cut_said: false,
             held,
             copies_held,
             output: Pending::default(),
@@ -195,10 +198,13 @@ struct Writer {
     recorder: Recorder,
     session_id: String,
     /// None once keyframes stop (output reached the storage limit: keyframes past what is kept
-    /// would be of nothing). Unbounded, as what it carries is a few bytes per chunk committed.
+    /// would be of nothing; or the keyframer gave up). Unbounded, as what it carries is a few
+    /// bytes per chunk committed (and the copies, bounded by `copies_held`).
     keyframer: Option<mpsc::UnboundedSender<Progress>>,
-    /// Bytes of the copies sent to the keyframer that it has not taken yet, and how many it
-    /// may be.
+    /// Whether the storage limit's note is recorded (once, where it happened).
+    cut_said: bool,
+    /// Bytes of the copies made for the keyframer that it has not taken yet (the one under way
+    /// included), and how many there may be.
     held: Arc<AtomicU64>,
     copies_held: u64,
     output: Pending,
@@ -374,8 +380,10 @@ impl Writer {
         bytes: u64,
         copy: Option<Bytes>,
     ) -> Result<(), String> {
-        if truncated && self.keyframer.take().is_some() {
+        if truncated && !self.cut_said {
             // Said once, where it happened: the terminal goes on, its record does not.
+            self.cut_said = true;
+            self.keyframer = None;
             self.event(NewEvent::new(
                 EventKind::Note,
                 "output past the storage limit (LOUPE_MAX_OUTPUT_BYTES) is not kept",

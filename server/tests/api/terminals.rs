@@ -1024,13 +1024,11 @@ async fn keyframes_read_back_from_the_store_draw_what_the_whole_recording_draws(
     use loupe_server::{
         live::Hub,
         sessions::recorder::Recorder,
-        store::{NewSessionRecord, now_us},
         terminal::record::{COPIES_HELD, Recording},
     };
 
     let app = TestApp::spawn().await;
     app.admin().await;
-    let admin = app.store.user_by_username("admin").await.unwrap().unwrap();
     // Coloured numbered lines with the cursor sent home now and then: 1.6 MB in two halves.
     let half = |from: usize| {
         let mut text = String::new();
@@ -1051,28 +1049,7 @@ async fn keyframes_read_back_from_the_store_draw_what_the_whole_recording_draws(
         rows: 30,
     };
     for copies_held in [0, COPIES_HELD] {
-        let id = uuid::Uuid::now_v7().to_string();
-        app.store
-            .create_session(&NewSessionRecord {
-                id: id.clone(),
-                user_id: admin.id.clone(),
-                username: admin.username.clone(),
-                connection_id: None,
-                connection_name: "web-1".into(),
-                connection_kind: "ssh".into(),
-                session_type: SessionType::Ssh,
-                verb: Verb::Connect,
-                status: SessionStatus::Running,
-                summary: "keyframes".into(),
-                input: "keyframes".into(),
-                node_id: "test".into(),
-                started_at_us: now_us(),
-                labels: "{}".into(),
-                rerun_of: None,
-                agent: None,
-            })
-            .await
-            .unwrap();
+        let id = recorded_terminal(&app).await;
         let recorder = Recorder::start(
             app.store.clone(),
             1 << 30,
@@ -1153,4 +1130,74 @@ async fn keyframes_read_back_from_the_store_draw_what_the_whole_recording_draws(
         assert_eq!(sizes.len() as i64, count);
         assert!(sizes.contains(&wide) && sizes.contains(&Size::DEFAULT));
     }
+}
+
+/// A running terminal session of the administrator's, for a recording made in the test.
+async fn recorded_terminal(app: &TestApp) -> String {
+    use loupe_server::store::{NewSessionRecord, now_us};
+
+    let admin = app.store.user_by_username("admin").await.unwrap().unwrap();
+    let id = uuid::Uuid::now_v7().to_string();
+    app.store
+        .create_session(&NewSessionRecord {
+            id: id.clone(),
+            user_id: admin.id.clone(),
+            username: admin.username.clone(),
+            connection_id: None,
+            connection_name: "web-1".into(),
+            connection_kind: "ssh".into(),
+            session_type: SessionType::Ssh,
+            verb: Verb::Connect,
+            status: SessionStatus::Running,
+            summary: "keyframes".into(),
+            input: "keyframes".into(),
+            node_id: "test".into(),
+            started_at_us: now_us(),
+            labels: "{}".into(),
+            rerun_of: None,
+            agent: None,
+        })
+        .await
+        .unwrap();
+    id
+}
+
+/// Output past the storage limit flows on unrecorded: the record says so once, and keyframes
+/// stop where the stored output stops.
+#[tokio::test]
+async fn a_terminal_past_the_storage_limit_says_so_once_and_keyframes_stop_there() {
+    use loupe_server::{live::Hub, sessions::recorder::Recorder, terminal::record::Recording};
+
+    let app = TestApp::spawn().await;
+    app.admin().await;
+    let id = recorded_terminal(&app).await;
+    let limit = 600_000u64;
+    let recorder = Recorder::start(app.store.clone(), limit, 1024, Hub::new(64, "test".into()));
+    let recording = Recording::start(recorder, app.store.clone(), id.clone(), Size::DEFAULT);
+    let line = b"the quick brown fox jumps over the lazy dog, 0123456789\r\n";
+    for _ in 0..40 {
+        assert!(recording.output(bytes::Bytes::from(line.repeat(500))).await);
+    }
+    recording.finish_with_keyframes().await.unwrap();
+
+    let events = app.store.session_events(&id, 0, 100).await.unwrap();
+    let notes: Vec<_> = events
+        .iter()
+        .filter(|event| event.summary.contains("LOUPE_MAX_OUTPUT_BYTES"))
+        .collect();
+    assert_eq!(notes.len(), 1, "{events:?}");
+    let output = events
+        .iter()
+        .find(|event| event.kind == EventKind::Output)
+        .unwrap();
+    assert!(output.bytes as u64 <= limit, "{} bytes kept", output.bytes);
+    let (count, _) = app.store.keyframe_totals(&id).await.unwrap();
+    assert!(count >= 1);
+    let latest = app
+        .store
+        .keyframe_before(&id, output.seq, i64::MAX, i64::MAX)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(latest.byte_offset <= output.bytes, "{}", latest.byte_offset);
 }
