@@ -19,11 +19,11 @@
 use std::{process::Stdio, sync::Arc};
 
 use bytes::Bytes;
-use loupe_protocol::{ScreenStart, SessionStatus, SessionType, Verb};
+use loupe_protocol::{ScreenStart, SessionStatus};
 use loupe_server::{
     live::Hub,
     sessions::recorder::{Append, Recorder},
-    store::{NewSessionRecord, now_us},
+    store::now_us,
     terminal::{record::Recording, screen::Size},
 };
 use russh::{ChannelMsg, client, keys::PrivateKeyWithHashAlg};
@@ -33,6 +33,8 @@ use super::*;
 
 #[path = "../../tests/support/sshd.rs"]
 mod sshd;
+#[path = "../../tests/support/terminal_session.rs"]
+mod terminal_session;
 
 const ECHOES: usize = 300;
 /// Pairs of `cat` legs (direct, then through Loupe).
@@ -358,29 +360,8 @@ async fn settle(channel: &mut russh::Channel<client::Msg>) {
 /// Records an hour of terminal output (50 MB, a piece about every second) through the terminal
 /// recorder, with the times it would have had; answers its session id.
 async fn record_an_hour(store: &Store) -> Result<String> {
-    let admin = store.user_by_username("admin").await?.context("admin")?;
-    let id = uuid::Uuid::now_v7().to_string();
     let started_at_us = now_us() - (HOUR_MS as i64) * 1000;
-    store
-        .create_session(&NewSessionRecord {
-            id: id.clone(),
-            user_id: admin.id.clone(),
-            username: admin.username.clone(),
-            connection_id: None,
-            connection_name: "web-1".into(),
-            connection_kind: "ssh".into(),
-            session_type: SessionType::Ssh,
-            verb: Verb::Connect,
-            status: SessionStatus::Running,
-            summary: "an hour of terminal".into(),
-            input: "an hour of terminal".into(),
-            node_id: "bench".into(),
-            started_at_us,
-            labels: "{}".into(),
-            rerun_of: None,
-            agent: None,
-        })
-        .await?;
+    let id = terminal_session::running_terminal(store, "an hour of terminal", started_at_us).await;
     let recorder = Recorder::start(store.clone(), 4 << 30, 4096, Hub::new(1024, "bench".into()));
     let recording = Recording::start(
         recorder.clone(),

@@ -149,23 +149,25 @@ impl Recording {
     /// Records everything handed over; `Err` says why recording failed. Keyframes may still
     /// be on their way (see the module's docs): they finish on their own.
     pub async fn finish(self) -> Result<(), String> {
-        drop(self.pieces);
-        self.task
-            .await
-            .unwrap_or_else(|error| Err(format!("the recording task failed: {error}")))
+        self.finish_record().await.0
     }
 
     /// [`Recording::finish`], then waits for the keyframes too (a bench or a test reading
     /// them next).
     pub async fn finish_with_keyframes(self) -> Result<(), String> {
-        let keyframes = self.keyframes;
+        let (recorded, keyframes) = self.finish_record().await;
+        let _ = keyframes.await;
+        recorded
+    }
+
+    /// Closes the queue and waits for the writer; the keyframer's task is handed back.
+    async fn finish_record(self) -> (Result<(), String>, tokio::task::JoinHandle<()>) {
         drop(self.pieces);
         let recorded = self
             .task
             .await
             .unwrap_or_else(|error| Err(format!("the recording task failed: {error}")));
-        let _ = keyframes.await;
-        recorded
+        (recorded, self.keyframes)
     }
 }
 
@@ -179,7 +181,6 @@ struct Pending {
 }
 
 /// What the writer tells the keyframer, in the order of the recording.
-#[derive(Debug, PartialEq)]
 enum Progress {
     /// The output event `seq` has its first `recorded` bytes committed to the store; the last
     /// of them arrived from `at_us` on and are in `copy` when the writer could spare one.
@@ -455,23 +456,8 @@ impl Keyframer {
                     at_us,
                     copy,
                 } => {
-                    if let Some(copy) = &copy {
-                        self.held.fetch_sub(copy.len() as u64, Ordering::Relaxed);
-                    }
-                    match copy {
-                        _ if recorded <= self.read => true,
-                        Some(data) if self.read + data.len() as u64 == recorded => {
-                            self.read = recorded;
-                            let output = ScreenWork::Output {
-                                seq,
-                                at_us,
-                                end: recorded,
-                                data,
-                            };
-                            work.send(output).await.is_ok()
-                        }
-                        _ => self.read_back(seq, recorded, &work, &mut keyframes).await,
-                    }
+                    self.committed(seq, recorded, at_us, copy, &work, &mut keyframes)
+                        .await
                 }
                 Progress::Resize(size) => work.send(ScreenWork::Resize(size)).await.is_ok(),
             };
@@ -484,6 +470,37 @@ impl Keyframer {
         drop(work);
         while let Some(keyframe) = keyframes.recv().await {
             self.store_keyframe(keyframe).await;
+        }
+    }
+
+    /// Hands the screen thread output `seq` up to `recorded` bytes (which arrived from `at_us`
+    /// on): the writer's copy when it is exactly what comes next, else read back from the
+    /// store; false when keyframes stop.
+    async fn committed(
+        &mut self,
+        seq: u64,
+        recorded: u64,
+        at_us: i64,
+        copy: Option<Bytes>,
+        work: &mpsc::Sender<ScreenWork>,
+        keyframes: &mut mpsc::UnboundedReceiver<KeyframeRecord>,
+    ) -> bool {
+        if let Some(copy) = &copy {
+            self.held.fetch_sub(copy.len() as u64, Ordering::Relaxed);
+        }
+        match copy {
+            _ if recorded <= self.read => true,
+            Some(data) if self.read + data.len() as u64 == recorded => {
+                self.read = recorded;
+                let output = ScreenWork::Output {
+                    seq,
+                    at_us,
+                    end: recorded,
+                    data,
+                };
+                work.send(output).await.is_ok()
+            }
+            _ => self.read_back(seq, recorded, work, keyframes).await,
         }
     }
 

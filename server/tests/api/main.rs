@@ -30,6 +30,8 @@ mod settings;
 mod sshd;
 mod statements;
 mod store;
+#[path = "../support/terminal_session.rs"]
+mod terminal_session;
 mod terminals;
 mod text;
 #[path = "../support/tls_mariadb.rs"]

@@ -17,8 +17,8 @@ use crate::{
     helpers::{TestApp, TestUser},
     tls_mariadb::{PASSWORD as TLS_PASSWORD, TlsMariadb},
     wire::{
-        assert_target_unreachable, ctrl_c, dba_reviewer, decide, free_address, outside_address,
-        pending_review, recorded, rows, running_session, sessions,
+        assert_target_unreachable, assert_url_refused, ctrl_c, dba_reviewer, decide, free_address,
+        outside_address, pending_review, recorded, rows, running_session, sessions,
     },
 };
 
@@ -894,19 +894,6 @@ async fn targets_are_reached_over_tls_as_their_url_says() {
 
     // PostgreSQL's spelling of a mode, which the Run page's driver does not take for MySQL, is
     // refused when the connection is saved, naming the field.
-    let refused = app
-        .call(
-            Method::POST,
-            "/api/connections",
-            Some(&admin),
-            Some(json!({ "name": "libpq-spelling", "kind": "mysql", "url": url("localhost", "ssl-mode=require") })),
-        )
-        .await;
-    assert_eq!(refused.status(), 400);
-    let body: serde_json::Value = refused.json().await.unwrap();
-    assert_eq!(body["field"], "url", "{body}");
-    assert!(
-        body["message"].as_str().unwrap().contains("require"),
-        "{body}"
-    );
+    let libpq_spelling = json!({ "name": "libpq-spelling", "kind": "mysql", "url": url("localhost", "ssl-mode=require") });
+    assert_url_refused(&app, &admin, libpq_spelling, "require").await;
 }

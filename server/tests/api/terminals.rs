@@ -10,7 +10,15 @@ use loupe_protocol::{
     EventKind, OutputWindow, Role, ScreenHits, ScreenStart, Session, SessionStatus, SessionType,
     Stream, TerminalNotice, Verb,
 };
-use loupe_server::terminal::screen::{Screen, Size};
+use loupe_server::{
+    live::Hub,
+    sessions::recorder::Recorder,
+    store::now_us,
+    terminal::{
+        record::{COPIES_HELD, Recording},
+        screen::{Screen, Size},
+    },
+};
 use reqwest::Method;
 use serde_json::{Value, json};
 use tokio::net::TcpStream;
@@ -23,6 +31,7 @@ use crate::{
     helpers::{TestApp, TestUser},
     ports::free_port,
     sshd::Sshd,
+    terminal_session::running_terminal,
 };
 
 type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
@@ -1017,16 +1026,10 @@ async fn a_terminal_ends_when_its_login_stops_working_and_is_never_run_again() {
 }
 
 /// Keyframes are drawn from the record, whether the keyframer took the writer's copies or read
-/// every byte back from the store (a keyframer far behind): either way each one, plus the bytes
-/// after it, draws the screen the whole recording draws, across a resize.
+/// every byte back from the store (a keyframer far behind): either way each one, drawn on a
+/// blank terminal, shows what the recording showed at its offset, across a resize.
 #[tokio::test]
 async fn keyframes_read_back_from_the_store_draw_what_the_whole_recording_draws() {
-    use loupe_server::{
-        live::Hub,
-        sessions::recorder::Recorder,
-        terminal::record::{COPIES_HELD, Recording},
-    };
-
     let app = TestApp::spawn().await;
     app.admin().await;
     // Coloured numbered lines with the cursor sent home now and then: 1.6 MB in two halves.
@@ -1049,7 +1052,7 @@ async fn keyframes_read_back_from_the_store_draw_what_the_whole_recording_draws(
         rows: 30,
     };
     for copies_held in [0, COPIES_HELD] {
-        let id = recorded_terminal(&app).await;
+        let id = running_terminal(&app.store, "keyframes", now_us()).await;
         let recorder = Recorder::start(
             app.store.clone(),
             1 << 30,
@@ -1132,45 +1135,13 @@ async fn keyframes_read_back_from_the_store_draw_what_the_whole_recording_draws(
     }
 }
 
-/// A running terminal session of the administrator's, for a recording made in the test.
-async fn recorded_terminal(app: &TestApp) -> String {
-    use loupe_server::store::{NewSessionRecord, now_us};
-
-    let admin = app.store.user_by_username("admin").await.unwrap().unwrap();
-    let id = uuid::Uuid::now_v7().to_string();
-    app.store
-        .create_session(&NewSessionRecord {
-            id: id.clone(),
-            user_id: admin.id.clone(),
-            username: admin.username.clone(),
-            connection_id: None,
-            connection_name: "web-1".into(),
-            connection_kind: "ssh".into(),
-            session_type: SessionType::Ssh,
-            verb: Verb::Connect,
-            status: SessionStatus::Running,
-            summary: "keyframes".into(),
-            input: "keyframes".into(),
-            node_id: "test".into(),
-            started_at_us: now_us(),
-            labels: "{}".into(),
-            rerun_of: None,
-            agent: None,
-        })
-        .await
-        .unwrap();
-    id
-}
-
 /// Output past the storage limit flows on unrecorded: the record says so once, and keyframes
 /// stop where the stored output stops.
 #[tokio::test]
 async fn a_terminal_past_the_storage_limit_says_so_once_and_keyframes_stop_there() {
-    use loupe_server::{live::Hub, sessions::recorder::Recorder, terminal::record::Recording};
-
     let app = TestApp::spawn().await;
     app.admin().await;
-    let id = recorded_terminal(&app).await;
+    let id = running_terminal(&app.store, "keyframes", now_us()).await;
     let limit = 600_000u64;
     let recorder = Recorder::start(app.store.clone(), limit, 1024, Hub::new(64, "test".into()));
     let recording = Recording::start(recorder, app.store.clone(), id.clone(), Size::DEFAULT);

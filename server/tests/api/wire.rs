@@ -112,6 +112,18 @@ pub(crate) async fn assert_target_unreachable(
     assert!(check.message.contains(why), "{name}: {}", check.message);
 }
 
+/// A connection `body` whose URL is refused when it is saved: 400 naming the field `url`, the
+/// message naming `naming`.
+pub(crate) async fn assert_url_refused(app: &TestApp, admin: &TestUser, body: Value, naming: &str) {
+    let refused = app
+        .call(Method::POST, "/api/connections", Some(admin), Some(body))
+        .await;
+    assert_eq!(refused.status(), 400);
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(body["field"], "url", "{body}");
+    assert!(body["message"].as_str().unwrap().contains(naming), "{body}");
+}
+
 /// The first page of the sessions `who` sees, filtered by `query` (`status=running`, …).
 pub(crate) async fn sessions(app: &TestApp, who: &TestUser, query: &str) -> Vec<Session> {
     let page: SessionPage = app.get_json(who, &format!("/api/sessions?{query}")).await;
@@ -1438,22 +1450,6 @@ async fn targets_are_reached_over_tls_as_their_url_says() {
     }
 
     // A TLS mode neither path knows is refused when the connection is saved, naming the field.
-    let refused = app
-        .call(
-            Method::POST,
-            "/api/connections",
-            Some(&admin),
-            Some(json!({ "name": "typo", "kind": "postgres", "url": url("localhost", "sslmode=verify_fully") })),
-        )
-        .await;
-    assert_eq!(refused.status(), 400);
-    let body: Value = refused.json().await.unwrap();
-    assert_eq!(body["field"], "url", "{body}");
-    assert!(
-        body["message"]
-            .as_str()
-            .unwrap()
-            .contains("sslmode=verify_fully"),
-        "{body}"
-    );
+    let typo = json!({ "name": "typo", "kind": "postgres", "url": url("localhost", "sslmode=verify_fully") });
+    assert_url_refused(&app, &admin, typo, "sslmode=verify_fully").await;
 }
